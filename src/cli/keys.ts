@@ -1,0 +1,93 @@
+/** `headroom keys create|list|revoke`: manage API keys, also while a server runs on the same data dir. */
+import type { Command } from "commander";
+import { builtInPlans, findPlan } from "../plans/registry.ts";
+import { openDatabase } from "../stores/sqlite.ts";
+import { SqliteAccountStore } from "../stores/sqlite-accounts.ts";
+import { configFor, formatTable, type StateOptions, UsageError, withStateOptions } from "./options.ts";
+
+function withAccounts<T>(options: StateOptions, work: (accounts: SqliteAccountStore) => T): T {
+  const db = openDatabase(configFor(options).server.data_dir);
+  try {
+    return work(new SqliteAccountStore(db));
+  } finally {
+    db.close();
+  }
+}
+
+export function registerKeysCommand(program: Command): void {
+  const keys = program.command("keys").description("create, list and revoke API keys");
+
+  withStateOptions(
+    keys
+      .command("create")
+      .description("create an API key (printed once; only its hash is stored)")
+      .requiredOption("--account <name>", "account the key belongs to (created if new)")
+      .option(
+        "--plan <plan>",
+        `plan of a new account, or this key's own plan (${builtInPlans.map((p) => p.name).join(", ")})`,
+      )
+      .option("--json", 'print {"key": …} as JSON'),
+  ).action((options: StateOptions & { account: string; plan?: string; json?: boolean }) => {
+    if (options.plan && !findPlan(options.plan)) {
+      throw new UsageError(
+        `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
+      );
+    }
+    const created = withAccounts(options, (accounts) => {
+      try {
+        return accounts.createKey(options.account, options.plan);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+    });
+    if (options.json) {
+      process.stdout.write(
+        `${JSON.stringify({ key: created.key, id: created.id, account: created.account, plan: created.plan })}\n`,
+      );
+      return;
+    }
+    process.stdout.write(
+      `Created key ${created.id} for account ${created.account} (plan ${created.plan}).\n` +
+        `It is shown only this once:\n\n  ${created.key}\n\n` +
+        "Use it as x-api-key (ANTHROPIC_API_KEY) or Authorization: Bearer (OPENAI_API_KEY).\n",
+    );
+  });
+
+  withStateOptions(
+    keys
+      .command("list")
+      .description("list keys (never the keys themselves)")
+      .option("--account <name>")
+      .option("--json"),
+  ).action((options: StateOptions & { account?: string; json?: boolean }) => {
+    const listing = withAccounts(options, (accounts) => accounts.listKeys(options.account));
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify(listing, null, 2)}\n`);
+      return;
+    }
+    if (listing.length === 0) {
+      process.stdout.write("No keys yet. Create one with: headroom keys create --account NAME --plan pro\n");
+      return;
+    }
+    const rows = listing.map((key) => [
+      key.id,
+      key.account,
+      key.plan,
+      key.prefix,
+      key.created_at,
+      key.revoked_at ?? "active",
+    ]);
+    process.stdout.write(`${formatTable(["id", "account", "plan", "key", "created", "status"], rows)}\n`);
+  });
+
+  withStateOptions(
+    keys
+      .command("revoke")
+      .description("revoke a key by id")
+      .argument("<id>", "key id, as `keys list` shows it"),
+  ).action((id: string, options: StateOptions) => {
+    const revoked = withAccounts(options, (accounts) => accounts.revokeKey(id));
+    if (!revoked) throw new UsageError(`no active key with id ${id}`);
+    process.stdout.write(`Revoked ${id}. Requests with it now get 401.\n`);
+  });
+}

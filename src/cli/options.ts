@@ -1,0 +1,39 @@
+/** Options every command that touches stored state accepts, so a second terminal can manage a running server. */
+import type { Command } from "commander";
+import { loadConfig } from "../config/load.ts";
+import type { Config } from "../config/schema.ts";
+
+export interface StateOptions {
+  config?: string;
+  dataDir?: string;
+}
+
+export function withStateOptions(command: Command): Command {
+  return command
+    .option("--config <file>", "configuration file (YAML)")
+    .option("--data-dir <dir>", "where headroom keeps its database (default .headroom/)");
+}
+
+export function configFor(options: StateOptions): Config {
+  return loadConfig({ file: options.config, overrides: { dataDir: options.dataDir } });
+}
+
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+/** Prints rows as an aligned text table. */
+export function formatTable(headers: string[], rows: Array<Array<string | number>>): string {
+  const cells = [headers, ...rows.map((row) => row.map(String))];
+  const widths = headers.map((_, column) => Math.max(...cells.map((row) => (row[column] ?? "").length)));
+  const line = (row: string[]) =>
+    row
+      .map((cell, column) =>
+        typeof rows[0]?.[column] === "number"
+          ? cell.padStart(widths[column] ?? 0)
+          : cell.padEnd(widths[column] ?? 0),
+      )
+      .join("  ")
+      .trimEnd();
+  return [line(cells[0] ?? []), ...cells.slice(1).map(line)].join("\n");
+}

@@ -1,0 +1,84 @@
+/** `headroom serve` (= `npm start`): run the gateway until SIGINT/SIGTERM, then shut down gracefully. */
+import type { Command } from "commander";
+import { loadConfig } from "../config/load.ts";
+import { createGateway, startGateway } from "../gateway.ts";
+import { UsageError } from "./options.ts";
+
+interface ServeOptions {
+  config?: string;
+  host?: string;
+  port?: string;
+  dataDir?: string;
+  upstream?: string;
+}
+
+function parsePort(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port: not a port number: ${text}`);
+  return port;
+}
+
+export function registerServeCommand(program: Command): void {
+  program
+    .command("serve")
+    .description("run the gateway (embedded defaults: simulated GPU pool, SQLite under .headroom/)")
+    .option("--config <file>", "configuration file (YAML)")
+    .option("--host <host>", "address to listen on (default 127.0.0.1)")
+    .option("--port <port>", "port to listen on (default 8787; 0 picks a free one)")
+    .option("--data-dir <dir>", "where headroom keeps its database (default .headroom/)")
+    .option(
+      "--upstream <url>",
+      "send every model to this Anthropic-compatible API (key: HEADROOM_UPSTREAM_KEY or ANTHROPIC_API_KEY)",
+    )
+    .action(async (options: ServeOptions) => {
+      const config = loadConfig({
+        file: options.config,
+        overrides: {
+          host: options.host,
+          port: parsePort(options.port),
+          dataDir: options.dataDir,
+          upstreamUrl: options.upstream,
+        },
+      });
+      const gateway = createGateway(config);
+      const running = await startGateway(gateway);
+      const dataDirFlag =
+        config.server.data_dir === ".headroom" ? "" : ` --data-dir ${config.server.data_dir}`;
+      const upstreams = [...new Set(config.models.map((model) => model.upstream))].join(", ");
+      process.stdout.write(
+        [
+          "",
+          `headroom is listening on ${running.url}`,
+          `  upstream: ${config.upstream_override ? `${config.upstreams.override?.type} ${running.gateway.config.upstreams.override && "url" in running.gateway.config.upstreams.override ? running.gateway.config.upstreams.override.url : ""}` : upstreams}`,
+          `  data:     ${config.server.data_dir}/headroom.db`,
+          "",
+          "Get a key (in another terminal):",
+          `  npx headroom keys create --account demo --plan pro${dataDirFlag}`,
+          "Then point a client at it:",
+          `  ANTHROPIC_BASE_URL=${running.url} ANTHROPIC_API_KEY=<key> claude`,
+          `  OPENAI_BASE_URL=${running.url}/v1 OPENAI_API_KEY=<key> …`,
+          "",
+        ].join("\n"),
+      );
+      let signals = 0;
+      const stop = (signal: string) => {
+        signals++;
+        if (signals > 1) process.exit(130);
+        gateway.logger.info(
+          { signal },
+          "shutting down: finishing in-flight requests (press Ctrl-C again to force)",
+        );
+        running.close().then(
+          () => process.exit(0),
+          (error: unknown) => {
+            gateway.logger.error({ err: error }, "shutdown failed");
+            process.exit(1);
+          },
+        );
+      };
+      process.on("SIGINT", () => stop("SIGINT"));
+      process.on("SIGTERM", () => stop("SIGTERM"));
+    });
+}

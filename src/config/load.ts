@@ -1,0 +1,124 @@
+/**
+ * Loads configuration: embedded defaults, then an optional YAML file, then the environment and
+ * command-line flags. A bad file is refused with its name, the path inside it and what is wrong.
+ */
+import { readFileSync } from "node:fs";
+import { parseDocument } from "yaml";
+import type { z } from "zod";
+import { defaultConfig } from "./defaults.ts";
+import { type Config, type ConfigFile, configFileSchema } from "./schema.ts";
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Formats zod issues as `file: path.to.field: message` lines. */
+export function describeIssues(file: string, error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
+      return `${file}: ${path}: ${issue.message}`;
+    })
+    .join("\n");
+}
+
+/** Parses YAML text into a value, reporting syntax errors with line and column. */
+export function parseYaml(file: string, text: string): unknown {
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length > 0) {
+    const first = doc.errors[0];
+    const where = first?.linePos?.[0] ? `:${first.linePos[0].line}:${first.linePos[0].col}` : "";
+    throw new ConfigError(`${file}${where}: ${first?.message.split("\n")[0] ?? "invalid YAML"}`);
+  }
+  return doc.toJS() ?? {};
+}
+
+export function readConfigFile(file: string): ConfigFile {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  const parsed = configFileSchema.safeParse(parseYaml(file, text));
+  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
+  return parsed.data;
+}
+
+/** Merges a file over the defaults: server keys one by one, upstreams by name, models by id,
+ * routes of the file tried before the defaults. */
+export function mergeConfig(base: Config, file: ConfigFile): Config {
+  const models = new Map(base.models.map((model) => [model.id, model]));
+  for (const model of file.models ?? []) models.set(model.id, model);
+  return {
+    server: { ...base.server, ...file.server },
+    upstreams: { ...base.upstreams, ...file.upstreams },
+    models: [...models.values()],
+    routes: [...(file.routes ?? []), ...base.routes],
+  };
+}
+
+export interface ConfigOverrides {
+  host?: string;
+  port?: number;
+  dataDir?: string;
+  /** Send every model to an Anthropic-compatible upstream at this URL. */
+  upstreamUrl?: string;
+}
+
+/** Checks references between sections, which a schema of one section cannot see. */
+export function checkReferences(config: Config, file: string): void {
+  const problems: string[] = [];
+  const ids = new Set<string>();
+  config.models.forEach((model, index) => {
+    if (!config.upstreams[model.upstream]) {
+      problems.push(`models.${index}.upstream: no upstream named "${model.upstream}"`);
+    }
+    const upstream = config.upstreams[model.upstream];
+    if (upstream?.type === "simulated" && !model.simulation) {
+      problems.push(`models.${index}.simulation: required for a model on a simulated upstream`);
+    }
+    for (const id of [model.id, ...model.aliases]) {
+      if (ids.has(id)) problems.push(`models.${index}: id or alias "${id}" is used twice`);
+      ids.add(id);
+    }
+  });
+  config.routes.forEach((route, index) => {
+    if (!config.models.some((model) => model.id === route.model)) {
+      problems.push(`routes.${index}.model: no model with id "${route.model}"`);
+    }
+  });
+  if (problems.length > 0) {
+    throw new ConfigError(problems.map((problem) => `${file}: ${problem}`).join("\n"));
+  }
+}
+
+export function loadConfig(
+  options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides } = {},
+): Config {
+  const env = options.env ?? process.env;
+  let config = defaultConfig();
+  if (options.file) config = mergeConfig(config, readConfigFile(options.file));
+  const overrides = options.overrides ?? {};
+  if (overrides.host) config.server.host = overrides.host;
+  if (overrides.port !== undefined) config.server.port = overrides.port;
+  if (overrides.dataDir) config.server.data_dir = overrides.dataDir;
+  const upstreamUrl = overrides.upstreamUrl ?? env.HEADROOM_UPSTREAM_URL;
+  if (upstreamUrl) {
+    try {
+      new URL(upstreamUrl);
+    } catch {
+      throw new ConfigError(`--upstream: not a URL: ${upstreamUrl}`);
+    }
+    const keyEnv = env.HEADROOM_UPSTREAM_KEY ? "HEADROOM_UPSTREAM_KEY" : "ANTHROPIC_API_KEY";
+    config.upstreams.override = {
+      type: "anthropic",
+      url: upstreamUrl,
+      api_key_env: keyEnv,
+      timeout_ms: 600_000,
+    };
+    config.upstream_override = "override";
+  }
+  checkReferences(config, options.file ?? "(defaults)");
+  return config;
+}

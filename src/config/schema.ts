@@ -1,0 +1,117 @@
+/**
+ * The shape of headroom's configuration file (YAML). Parsed once at start; everything after
+ * trusts the inferred types. Keys are snake_case as in the YAML a person edits.
+ */
+import { z } from "zod";
+
+const positiveInt = z.number().int().positive();
+
+export const serverSchema = z
+  .object({
+    host: z.string().min(1).default("127.0.0.1"),
+    port: z.number().int().min(0).max(65535).default(8787),
+    data_dir: z.string().min(1).default(".headroom"),
+    /** The Messages API refuses bodies over 32 MB with 413 request_too_large. */
+    body_limit_mb: z.number().positive().default(32),
+    /** How long in-flight streams may run on after SIGINT/SIGTERM before they are cut. */
+    shutdown_grace_ms: z.number().int().min(0).default(10_000),
+    log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  })
+  .strict();
+
+export const simulatedUpstreamSchema = z
+  .object({
+    type: z.literal("simulated"),
+    /** Sequences decoded at once across the pool (a GPU pool's batch slots). */
+    slots: positiveInt.default(256),
+    /** Requests that may wait for a slot; beyond this the pool answers 529. */
+    queue: z.number().int().min(0).default(1024),
+    queue_timeout_ms: positiveInt.default(30_000),
+  })
+  .strict();
+
+const httpUpstreamFields = {
+  url: z.url(),
+  /** The key sent upstream; prefer api_key_env so secrets stay out of files. */
+  api_key: z.string().min(1).optional(),
+  api_key_env: z.string().min(1).optional(),
+  /** Time allowed for the upstream's response headers (the stream may then run longer). */
+  timeout_ms: positiveInt.default(600_000),
+};
+
+export const anthropicUpstreamSchema = z
+  .object({ type: z.literal("anthropic"), ...httpUpstreamFields })
+  .strict();
+
+export const openAIUpstreamSchema = z.object({ type: z.literal("openai"), ...httpUpstreamFields }).strict();
+
+export const upstreamSchema = z.discriminatedUnion("type", [
+  simulatedUpstreamSchema,
+  anthropicUpstreamSchema,
+  openAIUpstreamSchema,
+]);
+
+export const simulationProfileSchema = z
+  .object({
+    /** Decode speed of one sequence, tokens per second. */
+    decode_tokens_per_s: z.number().positive(),
+    /** Time to first token for a short prompt. */
+    ttft_ms: z.number().min(0),
+    /** Prefill speed: a long prompt adds input_tokens / prefill_tokens_per_s to the TTFT. */
+    prefill_tokens_per_s: z.number().positive().default(20_000),
+    /** Typical reply length when the prompt does not ask for one (capped by max_tokens). */
+    output_tokens: positiveInt.default(96),
+  })
+  .strict();
+
+export const modelSchema = z
+  .object({
+    id: z.string().min(1),
+    display_name: z.string().min(1),
+    created_at: z.iso.datetime(),
+    family: z.string().min(1),
+    aliases: z.array(z.string().min(1)).default([]),
+    upstream: z.string().min(1),
+    /** The id sent upstream; by default the id the client asked for. */
+    upstream_model: z.string().min(1).optional(),
+    simulation: simulationProfileSchema.optional(),
+  })
+  .strict();
+
+export const routeSchema = z
+  .object({
+    /** A glob over model ids: `*` matches any run of characters. */
+    match: z.string().min(1),
+    /** Serve matching ids like this catalog model (its upstream and simulation profile). */
+    model: z.string().min(1),
+  })
+  .strict();
+
+export const configFileSchema = z
+  .object({
+    server: serverSchema.partial().optional(),
+    upstreams: z.record(z.string().min(1), upstreamSchema).optional(),
+    models: z.array(modelSchema).optional(),
+    routes: z.array(routeSchema).optional(),
+  })
+  .strict();
+
+export type ServerConfig = z.infer<typeof serverSchema>;
+export type UpstreamConfig = z.infer<typeof upstreamSchema>;
+export type SimulatedUpstreamConfig = z.infer<typeof simulatedUpstreamSchema>;
+export type AnthropicUpstreamConfig = z.infer<typeof anthropicUpstreamSchema>;
+export type OpenAIUpstreamConfig = z.infer<typeof openAIUpstreamSchema>;
+export type SimulationProfile = z.infer<typeof simulationProfileSchema>;
+export type ModelConfig = z.infer<typeof modelSchema>;
+export type RouteConfig = z.infer<typeof routeSchema>;
+export type ConfigFile = z.infer<typeof configFileSchema>;
+
+/** The whole configuration after defaults, the file and the environment are merged. */
+export interface Config {
+  server: ServerConfig;
+  upstreams: Record<string, UpstreamConfig>;
+  models: ModelConfig[];
+  routes: RouteConfig[];
+  /** When set, every model is served by this upstream (`serve --upstream URL`). */
+  upstream_override?: string;
+}

@@ -1,0 +1,121 @@
+/**
+ * One error family for the whole gateway. Each error knows its HTTP status and its
+ * Anthropic error type; `toAnthropicEnvelope` / `toOpenAIEnvelope` are the only places that turn
+ * an error into wire format, so no code path string-matches messages.
+ *
+ * Types and statuses follow https://docs.anthropic.com/en/api/errors.
+ */
+export type AnthropicErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "billing_error"
+  | "permission_error"
+  | "not_found_error"
+  | "request_too_large"
+  | "rate_limit_error"
+  | "api_error"
+  | "timeout_error"
+  | "overloaded_error";
+
+export class HeadroomError extends Error {
+  readonly status: number;
+  readonly type: AnthropicErrorType;
+  /** Extra response headers, e.g. retry-after on 429/529. */
+  readonly headers: Record<string, string>;
+  /** The request field at fault, reported as OpenAI's `param`. */
+  readonly param: string | null;
+
+  constructor(
+    status: number,
+    type: AnthropicErrorType,
+    message: string,
+    options: { headers?: Record<string, string>; param?: string | null; cause?: unknown } = {},
+  ) {
+    super(message, { cause: options.cause });
+    this.name = "HeadroomError";
+    this.status = status;
+    this.type = type;
+    this.headers = options.headers ?? {};
+    this.param = options.param ?? null;
+  }
+}
+
+export const invalidRequest = (message: string, param: string | null = null) =>
+  new HeadroomError(400, "invalid_request_error", message, { param });
+export const authenticationFailed = (message: string) =>
+  new HeadroomError(401, "authentication_error", message);
+export const notFound = (message: string, param: string | null = null) =>
+  new HeadroomError(404, "not_found_error", message, { param });
+export const requestTooLarge = (message: string) => new HeadroomError(413, "request_too_large", message);
+export const overloaded = (message: string, retryAfterSeconds?: number) =>
+  new HeadroomError(529, "overloaded_error", message, {
+    headers: retryAfterSeconds === undefined ? {} : { "retry-after": String(retryAfterSeconds) },
+  });
+export const upstreamFailed = (message: string, cause?: unknown) =>
+  new HeadroomError(502, "api_error", message, { cause });
+export const upstreamTimedOut = (message: string) => new HeadroomError(504, "timeout_error", message);
+export const internalError = (message = "Internal server error") =>
+  new HeadroomError(500, "api_error", message);
+
+/** Turns anything thrown into a HeadroomError, hiding internals of unexpected ones. */
+export function asHeadroomError(error: unknown): HeadroomError {
+  if (error instanceof HeadroomError) return error;
+  return internalError();
+}
+
+export function toAnthropicEnvelope(error: HeadroomError, requestId: string) {
+  return {
+    type: "error",
+    error: { type: error.type, message: error.message },
+    request_id: requestId,
+  };
+}
+
+/** OpenAI's `code` for the cases its SDKs and docs name. */
+function openAICode(error: HeadroomError): string | null {
+  switch (error.type) {
+    case "authentication_error":
+      return "invalid_api_key";
+    case "rate_limit_error":
+      return "rate_limit_exceeded";
+    case "not_found_error":
+      return error.param === "model" ? "model_not_found" : null;
+    default:
+      return null;
+  }
+}
+
+/** https://platform.openai.com/docs/guides/error-codes: `{error: {message, type, param, code}}`. */
+export function toOpenAIEnvelope(error: HeadroomError) {
+  return {
+    error: {
+      message: error.message,
+      type: error.type,
+      param: error.param,
+      code: openAICode(error),
+    },
+  };
+}
+
+const STATUS_BY_TYPE: Record<AnthropicErrorType, number> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  billing_error: 402,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  api_error: 500,
+  timeout_error: 504,
+  overloaded_error: 529,
+};
+
+export function isAnthropicErrorType(type: string): type is AnthropicErrorType {
+  return Object.hasOwn(STATUS_BY_TYPE, type);
+}
+
+/** Rebuilds an error reported by an upstream (an SSE `error` event or an error body). */
+export function errorFromUpstream(type: string, message: string, status?: number): HeadroomError {
+  const known = isAnthropicErrorType(type) ? type : "api_error";
+  return new HeadroomError(status ?? STATUS_BY_TYPE[known], known, message);
+}

@@ -1,0 +1,118 @@
+/**
+ * One request's life after authentication, shared by the Anthropic and OpenAI endpoints:
+ * resolve the model, call its upstream, watch the usage in the reply, and record the outcome
+ * in the ledger exactly once — whether the response completed, failed, or the client left.
+ */
+import type { Gateway } from "../gateway.ts";
+import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
+import { UsageMeter } from "../protocol/usage-meter.ts";
+import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
+import { countRequestTokens } from "../tokens/count.ts";
+import type { ResolvedModel } from "../upstreams/routing.ts";
+import type { MessageReply, Upstream } from "../upstreams/upstream.ts";
+import { HeadroomError, notFound, upstreamFailed } from "./errors.ts";
+
+/** nginx's convention for "client closed the connection before the response completed". */
+export const CLIENT_CLOSED = 499;
+
+export function resolveModel(gateway: Gateway, id: string): { model: ResolvedModel; upstream: Upstream } {
+  const model = gateway.router.resolve(id);
+  if (!model) {
+    throw notFound(`model: ${id} is not served here. GET /v1/models lists the models.`, "model");
+  }
+  const upstream = gateway.upstreams.get(model.upstream);
+  if (!upstream) throw upstreamFailed(`No upstream named ${model.upstream} is configured.`);
+  return { model, upstream };
+}
+
+/** Client headers forwarded to real upstreams unchanged. */
+const FORWARDED_HEADERS = ["anthropic-version", "anthropic-beta"] as const;
+
+export function forwardedHeaders(
+  headers: Record<string, string | string[] | undefined>,
+): Record<string, string> {
+  const forwarded: Record<string, string> = {};
+  for (const name of FORWARDED_HEADERS) {
+    const value = headers[name];
+    if (typeof value === "string") forwarded[name] = value;
+    else if (Array.isArray(value)) forwarded[name] = value.join(",");
+  }
+  return forwarded;
+}
+
+export class Exchange {
+  readonly controller = new AbortController();
+  readonly meter = new UsageMeter();
+  readonly startedAt = performance.now();
+  readonly startedAtMs = Date.now();
+  model: ResolvedModel | undefined;
+  private firstTokenAt: number | null = null;
+  private finished = false;
+
+  constructor(
+    private readonly gateway: Gateway,
+    readonly requestId: string,
+    readonly identity: KeyIdentity,
+    readonly endpoint: "anthropic" | "openai",
+    readonly streamed: boolean,
+  ) {
+    gateway.inFlight.add(this);
+  }
+
+  /** Resolves the model and starts the upstream call. Errors here still get an HTTP status. */
+  async open(body: MessagesRequest, headers: Record<string, string>): Promise<MessageReply> {
+    const { model, upstream } = resolveModel(this.gateway, body.model);
+    this.model = model;
+    const inputTokens = countRequestTokens(body);
+    return upstream.createMessage({
+      body: model.upstreamModel === body.model ? body : { ...body, model: model.upstreamModel },
+      model,
+      inputTokens,
+      headers,
+      signal: this.controller.signal,
+    });
+  }
+
+  observe(event: SseEvent): void {
+    if (this.firstTokenAt === null && event.event === "content_block_delta") {
+      this.firstTokenAt = performance.now();
+    }
+    this.meter.observe(event);
+  }
+
+  /** Set when the gateway cut this request to shut down, so the client hears why. */
+  shuttingDown = false;
+
+  /** Cuts the upstream (client gone, shutdown). Safe to call more than once. */
+  abort(): void {
+    if (!this.controller.signal.aborted) this.controller.abort();
+  }
+
+  /** Records the outcome once and releases everything the request held. */
+  finish(status: number, error?: HeadroomError | string | null): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.abort();
+    this.gateway.inFlight.delete(this);
+    const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
+    const usage = this.meter.usage;
+    this.gateway.ledger.append({
+      at_ms: this.startedAtMs,
+      request_id: this.requestId,
+      account: this.identity.account,
+      key_id: this.identity.keyId,
+      model: this.model?.requested ?? null,
+      endpoint: this.endpoint,
+      streamed: this.streamed,
+      status,
+      error_type: errorType,
+      stop_reason: this.meter.stopReason,
+      input_tokens: usage.input_tokens,
+      output_tokens: this.meter.outputTokens,
+      cache_creation_input_tokens: usage.cache_creation_input_tokens,
+      cache_read_input_tokens: usage.cache_read_input_tokens,
+      ttft_ms: this.firstTokenAt === null ? null : this.firstTokenAt - this.startedAt,
+      duration_ms: performance.now() - this.startedAt,
+    });
+  }
+}

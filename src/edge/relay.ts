@@ -1,0 +1,111 @@
+/**
+ * Moves an upstream reply to the client, for both endpoints. Streams are relayed event by
+ * event as they arrive (never buffered); replies to non-streaming requests are folded into one
+ * message. Either way the exchange's meter sees every event and the outcome is recorded once.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import { MessageAccumulator, messageToEvents } from "../protocol/accumulate.ts";
+import type { Message, SseEvent } from "../protocol/anthropic.ts";
+import type { MessageReply } from "../upstreams/upstream.ts";
+import {
+  asHeadroomError,
+  errorFromUpstream,
+  type HeadroomError,
+  overloaded,
+  upstreamFailed,
+} from "./errors.ts";
+import { CLIENT_CLOSED, type Exchange } from "./exchange.ts";
+import { SseWriter } from "./sse-writer.ts";
+
+/** How an endpoint writes events in its own stream format. */
+export interface StreamFormat {
+  event(writer: SseWriter, event: SseEvent): Promise<void>;
+  error(writer: SseWriter, error: HeadroomError): Promise<void>;
+  /** Called after the last event of a complete stream (OpenAI's usage chunk and [DONE]). */
+  end(writer: SseWriter): Promise<void>;
+}
+
+function replyEvents(reply: MessageReply): AsyncIterable<SseEvent> | SseEvent[] {
+  return reply.kind === "events" ? reply.events : messageToEvents(reply.message);
+}
+
+function interruption(exchange: Exchange): HeadroomError {
+  return exchange.shuttingDown
+    ? overloaded("The gateway is shutting down; retry the request.")
+    : upstreamFailed("The upstream stream ended before the message was complete.");
+}
+
+export async function relayStream(
+  exchange: Exchange,
+  upstreamReply: MessageReply,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  format: StreamFormat,
+  headers: Record<string, string>,
+): Promise<void> {
+  const writer = new SseWriter(reply.raw);
+  reply.hijack();
+  writer.open(headers);
+  const onClose = () => exchange.abort();
+  reply.raw.on("close", onClose);
+  let status = 200;
+  let failure: HeadroomError | null = null;
+  try {
+    for await (const event of replyEvents(upstreamReply)) {
+      exchange.observe(event);
+      await format.event(writer, event);
+      if (writer.closed) break;
+    }
+    if (writer.closed) status = CLIENT_CLOSED;
+    else if (exchange.meter.errorType) {
+      failure = errorFromUpstream(exchange.meter.errorType, exchange.meter.errorMessage ?? "");
+      status = failure.status;
+    } else if (!exchange.meter.completed) {
+      failure = interruption(exchange);
+      status = failure.status;
+      await format.error(writer, failure);
+    } else await format.end(writer);
+  } catch (error) {
+    if (writer.closed) status = CLIENT_CLOSED;
+    else {
+      failure = exchange.shuttingDown ? interruption(exchange) : asHeadroomError(error);
+      if (failure.status === 500) request.log.error({ err: error }, "stream failed");
+      status = failure.status;
+      await format.error(writer, failure);
+    }
+  } finally {
+    reply.raw.off("close", onClose);
+    writer.end();
+    exchange.finish(status, failure);
+  }
+}
+
+/** Reads a whole reply into one message, for clients that did not ask for a stream. */
+export async function collectMessage(
+  exchange: Exchange,
+  upstreamReply: MessageReply,
+  reply: FastifyReply,
+): Promise<Message> {
+  const onClose = () => {
+    if (!reply.raw.writableEnded) exchange.abort();
+  };
+  reply.raw.on("close", onClose);
+  try {
+    if (upstreamReply.kind === "message") {
+      exchange.meter.observeMessage(upstreamReply.message.usage, upstreamReply.message.stop_reason);
+      return upstreamReply.message;
+    }
+    const accumulator = new MessageAccumulator();
+    for await (const event of upstreamReply.events) {
+      exchange.observe(event);
+      accumulator.observe(event);
+    }
+    const { meter } = exchange;
+    if (meter.errorType) throw errorFromUpstream(meter.errorType, meter.errorMessage ?? "");
+    const message = accumulator.result();
+    if (!message || !meter.completed) throw interruption(exchange);
+    return message;
+  } finally {
+    reply.raw.off("close", onClose);
+  }
+}

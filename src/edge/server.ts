@@ -1,0 +1,108 @@
+/**
+ * The HTTP edge: a Fastify app with headroom's routes, request ids on every response, JSON
+ * parsing under our control, and one error handler that answers in each endpoint's envelope.
+ */
+import Fastify, {
+  type FastifyBaseLogger,
+  type FastifyError,
+  type FastifyInstance,
+  type FastifyRequest,
+  LogController,
+} from "fastify";
+import type { Gateway } from "../gateway.ts";
+import { newRequestId } from "../ids.ts";
+import { registerChatRoutes } from "./chat-completions.ts";
+import {
+  asHeadroomError,
+  HeadroomError,
+  invalidRequest,
+  notFound,
+  requestTooLarge,
+  toAnthropicEnvelope,
+  toOpenAIEnvelope,
+} from "./errors.ts";
+import { registerMessagesRoutes } from "./messages.ts";
+import { registerModelRoutes } from "./models.ts";
+
+/** OpenAI-shaped paths answer errors in OpenAI's envelope; everything else in Anthropic's. */
+function isOpenAIPath(url: string): boolean {
+  return /^\/v1\/(chat|completions|embeddings|responses)\b/.test(url);
+}
+
+/** Fastify's own errors (body parsing, limits) as HeadroomErrors. */
+function fromFastifyError(error: FastifyError, limitMb: number): HeadroomError {
+  switch (error.code) {
+    case "FST_ERR_CTP_BODY_TOO_LARGE":
+      return requestTooLarge(`Request body is larger than the ${limitMb} MB limit.`);
+    case "FST_ERR_CTP_EMPTY_JSON_BODY":
+      return invalidRequest("The request body is empty; send a JSON object.");
+    case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
+      return invalidRequest("Unsupported content-type; send application/json.");
+    default:
+      if (error.statusCode === 400) return invalidRequest(error.message);
+      return asHeadroomError(error);
+  }
+}
+
+export function buildServer(gateway: Gateway): FastifyInstance {
+  const { server: config } = gateway.config;
+  const app = Fastify({
+    loggerInstance: gateway.logger as FastifyBaseLogger,
+    // One line per request (see onResponse) instead of Fastify's two.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: "request_id" }),
+    bodyLimit: Math.floor(config.body_limit_mb * 1024 * 1024),
+    genReqId: () => newRequestId(),
+    return503OnClosing: true,
+  });
+
+  app.addContentTypeParser(["application/json", "*"], { parseAs: "string" }, (_request, body, done) => {
+    const text = body as string;
+    if (text.length === 0) {
+      done(invalidRequest("The request body is empty; send a JSON object."));
+      return;
+    }
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(invalidRequest(`Malformed JSON in request body: ${(error as Error).message}`));
+    }
+  });
+
+  app.addHook("onRequest", async (request, reply) => {
+    reply.header("request-id", request.id);
+    if (isOpenAIPath(request.url)) reply.header("x-request-id", request.id);
+  });
+
+  app.addHook("onResponse", async (request, reply) => {
+    request.log.info(
+      {
+        method: request.method,
+        url: request.url,
+        status: reply.statusCode,
+        ms: Math.round(reply.elapsedTime),
+      },
+      "request",
+    );
+  });
+
+  app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
+    const failure = error instanceof HeadroomError ? error : fromFastifyError(error, config.body_limit_mb);
+    if (failure.status >= 500 && !(error instanceof HeadroomError)) {
+      request.log.error({ err: error }, "unhandled error");
+    }
+    reply.status(failure.status).headers(failure.headers);
+    return isOpenAIPath(request.url) ? toOpenAIEnvelope(failure) : toAnthropicEnvelope(failure, request.id);
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const failure = notFound(`No route for ${request.method} ${request.url.split("?")[0]}.`);
+    reply.status(404);
+    return isOpenAIPath(request.url) ? toOpenAIEnvelope(failure) : toAnthropicEnvelope(failure, request.id);
+  });
+
+  app.get("/healthz", async () => ({ status: "ok" }));
+  registerMessagesRoutes(app, gateway);
+  registerChatRoutes(app, gateway);
+  registerModelRoutes(app, gateway);
+  return app;
+}

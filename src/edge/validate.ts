@@ -1,0 +1,14 @@
+/** Validates a request body at the edge, turning the first schema problem into a 400 that names the field. */
+import type { z } from "zod";
+import { invalidRequest } from "./errors.ts";
+
+export function validateBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const result = schema.safeParse(body, { reportInput: true });
+  if (result.success) return result.data;
+  const issue = result.error.issues[0];
+  if (!issue) throw invalidRequest("Invalid request body.");
+  const path = issue.path.join(".");
+  if (path === "") throw invalidRequest("The request body must be a JSON object.");
+  const missing = issue.code === "invalid_type" && issue.input === undefined;
+  throw invalidRequest(`${path}: ${missing ? "Field required" : issue.message}`, path);
+}

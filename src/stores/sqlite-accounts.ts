@@ -1,0 +1,97 @@
+/** Accounts and API keys in SQLite. Persistence only: key material is made in accounts/. */
+import { displayPrefix, generateKey, hashKey, newKeyId } from "../accounts/api-keys.ts";
+import type { SqliteDatabase } from "./sqlite.ts";
+
+export interface KeyIdentity {
+  keyId: string;
+  account: string;
+  /** The key's own plan if it overrides the account's, else the account's. */
+  plan: string;
+}
+
+export interface KeyListing {
+  id: string;
+  account: string;
+  plan: string;
+  prefix: string;
+  created_at: string;
+  revoked_at: string | null;
+}
+
+export interface CreatedKey {
+  id: string;
+  key: string;
+  account: string;
+  plan: string;
+}
+
+export class SqliteAccountStore {
+  private readonly findByHash;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.findByHash = db.prepare<
+      [string],
+      { id: string; account: string; plan: string; revoked_at: string | null }
+    >(
+      `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.revoked_at
+         from api_keys k join accounts a on a.name = k.account
+        where k.hash = ?`,
+    );
+  }
+
+  /**
+   * Creates a key for an account, creating the account with `plan` if it is new. For an
+   * existing account a different plan becomes this key's own override.
+   */
+  createKey(account: string, plan: string | undefined, now = new Date()): CreatedKey {
+    return this.db.transaction(() => {
+      const existing = this.db
+        .prepare<[string], { plan: string }>("select plan from accounts where name = ?")
+        .get(account);
+      if (!existing) {
+        if (!plan) throw new Error(`Account "${account}" does not exist yet; give --plan to create it.`);
+        this.db
+          .prepare("insert into accounts (name, plan, created_at) values (?, ?, ?)")
+          .run(account, plan, now.toISOString());
+      }
+      const override = existing && plan && plan !== existing.plan ? plan : null;
+      const key = generateKey();
+      const id = newKeyId();
+      this.db
+        .prepare(
+          "insert into api_keys (id, account, hash, prefix, plan, created_at) values (?, ?, ?, ?, ?, ?)",
+        )
+        .run(id, account, hashKey(key), displayPrefix(key), override, now.toISOString());
+      return { id, key, account, plan: override ?? existing?.plan ?? plan ?? "" };
+    })();
+  }
+
+  /** The identity behind a key, or undefined if unknown or revoked. */
+  authenticate(key: string): KeyIdentity | undefined {
+    const row = this.findByHash.get(hashKey(key));
+    if (!row || row.revoked_at) return undefined;
+    return { keyId: row.id, account: row.account, plan: row.plan };
+  }
+
+  /** Whether a key exists but was revoked, to say so in the 401. */
+  isRevoked(key: string): boolean {
+    return Boolean(this.findByHash.get(hashKey(key))?.revoked_at);
+  }
+
+  listKeys(account?: string): KeyListing[] {
+    const sql = `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.prefix, k.created_at, k.revoked_at
+                   from api_keys k join accounts a on a.name = k.account
+                  ${account ? "where k.account = ?" : ""}
+                  order by k.created_at, k.id`;
+    const statement = this.db.prepare<unknown[], KeyListing>(sql);
+    return account ? statement.all(account) : statement.all();
+  }
+
+  /** Revokes by key id; returns false if there is no such active key. */
+  revokeKey(id: string, now = new Date()): boolean {
+    const result = this.db
+      .prepare("update api_keys set revoked_at = ? where id = ? and revoked_at is null")
+      .run(now.toISOString(), id);
+    return result.changes > 0;
+  }
+}

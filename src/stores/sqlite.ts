@@ -1,0 +1,75 @@
+/**
+ * The embedded database: one SQLite file under the data directory holding accounts, API keys
+ * and the usage ledger. WAL mode lets `headroom keys create` in a second terminal write while
+ * the server reads; busy_timeout makes the two wait for each other instead of failing.
+ */
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+
+export type SqliteDatabase = Database.Database;
+
+/** Ordered schema migrations; `PRAGMA user_version` records how many have run. */
+const MIGRATIONS: string[] = [
+  `create table accounts (
+     name text primary key,
+     plan text not null,
+     created_at text not null
+   );
+   create table api_keys (
+     id text primary key,
+     account text not null references accounts(name),
+     hash text not null unique,
+     prefix text not null,
+     plan text,
+     created_at text not null,
+     revoked_at text
+   );
+   create table usage_events (
+     id integer primary key,
+     at_ms integer not null,
+     request_id text not null,
+     account text,
+     key_id text,
+     model text,
+     endpoint text not null,
+     streamed integer not null,
+     status integer not null,
+     error_type text,
+     stop_reason text,
+     input_tokens integer not null,
+     output_tokens integer not null,
+     cache_creation_input_tokens integer not null,
+     cache_read_input_tokens integer not null,
+     ttft_ms real,
+     duration_ms real not null
+   );
+   create index usage_events_account_at on usage_events(account, at_ms);`,
+];
+
+export function openDatabase(dataDir: string): SqliteDatabase {
+  mkdirSync(dataDir, { recursive: true });
+  const db = new Database(join(dataDir, "headroom.db"));
+  db.pragma("journal_mode = WAL");
+  db.pragma("busy_timeout = 5000");
+  db.pragma("foreign_keys = ON");
+  // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose the tail.
+  db.pragma("synchronous = NORMAL");
+  migrate(db);
+  return db;
+}
+
+function migrate(db: SqliteDatabase): void {
+  const version = db.pragma("user_version", { simple: true }) as number;
+  if (version > MIGRATIONS.length) {
+    throw new Error(
+      `The database was written by a newer headroom (schema ${version}, this one knows ${MIGRATIONS.length}).`,
+    );
+  }
+  for (let i = version; i < MIGRATIONS.length; i++) {
+    db.transaction(() => {
+      db.exec(MIGRATIONS[i] ?? "");
+      db.pragma(`user_version = ${i + 1}`);
+    })();
+  }
+}

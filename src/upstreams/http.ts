@@ -1,0 +1,63 @@
+/** What the Anthropic and OpenAI-compatible upstreams share: a keep-alive pool, the key, error mapping. */
+import { Agent, errors as undiciErrors } from "undici";
+import type { AnthropicUpstreamConfig, OpenAIUpstreamConfig } from "../config/schema.ts";
+import { errorFromUpstream, HeadroomError, upstreamFailed, upstreamTimedOut } from "../edge/errors.ts";
+
+export function upstreamKey(
+  config: AnthropicUpstreamConfig | OpenAIUpstreamConfig,
+  env: NodeJS.ProcessEnv,
+): string | undefined {
+  if (config.api_key) return config.api_key;
+  return config.api_key_env ? env[config.api_key_env] : undefined;
+}
+
+export function upstreamAgent(config: AnthropicUpstreamConfig | OpenAIUpstreamConfig): Agent {
+  return new Agent({
+    keepAliveTimeout: 30_000,
+    headersTimeout: config.timeout_ms,
+    // Time allowed between two chunks of a body: a stalled stream is cut after this.
+    bodyTimeout: config.timeout_ms,
+    connect: { timeout: 10_000 },
+  });
+}
+
+/** Joins a base URL and a path, tolerating a trailing slash on the base. */
+export function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, "")}${path}`;
+}
+
+/** Maps a transport failure (refused, reset, timed out) to a gateway error. */
+export function transportError(name: string, error: unknown): HeadroomError {
+  if (error instanceof HeadroomError) return error;
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError) {
+    return upstreamTimedOut(`Upstream ${name} timed out.`);
+  }
+  const reason =
+    error instanceof Error ? ((error.cause as Error | undefined)?.message ?? error.message) : String(error);
+  return upstreamFailed(`Upstream ${name} failed: ${reason}`, error);
+}
+
+/**
+ * An upstream's HTTP error as a gateway error with the same status. Anthropic and OpenAI
+ * envelopes both carry `error.type` and `error.message`; anything else is reported as api_error.
+ */
+export function httpError(name: string, status: number, text: string, retryAfter?: string): HeadroomError {
+  let type = "api_error";
+  let message = `Upstream ${name} answered ${status}.`;
+  try {
+    const parsed = JSON.parse(text) as { error?: { type?: string; message?: string } };
+    if (parsed.error?.message) message = parsed.error.message;
+    if (parsed.error?.type) type = parsed.error.type;
+  } catch {
+    // Not JSON: keep the generic message; the body may be an HTML error page.
+  }
+  if (status === 429) type = "rate_limit_error";
+  if (status === 529 || status === 503) type = "overloaded_error";
+  const error = errorFromUpstream(
+    type,
+    message,
+    status >= 500 && status !== 529 && status !== 504 ? 502 : status,
+  );
+  if (retryAfter) error.headers["retry-after"] = retryAfter;
+  return error;
+}

@@ -1,0 +1,101 @@
+/**
+ * An OpenAI-compatible server (vLLM, SGLang, llama.cpp, OpenAI itself) as upstream. Requests
+ * arrive in the Anthropic shape and are translated; replies are translated back, streams chunk
+ * by chunk, so the Anthropic endpoint can be served by any of these engines.
+ */
+import { type Agent, request } from "undici";
+import type { OpenAIUpstreamConfig } from "../config/schema.ts";
+import type { SseEvent } from "../protocol/anthropic.ts";
+import { parseSse } from "../protocol/sse-parser.ts";
+import { messagesToChatRequest } from "../protocol/translate/chat-request.ts";
+import { completionToMessage } from "../protocol/translate/chat-response.ts";
+import { ChatChunksToAnthropic } from "../protocol/translate/chat-stream.ts";
+import { httpError, joinUrl, transportError, upstreamAgent, upstreamKey } from "./http.ts";
+import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
+
+export class OpenAICompatibleUpstream implements Upstream {
+  private readonly agent: Agent;
+  private readonly key: string | undefined;
+
+  constructor(
+    readonly name: string,
+    private readonly config: OpenAIUpstreamConfig,
+    env: NodeJS.ProcessEnv,
+  ) {
+    this.agent = upstreamAgent(config);
+    this.key = upstreamKey(config, env);
+  }
+
+  async createMessage(call: MessageCall): Promise<MessageReply> {
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (this.key) headers.authorization = `Bearer ${this.key}`;
+    let response: Awaited<ReturnType<typeof request>>;
+    try {
+      // The configured URL is the API base, as OpenAI clients take it (…/v1).
+      response = await request(joinUrl(this.config.url, "/chat/completions"), {
+        method: "POST",
+        headers,
+        body: JSON.stringify(messagesToChatRequest(call.body, call.model.upstreamModel)),
+        signal: call.signal,
+        dispatcher: this.agent,
+      });
+    } catch (error) {
+      throw transportError(this.name, error);
+    }
+    if (response.statusCode >= 400) {
+      const text = await response.body.text().catch(() => "");
+      const retryAfter = response.headers["retry-after"];
+      throw httpError(
+        this.name,
+        response.statusCode,
+        text,
+        typeof retryAfter === "string" ? retryAfter : undefined,
+      );
+    }
+    if (call.body.stream) {
+      return { kind: "events", events: this.events(response.body, call) };
+    }
+    try {
+      return {
+        kind: "message",
+        message: completionToMessage((await response.body.json()) as object, call.model.requested),
+      };
+    } catch (error) {
+      throw transportError(this.name, error);
+    }
+  }
+
+  private async *events(
+    body: AsyncIterable<Buffer> & { destroy(): void },
+    call: MessageCall,
+  ): AsyncGenerator<SseEvent> {
+    const translator = new ChatChunksToAnthropic(call.model.requested, call.inputTokens);
+    try {
+      for await (const event of parseSse(body)) {
+        if (event.data === "[DONE]") {
+          yield* translator.finish();
+          return;
+        }
+        const chunk = JSON.parse(event.data);
+        if (chunk.error) {
+          const error = httpError(this.name, 500, event.data);
+          yield {
+            event: "error",
+            data: JSON.stringify({ type: "error", error: { type: error.type, message: error.message } }),
+          };
+          return;
+        }
+        yield* translator.translate(chunk);
+      }
+      // No [DONE]: the upstream cut the stream; the relay reports the incomplete message.
+    } catch (error) {
+      throw transportError(this.name, error);
+    } finally {
+      body.destroy();
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.agent.close();
+  }
+}

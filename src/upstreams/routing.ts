@@ -1,0 +1,82 @@
+/**
+ * Model routing: a requested model id → the catalog entry that serves it. Exact ids and
+ * aliases win, then wildcard routes in order. Clients change their default id with every
+ * release, so families are routed by glob (`claude-opus-*`) rather than by a fixed list.
+ */
+import type { Config, ModelConfig } from "../config/schema.ts";
+
+export interface ResolvedModel {
+  /** The id the client asked for; responses echo it. */
+  requested: string;
+  entry: ModelConfig;
+  upstream: string;
+  /** The id sent to the upstream. */
+  upstreamModel: string;
+}
+
+function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*");
+  return new RegExp(`^${escaped}$`);
+}
+
+export class ModelRouter {
+  private readonly byId = new Map<string, ModelConfig>();
+  private readonly routes: Array<{ pattern: RegExp; entry: ModelConfig }> = [];
+  private readonly cache = new Map<string, ResolvedModel | null>();
+
+  constructor(private readonly config: Config) {
+    for (const model of config.models) {
+      this.byId.set(model.id, model);
+      for (const alias of model.aliases) this.byId.set(alias, model);
+    }
+    for (const route of config.routes) {
+      const entry = config.models.find((model) => model.id === route.model);
+      if (entry) this.routes.push({ pattern: globToRegExp(route.match), entry });
+    }
+  }
+
+  /** Catalog entries, newest first, as `GET /v1/models` lists them. */
+  list(): ModelConfig[] {
+    return [...this.config.models].sort((a, b) => b.created_at.localeCompare(a.created_at));
+  }
+
+  /** The catalog entry with this exact id or alias (no wildcard). */
+  find(id: string): ModelConfig | undefined {
+    return this.byId.get(id);
+  }
+
+  resolve(requested: string): ResolvedModel | undefined {
+    const cached = this.cache.get(requested);
+    if (cached !== undefined) return cached ?? undefined;
+    const resolved = this.resolveUncached(requested);
+    // Bounded: ids come from clients, so an attacker could send endless distinct ones.
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(requested, resolved ?? null);
+    return resolved;
+  }
+
+  private resolveUncached(requested: string): ResolvedModel | undefined {
+    const entry =
+      this.byId.get(requested) ?? this.routes.find((route) => route.pattern.test(requested))?.entry;
+    const override = this.config.upstream_override;
+    if (override) {
+      // `serve --upstream URL`: every id goes to that upstream, known or not.
+      const served = entry ?? {
+        id: requested,
+        display_name: requested,
+        created_at: new Date(0).toISOString(),
+        family: "unknown",
+        aliases: [],
+        upstream: override,
+      };
+      return { requested, entry: served, upstream: override, upstreamModel: requested };
+    }
+    if (!entry) return undefined;
+    return {
+      requested,
+      entry,
+      upstream: entry.upstream,
+      upstreamModel: entry.upstream_model ?? requested,
+    };
+  }
+}
