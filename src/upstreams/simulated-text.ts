@@ -5,12 +5,12 @@
  */
 import type { AnthropicMessageParam, MessagesRequest } from "../protocol/anthropic.ts";
 
-// Each entry is a single o200k token with its leading space (checked by a test).
-const WORDS = (
-  "the model serves tokens from a fleet of GPUs and each plan gets its share . capacity grows " +
+// Each entry is one o200k token both with and without a leading space (checked by a test).
+export const WORDS = (
+  "the model tokens from a fleet of and each plan gets its share . capacity " +
   "when new site joins limits rise requests flow through gateway with care data center power " +
   "orbit sun light time window hours week usage budget fair fast steady load queue slot batch " +
-  "decode prefill memory bandwidth compute cluster region peak quiet night day agent code test " +
+  "decode memory compute cluster region peak quiet night day agent code test " +
   "build ship review plan solar panel heat cool rack row team"
 )
   .split(" ")

@@ -1,0 +1,153 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+
+interface Case {
+  name: string;
+  path?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string;
+  status: number;
+  type: string;
+  message?: RegExp;
+}
+
+const valid = JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
+const validChat = JSON.stringify({ model: "claude-sonnet-4-6", messages: [{ role: "user", content: "x" }] });
+
+describe("bad input gets a clear error in the endpoint's own envelope", () => {
+  let server: TestGateway;
+  let revokedKey: string;
+
+  before(async () => {
+    server = await startTestGateway();
+    const revoked = server.gateway.accounts.createKey("test", undefined);
+    server.gateway.accounts.revokeKey(revoked.id);
+    revokedKey = revoked.key;
+  });
+  after(() => server.stop());
+
+  async function send(testCase: Case, authHeader: Record<string, string>) {
+    return fetch(`${server.url}${testCase.path ?? "/v1/messages"}`, {
+      method: testCase.method ?? "POST",
+      headers: { "content-type": "application/json", ...authHeader, ...testCase.headers },
+      body: testCase.method === "GET" ? undefined : (testCase.body ?? valid),
+    });
+  }
+
+  const anthropicCases = (): Case[] => [
+    { name: "malformed JSON", body: '{"model": ', status: 400, type: "invalid_request_error", message: /Malformed JSON/ },
+    { name: "a JSON array instead of an object", body: "[1,2]", status: 400, type: "invalid_request_error", message: /JSON object/ },
+    { name: "an empty body", body: "", status: 400, type: "invalid_request_error", message: /empty/ },
+    {
+      name: "missing max_tokens",
+      body: JSON.stringify({ model: "claude-sonnet-4-6", messages: [{ role: "user", content: "x" }] }),
+      status: 400,
+      type: "invalid_request_error",
+      message: /^max_tokens: Field required$/,
+    },
+    {
+      name: "max_tokens of the wrong type",
+      body: JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: "ten", messages: [{ role: "user", content: "x" }] }),
+      status: 400,
+      type: "invalid_request_error",
+      message: /^max_tokens: /,
+    },
+    {
+      name: "a message without content",
+      body: JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 5, messages: [{ role: "user" }] }),
+      status: 400,
+      type: "invalid_request_error",
+      message: /^messages\.0\.content: /,
+    },
+    { name: "no key", headers: { "x-api-key": "" }, status: 401, type: "authentication_error", message: /No API key/ },
+    { name: "an unknown key", headers: { "x-api-key": "sk-hr-unknown" }, status: 401, type: "authentication_error", message: /Invalid API key/ },
+    {
+      name: "an unknown model",
+      body: JSON.stringify({ model: "no-such-model", max_tokens: 5, messages: [{ role: "user", content: "x" }] }),
+      status: 404,
+      type: "not_found_error",
+      message: /no-such-model/,
+    },
+    { name: "an unknown route", path: "/v1/nothing-here", status: 404, type: "not_found_error", message: /No route/ },
+    { name: "a GET on a POST route", path: "/v1/messages", method: "GET", status: 404, type: "not_found_error" },
+  ];
+
+  for (const testCase of anthropicCases()) {
+    test(`Anthropic endpoint: ${testCase.name} → ${testCase.status} ${testCase.type}`, async () => {
+      const response = await send(testCase, { "x-api-key": server.key });
+      assert.equal(response.status, testCase.status);
+      const requestId = response.headers.get("request-id");
+      assert.match(requestId ?? "", /^req_/);
+      const body = await response.json();
+      assert.deepEqual(Object.keys(body).sort(), ["error", "request_id", "type"]);
+      assert.equal(body.type, "error");
+      assert.equal(body.error.type, testCase.type);
+      assert.equal(body.request_id, requestId);
+      if (testCase.message) assert.match(body.error.message, testCase.message);
+    });
+  }
+
+  test("a revoked key is refused and told so", async () => {
+    const response = await send({ name: "revoked", status: 401, type: "authentication_error" }, { "x-api-key": revokedKey });
+    assert.equal(response.status, 401);
+    assert.match((await response.json()).error.message, /revoked/);
+  });
+
+  test("a body over 32 MB is 413 request_too_large, and the server stays up", async () => {
+    const huge = JSON.stringify({
+      model: "claude-sonnet-4-6",
+      max_tokens: 5,
+      messages: [{ role: "user", content: "x".repeat(33 * 1024 * 1024) }],
+    });
+    const response = await send({ name: "huge", body: huge, status: 413, type: "request_too_large" }, { "x-api-key": server.key });
+    assert.equal(response.status, 413);
+    const body = await response.json();
+    assert.equal(body.error.type, "request_too_large");
+    assert.match(body.error.message, /32 MB/);
+    const after = await send({ name: "after", status: 200, type: "" }, { "x-api-key": server.key });
+    assert.equal(after.status, 200);
+  });
+
+  const openAICases = (): Case[] => [
+    { name: "malformed JSON", path: "/v1/chat/completions", body: "{", status: 400, type: "invalid_request_error" },
+    {
+      name: "missing messages",
+      path: "/v1/chat/completions",
+      body: JSON.stringify({ model: "claude-sonnet-4-6" }),
+      status: 400,
+      type: "invalid_request_error",
+      message: /^messages: Field required$/,
+    },
+    { name: "an unknown key", path: "/v1/chat/completions", body: validChat, headers: { authorization: "Bearer nope" }, status: 401, type: "authentication_error" },
+    {
+      name: "an unknown model",
+      path: "/v1/chat/completions",
+      body: JSON.stringify({ model: "nope", messages: [{ role: "user", content: "x" }] }),
+      status: 404,
+      type: "not_found_error",
+    },
+  ];
+
+  for (const testCase of openAICases()) {
+    test(`OpenAI endpoint: ${testCase.name} → ${testCase.status} in OpenAI's envelope`, async () => {
+      const response = await send(testCase, { authorization: `Bearer ${server.key}` });
+      assert.equal(response.status, testCase.status);
+      assert.match(response.headers.get("x-request-id") ?? "", /^req_/);
+      const body = await response.json();
+      assert.deepEqual(Object.keys(body), ["error"]);
+      assert.deepEqual(Object.keys(body.error).sort(), ["code", "message", "param", "type"]);
+      assert.equal(body.error.type, testCase.type);
+      if (testCase.message) assert.match(body.error.message, testCase.message);
+    });
+  }
+
+  test("missing-field errors name the field as OpenAI's param", async () => {
+    const response = await send(
+      { name: "param", path: "/v1/chat/completions", body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }), status: 400, type: "" },
+      { authorization: `Bearer ${server.key}` },
+    );
+    assert.equal((await response.json()).error.param, "model");
+  });
+});
