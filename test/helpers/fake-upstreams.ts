@@ -1,0 +1,150 @@
+/**
+ * Local servers that speak the exact wire formats of the Anthropic API and of an
+ * OpenAI-compatible server, to test headroom's real upstream adapters. The requested model id
+ * picks the behaviour (`…-cut` cuts the stream mid-way, `…-429` rate-limits, …).
+ */
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+
+export interface FakeUpstream {
+  url: string;
+  requests: Array<{ path: string; headers: IncomingMessage["headers"]; body: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+function sse(response: ServerResponse, event: string, payload: unknown): void {
+  response.write(`event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`);
+}
+
+async function readBody(request: IncomingMessage): Promise<Record<string, unknown>> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of request) chunks.push(chunk as Buffer);
+  return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+}
+
+async function listen(server: Server, requests: FakeUpstream["requests"]): Promise<FakeUpstream> {
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requests,
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+const usage = { input_tokens: 11, cache_creation_input_tokens: 5, cache_read_input_tokens: 100 };
+
+export async function startFakeAnthropic(): Promise<FakeUpstream> {
+  const requests: FakeUpstream["requests"] = [];
+  const server = createServer(async (request, response) => {
+    const body = await readBody(request);
+    requests.push({ path: request.url ?? "", headers: request.headers, body });
+    const model = String(body.model);
+    if (request.url === "/v1/messages/count_tokens") {
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ input_tokens: 77 }));
+      return;
+    }
+    if (model.endsWith("-429")) {
+      response
+        .writeHead(429, { "content-type": "application/json", "retry-after": "7" })
+        .end(JSON.stringify({ type: "error", error: { type: "rate_limit_error", message: "upstream says slow down" } }));
+      return;
+    }
+    if (model.endsWith("-500")) {
+      response.writeHead(500, { "content-type": "text/html" }).end("<html>boom</html>");
+      return;
+    }
+    if (model.endsWith("-slow")) {
+      setTimeout(() => response.writeHead(200).end("{}"), 2_000).unref();
+      return;
+    }
+    const message = {
+      id: "msg_fake",
+      type: "message",
+      role: "assistant",
+      model,
+      content: [{ type: "text", text: "Hello from upstream" }],
+      stop_reason: "end_turn",
+      stop_sequence: null,
+      usage: { ...usage, output_tokens: 4 },
+      future_field: "kept",
+    };
+    if (!body.stream) {
+      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(message));
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/event-stream" });
+    sse(response, "message_start", { type: "message_start", message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
+    sse(response, "content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
+    sse(response, "content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hello from" } });
+    if (model.endsWith("-cut")) {
+      // Let the first events reach the gateway, then drop the connection without message_stop.
+      setTimeout(() => response.socket?.destroy(), 50);
+      return;
+    }
+    sse(response, "future_event", { type: "future_event", note: "clients must ignore unknown events" });
+    sse(response, "content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: " upstream" } });
+    sse(response, "content_block_stop", { type: "content_block_stop", index: 0 });
+    sse(response, "message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } });
+    sse(response, "message_stop", { type: "message_stop" });
+    response.end();
+  });
+  return listen(server, requests);
+}
+
+function chunk(model: string, delta: Record<string, unknown>, finish: string | null = null) {
+  return { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] };
+}
+
+export async function startFakeOpenAI(): Promise<FakeUpstream> {
+  const requests: FakeUpstream["requests"] = [];
+  const server = createServer(async (request, response) => {
+    const body = await readBody(request);
+    requests.push({ path: request.url ?? "", headers: request.headers, body });
+    const model = String(body.model);
+    const wantsTool = Array.isArray(body.tools) && body.tools.length > 0;
+    if (!body.stream) {
+      const message = wantsTool
+        ? { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"x"}' } }] }
+        : { role: "assistant", content: "Hi from vLLM" };
+      response.writeHead(200, { "content-type": "application/json" }).end(
+        JSON.stringify({
+          id: "chatcmpl-fake",
+          object: "chat.completion",
+          created: 1,
+          model,
+          choices: [{ index: 0, message, finish_reason: wantsTool ? "tool_calls" : "stop" }],
+          usage: { prompt_tokens: 20, completion_tokens: 6, total_tokens: 26, prompt_tokens_details: { cached_tokens: 8 } },
+        }),
+      );
+      return;
+    }
+    response.writeHead(200, { "content-type": "text/event-stream" });
+    const data = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
+    data(chunk(model, { role: "assistant", content: "" }));
+    if (wantsTool) {
+      data(chunk(model, { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "lookup", arguments: "" } }] }));
+      data(chunk(model, { tool_calls: [{ index: 0, function: { arguments: '{"q":' } }] }));
+      data(chunk(model, { tool_calls: [{ index: 0, function: { arguments: '"x"}' } }] }));
+      data(chunk(model, {}, "tool_calls"));
+    } else {
+      data(chunk(model, { content: "Hi" }));
+      if (model.endsWith("-cut")) {
+        setTimeout(() => response.socket?.destroy(), 50);
+        return;
+      }
+      data(chunk(model, { content: " from vLLM" }));
+      data(chunk(model, {}, "stop"));
+    }
+    data({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [], usage: { prompt_tokens: 20, completion_tokens: 6, total_tokens: 26 } });
+    response.write("data: [DONE]\n\n");
+    response.end();
+  });
+  return listen(server, requests);
+}

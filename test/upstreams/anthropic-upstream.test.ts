@@ -1,0 +1,187 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
+import OpenAI from "openai";
+import { parseSse } from "../../src/protocol/sse-parser.ts";
+import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+
+describe("the Anthropic upstream adapter against a server speaking the Anthropic wire format", () => {
+  let upstream: FakeUpstream;
+  let server: TestGateway;
+  let client: Anthropic;
+
+  before(async () => {
+    upstream = await startFakeAnthropic();
+    server = await startTestGateway({
+      env: { FAKE_KEY: "upstream-secret" },
+      configure(config) {
+        config.upstreams.fake = { type: "anthropic", url: upstream.url, api_key_env: "FAKE_KEY", timeout_ms: 300 };
+        config.upstreams.down = { type: "anthropic", url: "http://127.0.0.1:1", timeout_ms: 1000 };
+        config.models.push(
+          { id: "fake", display_name: "Fake", created_at: "2026-01-01T00:00:00Z", family: "fake", aliases: [], upstream: "fake" },
+          { id: "down", display_name: "Down", created_at: "2026-01-01T00:00:00Z", family: "fake", aliases: [], upstream: "down" },
+        );
+        config.routes.unshift({ match: "fake-*", model: "fake" });
+      },
+    });
+    client = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
+  });
+  after(async () => {
+    await server.stop();
+    await upstream.close();
+  });
+
+  const lastRequest = () => upstream.requests[upstream.requests.length - 1];
+
+  async function recorded(requestId: string | null | undefined) {
+    await server.gateway.ledger.flush();
+    const events = await server.gateway.ledger.events({ account: "test", limit: 1000 });
+    const event = events.find((candidate) => candidate.request_id === requestId);
+    assert.ok(event);
+    return event;
+  }
+
+  test("a JSON request passes through with unknown fields, beta headers and the upstream key", async () => {
+    const { data: message, response } = await client.beta.messages
+      .create({
+        model: "fake-json",
+        max_tokens: 10,
+        messages: [{ role: "user", content: "hi" }],
+        betas: ["context-management-2025-06-27"],
+        // @ts-expect-error: a field no SDK knows yet must still reach the upstream
+        brand_new_option: { depth: 3 },
+      })
+      .withResponse();
+    const seen = lastRequest();
+    assert.equal(seen?.path, "/v1/messages");
+    assert.equal(seen?.headers["x-api-key"], "upstream-secret");
+    assert.equal(seen?.headers["anthropic-beta"], "context-management-2025-06-27");
+    assert.match(String(seen?.headers["anthropic-version"]), /^\d{4}-\d{2}-\d{2}$/, "the SDK's own version is forwarded");
+    assert.deepEqual(seen?.body.brand_new_option, { depth: 3 });
+    assert.equal((message as unknown as { future_field: string }).future_field, "kept");
+    const event = await recorded(response.headers.get("request-id"));
+    assert.equal(event.input_tokens, 11);
+    assert.equal(event.cache_creation_input_tokens, 5);
+    assert.equal(event.cache_read_input_tokens, 100);
+    assert.equal(event.output_tokens, 4);
+  });
+
+  test("anthropic-version is forwarded as the client sent it, or defaulted when absent", async () => {
+    const post = (headers: Record<string, string>) =>
+      fetch(`${server.url}/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": server.key, "content-type": "application/json", ...headers },
+        body: JSON.stringify({ model: "fake-json", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+      });
+    await (await post({ "anthropic-version": "2099-01-01" })).json();
+    assert.equal(lastRequest()?.headers["anthropic-version"], "2099-01-01");
+    await (await post({})).json();
+    assert.equal(lastRequest()?.headers["anthropic-version"], "2023-06-01");
+  });
+
+  test("a stream is relayed event by event, unknown event types included", async () => {
+    const response = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": server.key, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fake-stream", max_tokens: 10, stream: true, messages: [{ role: "user", content: "hi" }] }),
+    });
+    const events: string[] = [];
+    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event.event);
+    assert.ok(events.includes("future_event"));
+    assert.equal(events.at(-1), "message_stop");
+    const event = await recorded(response.headers.get("request-id"));
+    assert.equal(event.output_tokens, 4);
+    assert.equal(event.cache_read_input_tokens, 100);
+  });
+
+  test("a stream the upstream cuts mid-way ends with an SSE error event, and the usage so far is recorded", async () => {
+    const response = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": server.key, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fake-cut", max_tokens: 10, stream: true, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(response.status, 200);
+    const events: Array<{ event: string; data: string }> = [];
+    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event);
+    const last = events.at(-1);
+    assert.equal(last?.event, "error");
+    const payload = JSON.parse(last?.data ?? "{}");
+    assert.equal(payload.type, "error");
+    assert.equal(payload.error.type, "api_error");
+    const event = await recorded(response.headers.get("request-id"));
+    assert.equal(event.status, 502);
+    assert.equal(event.input_tokens, 11);
+    assert.equal(event.output_tokens, 2, "the two tokens of 'Hello from' that were streamed");
+  });
+
+  test("the SDK sees a cut stream as an error", async () => {
+    const stream = client.messages.stream({ model: "fake-cut", max_tokens: 10, messages: [{ role: "user", content: "x" }] });
+    await assert.rejects(stream.finalMessage(), (error: Error) => /upstream/i.test(error.message));
+  });
+
+  test("an upstream 429 keeps its status, type and retry-after", async () => {
+    const response = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": server.key, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fake-429", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(response.status, 429);
+    assert.equal(response.headers.get("retry-after"), "7");
+    const body = await response.json();
+    assert.equal(body.error.type, "rate_limit_error");
+    assert.equal(body.error.message, "upstream says slow down");
+  });
+
+  test("an upstream 500 with an HTML body becomes 502 api_error", async () => {
+    await assert.rejects(
+      client.messages.create({ model: "fake-500", max_tokens: 10, messages: [{ role: "user", content: "x" }] }),
+      (error: unknown) => error instanceof Anthropic.APIError && error.status === 502 && (error.error as { error: { type: string } }).error.type === "api_error",
+    );
+  });
+
+  test("an upstream that does not answer in time is 504 timeout_error", async () => {
+    const response = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": server.key, "content-type": "application/json" },
+      body: JSON.stringify({ model: "fake-slow", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(response.status, 504);
+    assert.equal((await response.json()).error.type, "timeout_error");
+  });
+
+  test("an unreachable upstream is 502 api_error in both envelopes", async () => {
+    const response = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": server.key, "content-type": "application/json" },
+      body: JSON.stringify({ model: "down", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+    });
+    assert.equal(response.status, 502);
+    assert.equal((await response.json()).error.type, "api_error");
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key, maxRetries: 0 });
+    await assert.rejects(
+      openai.chat.completions.create({ model: "down", messages: [{ role: "user", content: "x" }] }),
+      (error: unknown) => error instanceof OpenAI.APIError && error.status === 502,
+    );
+  });
+
+  test("count_tokens is answered by the upstream", async () => {
+    const counted = await client.messages.countTokens({ model: "fake-count", messages: [{ role: "user", content: "hi" }] });
+    assert.equal(counted.input_tokens, 77);
+    assert.equal(lastRequest()?.path, "/v1/messages/count_tokens");
+    assert.equal(lastRequest()?.body.max_tokens, undefined);
+  });
+
+  test("the OpenAI endpoint reaches the Anthropic upstream through translation", async () => {
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key, maxRetries: 0 });
+    const completion = await openai.chat.completions.create({
+      model: "fake-json",
+      messages: [{ role: "system", content: "sys" }, { role: "user", content: "hi" }],
+    });
+    assert.equal(completion.choices[0]?.message.content, "Hello from upstream");
+    assert.equal(completion.usage?.prompt_tokens, 116);
+    assert.equal(completion.usage?.prompt_tokens_details?.cached_tokens, 100);
+    assert.equal(lastRequest()?.body.system, "sys");
+    assert.equal(lastRequest()?.body.max_tokens, 4096);
+  });
+});
