@@ -3,7 +3,7 @@
  * takes it down in order (stop accepting, let streams finish up to the grace time, flush the
  * ledger, close the database).
  */
-import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import type { Config } from "./config/schema.ts";
@@ -72,18 +72,27 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
 async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {
   const grace = gateway.config.server.shutdown_grace_ms;
   const closed = app.close();
-  const deadline = Date.now() + grace;
-  while (gateway.inFlight.size > 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  await waitUntil(() => gateway.inFlight.size === 0, grace);
   for (const exchange of gateway.inFlight) {
     exchange.shuttingDown = true;
     exchange.abort();
   }
+  // Aborted streams end with an error event within a few milliseconds.
+  await waitUntil(() => gateway.inFlight.size === 0, 1_000);
+  // Fastify sweeps idle keep-alive sockets once, at close(); sockets that went idle since (or
+  // that Node still counts as busy after a client aborted a stream on them) would hold the
+  // server open until their keep-alive timeout. No exchange is running any more, so whatever
+  // is left after a short wait is cut.
+  app.server.closeIdleConnections();
+  const drained = await Promise.race([closed.then(() => true), sleep(200).then(() => false)]);
+  if (!drained) app.server.closeAllConnections();
   await closed;
   await Promise.all([...gateway.upstreams.values()].map((upstream) => upstream.close?.()));
   await gateway.ledger.close();
   gateway.db.close();
 }
 
-export const databasePath = (config: Config) => join(config.server.data_dir, "headroom.db");
+async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!done() && Date.now() < deadline) await sleep(10);
+}

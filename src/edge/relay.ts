@@ -49,15 +49,17 @@ export async function relayStream(
   const onClose = () => exchange.abort();
   reply.raw.on("close", onClose);
   let status = 200;
-  let failure: HeadroomError | null = null;
+  let failure: HeadroomError | string | null = null;
   try {
     for await (const event of replyEvents(upstreamReply)) {
       exchange.observe(event);
       await format.event(writer, event);
       if (writer.closed) break;
     }
-    if (writer.closed) status = CLIENT_CLOSED;
-    else if (exchange.meter.errorType) {
+    if (writer.closed) {
+      status = CLIENT_CLOSED;
+      failure = "client_closed";
+    } else if (exchange.meter.errorType) {
       failure = errorFromUpstream(exchange.meter.errorType, exchange.meter.errorMessage ?? "");
       status = failure.status;
     } else if (!exchange.meter.completed) {
@@ -66,12 +68,15 @@ export async function relayStream(
       await format.error(writer, failure);
     } else await format.end(writer);
   } catch (error) {
-    if (writer.closed) status = CLIENT_CLOSED;
-    else {
-      failure = exchange.shuttingDown ? interruption(exchange) : asHeadroomError(error);
-      if (failure.status === 500) request.log.error({ err: error }, "stream failed");
-      status = failure.status;
-      await format.error(writer, failure);
+    if (writer.closed) {
+      status = CLIENT_CLOSED;
+      failure = "client_closed";
+    } else {
+      const cause = exchange.shuttingDown ? interruption(exchange) : asHeadroomError(error);
+      if (cause.status === 500) request.log.error({ err: error }, "stream failed");
+      status = cause.status;
+      failure = cause;
+      await format.error(writer, cause);
     }
   } finally {
     reply.raw.off("close", onClose);

@@ -23,7 +23,11 @@ describe("the official Anthropic SDK against headroom", () => {
 
   test("a JSON message reports usage that the ledger recorded exactly", async () => {
     const { data: message, response } = await client.messages
-      .create({ model: "claude-sonnet-4-6", max_tokens: 300, messages: [{ role: "user", content: "Hello there" }] })
+      .create({
+        model: "claude-sonnet-4-6",
+        max_tokens: 300,
+        messages: [{ role: "user", content: "Hello there" }],
+      })
       .withResponse();
     assert.equal(message.type, "message");
     assert.equal(message.model, "claude-sonnet-4-6");
@@ -40,7 +44,11 @@ describe("the official Anthropic SDK against headroom", () => {
 
   test("the same prompt gives the same reply (the simulated pool is deterministic)", async () => {
     const ask = () =>
-      client.messages.create({ model: "claude-haiku-4-5", max_tokens: 50, messages: [{ role: "user", content: "same" }] });
+      client.messages.create({
+        model: "claude-haiku-4-5",
+        max_tokens: 50,
+        messages: [{ role: "user", content: "same" }],
+      });
     const [first, second] = await Promise.all([ask(), ask()]);
     assert.deepEqual(first.content, second.content);
   });
@@ -89,11 +97,17 @@ describe("the official Anthropic SDK against headroom", () => {
       {
         name: "get_weather",
         description: "Weather for a city",
-        input_schema: { type: "object", properties: { city: { type: "string" }, days: { type: "integer" } }, required: ["city"] },
+        input_schema: {
+          type: "object",
+          properties: { city: { type: "string" }, days: { type: "integer" } },
+          required: ["city"],
+        },
       },
     ];
     const messages: Anthropic.MessageParam[] = [{ role: "user", content: "Use get_weather for Paris" }];
-    const first = await client.messages.stream({ model: "claude-sonnet-4-6", max_tokens: 500, tools, messages }).finalMessage();
+    const first = await client.messages
+      .stream({ model: "claude-sonnet-4-6", max_tokens: 500, tools, messages })
+      .finalMessage();
     assert.equal(first.stop_reason, "tool_use");
     const call = first.content.find((block) => block.type === "tool_use");
     assert.ok(call && call.type === "tool_use");
@@ -101,8 +115,16 @@ describe("the official Anthropic SDK against headroom", () => {
     assert.deepEqual(call.input, { city: "city" });
     assert.match(call.id, /^toolu_/);
     messages.push({ role: "assistant", content: first.content });
-    messages.push({ role: "user", content: [{ type: "tool_result", tool_use_id: call.id, content: "Sunny, 21°C" }] });
-    const second = await client.messages.create({ model: "claude-sonnet-4-6", max_tokens: 500, tools, messages });
+    messages.push({
+      role: "user",
+      content: [{ type: "tool_result", tool_use_id: call.id, content: "Sunny, 21°C" }],
+    });
+    const second = await client.messages.create({
+      model: "claude-sonnet-4-6",
+      max_tokens: 500,
+      tools,
+      messages,
+    });
     assert.equal(second.stop_reason, "end_turn");
     assert.equal(second.content[0]?.type, "text");
   });
@@ -111,7 +133,12 @@ describe("the official Anthropic SDK against headroom", () => {
     const message = await client.messages.create({
       model: "claude-haiku-4-5",
       max_tokens: 200,
-      tools: [{ name: "ls", input_schema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] } }],
+      tools: [
+        {
+          name: "ls",
+          input_schema: { type: "object", properties: { path: { type: "string" } }, required: ["path"] },
+        },
+      ],
       tool_choice: { type: "any" },
       messages: [{ role: "user", content: "anything" }],
     });
@@ -139,7 +166,10 @@ describe("the official Anthropic SDK against headroom", () => {
   });
 
   test("count_tokens counts the prompt, growing with it", async () => {
-    const short = await client.messages.countTokens({ model: "claude-sonnet-4-6", messages: [{ role: "user", content: "hi" }] });
+    const short = await client.messages.countTokens({
+      model: "claude-sonnet-4-6",
+      messages: [{ role: "user", content: "hi" }],
+    });
     const long = await client.messages.countTokens({
       model: "claude-sonnet-4-6",
       system: "You are terse.",
@@ -170,7 +200,11 @@ describe("the official Anthropic SDK against headroom", () => {
 
   test("an unknown model is a NotFoundError from the SDK", async () => {
     await assert.rejects(
-      client.messages.create({ model: "gpt-nope", max_tokens: 5, messages: [{ role: "user", content: "x" }] }),
+      client.messages.create({
+        model: "gpt-nope",
+        max_tokens: 5,
+        messages: [{ role: "user", content: "x" }],
+      }),
       (error: unknown) => error instanceof Anthropic.NotFoundError && error.message.includes("gpt-nope"),
     );
   });

@@ -13,7 +13,11 @@ interface Case {
   message?: RegExp;
 }
 
-const valid = JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: 5, messages: [{ role: "user", content: "x" }] });
+const valid = JSON.stringify({
+  model: "claude-sonnet-4-6",
+  max_tokens: 5,
+  messages: [{ role: "user", content: "x" }],
+});
 const validChat = JSON.stringify({ model: "claude-sonnet-4-6", messages: [{ role: "user", content: "x" }] });
 
 describe("bad input gets a clear error in the endpoint's own envelope", () => {
@@ -37,8 +41,20 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
   }
 
   const anthropicCases = (): Case[] => [
-    { name: "malformed JSON", body: '{"model": ', status: 400, type: "invalid_request_error", message: /Malformed JSON/ },
-    { name: "a JSON array instead of an object", body: "[1,2]", status: 400, type: "invalid_request_error", message: /JSON object/ },
+    {
+      name: "malformed JSON",
+      body: '{"model": ',
+      status: 400,
+      type: "invalid_request_error",
+      message: /Malformed JSON/,
+    },
+    {
+      name: "a JSON array instead of an object",
+      body: "[1,2]",
+      status: 400,
+      type: "invalid_request_error",
+      message: /JSON object/,
+    },
     { name: "an empty body", body: "", status: 400, type: "invalid_request_error", message: /empty/ },
     {
       name: "missing max_tokens",
@@ -49,7 +65,11 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
     },
     {
       name: "max_tokens of the wrong type",
-      body: JSON.stringify({ model: "claude-sonnet-4-6", max_tokens: "ten", messages: [{ role: "user", content: "x" }] }),
+      body: JSON.stringify({
+        model: "claude-sonnet-4-6",
+        max_tokens: "ten",
+        messages: [{ role: "user", content: "x" }],
+      }),
       status: 400,
       type: "invalid_request_error",
       message: /^max_tokens: /,
@@ -61,17 +81,45 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       type: "invalid_request_error",
       message: /^messages\.0\.content: /,
     },
-    { name: "no key", headers: { "x-api-key": "" }, status: 401, type: "authentication_error", message: /No API key/ },
-    { name: "an unknown key", headers: { "x-api-key": "sk-hr-unknown" }, status: 401, type: "authentication_error", message: /Invalid API key/ },
+    {
+      name: "no key",
+      headers: { "x-api-key": "" },
+      status: 401,
+      type: "authentication_error",
+      message: /No API key/,
+    },
+    {
+      name: "an unknown key",
+      headers: { "x-api-key": "sk-hr-unknown" },
+      status: 401,
+      type: "authentication_error",
+      message: /Invalid API key/,
+    },
     {
       name: "an unknown model",
-      body: JSON.stringify({ model: "no-such-model", max_tokens: 5, messages: [{ role: "user", content: "x" }] }),
+      body: JSON.stringify({
+        model: "no-such-model",
+        max_tokens: 5,
+        messages: [{ role: "user", content: "x" }],
+      }),
       status: 404,
       type: "not_found_error",
       message: /no-such-model/,
     },
-    { name: "an unknown route", path: "/v1/nothing-here", status: 404, type: "not_found_error", message: /No route/ },
-    { name: "a GET on a POST route", path: "/v1/messages", method: "GET", status: 404, type: "not_found_error" },
+    {
+      name: "an unknown route",
+      path: "/v1/nothing-here",
+      status: 404,
+      type: "not_found_error",
+      message: /No route/,
+    },
+    {
+      name: "a GET on a POST route",
+      path: "/v1/messages",
+      method: "GET",
+      status: 404,
+      type: "not_found_error",
+    },
   ];
 
   for (const testCase of anthropicCases()) {
@@ -90,7 +138,10 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
   }
 
   test("a revoked key is refused and told so", async () => {
-    const response = await send({ name: "revoked", status: 401, type: "authentication_error" }, { "x-api-key": revokedKey });
+    const response = await send(
+      { name: "revoked", status: 401, type: "authentication_error" },
+      { "x-api-key": revokedKey },
+    );
     assert.equal(response.status, 401);
     assert.match((await response.json()).error.message, /revoked/);
   });
@@ -101,7 +152,10 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       max_tokens: 5,
       messages: [{ role: "user", content: "x".repeat(33 * 1024 * 1024) }],
     });
-    const response = await send({ name: "huge", body: huge, status: 413, type: "request_too_large" }, { "x-api-key": server.key });
+    const response = await send(
+      { name: "huge", body: huge, status: 413, type: "request_too_large" },
+      { "x-api-key": server.key },
+    );
     assert.equal(response.status, 413);
     const body = await response.json();
     assert.equal(body.error.type, "request_too_large");
@@ -111,7 +165,13 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
   });
 
   const openAICases = (): Case[] => [
-    { name: "malformed JSON", path: "/v1/chat/completions", body: "{", status: 400, type: "invalid_request_error" },
+    {
+      name: "malformed JSON",
+      path: "/v1/chat/completions",
+      body: "{",
+      status: 400,
+      type: "invalid_request_error",
+    },
     {
       name: "missing messages",
       path: "/v1/chat/completions",
@@ -120,7 +180,14 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       type: "invalid_request_error",
       message: /^messages: Field required$/,
     },
-    { name: "an unknown key", path: "/v1/chat/completions", body: validChat, headers: { authorization: "Bearer nope" }, status: 401, type: "authentication_error" },
+    {
+      name: "an unknown key",
+      path: "/v1/chat/completions",
+      body: validChat,
+      headers: { authorization: "Bearer nope" },
+      status: 401,
+      type: "authentication_error",
+    },
     {
       name: "an unknown model",
       path: "/v1/chat/completions",
@@ -145,7 +212,13 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
 
   test("missing-field errors name the field as OpenAI's param", async () => {
     const response = await send(
-      { name: "param", path: "/v1/chat/completions", body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }), status: 400, type: "" },
+      {
+        name: "param",
+        path: "/v1/chat/completions",
+        body: JSON.stringify({ messages: [{ role: "user", content: "x" }] }),
+        status: 400,
+        type: "",
+      },
       { authorization: `Bearer ${server.key}` },
     );
     assert.equal((await response.json()).error.param, "model");

@@ -5,7 +5,9 @@ import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 /** A real Claude Code request's structure (captured from the CLI; long texts replaced by their length). */
-const fixture = JSON.parse(readFileSync(new URL("../fixtures/claude-code-request.json", import.meta.url), "utf8")) as {
+const fixture = JSON.parse(
+  readFileSync(new URL("../fixtures/claude-code-request.json", import.meta.url), "utf8"),
+) as {
   url: string;
   headers: Record<string, string>;
   body: Record<string, unknown> & { tools: unknown[] };
@@ -21,7 +23,7 @@ describe("a coding agent's request", () => {
   test("Claude Code's request (stream, 24 tools, adaptive thinking, a mid-conversation system message, beta headers) streams to completion", async () => {
     assert.equal(fixture.body.tools.length, 24);
     const body = { ...fixture.body, max_tokens: 128_000 };
-    const headers = { ...fixture.headers, "x-api-key": server.key };
+    const headers: Record<string, string> = { ...fixture.headers, "x-api-key": server.key };
     delete headers.authorization;
     delete headers["content-length"];
     const response = await fetch(`${server.url}${fixture.url}`, {
@@ -64,7 +66,10 @@ describe("a coding agent's request", () => {
     });
     assert.equal(response.status, 200);
     const text = await response.text();
-    assert.match(text, /event: content_block_start\ndata: \{"type":"content_block_start","index":0,"content_block":\{"type":"thinking"/);
+    assert.match(
+      text,
+      /event: content_block_start\ndata: \{"type":"content_block_start","index":0,"content_block":\{"type":"thinking"/,
+    );
     assert.match(text, /event: message_stop/);
   });
 });

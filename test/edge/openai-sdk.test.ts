@@ -69,7 +69,11 @@ describe("the official OpenAI SDK against headroom", () => {
 
   test("a streamed length stop maps max_tokens to finish_reason length", async () => {
     const final = await client.chat.completions
-      .stream({ model: "claude-haiku-4-5", max_tokens: 4, messages: [{ role: "user", content: "long sim:tokens=90" }] })
+      .stream({
+        model: "claude-haiku-4-5",
+        max_tokens: 4,
+        messages: [{ role: "user", content: "long sim:tokens=90" }],
+      })
       .finalChatCompletion();
     assert.equal(final.choices[0]?.finish_reason, "length");
   });
@@ -85,7 +89,9 @@ describe("the official OpenAI SDK against headroom", () => {
         },
       },
     ];
-    const messages: OpenAI.ChatCompletionMessageParam[] = [{ role: "user", content: "please lookup the answer" }];
+    const messages: OpenAI.ChatCompletionMessageParam[] = [
+      { role: "user", content: "please lookup the answer" },
+    ];
     const first = await client.chat.completions
       .stream({ model: "claude-sonnet-4-6", max_tokens: 300, tools, messages })
       .finalChatCompletion();
@@ -97,7 +103,12 @@ describe("the official OpenAI SDK against headroom", () => {
     assert.deepEqual(JSON.parse(call.function.arguments), { query: "query" });
     messages.push({ role: "assistant", content: null, tool_calls: [call] });
     messages.push({ role: "tool", tool_call_id: call.id, content: "42" });
-    const second = await client.chat.completions.create({ model: "claude-sonnet-4-6", max_tokens: 300, tools, messages });
+    const second = await client.chat.completions.create({
+      model: "claude-sonnet-4-6",
+      max_tokens: 300,
+      tools,
+      messages,
+    });
     assert.equal(second.choices[0]?.finish_reason, "stop");
     assert.ok(second.choices[0]?.message.content);
   });

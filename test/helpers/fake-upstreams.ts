@@ -47,13 +47,18 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
     requests.push({ path: request.url ?? "", headers: request.headers, body });
     const model = String(body.model);
     if (request.url === "/v1/messages/count_tokens") {
-      response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ input_tokens: 77 }));
+      response
+        .writeHead(200, { "content-type": "application/json" })
+        .end(JSON.stringify({ input_tokens: 77 }));
       return;
     }
     if (model.endsWith("-429")) {
-      response
-        .writeHead(429, { "content-type": "application/json", "retry-after": "7" })
-        .end(JSON.stringify({ type: "error", error: { type: "rate_limit_error", message: "upstream says slow down" } }));
+      response.writeHead(429, { "content-type": "application/json", "retry-after": "7" }).end(
+        JSON.stringify({
+          type: "error",
+          error: { type: "rate_limit_error", message: "upstream says slow down" },
+        }),
+      );
       return;
     }
     if (model.endsWith("-500")) {
@@ -80,18 +85,37 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
       return;
     }
     response.writeHead(200, { "content-type": "text/event-stream" });
-    sse(response, "message_start", { type: "message_start", message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } } });
-    sse(response, "content_block_start", { type: "content_block_start", index: 0, content_block: { type: "text", text: "" } });
-    sse(response, "content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: "Hello from" } });
+    sse(response, "message_start", {
+      type: "message_start",
+      message: { ...message, content: [], stop_reason: null, usage: { ...usage, output_tokens: 1 } },
+    });
+    sse(response, "content_block_start", {
+      type: "content_block_start",
+      index: 0,
+      content_block: { type: "text", text: "" },
+    });
+    sse(response, "content_block_delta", {
+      type: "content_block_delta",
+      index: 0,
+      delta: { type: "text_delta", text: "Hello from" },
+    });
     if (model.endsWith("-cut")) {
       // Let the first events reach the gateway, then drop the connection without message_stop.
       setTimeout(() => response.socket?.destroy(), 50);
       return;
     }
     sse(response, "future_event", { type: "future_event", note: "clients must ignore unknown events" });
-    sse(response, "content_block_delta", { type: "content_block_delta", index: 0, delta: { type: "text_delta", text: " upstream" } });
+    sse(response, "content_block_delta", {
+      type: "content_block_delta",
+      index: 0,
+      delta: { type: "text_delta", text: " upstream" },
+    });
     sse(response, "content_block_stop", { type: "content_block_stop", index: 0 });
-    sse(response, "message_delta", { type: "message_delta", delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 4 } });
+    sse(response, "message_delta", {
+      type: "message_delta",
+      delta: { stop_reason: "end_turn", stop_sequence: null },
+      usage: { output_tokens: 4 },
+    });
     sse(response, "message_stop", { type: "message_stop" });
     response.end();
   });
@@ -99,7 +123,13 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
 }
 
 function chunk(model: string, delta: Record<string, unknown>, finish: string | null = null) {
-  return { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] };
+  return {
+    id: "chatcmpl-fake",
+    object: "chat.completion.chunk",
+    created: 1,
+    model,
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  };
 }
 
 export async function startFakeOpenAI(): Promise<FakeUpstream> {
@@ -111,7 +141,13 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
     const wantsTool = Array.isArray(body.tools) && body.tools.length > 0;
     if (!body.stream) {
       const message = wantsTool
-        ? { role: "assistant", content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"x"}' } }] }
+        ? {
+            role: "assistant",
+            content: null,
+            tool_calls: [
+              { id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"x"}' } },
+            ],
+          }
         : { role: "assistant", content: "Hi from vLLM" };
       response.writeHead(200, { "content-type": "application/json" }).end(
         JSON.stringify({
@@ -120,7 +156,12 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
           created: 1,
           model,
           choices: [{ index: 0, message, finish_reason: wantsTool ? "tool_calls" : "stop" }],
-          usage: { prompt_tokens: 20, completion_tokens: 6, total_tokens: 26, prompt_tokens_details: { cached_tokens: 8 } },
+          usage: {
+            prompt_tokens: 20,
+            completion_tokens: 6,
+            total_tokens: 26,
+            prompt_tokens_details: { cached_tokens: 8 },
+          },
         }),
       );
       return;
@@ -129,7 +170,13 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
     const data = (payload: unknown) => response.write(`data: ${JSON.stringify(payload)}\n\n`);
     data(chunk(model, { role: "assistant", content: "" }));
     if (wantsTool) {
-      data(chunk(model, { tool_calls: [{ index: 0, id: "call_1", type: "function", function: { name: "lookup", arguments: "" } }] }));
+      data(
+        chunk(model, {
+          tool_calls: [
+            { index: 0, id: "call_1", type: "function", function: { name: "lookup", arguments: "" } },
+          ],
+        }),
+      );
       data(chunk(model, { tool_calls: [{ index: 0, function: { arguments: '{"q":' } }] }));
       data(chunk(model, { tool_calls: [{ index: 0, function: { arguments: '"x"}' } }] }));
       data(chunk(model, {}, "tool_calls"));
@@ -142,7 +189,14 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
       data(chunk(model, { content: " from vLLM" }));
       data(chunk(model, {}, "stop"));
     }
-    data({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [], usage: { prompt_tokens: 20, completion_tokens: 6, total_tokens: 26 } });
+    data({
+      id: "chatcmpl-fake",
+      object: "chat.completion.chunk",
+      created: 1,
+      model,
+      choices: [],
+      usage: { prompt_tokens: 20, completion_tokens: 6, total_tokens: 26 },
+    });
     response.write("data: [DONE]\n\n");
     response.end();
   });

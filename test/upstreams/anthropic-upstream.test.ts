@@ -16,11 +16,30 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     server = await startTestGateway({
       env: { FAKE_KEY: "upstream-secret" },
       configure(config) {
-        config.upstreams.fake = { type: "anthropic", url: upstream.url, api_key_env: "FAKE_KEY", timeout_ms: 300 };
+        config.upstreams.fake = {
+          type: "anthropic",
+          url: upstream.url,
+          api_key_env: "FAKE_KEY",
+          timeout_ms: 300,
+        };
         config.upstreams.down = { type: "anthropic", url: "http://127.0.0.1:1", timeout_ms: 1000 };
         config.models.push(
-          { id: "fake", display_name: "Fake", created_at: "2026-01-01T00:00:00Z", family: "fake", aliases: [], upstream: "fake" },
-          { id: "down", display_name: "Down", created_at: "2026-01-01T00:00:00Z", family: "fake", aliases: [], upstream: "down" },
+          {
+            id: "fake",
+            display_name: "Fake",
+            created_at: "2026-01-01T00:00:00Z",
+            family: "fake",
+            aliases: [],
+            upstream: "fake",
+          },
+          {
+            id: "down",
+            display_name: "Down",
+            created_at: "2026-01-01T00:00:00Z",
+            family: "fake",
+            aliases: [],
+            upstream: "down",
+          },
         );
         config.routes.unshift({ match: "fake-*", model: "fake" });
       },
@@ -57,7 +76,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     assert.equal(seen?.path, "/v1/messages");
     assert.equal(seen?.headers["x-api-key"], "upstream-secret");
     assert.equal(seen?.headers["anthropic-beta"], "context-management-2025-06-27");
-    assert.match(String(seen?.headers["anthropic-version"]), /^\d{4}-\d{2}-\d{2}$/, "the SDK's own version is forwarded");
+    assert.match(
+      String(seen?.headers["anthropic-version"]),
+      /^\d{4}-\d{2}-\d{2}$/,
+      "the SDK's own version is forwarded",
+    );
     assert.deepEqual(seen?.body.brand_new_option, { depth: 3 });
     assert.equal((message as unknown as { future_field: string }).future_field, "kept");
     const event = await recorded(response.headers.get("request-id"));
@@ -72,7 +95,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
       fetch(`${server.url}/v1/messages`, {
         method: "POST",
         headers: { "x-api-key": server.key, "content-type": "application/json", ...headers },
-        body: JSON.stringify({ model: "fake-json", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+        body: JSON.stringify({
+          model: "fake-json",
+          max_tokens: 10,
+          messages: [{ role: "user", content: "hi" }],
+        }),
       });
     await (await post({ "anthropic-version": "2099-01-01" })).json();
     assert.equal(lastRequest()?.headers["anthropic-version"], "2099-01-01");
@@ -84,7 +111,12 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     const response = await fetch(`${server.url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({ model: "fake-stream", max_tokens: 10, stream: true, messages: [{ role: "user", content: "hi" }] }),
+      body: JSON.stringify({
+        model: "fake-stream",
+        max_tokens: 10,
+        stream: true,
+        messages: [{ role: "user", content: "hi" }],
+      }),
     });
     const events: string[] = [];
     for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event.event);
@@ -99,7 +131,12 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     const response = await fetch(`${server.url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({ model: "fake-cut", max_tokens: 10, stream: true, messages: [{ role: "user", content: "hi" }] }),
+      body: JSON.stringify({
+        model: "fake-cut",
+        max_tokens: 10,
+        stream: true,
+        messages: [{ role: "user", content: "hi" }],
+      }),
     });
     assert.equal(response.status, 200);
     const events: Array<{ event: string; data: string }> = [];
@@ -116,7 +153,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
   });
 
   test("the SDK sees a cut stream as an error", async () => {
-    const stream = client.messages.stream({ model: "fake-cut", max_tokens: 10, messages: [{ role: "user", content: "x" }] });
+    const stream = client.messages.stream({
+      model: "fake-cut",
+      max_tokens: 10,
+      messages: [{ role: "user", content: "x" }],
+    });
     await assert.rejects(stream.finalMessage(), (error: Error) => /upstream/i.test(error.message));
   });
 
@@ -124,7 +165,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     const response = await fetch(`${server.url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({ model: "fake-429", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+      body: JSON.stringify({
+        model: "fake-429",
+        max_tokens: 10,
+        messages: [{ role: "user", content: "hi" }],
+      }),
     });
     assert.equal(response.status, 429);
     assert.equal(response.headers.get("retry-after"), "7");
@@ -135,8 +180,15 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
 
   test("an upstream 500 with an HTML body becomes 502 api_error", async () => {
     await assert.rejects(
-      client.messages.create({ model: "fake-500", max_tokens: 10, messages: [{ role: "user", content: "x" }] }),
-      (error: unknown) => error instanceof Anthropic.APIError && error.status === 502 && (error.error as { error: { type: string } }).error.type === "api_error",
+      client.messages.create({
+        model: "fake-500",
+        max_tokens: 10,
+        messages: [{ role: "user", content: "x" }],
+      }),
+      (error: unknown) =>
+        error instanceof Anthropic.APIError &&
+        error.status === 502 &&
+        (error.error as { error: { type: string } }).error.type === "api_error",
     );
   });
 
@@ -144,7 +196,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     const response = await fetch(`${server.url}/v1/messages`, {
       method: "POST",
       headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({ model: "fake-slow", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+      body: JSON.stringify({
+        model: "fake-slow",
+        max_tokens: 10,
+        messages: [{ role: "user", content: "hi" }],
+      }),
     });
     assert.equal(response.status, 504);
     assert.equal((await response.json()).error.type, "timeout_error");
@@ -166,7 +222,10 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
   });
 
   test("count_tokens is answered by the upstream", async () => {
-    const counted = await client.messages.countTokens({ model: "fake-count", messages: [{ role: "user", content: "hi" }] });
+    const counted = await client.messages.countTokens({
+      model: "fake-count",
+      messages: [{ role: "user", content: "hi" }],
+    });
     assert.equal(counted.input_tokens, 77);
     assert.equal(lastRequest()?.path, "/v1/messages/count_tokens");
     assert.equal(lastRequest()?.body.max_tokens, undefined);
@@ -176,7 +235,10 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key, maxRetries: 0 });
     const completion = await openai.chat.completions.create({
       model: "fake-json",
-      messages: [{ role: "system", content: "sys" }, { role: "user", content: "hi" }],
+      messages: [
+        { role: "system", content: "sys" },
+        { role: "user", content: "hi" },
+      ],
     });
     assert.equal(completion.choices[0]?.message.content, "Hello from upstream");
     assert.equal(completion.usage?.prompt_tokens, 116);

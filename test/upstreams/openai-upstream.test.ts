@@ -14,7 +14,12 @@ describe("the OpenAI-compatible upstream adapter against a server speaking the O
     upstream = await startFakeOpenAI();
     server = await startTestGateway({
       configure(config) {
-        config.upstreams.vllm = { type: "openai", url: `${upstream.url}/v1`, api_key: "vllm-key", timeout_ms: 5000 };
+        config.upstreams.vllm = {
+          type: "openai",
+          url: `${upstream.url}/v1`,
+          api_key: "vllm-key",
+          timeout_ms: 5000,
+        };
         config.models.push({
           id: "llama",
           display_name: "Llama",
@@ -87,7 +92,9 @@ describe("the OpenAI-compatible upstream adapter against a server speaking the O
       })
       .finalMessage();
     assert.equal(message.stop_reason, "tool_use");
-    assert.deepEqual(message.content, [{ type: "tool_use", id: "call_1", name: "lookup", input: { q: "x" } }]);
+    assert.deepEqual(message.content, [
+      { type: "tool_use", id: "call_1", name: "lookup", input: { q: "x" } },
+    ]);
     const sentTools = lastRequest()?.body.tools as Array<{ type: string; function: { name: string } }>;
     assert.equal(sentTools[0]?.function.name, "lookup");
   });
@@ -98,7 +105,10 @@ describe("the OpenAI-compatible upstream adapter against a server speaking the O
       max_tokens: 50,
       messages: [
         { role: "user", content: "look it up" },
-        { role: "assistant", content: [{ type: "tool_use", id: "call_1", name: "lookup", input: { q: "x" } }] },
+        {
+          role: "assistant",
+          content: [{ type: "tool_use", id: "call_1", name: "lookup", input: { q: "x" } }],
+        },
         { role: "user", content: [{ type: "tool_result", tool_use_id: "call_1", content: "found" }] },
       ],
     });
@@ -130,7 +140,11 @@ describe("the OpenAI-compatible upstream adapter against a server speaking the O
   });
 
   test("a stream the upstream cuts mid-way ends in an error, with the usage so far recorded", async () => {
-    const stream = anthropic.messages.stream({ model: "llama-cut", max_tokens: 50, messages: [{ role: "user", content: "hi" }] });
+    const stream = anthropic.messages.stream({
+      model: "llama-cut",
+      max_tokens: 50,
+      messages: [{ role: "user", content: "hi" }],
+    });
     await assert.rejects(stream.finalMessage());
     await server.gateway.ledger.flush();
     const [event] = await server.gateway.ledger.events({ account: "test", limit: 1 });

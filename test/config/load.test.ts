@@ -1,0 +1,105 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import { ConfigError, loadConfig } from "../../src/config/load.ts";
+import { ModelRouter } from "../../src/upstreams/routing.ts";
+
+const dir = mkdtempSync(join(tmpdir(), "headroom-config-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function loadText(text: string, env: NodeJS.ProcessEnv = {}) {
+  const file = join(dir, `c${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(file, text);
+  return { file, load: () => loadConfig({ file, env }) };
+}
+
+function assertConfigError(text: string, pattern: RegExp) {
+  const { file, load } = loadText(text);
+  assert.throws(load, (error: unknown) => {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.ok(error.message.startsWith(file), `names the file: ${error.message}`);
+    assert.match(error.message, pattern);
+    return true;
+  });
+}
+
+describe("configuration", () => {
+  test("no file gives the embedded defaults", () => {
+    const config = loadConfig({ env: {} });
+    assert.equal(config.server.port, 8787);
+    assert.equal(config.server.host, "127.0.0.1");
+    assert.equal(config.upstreams.simulated?.type, "simulated");
+  });
+
+  test("the example file with every option loads", () => {
+    const config = loadConfig({ file: "examples/gateway.yaml", env: {} });
+    assert.equal(config.upstreams.vllm?.type, "openai");
+    assert.equal(
+      new ModelRouter(config).resolve("llama-3")?.upstreamModel,
+      "meta-llama/Llama-3.3-70B-Instruct",
+    );
+    assert.equal(new ModelRouter(config).resolve("claude-opus-5")?.upstreamModel, "claude-opus-5");
+    assert.equal(
+      new ModelRouter(config).resolve("llama")?.upstreamModel,
+      "meta-llama/Llama-3.3-70B-Instruct",
+    );
+  });
+
+  test("a wrong type names the path inside the file", () =>
+    assertConfigError("server:\n  port: high\n", /: server\.port: /));
+  test("an unknown key is refused", () =>
+    assertConfigError("server:\n  prot: 1\n", /server: Unrecognized key: "prot"/));
+  test("a YAML syntax error gives line and column", () => assertConfigError("server: [\n", /:\d+:\d+: /));
+  test("an unknown upstream type is refused", () =>
+    assertConfigError("upstreams:\n  x:\n    type: grpc\n", /upstreams\.x\.type: /));
+  test("a model on an upstream that does not exist is refused", () =>
+    assertConfigError(
+      "models:\n  - id: m\n    display_name: M\n    created_at: 2026-01-01T00:00:00Z\n    family: f\n    upstream: nowhere\n",
+      /models\.\d+\.upstream: no upstream named "nowhere"/,
+    ));
+  test("a route to a model that does not exist is refused", () =>
+    assertConfigError(
+      "routes:\n  - match: 'x-*'\n    model: ghost\n",
+      /routes\.0\.model: no model with id "ghost"/,
+    ));
+  test("a simulated model without a simulation profile is refused", () =>
+    assertConfigError(
+      "models:\n  - id: m\n    display_name: M\n    created_at: 2026-01-01T00:00:00Z\n    family: f\n    upstream: simulated\n",
+      /simulation: required/,
+    ));
+  test("a missing file is reported as such", () => {
+    assert.throws(
+      () => loadConfig({ file: join(dir, "absent.yaml"), env: {} }),
+      /absent\.yaml: cannot read: ENOENT/,
+    );
+  });
+
+  test("--upstream sends every model, known or not, to that Anthropic-compatible URL", () => {
+    const config = loadConfig({
+      env: { HEADROOM_UPSTREAM_KEY: "k" },
+      overrides: { upstreamUrl: "http://127.0.0.1:9999" },
+    });
+    const router = new ModelRouter(config);
+    assert.equal(router.resolve("claude-opus-4-8")?.upstream, "override");
+    assert.equal(router.resolve("anything-at-all")?.upstream, "override");
+    assert.deepEqual(config.upstreams.override, {
+      type: "anthropic",
+      url: "http://127.0.0.1:9999",
+      api_key_env: "HEADROOM_UPSTREAM_KEY",
+      timeout_ms: 600_000,
+    });
+  });
+
+  test("model routing: exact ids, then aliases, then globs in order; no match is undefined", () => {
+    const router = new ModelRouter(loadConfig({ env: {} }));
+    assert.equal(router.resolve("claude-opus-4-8")?.entry.id, "claude-opus-4-8");
+    assert.equal(router.resolve("claude-opus-4-8-20261001")?.entry.id, "claude-opus-4-8");
+    assert.equal(router.resolve("claude-sonnet-7")?.entry.family, "sonnet");
+    assert.equal(router.resolve("sonnet")?.entry.family, "sonnet");
+    assert.equal(router.resolve("claude-opus-4-8")?.requested, "claude-opus-4-8");
+    assert.equal(router.resolve("gpt-4o"), undefined);
+    assert.equal(router.resolve("xclaude-opus-4"), undefined, "globs are anchored");
+  });
+});
