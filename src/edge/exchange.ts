@@ -96,6 +96,20 @@ export class Exchange {
     this.gateway.inFlight.delete(this);
     const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
     const usage = this.meter.usage;
+    // One line per exchange with its usage; streamed replies bypass Fastify's onResponse log.
+    this.gateway.logger.info(
+      {
+        request_id: this.requestId,
+        account: this.identity.account,
+        model: this.model?.requested,
+        status,
+        error_type: errorType,
+        input_tokens: usage.input_tokens,
+        output_tokens: this.meter.outputTokens,
+        ms: Math.round(performance.now() - this.startedAt),
+      },
+      "usage",
+    );
     this.gateway.ledger.append({
       at_ms: this.startedAtMs,
       request_id: this.requestId,
