@@ -1,0 +1,34 @@
+/**
+ * Where limiter state lives. Stores persist state and run the same algorithms (limits/);
+ * they hold no policy. Memory and Redis implement this and pass one contract suite.
+ */
+import type { Decision, DimensionSpec } from "./dimension.ts";
+
+export interface CheckRequest {
+  /** Whose limits: every dimension of one key is decided together (an account, a key…). */
+  key: string;
+  dimensions: readonly DimensionSpec[];
+  /** Cost per dimension, in its unit (requests, tokens, usage units); ignored for concurrency. */
+  costs: readonly number[];
+  /** Identifies this request's concurrency lease, released by reconcile. */
+  leaseId?: string;
+}
+
+export interface ReconcileRequest {
+  key: string;
+  dimensions: readonly DimensionSpec[];
+  /** Actual minus estimated cost per dimension: positive charges more, negative refunds. */
+  deltas: readonly number[];
+  leaseId?: string;
+}
+
+export interface LimiterStore {
+  check(request: CheckRequest): Promise<Decision>;
+  reconcile(request: ReconcileRequest): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** The store could not answer in time (Redis down, partitioned or too slow). */
+export class LimiterUnavailableError extends Error {
+  override name = "LimiterUnavailableError";
+}

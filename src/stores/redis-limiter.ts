@@ -1,0 +1,129 @@
+/**
+ * Limiter state in Redis, shared by every gateway process. One EVALSHA per decision and per
+ * reconcile (ioredis's defineCommand reloads the script on NOSCRIPT); the script reads Redis's
+ * own clock so hosts agree; every key of a limiter key shares one hash tag so the script
+ * touches a single slot and runs unchanged on Redis Cluster.
+ */
+import { readFileSync } from "node:fs";
+import { Cluster, Redis, ReplyError } from "ioredis";
+import type { Decision, DimensionResult, DimensionSpec } from "../limits/dimension.ts";
+import { type CheckRequest, type LimiterStore, LimiterUnavailableError, type ReconcileRequest } from "../limits/limiter-store.ts";
+
+const SCRIPT = readFileSync(new URL("./lua/limiter.lua", import.meta.url), "utf8");
+
+type ScriptClient = (Redis | Cluster) & {
+  headroomLimiter(...args: Array<string | number>): Promise<number[]>;
+};
+
+export interface RedisLimiterOptions {
+  /** Prefix of every key, e.g. "hr:" — tests use a unique one per run. */
+  prefix?: string;
+  /** Injected clock for tests; by default the script uses Redis's TIME. */
+  now?: () => number;
+}
+
+function kindCode(spec: DimensionSpec): string {
+  return spec.kind === "rate" ? "r" : spec.kind === "window" ? "w" : "c";
+}
+
+export class RedisLimiterStore implements LimiterStore {
+  private readonly client: ScriptClient;
+  private readonly prefix: string;
+  private readonly now: (() => number) | undefined;
+
+  /** Takes a connected ioredis client (standalone or Cluster); see `connectRedis`. */
+  constructor(client: Redis | Cluster, options: RedisLimiterOptions = {}) {
+    if (!("headroomLimiter" in client)) client.defineCommand("headroomLimiter", { lua: SCRIPT });
+    this.client = client as ScriptClient;
+    this.prefix = options.prefix ?? "hr:";
+    this.now = options.now;
+  }
+
+  private args(
+    op: "check" | "reconcile",
+    key: string,
+    dimensions: readonly DimensionSpec[],
+    amounts: readonly number[],
+    leaseId: string | undefined,
+  ): Array<string | number> {
+    // `{key}` is the hash tag: the state hash and every lease set live in one cluster slot.
+    const base = `${this.prefix}{${key}}`;
+    const keys: string[] = [base];
+    const argv: Array<string | number> = [op, this.now ? this.now() : "", leaseId ?? "", dimensions.length];
+    for (let i = 0; i < dimensions.length; i++) {
+      const spec = dimensions[i] as DimensionSpec;
+      if (spec.kind === "concurrency") keys.push(`${base}:lease:${spec.name}`);
+      const period = spec.kind === "concurrency" ? spec.leaseMs : spec.periodMs;
+      const anchor = spec.kind === "window" && spec.anchorMs !== undefined ? spec.anchorMs : "";
+      argv.push(spec.name, kindCode(spec), spec.limit, period, anchor, amounts[i] ?? 0);
+    }
+    return [keys.length, ...keys, ...argv];
+  }
+
+  private async run(args: Array<string | number>): Promise<number[]> {
+    try {
+      return await this.client.headroomLimiter(...args);
+    } catch (error) {
+      // A script error is a bug to surface; anything else means Redis could not answer.
+      const message = (error as Error).message;
+      if (error instanceof ReplyError && !/LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN/.test(message)) throw error;
+      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  async check(request: CheckRequest): Promise<Decision> {
+    const reply = await this.run(this.args("check", request.key, request.dimensions, request.costs, request.leaseId));
+    const dimensions: DimensionResult[] = [];
+    for (let i = 0; i < request.dimensions.length; i++) {
+      const at = 2 + i * 4;
+      const admitAt = reply[at + 3] as number;
+      dimensions.push({
+        name: (request.dimensions[i] as DimensionSpec).name,
+        limit: reply[at] as number,
+        remaining: reply[at + 1] as number,
+        resetAtMs: reply[at + 2] as number,
+        admitAtMs: admitAt === -1 ? Number.POSITIVE_INFINITY : admitAt,
+      });
+    }
+    const retry = reply[1] as number;
+    return { admitted: reply[0] === 1, retryAfterMs: retry === -1 ? null : retry, dimensions };
+  }
+
+  async reconcile(request: ReconcileRequest): Promise<void> {
+    await this.run(this.args("reconcile", request.key, request.dimensions, request.deltas, request.leaseId));
+  }
+
+  async close(): Promise<void> {
+    this.client.disconnect();
+  }
+}
+
+export interface ConnectOptions {
+  /** A call that gets no answer within this time fails with LimiterUnavailableError. */
+  timeoutMs?: number;
+}
+
+/**
+ * Connects to Redis for the limiter: commands time out after `timeoutMs`, and while the
+ * connection is down they fail at once (no offline queue) instead of piling up.
+ */
+export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
+  const timeoutMs = options.timeoutMs ?? 250;
+  return new Redis(url, {
+    commandTimeout: timeoutMs,
+    connectTimeout: Math.max(timeoutMs, 1_000),
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    enableAutoPipelining: true,
+    lazyConnect: false,
+  });
+}
+
+export function connectRedisCluster(nodes: Array<{ host: string; port: number }>, options: ConnectOptions = {}): Cluster {
+  const timeoutMs = options.timeoutMs ?? 250;
+  return new Cluster(nodes, {
+    enableOfflineQueue: false,
+    enableAutoPipelining: true,
+    redisOptions: { commandTimeout: timeoutMs, connectTimeout: Math.max(timeoutMs, 1_000), maxRetriesPerRequest: 0 },
+  });
+}
