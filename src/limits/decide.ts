@@ -4,7 +4,14 @@
  * states, the time and the costs, and persists what comes back.
  */
 import { checkConcurrency, releaseLease } from "./concurrency.ts";
-import type { Decision, DimensionResult, DimensionSpec, DimensionState, Lease, PairState } from "./dimension.ts";
+import type {
+  Decision,
+  DimensionResult,
+  DimensionSpec,
+  DimensionState,
+  Lease,
+  PairState,
+} from "./dimension.ts";
 import { checkBucket, reconcileBucket } from "./token-bucket.ts";
 import { checkWindow, reconcileWindow } from "./window.ts";
 

@@ -30,7 +30,11 @@ export function checkBucket(
   const needed = cost * spec.periodMs;
   const admitted = level >= needed;
   const after = admitted ? level - needed : level;
-  const admitAtMs = admitted ? now : cost > spec.limit ? Number.POSITIVE_INFINITY : now + Math.ceil((needed - level) / spec.limit);
+  const admitAtMs = admitted
+    ? now
+    : cost > spec.limit
+      ? Number.POSITIVE_INFINITY
+      : now + Math.ceil((needed - level) / spec.limit);
   return {
     result: {
       name: spec.name,
@@ -44,7 +48,12 @@ export function checkBucket(
 }
 
 /** Charges `delta` more tokens (a refund when negative); the level may go below zero (debt). */
-export function reconcileBucket(state: PairState | undefined, spec: RateSpec, now: number, delta: number): PairState {
+export function reconcileBucket(
+  state: PairState | undefined,
+  spec: RateSpec,
+  now: number,
+  delta: number,
+): PairState {
   const full = spec.limit * spec.periodMs;
   return [Math.min(full, refilled(state, spec, now) - delta * spec.periodMs), now];
 }

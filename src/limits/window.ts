@@ -52,7 +52,12 @@ export function checkWindow(
 
 /** Charges `delta` more to the running window (a refund when negative). A window that has
  * ended is not charged: the ledger still has the usage, and the next window starts clean. */
-export function reconcileWindow(state: PairState | undefined, spec: WindowSpec, now: number, delta: number): PairState | undefined {
+export function reconcileWindow(
+  state: PairState | undefined,
+  spec: WindowSpec,
+  now: number,
+  delta: number,
+): PairState | undefined {
   const running = currentStart(state, spec, now);
   if (Number.isNaN(running) || !state || state[0] !== running) return state;
   return [running, Math.max(0, state[1] + delta)];

@@ -63,7 +63,13 @@ export class MemoryLimiterStore implements LimiterStore {
     const record = this.records.get(request.key);
     if (record) {
       const states = request.dimensions.map((spec) => record.states.get(spec.name));
-      this.store(request.key, record, request.dimensions, reconcile(states, request.dimensions, now, request.deltas, request.leaseId), now);
+      this.store(
+        request.key,
+        record,
+        request.dimensions,
+        reconcile(states, request.dimensions, now, request.deltas, request.leaseId),
+        now,
+      );
     }
     return Promise.resolve();
   }

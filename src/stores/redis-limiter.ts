@@ -7,7 +7,12 @@
 import { readFileSync } from "node:fs";
 import { Cluster, Redis, ReplyError } from "ioredis";
 import type { Decision, DimensionResult, DimensionSpec } from "../limits/dimension.ts";
-import { type CheckRequest, type LimiterStore, LimiterUnavailableError, type ReconcileRequest } from "../limits/limiter-store.ts";
+import {
+  type CheckRequest,
+  type LimiterStore,
+  LimiterUnavailableError,
+  type ReconcileRequest,
+} from "../limits/limiter-store.ts";
 
 const SCRIPT = readFileSync(new URL("./lua/limiter.lua", import.meta.url), "utf8");
 
@@ -66,13 +71,18 @@ export class RedisLimiterStore implements LimiterStore {
     } catch (error) {
       // A script error is a bug to surface; anything else means Redis could not answer.
       const message = (error as Error).message;
-      if (error instanceof ReplyError && !/LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN/.test(message)) throw error;
-      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, { cause: error });
+      if (error instanceof ReplyError && !/LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN/.test(message))
+        throw error;
+      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, {
+        cause: error,
+      });
     }
   }
 
   async check(request: CheckRequest): Promise<Decision> {
-    const reply = await this.run(this.args("check", request.key, request.dimensions, request.costs, request.leaseId));
+    const reply = await this.run(
+      this.args("check", request.key, request.dimensions, request.costs, request.leaseId),
+    );
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
       const at = 2 + i * 4;
@@ -105,7 +115,8 @@ export interface ConnectOptions {
 
 /**
  * Connects to Redis for the limiter: commands time out after `timeoutMs`, and while the
- * connection is down they fail at once (no offline queue) instead of piling up.
+ * connection is down they fail at once (no offline queue) instead of piling up. Use
+ * `whenReady` before the first call.
  */
 export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
   const timeoutMs = options.timeoutMs ?? 250;
@@ -119,11 +130,38 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
   });
 }
 
-export function connectRedisCluster(nodes: Array<{ host: string; port: number }>, options: ConnectOptions = {}): Cluster {
+export function connectRedisCluster(
+  nodes: Array<{ host: string; port: number }>,
+  options: ConnectOptions = {},
+): Cluster {
   const timeoutMs = options.timeoutMs ?? 250;
   return new Cluster(nodes, {
     enableOfflineQueue: false,
     enableAutoPipelining: true,
-    redisOptions: { commandTimeout: timeoutMs, connectTimeout: Math.max(timeoutMs, 1_000), maxRetriesPerRequest: 0 },
+    redisOptions: {
+      commandTimeout: timeoutMs,
+      connectTimeout: Math.max(timeoutMs, 1_000),
+      maxRetriesPerRequest: 0,
+    },
+  });
+}
+
+/** Resolves once the client can take commands; rejects with LimiterUnavailableError after `timeoutMs`. */
+export async function whenReady(client: Redis | Cluster, timeoutMs = 5_000): Promise<void> {
+  if (client.status === "ready") return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new LimiterUnavailableError(`Redis was not ready within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const onReady = () => {
+      cleanup();
+      resolve();
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      client.off("ready", onReady);
+    };
+    client.on("ready", onReady);
   });
 }

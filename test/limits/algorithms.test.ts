@@ -24,7 +24,8 @@ const session: WindowSpec = { kind: "window", name: "5h", limit: 100, periodMs: 
 describe("token bucket (requests/min, tokens/min)", () => {
   test("a full bucket admits a burst of `limit`, then refills continuously", async () => {
     const { clock, store } = setup();
-    for (let i = 0; i < 60; i++) assert.ok((await store.check({ key: "a", dimensions: [rpm], costs: [1] })).admitted);
+    for (let i = 0; i < 60; i++)
+      assert.ok((await store.check({ key: "a", dimensions: [rpm], costs: [1] })).admitted);
     const rejected = await store.check({ key: "a", dimensions: [rpm], costs: [1] });
     assert.equal(rejected.admitted, false);
     assert.equal(rejected.retryAfterMs, 1000, "one request refills every second");
@@ -59,7 +60,10 @@ describe("token bucket (requests/min, tokens/min)", () => {
     const otpm: RateSpec = { kind: "rate", name: "otpm", limit: 8_000, periodMs: MINUTE };
     assert.ok((await store.check({ key: "a", dimensions: [otpm], costs: [1_000] })).admitted);
     await store.reconcile({ key: "a", dimensions: [otpm], deltas: [-5_000] });
-    assert.equal((await store.check({ key: "a", dimensions: [otpm], costs: [0] })).dimensions[0]?.remaining, 8_000);
+    assert.equal(
+      (await store.check({ key: "a", dimensions: [otpm], costs: [0] })).dimensions[0]?.remaining,
+      8_000,
+    );
     await store.reconcile({ key: "a", dimensions: [otpm], deltas: [12_000] }); // 4,000 in debt
     const decision = await store.check({ key: "a", dimensions: [otpm], costs: [100] });
     assert.equal(decision.admitted, false);
@@ -86,7 +90,11 @@ describe("5-hour session window", () => {
     clock.advance(1);
     const next = await store.check({ key: "a", dimensions: [session], costs: [1] });
     assert.ok(next.admitted);
-    assert.equal(next.dimensions[0]?.resetAtMs, clock.now + 5 * HOUR, "the next window starts with this request");
+    assert.equal(
+      next.dimensions[0]?.resetAtMs,
+      clock.now + 5 * HOUR,
+      "the next window starts with this request",
+    );
   });
 
   test("after an idle gap the next window starts at the next request, not at a clock boundary", async () => {
@@ -121,7 +129,13 @@ describe("weekly window", () => {
   test("anchored: resets at the configured instant every week, whenever usage began", async () => {
     const anchor = Date.UTC(2026, 4, 4, 17); // a Monday 17:00 UTC
     const { clock, store } = setup(anchor + 3 * DAY + 5 * HOUR); // Thursday 22:00
-    const weekly: WindowSpec = { kind: "window", name: "week", limit: 1_000, periodMs: 7 * DAY, anchorMs: anchor };
+    const weekly: WindowSpec = {
+      kind: "window",
+      name: "week",
+      limit: 1_000,
+      periodMs: 7 * DAY,
+      anchorMs: anchor,
+    };
     const first = await store.check({ key: "a", dimensions: [weekly], costs: [1_000] });
     assert.equal(first.dimensions[0]?.resetAtMs, anchor + 7 * DAY);
     const over = await store.check({ key: "a", dimensions: [weekly], costs: [1] });
@@ -160,7 +174,11 @@ describe("concurrency", () => {
     await store.reconcile({ key: "a", dimensions: [inFlight], deltas: [0], leaseId: "r1" });
     assert.ok((await store.check({ key: "a", dimensions: [inFlight], costs: [1], leaseId: "r3" })).admitted);
     clock.advance(30_000); // r2 and r3 were never released ("crashed" holders)
-    assert.equal((await store.check({ key: "a", dimensions: [inFlight], costs: [1], leaseId: "r4" })).dimensions[0]?.remaining, 1);
+    assert.equal(
+      (await store.check({ key: "a", dimensions: [inFlight], costs: [1], leaseId: "r4" })).dimensions[0]
+        ?.remaining,
+      1,
+    );
   });
 });
 

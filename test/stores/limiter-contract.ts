@@ -1,0 +1,165 @@
+/**
+ * The contract every limiter store passes (memory, Redis, Redis Cluster): the same requests at
+ * the same injected times give the same decisions.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { DimensionSpec } from "../../src/limits/dimension.ts";
+import type { LimiterStore } from "../../src/limits/limiter-store.ts";
+
+export interface Clock {
+  now: number;
+}
+
+export type MakeStore = (clock: Clock) => Promise<LimiterStore>;
+
+const MINUTE = 60_000;
+const rpm: DimensionSpec = { kind: "rate", name: "rpm", limit: 5, periodMs: MINUTE };
+const itpm: DimensionSpec = { kind: "rate", name: "itpm", limit: 1_000, periodMs: MINUTE };
+const session: DimensionSpec = { kind: "window", name: "5h", limit: 50, periodMs: 5 * 60 * MINUTE };
+const weekly: DimensionSpec = {
+  kind: "window",
+  name: "week",
+  limit: 120,
+  periodMs: 7 * 24 * 60 * MINUTE,
+  anchorMs: Date.UTC(2026, 0, 5),
+};
+const inFlight: DimensionSpec = { kind: "concurrency", name: "conc", limit: 2, leaseMs: 10_000 };
+const all = [rpm, itpm, session, weekly, inFlight];
+
+export function describeLimiterContract(
+  name: string,
+  makeStore: MakeStore,
+  options: { skip?: string } = {},
+): void {
+  describe(`limiter store contract: ${name}`, { skip: options.skip }, () => {
+    let keyCounter = 0;
+    const key = () => `contract-${process.pid}-${Date.now()}-${keyCounter++}`;
+
+    test("admits within every limit and reports limit, remaining and reset per dimension", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const k = key();
+      const decision = await store.check({
+        key: k,
+        dimensions: all,
+        costs: [1, 300, 10, 10, 1],
+        leaseId: "a",
+      });
+      assert.equal(decision.admitted, true);
+      assert.equal(decision.retryAfterMs, 0);
+      assert.deepEqual(
+        decision.dimensions.map((d) => [d.name, d.limit, d.remaining]),
+        [
+          ["rpm", 5, 4],
+          ["itpm", 1_000, 700],
+          ["5h", 50, 40],
+          ["week", 120, 110],
+          ["conc", 2, 1],
+        ],
+      );
+      assert.equal(decision.dimensions[2]?.resetAtMs, clock.now + 5 * 60 * MINUTE);
+      assert.equal(decision.dimensions[3]?.resetAtMs, Date.UTC(2026, 4, 11));
+      await store.close();
+    });
+
+    test("rejects atomically: nothing is consumed when one dimension says no", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const k = key();
+      const rejected = await store.check({
+        key: k,
+        dimensions: all,
+        costs: [1, 5_000, 1, 1, 1],
+        leaseId: "a",
+      });
+      assert.equal(rejected.admitted, false);
+      assert.equal(rejected.retryAfterMs, null, "5,000 tokens never fit a 1,000 bucket");
+      const probe = await store.check({ key: k, dimensions: all, costs: [0, 0, 0, 0, 1], leaseId: "b" });
+      assert.deepEqual(
+        probe.dimensions.map((d) => d.remaining),
+        [5, 1_000, 50, 120, 1],
+      );
+      await store.close();
+    });
+
+    test("retryAfter is exact: one ms early is rejected, at retryAfter it is admitted", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const k = key();
+      for (let i = 0; i < 5; i++) await store.check({ key: k, dimensions: [rpm, itpm], costs: [1, 150] });
+      const rejected = await store.check({ key: k, dimensions: [rpm, itpm], costs: [1, 400] });
+      assert.equal(rejected.admitted, false);
+      // itpm is 150 tokens short (9 s at 1,000/min); rpm frees a request in 12 s: the later wins.
+      assert.deepEqual(
+        rejected.dimensions.map((d) => d.admitAtMs - clock.now),
+        [12_000, 9_000],
+      );
+      assert.equal(rejected.retryAfterMs, 12_000);
+      clock.now += (rejected.retryAfterMs ?? 0) - 1;
+      assert.equal((await store.check({ key: k, dimensions: [rpm, itpm], costs: [1, 400] })).admitted, false);
+      clock.now += 1;
+      assert.equal((await store.check({ key: k, dimensions: [rpm, itpm], costs: [1, 400] })).admitted, true);
+      await store.close();
+    });
+
+    test("reconcile refunds and charges debt", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const k = key();
+      await store.check({ key: k, dimensions: [itpm, session], costs: [800, 40] });
+      await store.reconcile({ key: k, dimensions: [itpm, session], deltas: [-500, -30] });
+      const after = await store.check({ key: k, dimensions: [itpm, session], costs: [0, 0] });
+      assert.deepEqual(
+        after.dimensions.map((d) => d.remaining),
+        [700, 40],
+      );
+      await store.reconcile({ key: k, dimensions: [itpm, session], deltas: [1_700, 0] });
+      const inDebt = await store.check({ key: k, dimensions: [itpm], costs: [1] });
+      assert.equal(inDebt.admitted, false);
+      assert.equal(inDebt.retryAfterMs, 60_060, "1,000 tokens of debt plus 1 at 1,000/min");
+      await store.close();
+    });
+
+    test("5-hour windows start with the first request; concurrency leases release and expire", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12, 17) };
+      const store = await makeStore(clock);
+      const k = key();
+      await store.check({ key: k, dimensions: [session, inFlight], costs: [50, 1], leaseId: "r1" });
+      const start = clock.now;
+      clock.now += 60_000;
+      const busy = await store.check({
+        key: k,
+        dimensions: [session, inFlight],
+        costs: [1, 1],
+        leaseId: "r2",
+      });
+      assert.equal(busy.admitted, false);
+      assert.equal(busy.retryAfterMs, start + 5 * 60 * MINUTE - clock.now);
+      assert.equal(busy.dimensions[1]?.remaining, 1, "the rejected request took no lease");
+      clock.now = start + 5 * 60 * MINUTE;
+      const next = await store.check({
+        key: k,
+        dimensions: [session, inFlight],
+        costs: [1, 1],
+        leaseId: "r3",
+      });
+      assert.equal(next.admitted, true);
+      assert.equal(next.dimensions[1]?.remaining, 1, "r1's lease expired after 10 s");
+      await store.reconcile({ key: k, dimensions: [session, inFlight], deltas: [0, 0], leaseId: "r3" });
+      const released = await store.check({ key: k, dimensions: [inFlight], costs: [1], leaseId: "r4" });
+      assert.equal(released.dimensions[0]?.remaining, 1);
+      await store.close();
+    });
+
+    test("keys are independent", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const [a, b] = [key(), key()];
+      for (let i = 0; i < 5; i++) await store.check({ key: a, dimensions: [rpm], costs: [1] });
+      assert.equal((await store.check({ key: a, dimensions: [rpm], costs: [1] })).admitted, false);
+      assert.equal((await store.check({ key: b, dimensions: [rpm], costs: [1] })).admitted, true);
+      await store.close();
+    });
+  });
+}
