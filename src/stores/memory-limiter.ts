@@ -60,17 +60,12 @@ export class MemoryLimiterStore implements LimiterStore {
 
   reconcile(request: ReconcileRequest): Promise<void> {
     const now = this.now();
+    // A key without a record (never seen, or swept as idle) is in the fresh state, and a
+    // charge against a fresh bucket still counts.
     const record = this.records.get(request.key);
-    if (record) {
-      const states = request.dimensions.map((spec) => record.states.get(spec.name));
-      this.store(
-        request.key,
-        record,
-        request.dimensions,
-        reconcile(states, request.dimensions, now, request.deltas, request.leaseId),
-        now,
-      );
-    }
+    const states = request.dimensions.map((spec) => record?.states.get(spec.name));
+    const next = reconcile(states, request.dimensions, now, request.deltas, request.leaseId);
+    this.store(request.key, record, request.dimensions, next, now);
     return Promise.resolve();
   }
 
