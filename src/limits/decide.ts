@@ -69,6 +69,19 @@ export function decide(
   };
 }
 
+function reconcileOne(
+  state: DimensionState | undefined,
+  spec: DimensionSpec,
+  now: number,
+  delta: number,
+  leaseId: string,
+): DimensionState | undefined {
+  if (spec.kind === "concurrency") return releaseLease(state as Lease[] | undefined, now, leaseId);
+  if (delta === 0) return state;
+  if (spec.kind === "rate") return reconcileBucket(state as PairState | undefined, spec, now, delta);
+  return reconcileWindow(state as PairState | undefined, spec, now, delta);
+}
+
 export function reconcile(
   states: ReadonlyArray<DimensionState | undefined>,
   specs: readonly DimensionSpec[],
@@ -76,16 +89,5 @@ export function reconcile(
   deltas: readonly number[],
   leaseId = "",
 ): Array<DimensionState | undefined> {
-  return specs.map((spec, i) => {
-    const state = states[i];
-    const delta = deltas[i] ?? 0;
-    switch (spec.kind) {
-      case "rate":
-        return delta === 0 ? state : reconcileBucket(state as PairState | undefined, spec, now, delta);
-      case "window":
-        return delta === 0 ? state : reconcileWindow(state as PairState | undefined, spec, now, delta);
-      case "concurrency":
-        return releaseLease(state as Lease[] | undefined, now, leaseId);
-    }
-  });
+  return specs.map((spec, i) => reconcileOne(states[i], spec, now, deltas[i] ?? 0, leaseId));
 }
