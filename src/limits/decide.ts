@@ -1,93 +1,110 @@
 /**
- * One decision over every dimension of a request: admitted only if all admit, and only then are
- * the new states kept — a rejected request consumes nothing. Pure: the caller passes the
- * states, the time and the costs, and persists what comes back.
+ * One decision over every dimension of a request: admitted only if all admit, and only then is
+ * the state changed — a rejected request consumes nothing. No I/O and no clock: the caller
+ * passes the state, the time and the costs, and persists the state afterwards.
  */
-import { checkConcurrency, releaseLease } from "./concurrency.ts";
-import type {
-  Decision,
-  DimensionResult,
-  DimensionSpec,
-  DimensionState,
-  Lease,
-  PairState,
-} from "./dimension.ts";
-import { checkBucket, reconcileBucket } from "./token-bucket.ts";
-import { checkWindow, reconcileWindow } from "./window.ts";
+import { checkConcurrency, liveLeases, releaseLease } from "./concurrency.ts";
+import type { Decision, DimensionResult, DimensionSpec, KeyState, StepResult } from "./dimension.ts";
+import { bucketIdleMs, checkBucket, reconcileBucket } from "./token-bucket.ts";
+import { checkWindow, reconcileWindow, windowIdleMs } from "./window.ts";
 
-export interface Outcome {
-  decision: Decision;
-  /** The states to store: the new ones if admitted, else the ones passed in. */
-  states: Array<DimensionState | undefined>;
-}
+const step: StepResult = { admitAtMs: 0, remaining: 0, resetAtMs: 0, a: 0, b: 0 };
+/** New pair values, committed only when every dimension admits. Grows as needed. */
+let pending = new Float64Array(16);
 
-function checkOne(
-  state: DimensionState | undefined,
-  spec: DimensionSpec,
-  now: number,
-  cost: number,
-  leaseId: string,
-): { result: DimensionResult; next: DimensionState } {
-  switch (spec.kind) {
-    case "rate":
-      return checkBucket(state as PairState | undefined, spec, now, cost);
-    case "window":
-      return checkWindow(state as PairState | undefined, spec, now, cost);
-    case "concurrency":
-      return checkConcurrency(state as Lease[] | undefined, spec, now, leaseId);
-  }
-}
-
-/** `retryAfter` is the latest of the dimensions' earliest admit times: each is monotone, so
- * that is the first instant at which every dimension admits the same request. */
-export function retryAfter(results: DimensionResult[], now: number): number | null {
-  let latest = now;
-  for (const result of results) latest = Math.max(latest, result.admitAtMs);
-  return Number.isFinite(latest) ? latest - now : null;
-}
-
+/**
+ * Decides and, if admitted, updates `state` in place. `retryAfterMs` is the latest of the
+ * dimensions' earliest admit times: each is monotone, so that is the first instant at which
+ * every dimension admits the same request.
+ */
 export function decide(
-  states: ReadonlyArray<DimensionState | undefined>,
+  state: KeyState,
   specs: readonly DimensionSpec[],
   now: number,
   costs: readonly number[],
   leaseId = "",
-): Outcome {
-  const results: DimensionResult[] = [];
-  const next: DimensionState[] = [];
-  let admitted = true;
-  for (let i = 0; i < specs.length; i++) {
+): Decision {
+  const n = specs.length;
+  if (pending.length < 2 * n) pending = new Float64Array(4 * n);
+  const dimensions: DimensionResult[] = new Array(n);
+  let latest = now;
+  for (let i = 0; i < n; i++) {
     const spec = specs[i] as DimensionSpec;
-    const checked = checkOne(states[i], spec, now, costs[i] ?? 0, leaseId);
-    results.push(checked.result);
-    next.push(checked.next);
-    if (checked.result.admitAtMs > now) admitted = false;
+    const a = state.a(i);
+    const b = state.b(i);
+    if (spec.kind === "rate") checkBucket(a, b, spec, now, costs[i] ?? 0, step);
+    else if (spec.kind === "window") checkWindow(a, b, spec, now, costs[i] ?? 0, step);
+    else {
+      const live = liveLeases(state.leasesOf(i), now);
+      state.setLeases(i, live); // dropping expired leases changes nothing observable
+      checkConcurrency(live, spec, now, step);
+      step.a = a;
+      step.b = b;
+    }
+    pending[2 * i] = step.a;
+    pending[2 * i + 1] = step.b;
+    if (step.admitAtMs > latest) latest = step.admitAtMs;
+    dimensions[i] = {
+      name: spec.name,
+      limit: spec.limit,
+      remaining: step.remaining,
+      resetAtMs: step.resetAtMs,
+      admitAtMs: step.admitAtMs,
+    };
+  }
+  const admitted = latest === now;
+  if (admitted) {
+    for (let i = 0; i < n; i++) {
+      const spec = specs[i] as DimensionSpec;
+      if (spec.kind === "concurrency") {
+        state.setLeases(i, [...(state.leasesOf(i) ?? []), { id: leaseId, expiresAtMs: now + spec.leaseMs }]);
+      } else {
+        state.set(i, pending[2 * i] as number, pending[2 * i + 1] as number);
+      }
+    }
   }
   return {
-    decision: { admitted, retryAfterMs: admitted ? 0 : retryAfter(results, now), dimensions: results },
-    states: admitted ? next : [...states],
+    admitted,
+    retryAfterMs: admitted ? 0 : Number.isFinite(latest) ? latest - now : null,
+    dimensions,
   };
 }
 
-function reconcileOne(
-  state: DimensionState | undefined,
-  spec: DimensionSpec,
-  now: number,
-  delta: number,
-  leaseId: string,
-): DimensionState | undefined {
-  if (spec.kind === "concurrency") return releaseLease(state as Lease[] | undefined, now, leaseId);
-  if (delta === 0) return state;
-  if (spec.kind === "rate") return reconcileBucket(state as PairState | undefined, spec, now, delta);
-  return reconcileWindow(state as PairState | undefined, spec, now, delta);
-}
-
+/** Charges actual − estimate per dimension and releases this request's leases, in place. */
 export function reconcile(
-  states: ReadonlyArray<DimensionState | undefined>,
+  state: KeyState,
   specs: readonly DimensionSpec[],
   now: number,
   deltas: readonly number[],
   leaseId = "",
-): Array<DimensionState | undefined> {
-  return specs.map((spec, i) => reconcileOne(states[i], spec, now, deltas[i] ?? 0, leaseId));
+): void {
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i] as DimensionSpec;
+    const delta = deltas[i] ?? 0;
+    if (spec.kind === "concurrency") {
+      state.setLeases(i, releaseLease(state.leasesOf(i), now, leaseId));
+      continue;
+    }
+    if (delta === 0) continue;
+    const a = state.a(i);
+    const b = state.b(i);
+    if (spec.kind === "rate") reconcileBucket(a, b, spec, now, delta, step);
+    else reconcileWindow(a, b, spec, now, delta, step);
+    state.set(i, step.a, step.b);
+  }
+}
+
+/** Milliseconds until every dimension's state equals a fresh one (for expiry and eviction). */
+export function idleMs(state: KeyState, specs: readonly DimensionSpec[], now: number): number {
+  let longest = 0;
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i] as DimensionSpec;
+    const a = state.a(i);
+    let ms = 0;
+    if (spec.kind === "rate") ms = bucketIdleMs(a, state.b(i), spec, now);
+    else if (spec.kind === "window") ms = windowIdleMs(a, spec, now);
+    else for (const lease of state.leasesOf(i) ?? []) ms = Math.max(ms, lease.expiresAtMs - now);
+    if (ms > longest) longest = ms;
+  }
+  return longest;
 }

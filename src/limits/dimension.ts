@@ -44,12 +44,82 @@ export interface Decision {
   dimensions: DimensionResult[];
 }
 
-/** A numeric state (rate: level×period and last; window: start and used). */
-export type PairState = [number, number];
-
 export interface Lease {
   id: string;
   expiresAtMs: number;
 }
 
-export type DimensionState = PairState | Lease[];
+/**
+ * The state of one key across its dimensions: two numbers per rate or window dimension
+ * (NaN = fresh) and a lease list per concurrency dimension. The first three dimensions' numbers
+ * live in the object itself, the rest in `more`: a key's whole state is then usually a single
+ * heap object, which is what keeps lookups fast when many keys are active.
+ */
+export class KeyState {
+  a0 = Number.NaN;
+  b0 = Number.NaN;
+  a1 = Number.NaN;
+  b1 = Number.NaN;
+  a2 = Number.NaN;
+  b2 = Number.NaN;
+  more: number[] | null = null;
+  leases: Array<Lease[] | undefined> | null = null;
+
+  constructor(dimensions: number) {
+    if (dimensions > 3) this.more = new Array<number>((dimensions - 3) * 2).fill(Number.NaN);
+  }
+
+  a(i: number): number {
+    return i === 0
+      ? this.a0
+      : i === 1
+        ? this.a1
+        : i === 2
+          ? this.a2
+          : (this.more?.[2 * (i - 3)] ?? Number.NaN);
+  }
+
+  b(i: number): number {
+    return i === 0
+      ? this.b0
+      : i === 1
+        ? this.b1
+        : i === 2
+          ? this.b2
+          : (this.more?.[2 * (i - 3) + 1] ?? Number.NaN);
+  }
+
+  set(i: number, a: number, b: number): void {
+    if (i === 0) {
+      this.a0 = a;
+      this.b0 = b;
+    } else if (i === 1) {
+      this.a1 = a;
+      this.b1 = b;
+    } else if (i === 2) {
+      this.a2 = a;
+      this.b2 = b;
+    } else {
+      const more = (this.more ??= []);
+      more[2 * (i - 3)] = a;
+      more[2 * (i - 3) + 1] = b;
+    }
+  }
+
+  leasesOf(i: number): Lease[] | undefined {
+    return this.leases?.[i];
+  }
+
+  setLeases(i: number, leases: Lease[]): void {
+    (this.leases ??= [])[i] = leases;
+  }
+}
+
+/** What one algorithm step computes; reused across calls instead of allocated. */
+export interface StepResult {
+  admitAtMs: number;
+  remaining: number;
+  resetAtMs: number;
+  a: number;
+  b: number;
+}

@@ -1,65 +1,64 @@
 /**
  * A token bucket that refills continuously up to `limit` tokens per `periodMs` (burst = limit),
- * as https://docs.anthropic.com/en/api/rate-limits describes. State is `[level × period, last]`
- * in whole numbers, so every step is exact integer arithmetic below 2^53 (the Lua twin in
- * stores/lua/limiter.lua does the same operations and gets the same answers).
+ * as https://docs.anthropic.com/en/api/rate-limits describes. State is two numbers, `a` =
+ * level × period and `b` = last update (ms); NaN means fresh (full). Every step is exact integer
+ * arithmetic below 2^53, and the Lua twin in stores/lua/limiter.lua does the same operations in
+ * the same order, so both stores reach identical answers.
  *
  * Pros: smooth (no edge bursts of fixed windows), O(1) state, variable cost.
  * Cons: a burst of `limit` right after idling is allowed by design.
  */
-import type { DimensionResult, PairState, RateSpec } from "./dimension.ts";
+import type { RateSpec, StepResult } from "./dimension.ts";
 
-/** The bucket's scaled level at `now`, refilled since `last`. */
-export function refilled(state: PairState | undefined, spec: RateSpec, now: number): number {
+/** The bucket's scaled level at `now`, refilled since `b`. */
+export function bucketLevel(a: number, b: number, spec: RateSpec, now: number): number {
   const full = spec.limit * spec.periodMs;
-  if (!state) return full;
-  const elapsed = now - state[1];
-  if (elapsed <= 0) return state[0];
+  if (Number.isNaN(a)) return full;
+  const elapsed = now - b;
+  if (elapsed <= 0) return a;
   // Past 2^53 the sum is inexact, but then it is far above `full` and min() is still exact.
-  return Math.min(full, state[0] + elapsed * spec.limit);
+  return Math.min(full, a + elapsed * spec.limit);
 }
 
 export function checkBucket(
-  state: PairState | undefined,
+  a: number,
+  b: number,
   spec: RateSpec,
   now: number,
   cost: number,
-): { result: DimensionResult; next: PairState } {
+  out: StepResult,
+): void {
   const full = spec.limit * spec.periodMs;
-  const level = refilled(state, spec, now);
+  const level = bucketLevel(a, b, spec, now);
   const needed = cost * spec.periodMs;
   const admitted = level >= needed;
   const after = admitted ? level - needed : level;
-  const admitAtMs = admitted
+  out.admitAtMs = admitted
     ? now
     : cost > spec.limit
       ? Number.POSITIVE_INFINITY
       : now + Math.ceil((needed - level) / spec.limit);
-  return {
-    result: {
-      name: spec.name,
-      limit: spec.limit,
-      remaining: Math.max(0, Math.floor(after / spec.periodMs)),
-      resetAtMs: now + Math.max(0, Math.ceil((full - after) / spec.limit)),
-      admitAtMs,
-    },
-    next: [after, now],
-  };
+  out.remaining = Math.max(0, Math.floor(after / spec.periodMs));
+  out.resetAtMs = now + Math.max(0, Math.ceil((full - after) / spec.limit));
+  out.a = after;
+  out.b = now;
 }
 
 /** Charges `delta` more tokens (a refund when negative); the level may go below zero (debt). */
 export function reconcileBucket(
-  state: PairState | undefined,
+  a: number,
+  b: number,
   spec: RateSpec,
   now: number,
   delta: number,
-): PairState {
-  const full = spec.limit * spec.periodMs;
-  return [Math.min(full, refilled(state, spec, now) - delta * spec.periodMs), now];
+  out: StepResult,
+): void {
+  out.a = Math.min(spec.limit * spec.periodMs, bucketLevel(a, b, spec, now) - delta * spec.periodMs);
+  out.b = now;
 }
 
 /** Milliseconds until this state is indistinguishable from a fresh one. */
-export function bucketIdleMs(state: PairState, spec: RateSpec, now: number): number {
+export function bucketIdleMs(a: number, b: number, spec: RateSpec, now: number): number {
   const full = spec.limit * spec.periodMs;
-  return Math.max(0, Math.ceil((full - refilled(state, spec, now)) / spec.limit));
+  return Math.max(0, Math.ceil((full - bucketLevel(a, b, spec, now)) / spec.limit));
 }

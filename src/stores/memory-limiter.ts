@@ -1,37 +1,57 @@
 /**
- * Limiter state in process memory, for a single gateway process. Each key holds its dimension
- * states by name. Records whose state has become equivalent to a fresh one are swept
- * incrementally, a few per operation, so memory is bounded by the keys active recently.
+ * Limiter state in process memory, for a single gateway process. One record per key holds the
+ * flat state of its dimensions. A record whose state has become equivalent to a fresh one is
+ * kept for a while (its key may return) and then deleted by an incremental sweep, so memory is
+ * bounded by the keys active recently without churning records of busy keys.
  */
-import { decide, reconcile } from "../limits/decide.ts";
-import type { Decision, DimensionSpec, DimensionState, Lease, PairState } from "../limits/dimension.ts";
+import { decide, idleMs, reconcile } from "../limits/decide.ts";
+import { type Decision, type DimensionSpec, KeyState } from "../limits/dimension.ts";
 import type { CheckRequest, LimiterStore, ReconcileRequest } from "../limits/limiter-store.ts";
-import { bucketIdleMs } from "../limits/token-bucket.ts";
-import { windowIdleMs } from "../limits/window.ts";
 
-interface KeyRecord {
-  states: Map<string, DimensionState>;
-  /** After this instant every state in the record equals a fresh one. */
-  idleAtMs: number;
+class KeyRecord extends KeyState {
+  /** When the key was last used; the sweep only looks at records unused for a while. */
+  usedAtMs: number;
+
+  constructor(
+    /** The dimension list the state is laid out for (by position). */
+    public specs: readonly DimensionSpec[],
+    now: number,
+  ) {
+    super(specs.length);
+    this.usedAtMs = now;
+  }
 }
 
-function idleMs(state: DimensionState, spec: DimensionSpec, now: number): number {
-  switch (spec.kind) {
-    case "rate":
-      return bucketIdleMs(state as PairState, spec, now);
-    case "window":
-      return windowIdleMs(state as PairState, spec, now);
-    case "concurrency": {
-      let latest = 0;
-      for (const lease of state as Lease[]) latest = Math.max(latest, lease.expiresAtMs - now);
-      return latest;
-    }
-  }
+/** Records unused this long (and equal to fresh) are deleted; busy keys are never churned. */
+const EVICT_AFTER_IDLE_MS = 60_000;
+/** Every this many operations the sweep inspects a batch of records. */
+const SWEEP_EVERY = 1_024;
+const SWEEP_BATCH = 256;
+
+function sameLayout(a: readonly DimensionSpec[], b: readonly DimensionSpec[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i]?.name !== b[i]?.name || a[i]?.kind !== b[i]?.kind) return false;
+  return true;
+}
+
+/** The record laid out for a new dimension list (a plan or policy change), matched by name. */
+function relayout(record: KeyRecord, specs: readonly DimensionSpec[], now: number): KeyRecord {
+  const next = new KeyRecord(specs, now);
+  specs.forEach((spec, i) => {
+    const j = record.specs.findIndex((old) => old.name === spec.name && old.kind === spec.kind);
+    if (j < 0) return;
+    next.set(i, record.a(j), record.b(j));
+    const leases = record.leasesOf(j);
+    if (leases) next.setLeases(i, leases);
+  });
+  return next;
 }
 
 export class MemoryLimiterStore implements LimiterStore {
   private readonly records = new Map<string, KeyRecord>();
-  private sweeper: Iterator<[string, KeyRecord]> | undefined;
+  private sweeper: Iterator<string> | undefined;
+  private operations = 0;
   private readonly now: () => number;
 
   constructor(options: { now?: () => number } = {}) {
@@ -49,55 +69,53 @@ export class MemoryLimiterStore implements LimiterStore {
   /** The same decision without a promise, for callers in the same process. */
   checkSync(request: CheckRequest): Decision {
     const now = this.now();
-    this.sweep(now);
-    const record = this.records.get(request.key);
-    const { dimensions } = request;
-    const states = dimensions.map((spec) => record?.states.get(spec.name));
-    const outcome = decide(states, dimensions, now, request.costs, request.leaseId);
-    if (outcome.decision.admitted) this.store(request.key, record, dimensions, outcome.states, now);
-    return outcome.decision;
+    if (++this.operations % SWEEP_EVERY === 0) this.sweep(now);
+    const record = this.recordFor(request.key, request.dimensions, now);
+    return decide(record, request.dimensions, now, request.costs, request.leaseId);
   }
 
   reconcile(request: ReconcileRequest): Promise<void> {
     const now = this.now();
-    // A key without a record (never seen, or swept as idle) is in the fresh state, and a
-    // charge against a fresh bucket still counts.
-    const record = this.records.get(request.key);
-    const states = request.dimensions.map((spec) => record?.states.get(spec.name));
-    const next = reconcile(states, request.dimensions, now, request.deltas, request.leaseId);
-    this.store(request.key, record, request.dimensions, next, now);
+    // A key without a record (never seen, or swept) is fresh, and a charge against it counts.
+    const record = this.recordFor(request.key, request.dimensions, now);
+    reconcile(record, request.dimensions, now, request.deltas, request.leaseId);
     return Promise.resolve();
   }
 
-  private store(
-    key: string,
-    existing: KeyRecord | undefined,
-    dimensions: readonly DimensionSpec[],
-    states: Array<DimensionState | undefined>,
-    now: number,
-  ): void {
-    const record = existing ?? { states: new Map(), idleAtMs: 0 };
-    for (let i = 0; i < dimensions.length; i++) {
-      const spec = dimensions[i] as DimensionSpec;
-      const state = states[i];
-      if (state === undefined) continue;
-      record.states.set(spec.name, state);
-      record.idleAtMs = Math.max(record.idleAtMs, now + idleMs(state, spec, now));
+  private recordFor(key: string, specs: readonly DimensionSpec[], now: number): KeyRecord {
+    let record = this.records.get(key);
+    if (record) record.usedAtMs = now;
+    else {
+      record = new KeyRecord(specs, now);
+      this.records.set(key, record);
+      return record;
     }
-    if (!existing) this.records.set(key, record);
+    // An idle record needs no reset: idle means the algorithms already read its state as fresh
+    // (a bucket refilled to full, a window ended, every lease expired).
+    if (record.specs !== specs) {
+      if (sameLayout(record.specs, specs)) record.specs = specs;
+      else {
+        record = relayout(record, specs, now);
+        this.records.set(key, record);
+      }
+    }
+    return record;
   }
 
-  /** Looks at a couple of records per operation and drops those that went idle. */
+  /** Inspects a batch of records and deletes those idle for long enough. */
   private sweep(now: number): void {
-    for (let i = 0; i < 2; i++) {
-      this.sweeper ??= this.records.entries();
+    for (let i = 0; i < SWEEP_BATCH; i++) {
+      this.sweeper ??= this.records.keys();
       const next = this.sweeper.next();
       if (next.done) {
         this.sweeper = undefined;
         return;
       }
-      const [key, record] = next.value;
-      if (record.idleAtMs <= now) this.records.delete(key);
+      // Unused for a while and equal to a fresh state: nothing would change if it were gone.
+      const record = this.records.get(next.value);
+      if (record && record.usedAtMs + EVICT_AFTER_IDLE_MS <= now && idleMs(record, record.specs, now) === 0) {
+        this.records.delete(next.value);
+      }
     }
   }
 
