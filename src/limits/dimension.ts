@@ -100,7 +100,8 @@ export class KeyState {
       this.a2 = a;
       this.b2 = b;
     } else {
-      const more = (this.more ??= []);
+      this.more ??= [];
+      const more = this.more;
       more[2 * (i - 3)] = a;
       more[2 * (i - 3) + 1] = b;
     }
@@ -111,7 +112,8 @@ export class KeyState {
   }
 
   setLeases(i: number, leases: Lease[]): void {
-    (this.leases ??= [])[i] = leases;
+    this.leases ??= [];
+    this.leases[i] = leases;
   }
 }
 

@@ -35,6 +35,10 @@ export class RedisLimiterStore implements LimiterStore {
   private readonly client: ScriptClient;
   private readonly prefix: string;
   private readonly now: (() => number) | undefined;
+  private readonly layouts = new WeakMap<
+    readonly DimensionSpec[],
+    { specs: string; leaseSuffixes: string[] }
+  >();
 
   /** Takes a connected ioredis client (standalone or Cluster); see `connectRedis`. */
   constructor(client: Redis | Cluster, options: RedisLimiterOptions = {}) {
@@ -44,6 +48,23 @@ export class RedisLimiterStore implements LimiterStore {
     this.now = options.now;
   }
 
+  /** The script's view of a dimension list, built once per list (plans reuse their lists). */
+  private layout(dimensions: readonly DimensionSpec[]): { specs: string; leaseSuffixes: string[] } {
+    let layout = this.layouts.get(dimensions);
+    if (!layout) {
+      const leaseSuffixes: string[] = [];
+      const specs = dimensions.map((spec) => {
+        if (spec.kind === "concurrency") leaseSuffixes.push(`:lease:${spec.name}`);
+        const period = spec.kind === "concurrency" ? spec.leaseMs : spec.periodMs;
+        const anchored = spec.kind === "window" && spec.anchorMs !== undefined;
+        return [spec.name, kindCode(spec), spec.limit, period, anchored ? spec.anchorMs : 0, anchored];
+      });
+      layout = { specs: JSON.stringify(specs), leaseSuffixes };
+      this.layouts.set(dimensions, layout);
+    }
+    return layout;
+  }
+
   private args(
     op: "check" | "reconcile",
     key: string,
@@ -51,18 +72,14 @@ export class RedisLimiterStore implements LimiterStore {
     amounts: readonly number[],
     leaseId: string | undefined,
   ): Array<string | number> {
-    // `{key}` is the hash tag: the state hash and every lease set live in one cluster slot.
+    // `{key}` is the hash tag: the state and every lease set live in one cluster slot.
     const base = `${this.prefix}{${key}}`;
-    const keys: string[] = [base];
-    const argv: Array<string | number> = [op, this.now ? this.now() : "", leaseId ?? "", dimensions.length];
-    for (let i = 0; i < dimensions.length; i++) {
-      const spec = dimensions[i] as DimensionSpec;
-      if (spec.kind === "concurrency") keys.push(`${base}:lease:${spec.name}`);
-      const period = spec.kind === "concurrency" ? spec.leaseMs : spec.periodMs;
-      const anchor = spec.kind === "window" && spec.anchorMs !== undefined ? spec.anchorMs : "";
-      argv.push(spec.name, kindCode(spec), spec.limit, period, anchor, amounts[i] ?? 0);
-    }
-    return [keys.length, ...keys, ...argv];
+    const { specs, leaseSuffixes } = this.layout(dimensions);
+    const now = this.now ? this.now() : "";
+    const costs = `[${amounts.join(",")}]`;
+    if (leaseSuffixes.length === 0) return [1, base, op, now, leaseId ?? "", specs, costs];
+    const keys = leaseSuffixes.map((suffix) => base + suffix);
+    return [1 + keys.length, base, ...keys, op, now, leaseId ?? "", specs, costs];
   }
 
   private async run(args: Array<string | number>): Promise<number[]> {

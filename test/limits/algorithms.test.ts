@@ -214,8 +214,9 @@ describe("one decision over many dimensions", () => {
     const { clock, store } = setup();
     for (let i = 0; i < 5_000; i++) await store.check({ key: `k${i}`, dimensions: [rpm], costs: [1] });
     assert.equal(store.size, 5_000);
-    clock.advance(MINUTE);
-    for (let i = 0; i < 5_000; i++) await store.check({ key: "active", dimensions: [rpm], costs: [0] });
+    // Records unused for a minute (and back to fresh) go; the sweep looks at a batch now and then.
+    clock.advance(2 * MINUTE);
+    for (let i = 0; i < 30_000; i++) await store.check({ key: "active", dimensions: [rpm], costs: [0] });
     assert.ok(store.size <= 2, `size ${store.size}`);
   });
 });
