@@ -13,7 +13,7 @@ const step: StepResult = { admitAtMs: 0, remaining: 0, resetAtMs: 0, a: 0, b: 0 
 let pending = new Float64Array(16);
 
 /**
- * Decides and, if admitted, updates `state` in place. `retryAfterMs` is the latest of the
+ * Decides and, if admitted (and `commit`), updates `state` in place. `retryAfterMs` is the latest of the
  * dimensions' earliest admit times: each is monotone, so that is the first instant at which
  * every dimension admits the same request.
  */
@@ -23,6 +23,7 @@ export function decide(
   now: number,
   costs: readonly number[],
   leaseId = "",
+  commit = true,
 ): Decision {
   const n = specs.length;
   if (pending.length < 2 * n) pending = new Float64Array(4 * n);
@@ -36,7 +37,7 @@ export function decide(
     else if (spec.kind === "window") checkWindow(a, b, spec, now, costs[i] ?? 0, step);
     else {
       const live = liveLeases(state.leasesOf(i), now);
-      state.setLeases(i, live); // dropping expired leases changes nothing observable
+      if (commit) state.setLeases(i, live); // dropping expired leases changes nothing observable
       checkConcurrency(live, spec, now, step);
       step.a = a;
       step.b = b;
@@ -53,7 +54,7 @@ export function decide(
     };
   }
   const admitted = latest === now;
-  if (admitted) {
+  if (admitted && commit) {
     for (let i = 0; i < n; i++) {
       const spec = specs[i] as DimensionSpec;
       if (spec.kind === "concurrency") {

@@ -12,6 +12,8 @@ export interface CheckRequest {
   costs: readonly number[];
   /** Identifies this request's concurrency lease, released by reconcile. */
   leaseId?: string;
+  /** Decide without consuming anything (and without starting a window): a look at the limits. */
+  dryRun?: boolean;
 }
 
 export interface ReconcileRequest {

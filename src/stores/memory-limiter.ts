@@ -71,7 +71,7 @@ export class MemoryLimiterStore implements LimiterStore {
     const now = this.now();
     if (++this.operations % SWEEP_EVERY === 0) this.sweep(now);
     const record = this.recordFor(request.key, request.dimensions, now);
-    return decide(record, request.dimensions, now, request.costs, request.leaseId);
+    return decide(record, request.dimensions, now, request.costs, request.leaseId, !request.dryRun);
   }
 
   reconcile(request: ReconcileRequest): Promise<void> {

@@ -66,7 +66,7 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   private args(
-    op: "check" | "reconcile",
+    op: "check" | "peek" | "reconcile",
     key: string,
     dimensions: readonly DimensionSpec[],
     amounts: readonly number[],

@@ -45,6 +45,12 @@ const MIGRATIONS: string[] = [
      duration_ms real not null
    );
    create index usage_events_account_at on usage_events(account, at_ms);`,
+  `create table policies (
+     version text primary key,
+     effective_from_ms integer not null,
+     body text not null,
+     applied_at text not null
+   );`,
 ];
 
 export function openDatabase(dataDir: string): SqliteDatabase {

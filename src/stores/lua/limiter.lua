@@ -9,7 +9,7 @@
 --
 -- KEYS[1]   the numeric state: "<expiry ms>;<name>=<a>,<b>;<name>=<a>,<b>;..." (integers)
 -- KEYS[2..] one sorted set of leases per concurrency dimension, in dimension order
--- ARGV      op ("check" | "reconcile"), now (ms, or "" for the Redis server's clock, so every
+-- ARGV      op ("check" | "peek" | "reconcile"; a peek decides without changing anything), now (ms, or "" for the Redis server's clock, so every
 --           gateway host agrees), lease id ("" if none),
 --           dimensions as JSON [[name, kind (r | w | c), limit, period (lease ms for c),
 --           anchor (0 = window starts on first use), true if anchored], ...],
@@ -76,7 +76,7 @@ end
 local ttl, dirty = 0, false
 local wa, wb = {}, {}
 
-if op == "check" then
+if op == "check" or op == "peek" then
   local admitted = true
   local out = { 0, 0 }
   local next_a, next_b = {}, {}
@@ -127,10 +127,9 @@ if op == "check" then
       next_a[j], next_b[j] = start, after
     else
       local key = lease_key[j]
-      redis.call("ZREMRANGEBYSCORE", key, "-inf", now)
-      local count = redis.call("ZCARD", key)
+      local count = redis.call("ZCOUNT", key, "(" .. now, "+inf")
       local soonest = INF
-      local first = redis.call("ZRANGE", key, 0, 0, "WITHSCORES")
+      local first = redis.call("ZRANGEBYSCORE", key, "(" .. now, "+inf", "WITHSCORES", "LIMIT", 0, 1)
       if first[2] then soonest = tonumber(first[2]) end
       if count < L then
         remaining = L - count - 1
@@ -147,8 +146,16 @@ if op == "check" then
   end
   if latest == now then
     out[1] = 1
+  elseif latest == INF then
+    out[2] = -1
+  else
+    out[2] = latest - now
+  end
+  -- A peek decides like a check but changes nothing.
+  if out[1] == 1 and op == "check" then
     for j = 1, n do
       if kind[j] == "c" then
+        redis.call("ZREMRANGEBYSCORE", lease_key[j], "-inf", now)
         redis.call("ZADD", lease_key[j], now + period[j], lease_id)
         redis.call("PEXPIRE", lease_key[j], period[j])
       else
@@ -156,10 +163,6 @@ if op == "check" then
         dirty = true
       end
     end
-  elseif latest == INF then
-    out[2] = -1
-  else
-    out[2] = latest - now
   end
   if not dirty then return out end
   for j = 1, n do

@@ -1,0 +1,35 @@
+/**
+ * Peak hours in a time zone. Local weekday and hour come from the platform's time zone
+ * database (Intl), so daylight-saving changes move the peak window with the local clock.
+ */
+import type { PeakRule } from "./schema.ts";
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(timeZone: string): Intl.DateTimeFormat {
+  let format = formatters.get(timeZone);
+  if (!format) {
+    format = new Intl.DateTimeFormat("en-US", { timeZone, weekday: "short", hour: "numeric", hourCycle: "h23" });
+    formatters.set(timeZone, format);
+  }
+  return format;
+}
+
+const ISO_WEEKDAY: Record<string, number> = { Mon: 1, Tue: 2, Wed: 3, Thu: 4, Fri: 5, Sat: 6, Sun: 7 };
+
+/** The local ISO weekday (1 = Monday) and hour at an instant. */
+export function localWeekdayAndHour(ms: number, timeZone: string): { weekday: number; hour: number } {
+  let weekday = 0;
+  let hour = 0;
+  for (const part of formatter(timeZone).formatToParts(ms)) {
+    if (part.type === "weekday") weekday = ISO_WEEKDAY[part.value] ?? 0;
+    else if (part.type === "hour") hour = Number(part.value);
+  }
+  return { weekday, hour };
+}
+
+export function isPeak(rule: PeakRule | null, ms: number): boolean {
+  if (!rule) return false;
+  const { weekday, hour } = localWeekdayAndHour(ms, rule.time_zone);
+  return rule.weekdays.includes(weekday) && hour >= rule.hours[0] && hour < rule.hours[1];
+}

@@ -1,0 +1,105 @@
+/**
+ * A plan in a policy, at an instant, for a model family → the limiter dimensions of a request
+ * and what a given usage costs in each. Dimension lists are cached per (policy, plan, class,
+ * peak, month, scale) so the limiter sees the same array again and again (its stores key their
+ * layouts by array identity).
+ */
+import type { DimensionSpec } from "../limits/dimension.ts";
+import type { Usage } from "../protocol/anthropic.ts";
+import { isPeak } from "./peak.ts";
+import type { ApiPlan, ModelClass, Plan, Policy, SubscriptionPlan } from "./schema.ts";
+import { type UnitPrices, unitPrices, usageUnits, usdToUnits } from "./usage-units.ts";
+
+const HOUR = 3_600_000;
+export const SESSION_MS = 5 * HOUR;
+export const WEEK_MS = 7 * 24 * HOUR;
+
+export interface PlanLimits {
+  policyVersion: string;
+  planName: string;
+  plan: Plan;
+  modelClass: string;
+  prices: UnitPrices;
+  peak: boolean;
+  dimensions: readonly DimensionSpec[];
+  /** What `usage` costs in each dimension, in the dimension's unit. */
+  costs(usage: Usage): number[];
+}
+
+/** The model class a family belongs to in this policy (the first class listing it). */
+export function classFor(policy: Policy, family: string): [string, ModelClass] {
+  for (const [name, modelClass] of Object.entries(policy.model_classes)) {
+    if (modelClass.families.includes(family)) return [name, modelClass];
+  }
+  // A family no class lists is priced like the most expensive class, never for free.
+  const entries = Object.entries(policy.model_classes).sort(([, a], [, b]) => b.output - a.output);
+  const fallback = entries[0];
+  if (!fallback) throw new Error(`policy ${policy.version} has no model classes`);
+  return fallback;
+}
+
+function monthBounds(nowMs: number): { start: number; length: number } {
+  const now = new Date(nowMs);
+  const start = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1);
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  return { start, length: next - start };
+}
+
+const scaled = (limit: number, scale: number) => Math.max(1, Math.floor(limit * scale));
+
+function subscriptionDimensions(plan: SubscriptionPlan, family: string, peak: boolean, scale: number): DimensionSpec[] {
+  const shrink = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
+  const dims: DimensionSpec[] = [
+    { kind: "window", name: "5h", limit: scaled(usdToUnits(plan.session_budget_usd), scale * shrink), periodMs: SESSION_MS },
+    { kind: "window", name: "week", limit: scaled(usdToUnits(plan.weekly_budget_usd), scale), periodMs: WEEK_MS },
+  ];
+  const familyBudget = plan.weekly_family_budgets_usd[family];
+  if (familyBudget !== undefined) {
+    dims.push({ kind: "window", name: `week-${family}`, limit: scaled(usdToUnits(familyBudget), scale), periodMs: WEEK_MS });
+  }
+  return dims;
+}
+
+function apiDimensions(plan: ApiPlan, modelClass: string, nowMs: number, scale: number): DimensionSpec[] {
+  const rates = plan.rate_limits[modelClass] ?? plan.rate_limits.default;
+  if (!rates) throw new Error("api plan without default rate limits");
+  const month = monthBounds(nowMs);
+  return [
+    { kind: "rate", name: "rpm", limit: scaled(rates.rpm, scale), periodMs: 60_000 },
+    { kind: "rate", name: "itpm", limit: scaled(rates.itpm, scale), periodMs: 60_000 },
+    { kind: "rate", name: "otpm", limit: scaled(rates.otpm, scale), periodMs: 60_000 },
+    { kind: "concurrency", name: "concurrency", limit: plan.concurrency, leaseMs: 15 * 60_000 },
+    { kind: "window", name: "month", limit: usdToUnits(plan.monthly_spend_usd), periodMs: month.length, anchorMs: month.start },
+  ];
+}
+
+const cache = new Map<string, PlanLimits>();
+
+export function planLimits(policy: Policy, planName: string, family: string, nowMs: number, capacityScale = 1): PlanLimits | undefined {
+  const plan = policy.plans[planName];
+  if (!plan) return undefined;
+  const [className, modelClass] = classFor(policy, family);
+  const peak = plan.kind === "subscription" && isPeak(plan.peak, nowMs);
+  const monthKey = plan.kind === "api" ? monthBounds(nowMs).start : 0;
+  const cacheKey = `${policy.version}|${planName}|${className}|${family}|${peak}|${monthKey}|${capacityScale}`;
+  const cached = cache.get(cacheKey);
+  if (cached && cached.plan === plan) return cached;
+
+  const prices = unitPrices(modelClass);
+  const multiplier = plan.kind === "subscription" && peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
+  const dimensions =
+    plan.kind === "subscription"
+      ? subscriptionDimensions(plan, family, peak, capacityScale)
+      : apiDimensions(plan, className, nowMs, capacityScale);
+  const costs =
+    plan.kind === "subscription"
+      ? (usage: Usage) => {
+          const units = Math.ceil(usageUnits(prices, usage) * multiplier);
+          return dimensions.map(() => units);
+        }
+      : (usage: Usage) => [1, usage.input_tokens + usage.cache_creation_input_tokens, usage.output_tokens, 0, usageUnits(prices, usage)];
+  const limits: PlanLimits = { policyVersion: policy.version, planName, plan, modelClass: className, prices, peak, dimensions, costs };
+  if (cache.size > 1_000) cache.clear();
+  cache.set(cacheKey, limits);
+  return limits;
+}
