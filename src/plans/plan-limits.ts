@@ -47,15 +47,35 @@ function monthBounds(nowMs: number): { start: number; length: number } {
 
 const scaled = (limit: number, scale: number) => Math.max(1, Math.floor(limit * scale));
 
-function subscriptionDimensions(plan: SubscriptionPlan, family: string, peak: boolean, scale: number): DimensionSpec[] {
+function subscriptionDimensions(
+  plan: SubscriptionPlan,
+  family: string,
+  peak: boolean,
+  scale: number,
+): DimensionSpec[] {
   const shrink = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
   const dims: DimensionSpec[] = [
-    { kind: "window", name: "5h", limit: scaled(usdToUnits(plan.session_budget_usd), scale * shrink), periodMs: SESSION_MS },
-    { kind: "window", name: "week", limit: scaled(usdToUnits(plan.weekly_budget_usd), scale), periodMs: WEEK_MS },
+    {
+      kind: "window",
+      name: "5h",
+      limit: scaled(usdToUnits(plan.session_budget_usd), scale * shrink),
+      periodMs: SESSION_MS,
+    },
+    {
+      kind: "window",
+      name: "week",
+      limit: scaled(usdToUnits(plan.weekly_budget_usd), scale),
+      periodMs: WEEK_MS,
+    },
   ];
   const familyBudget = plan.weekly_family_budgets_usd[family];
   if (familyBudget !== undefined) {
-    dims.push({ kind: "window", name: `week-${family}`, limit: scaled(usdToUnits(familyBudget), scale), periodMs: WEEK_MS });
+    dims.push({
+      kind: "window",
+      name: `week-${family}`,
+      limit: scaled(usdToUnits(familyBudget), scale),
+      periodMs: WEEK_MS,
+    });
   }
   return dims;
 }
@@ -69,13 +89,25 @@ function apiDimensions(plan: ApiPlan, modelClass: string, nowMs: number, scale: 
     { kind: "rate", name: "itpm", limit: scaled(rates.itpm, scale), periodMs: 60_000 },
     { kind: "rate", name: "otpm", limit: scaled(rates.otpm, scale), periodMs: 60_000 },
     { kind: "concurrency", name: "concurrency", limit: plan.concurrency, leaseMs: 15 * 60_000 },
-    { kind: "window", name: "month", limit: usdToUnits(plan.monthly_spend_usd), periodMs: month.length, anchorMs: month.start },
+    {
+      kind: "window",
+      name: "month",
+      limit: usdToUnits(plan.monthly_spend_usd),
+      periodMs: month.length,
+      anchorMs: month.start,
+    },
   ];
 }
 
 const cache = new Map<string, PlanLimits>();
 
-export function planLimits(policy: Policy, planName: string, family: string, nowMs: number, capacityScale = 1): PlanLimits | undefined {
+export function planLimits(
+  policy: Policy,
+  planName: string,
+  family: string,
+  nowMs: number,
+  capacityScale = 1,
+): PlanLimits | undefined {
   const plan = policy.plans[planName];
   if (!plan) return undefined;
   const [className, modelClass] = classFor(policy, family);
@@ -86,7 +118,8 @@ export function planLimits(policy: Policy, planName: string, family: string, now
   if (cached && cached.plan === plan) return cached;
 
   const prices = unitPrices(modelClass);
-  const multiplier = plan.kind === "subscription" && peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
+  const multiplier =
+    plan.kind === "subscription" && peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
   const dimensions =
     plan.kind === "subscription"
       ? subscriptionDimensions(plan, family, peak, capacityScale)
@@ -97,8 +130,23 @@ export function planLimits(policy: Policy, planName: string, family: string, now
           const units = Math.ceil(usageUnits(prices, usage) * multiplier);
           return dimensions.map(() => units);
         }
-      : (usage: Usage) => [1, usage.input_tokens + usage.cache_creation_input_tokens, usage.output_tokens, 0, usageUnits(prices, usage)];
-  const limits: PlanLimits = { policyVersion: policy.version, planName, plan, modelClass: className, prices, peak, dimensions, costs };
+      : (usage: Usage) => [
+          1,
+          usage.input_tokens + usage.cache_creation_input_tokens,
+          usage.output_tokens,
+          0,
+          usageUnits(prices, usage),
+        ];
+  const limits: PlanLimits = {
+    policyVersion: policy.version,
+    planName,
+    plan,
+    modelClass: className,
+    prices,
+    peak,
+    dimensions,
+    costs,
+  };
   if (cache.size > 1_000) cache.clear();
   cache.set(cacheKey, limits);
   return limits;

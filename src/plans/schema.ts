@@ -7,7 +7,10 @@ const usd = z.number().min(0);
 const pricePerMTok = z
   .number()
   .min(0)
-  .refine((value) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-9, "at most two decimals ($ per million tokens)");
+  .refine(
+    (value) => Math.abs(value * 100 - Math.round(value * 100)) < 1e-9,
+    "at most two decimals ($ per million tokens)",
+  );
 
 export const modelClassSchema = z
   .object({
@@ -41,7 +44,11 @@ export const peakRuleSchema = z
   .strict();
 
 const rateLimitsSchema = z
-  .object({ rpm: z.number().int().positive(), itpm: z.number().int().positive(), otpm: z.number().int().positive() })
+  .object({
+    rpm: z.number().int().positive(),
+    itpm: z.number().int().positive(),
+    otpm: z.number().int().positive(),
+  })
   .strict();
 
 export const subscriptionPlanSchema = z
@@ -64,7 +71,9 @@ export const apiPlanSchema = z
     description: z.string().default(""),
     priority: z.number().int().min(0).max(9),
     /** Per model class; `default` applies to classes not listed. */
-    rate_limits: z.record(z.string(), rateLimitsSchema).refine((limits) => "default" in limits, "needs a `default` entry"),
+    rate_limits: z
+      .record(z.string(), rateLimitsSchema)
+      .refine((limits) => "default" in limits, "needs a `default` entry"),
     concurrency: z.number().int().positive(),
     monthly_spend_usd: usd,
     reserve_max_tokens: z.boolean().default(false),
@@ -89,7 +98,11 @@ export const policySchema = z
       if (plan.kind !== "api") continue;
       for (const modelClass of Object.keys(plan.rate_limits)) {
         if (modelClass !== "default" && !(modelClass in policy.model_classes)) {
-          context.addIssue({ code: "custom", path: ["plans", name, "rate_limits", modelClass], message: "no such model class" });
+          context.addIssue({
+            code: "custom",
+            path: ["plans", name, "rate_limits", modelClass],
+            message: "no such model class",
+          });
         }
       }
     }

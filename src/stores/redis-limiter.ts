@@ -97,8 +97,9 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   async check(request: CheckRequest): Promise<Decision> {
+    const op = request.dryRun ? "peek" : "check";
     const reply = await this.run(
-      this.args("check", request.key, request.dimensions, request.costs, request.leaseId),
+      this.args(op, request.key, request.dimensions, request.costs, request.leaseId),
     );
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {

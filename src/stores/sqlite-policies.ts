@@ -16,7 +16,12 @@ export class SqlitePolicyStore {
         `insert into policies (version, effective_from_ms, body, applied_at) values (?, ?, ?, ?)
          on conflict(version) do update set effective_from_ms = excluded.effective_from_ms, body = excluded.body, applied_at = excluded.applied_at`,
       )
-      .run(policy.version, Date.parse(policy.effective_from), JSON.stringify(policy), (options.now ?? new Date()).toISOString());
+      .run(
+        policy.version,
+        Date.parse(policy.effective_from),
+        JSON.stringify(policy),
+        (options.now ?? new Date()).toISOString(),
+      );
   }
 
   /** Every stored policy, earliest effective first. */

@@ -156,7 +156,13 @@ export function describeLimiterContract(
       const clock = { now: Date.UTC(2026, 4, 6, 12) };
       const store = await makeStore(clock);
       const k = key();
-      const peek = await store.check({ key: k, dimensions: all, costs: [1, 100, 5, 5, 1], leaseId: "p", dryRun: true });
+      const peek = await store.check({
+        key: k,
+        dimensions: all,
+        costs: [1, 100, 5, 5, 1],
+        leaseId: "p",
+        dryRun: true,
+      });
       assert.equal(peek.admitted, true);
       assert.deepEqual(
         peek.dimensions.map((d) => d.remaining),
@@ -165,8 +171,18 @@ export function describeLimiterContract(
       clock.now += 60_000;
       const first = await store.check({ key: k, dimensions: all, costs: [5, 1_000, 50, 0, 1], leaseId: "a" });
       assert.equal(first.admitted, true, "nothing was consumed by the dry run");
-      assert.equal(first.dimensions[2]?.resetAtMs, clock.now + 5 * 60 * MINUTE, "the 5-hour window starts at the first real request");
-      const full = await store.check({ key: k, dimensions: all, costs: [1, 1, 1, 1, 1], leaseId: "b", dryRun: true });
+      assert.equal(
+        first.dimensions[2]?.resetAtMs,
+        clock.now + 5 * 60 * MINUTE,
+        "the 5-hour window starts at the first real request",
+      );
+      const full = await store.check({
+        key: k,
+        dimensions: all,
+        costs: [1, 1, 1, 1, 1],
+        leaseId: "b",
+        dryRun: true,
+      });
       assert.equal(full.admitted, false);
       assert.equal(full.retryAfterMs, 5 * 60 * MINUTE, "the 5-hour budget is used up until its window ends");
       await store.close();
