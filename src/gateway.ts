@@ -7,12 +7,19 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import type { Config } from "./config/schema.ts";
+import { Enforcer } from "./edge/enforcement.ts";
 import type { Exchange } from "./edge/exchange.ts";
 import { buildServer } from "./edge/server.ts";
 import type { Ledger } from "./ledger/usage-event.ts";
+import type { LimiterStore } from "./limits/limiter-store.ts";
+import { type CapacityProvider, ConstantCapacity } from "./plans/capacity-provider.ts";
+import { PolicyBook } from "./plans/policy-book.ts";
+import { MemoryLimiterStore } from "./stores/memory-limiter.ts";
+import { connectRedis, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
 import { openDatabase, type SqliteDatabase } from "./stores/sqlite.ts";
 import { SqliteAccountStore } from "./stores/sqlite-accounts.ts";
 import { SqliteLedger } from "./stores/sqlite-ledger.ts";
+import { SqlitePolicyStore } from "./stores/sqlite-policies.ts";
 import { createUpstreams } from "./upstreams/registry.ts";
 import { ModelRouter } from "./upstreams/routing.ts";
 import type { Upstream } from "./upstreams/upstream.ts";
@@ -27,23 +34,60 @@ export interface Gateway {
   ledger: Ledger;
   /** Requests between authentication and their ledger record. */
   inFlight: Set<Exchange>;
+  /** Milliseconds since the epoch; injected in tests to cross windows and policy dates. */
+  clock: () => number;
+  limiter: LimiterStore;
+  policyStore: SqlitePolicyStore;
+  policies: PolicyBook;
+  enforcer: Enforcer;
+  /** Resolves once external stores (Redis) can take requests. */
+  ready: Promise<void>;
 }
 
-export function createGateway(
-  config: Config,
-  options: { logger?: Logger; env?: NodeJS.ProcessEnv } = {},
-): Gateway {
+export interface GatewayOptions {
+  logger?: Logger;
+  env?: NodeJS.ProcessEnv;
+  clock?: () => number;
+  capacity?: CapacityProvider;
+}
+
+/** REDIS_URL selects the shared Redis limiter; otherwise limits live in this process. */
+function createLimiter(
+  env: NodeJS.ProcessEnv,
+  clock: () => number,
+): { limiter: LimiterStore; ready: Promise<void> } {
+  if (!env.REDIS_URL) return { limiter: new MemoryLimiterStore({ now: clock }), ready: Promise.resolve() };
+  const client = connectRedis(env.REDIS_URL, { timeoutMs: Number(env.HEADROOM_LIMITER_TIMEOUT_MS ?? 250) });
+  client.on("error", () => {}); // reported through LimiterUnavailableError on use
+  return {
+    limiter: new RedisLimiterStore(client, { prefix: env.HEADROOM_REDIS_PREFIX ?? "hr:" }),
+    ready: whenReady(client),
+  };
+}
+
+export function createGateway(config: Config, options: GatewayOptions = {}): Gateway {
   const logger = options.logger ?? pino({ level: config.server.log_level });
+  const env = options.env ?? process.env;
+  const clock = options.clock ?? Date.now;
   const db = openDatabase(config.server.data_dir);
+  const { limiter, ready } = createLimiter(env, clock);
+  const policyStore = new SqlitePolicyStore(db);
+  const policies = new PolicyBook(policyStore);
   return {
     config,
     logger,
     router: new ModelRouter(config),
-    upstreams: createUpstreams(config, options.env ?? process.env),
+    upstreams: createUpstreams(config, env),
     db,
     accounts: new SqliteAccountStore(db),
     ledger: new SqliteLedger(db),
     inFlight: new Set(),
+    clock,
+    limiter,
+    policyStore,
+    policies,
+    enforcer: new Enforcer(limiter, policies, options.capacity ?? new ConstantCapacity(), clock, logger),
+    ready,
   };
 }
 
@@ -55,6 +99,9 @@ export interface RunningGateway {
 }
 
 export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
+  await gateway.ready.catch((error: unknown) => {
+    gateway.logger.warn({ err: error }, "limiter store not ready: deciding locally until it is (fail open)");
+  });
   const app = buildServer(gateway);
   const { host, port } = gateway.config.server;
   await app.listen({ host, port });
@@ -89,6 +136,7 @@ async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {
   await closed;
   await Promise.all([...gateway.upstreams.values()].map((upstream) => upstream.close?.()));
   await gateway.ledger.close();
+  await gateway.limiter.close();
   gateway.db.close();
 }
 

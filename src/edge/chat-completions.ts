@@ -46,11 +46,13 @@ export function registerChatRoutes(app: FastifyInstance, gateway: Gateway): void
         await relayStream(exchange, upstreamReply, request, reply, format, {
           "request-id": request.id,
           "x-request-id": request.id,
+          ...exchange.rateLimitHeaders,
         });
         return reply;
       }
       const message = await collectMessage(exchange, upstreamReply, reply);
       exchange.finish(200);
+      reply.headers(exchange.rateLimitHeaders);
       return messageToCompletion(message, id, chat.model);
     } catch (error) {
       const failure = asHeadroomError(error);

@@ -10,6 +10,7 @@ import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
 import { countRequestTokens } from "../tokens/count.ts";
 import type { ResolvedModel } from "../upstreams/routing.ts";
 import type { MessageReply, Upstream } from "../upstreams/upstream.ts";
+import type { Admission } from "./enforcement.ts";
 import { HeadroomError, notFound, upstreamFailed } from "./errors.ts";
 
 /** nginx's convention for "client closed the connection before the response completed". */
@@ -44,8 +45,12 @@ export class Exchange {
   readonly controller = new AbortController();
   readonly meter = new UsageMeter();
   readonly startedAt = performance.now();
-  readonly startedAtMs = Date.now();
+  readonly startedAtMs: number;
   model: ResolvedModel | undefined;
+  /** The limiter's decision for this request, once admitted. */
+  admission: Admission | undefined;
+  /** Rate-limit headers for the response, once admitted. */
+  rateLimitHeaders: Record<string, string> = {};
   private firstTokenAt: number | null = null;
   private finished = false;
 
@@ -56,6 +61,7 @@ export class Exchange {
     readonly endpoint: "anthropic" | "openai",
     readonly streamed: boolean,
   ) {
+    this.startedAtMs = gateway.clock();
     gateway.inFlight.add(this);
   }
 
@@ -64,6 +70,9 @@ export class Exchange {
     const { model, upstream } = resolveModel(this.gateway, body.model);
     this.model = model;
     const inputTokens = countRequestTokens(body);
+    const { enforcer } = this.gateway;
+    this.admission = await enforcer.admit(this.identity, model, body.max_tokens, inputTokens, this.endpoint);
+    this.rateLimitHeaders = enforcer.headers(this.admission, this.endpoint);
     return upstream.createMessage({
       body: model.upstreamModel === body.model ? body : { ...body, model: model.upstreamModel },
       model,
@@ -96,6 +105,13 @@ export class Exchange {
     this.gateway.inFlight.delete(this);
     const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
     const usage = this.meter.usage;
+    if (this.admission) {
+      // Charged for what was produced: a stream cut short pays for the tokens it got.
+      const actual = { ...usage, output_tokens: this.meter.outputTokens };
+      this.gateway.enforcer.settle(this.admission, actual).catch((failure: unknown) => {
+        this.gateway.logger.error({ err: failure, request_id: this.requestId }, "reconcile failed");
+      });
+    }
     // One line per exchange with its usage; streamed replies bypass Fastify's onResponse log.
     this.gateway.logger.info(
       {

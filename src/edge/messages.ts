@@ -34,11 +34,13 @@ export function registerMessagesRoutes(app: FastifyInstance, gateway: Gateway): 
       if (streamed) {
         await relayStream(exchange, upstreamReply, request, reply, anthropicStream(request.id), {
           "request-id": request.id,
+          ...exchange.rateLimitHeaders,
         });
         return reply;
       }
       const message = await collectMessage(exchange, upstreamReply, reply);
       exchange.finish(200);
+      reply.headers(exchange.rateLimitHeaders);
       return message;
     } catch (error) {
       const failure = asHeadroomError(error);

@@ -1,0 +1,208 @@
+/**
+ * Enforcement: a request's plan (from the policy in force at the clock's time) becomes one
+ * limiter decision over every dimension. Admitted requests carry the decision's headers and
+ * are reconciled with their actual usage when they end; rejected ones become a 429 that names
+ * the limit, says when it resets, and carries retry-after.
+ */
+import type { Logger } from "pino";
+import type { Decision, DimensionResult } from "../limits/dimension.ts";
+import { type LimiterStore, LimiterUnavailableError } from "../limits/limiter-store.ts";
+import type { CapacityProvider } from "../plans/capacity-provider.ts";
+import { type PlanLimits, planLimits } from "../plans/plan-limits.ts";
+import type { PolicyBook } from "../plans/policy-book.ts";
+import { UNITS_PER_USD } from "../plans/usage-units.ts";
+import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
+import { MemoryLimiterStore } from "../stores/memory-limiter.ts";
+import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
+import type { ResolvedModel } from "../upstreams/routing.ts";
+import { HeadroomError } from "./errors.ts";
+import { anthropicRateLimitHeaders, openAIRateLimitHeaders, rfc3339 } from "./rate-limit-headers.ts";
+
+/** Output tokens assumed for an account with no history yet. */
+const DEFAULT_OUTPUT_ESTIMATE = 256;
+/** Weight of the newest response in the running average of output tokens. */
+const AVERAGE_WEIGHT = 0.2;
+
+export interface Admission {
+  limits: PlanLimits;
+  key: string;
+  estimate: Usage;
+  decision: Decision;
+  leaseId: string;
+  nowMs: number;
+}
+
+const DIMENSION_WORDS: Record<string, string> = {
+  rpm: "requests per minute",
+  itpm: "input tokens per minute",
+  otpm: "output tokens per minute",
+  concurrency: "requests in flight",
+};
+
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** The 429 message: which limit, and when it resets. */
+export function limitMessage(
+  limits: PlanLimits,
+  binding: DimensionResult,
+  retryAfterMs: number | null,
+): string {
+  const plan = `plan ${limits.planName}`;
+  const reset = rfc3339(binding.resetAtMs);
+  if (retryAfterMs === null) {
+    return `This request alone exceeds the ${binding.name} limit of ${plan} (limit ${binding.limit}); it cannot be admitted.`;
+  }
+  if (binding.name === "5h") return `5-hour limit reached (${plan}), resets at ${reset}.`;
+  if (binding.name === "week") return `Weekly limit reached (${plan}), resets at ${reset}.`;
+  if (binding.name.startsWith("week-")) {
+    return `Weekly ${capitalize(binding.name.slice(5))} limit reached (${plan}), resets at ${reset}.`;
+  }
+  if (binding.name === "month") {
+    return `Monthly spend limit of $${(binding.limit / UNITS_PER_USD).toLocaleString("en-US")} reached (${plan}), resets at ${reset}.`;
+  }
+  const words = DIMENSION_WORDS[binding.name] ?? binding.name;
+  const seconds = Math.ceil(retryAfterMs / 1000);
+  return `Rate limit of ${binding.limit.toLocaleString("en-US")} ${words} exceeded (${plan}); retry after ${seconds} s.`;
+}
+
+export class Enforcer {
+  private readonly averageOutput = new Map<string, number>();
+  private readonly fallback: MemoryLimiterStore;
+  private leaseCounter = 0;
+
+  constructor(
+    private readonly limiter: LimiterStore,
+    private readonly policies: PolicyBook,
+    private readonly capacity: CapacityProvider,
+    private readonly clock: () => number,
+    private readonly logger: Logger,
+  ) {
+    // Decision 6 of DESIGN.md: when the shared store is unreachable, fail open on a local limiter.
+    this.fallback = new MemoryLimiterStore({ now: clock });
+  }
+
+  /** The limits that apply to this key and model right now. */
+  limitsFor(identity: KeyIdentity, family: string, nowMs: number): PlanLimits {
+    const policy = this.policies.inForce(nowMs);
+    const scale = policy.capacity_scaling
+      ? this.capacity.capacityAt(nowMs, family) / policy.capacity_scaling.baseline
+      : 1;
+    const limits = planLimits(policy, identity.plan, family, nowMs, scale);
+    if (!limits) {
+      throw new HeadroomError(
+        403,
+        "permission_error",
+        `Plan ${identity.plan} is not offered by policy ${policy.version}.`,
+      );
+    }
+    return limits;
+  }
+
+  private async check(request: Parameters<LimiterStore["check"]>[0]): Promise<Decision> {
+    try {
+      return await this.limiter.check(request);
+    } catch (error) {
+      if (!(error instanceof LimiterUnavailableError)) throw error;
+      this.logger.warn({ err: error }, "limiter store unavailable: deciding locally (fail open)");
+      return this.fallback.check(request);
+    }
+  }
+
+  private outputEstimate(account: string, maxTokens: number, limits: PlanLimits): number {
+    if (limits.plan.reserve_max_tokens) return maxTokens;
+    return Math.min(maxTokens, Math.round(this.averageOutput.get(account) ?? DEFAULT_OUTPUT_ESTIMATE));
+  }
+
+  /** Decides the request; throws the 429 when it is over a limit. */
+  async admit(
+    identity: KeyIdentity,
+    model: ResolvedModel,
+    maxTokens: number,
+    inputTokens: number,
+    endpoint: "anthropic" | "openai",
+  ): Promise<Admission> {
+    const nowMs = this.clock();
+    const limits = this.limitsFor(identity, model.entry.family, nowMs);
+    const estimate: Usage = {
+      ...emptyUsage(),
+      input_tokens: inputTokens,
+      output_tokens: this.outputEstimate(identity.account, maxTokens, limits),
+    };
+    const leaseId = `${process.pid}-${++this.leaseCounter}`;
+    const key = identity.account;
+    const decision = await this.check({
+      key,
+      dimensions: limits.dimensions,
+      costs: limits.costs(estimate),
+      leaseId,
+    });
+    const admission: Admission = { limits, key, estimate, decision, leaseId, nowMs };
+    if (!decision.admitted) throw this.rejection(admission, endpoint);
+    return admission;
+  }
+
+  private rejection(admission: Admission, endpoint: "anthropic" | "openai"): HeadroomError {
+    const { decision, limits } = admission;
+    let binding = decision.dimensions[0] as DimensionResult;
+    for (const dimension of decision.dimensions)
+      if (dimension.admitAtMs > binding.admitAtMs) binding = dimension;
+    const retryAfterMs = decision.retryAfterMs;
+    const headers = this.headers(admission, endpoint);
+    if (retryAfterMs !== null) {
+      headers["retry-after"] = String(Math.ceil(retryAfterMs / 1000));
+      headers["retry-after-ms"] = String(retryAfterMs);
+    }
+    // SDKs retry 429s; beyond a minute (a 5-hour or weekly limit) retrying only burns attempts.
+    headers["x-should-retry"] = retryAfterMs !== null && retryAfterMs <= 60_000 ? "true" : "false";
+    return new HeadroomError(429, "rate_limit_error", limitMessage(limits, binding, retryAfterMs), {
+      headers,
+    });
+  }
+
+  headers(admission: Admission, endpoint: "anthropic" | "openai"): Record<string, string> {
+    return endpoint === "anthropic"
+      ? anthropicRateLimitHeaders(admission.decision)
+      : openAIRateLimitHeaders(admission.decision, admission.nowMs);
+  }
+
+  /** Charges the difference between the actual usage and the estimate; releases the lease. */
+  async settle(admission: Admission, actual: Usage): Promise<void> {
+    const { limits, estimate } = admission;
+    const before = limits.costs(estimate);
+    const after = limits.costs(actual);
+    // A request's requests/min charge stands whatever happened; everything else follows usage.
+    const deltas = after.map((cost, i) =>
+      limits.dimensions[i]?.name === "rpm" ? 0 : cost - (before[i] ?? 0),
+    );
+    if (actual.output_tokens > 0) {
+      const previous = this.averageOutput.get(admission.key) ?? DEFAULT_OUTPUT_ESTIMATE;
+      this.averageOutput.set(admission.key, previous + AVERAGE_WEIGHT * (actual.output_tokens - previous));
+    }
+    const request = { key: admission.key, dimensions: limits.dimensions, deltas, leaseId: admission.leaseId };
+    try {
+      await this.limiter.reconcile(request);
+    } catch (error) {
+      if (!(error instanceof LimiterUnavailableError)) throw error;
+      await this.fallback.reconcile(request);
+    }
+  }
+
+  /** The key's limits now, without consuming anything (GET /v1/headroom/limits). */
+  async peek(
+    identity: KeyIdentity,
+    family: string,
+  ): Promise<{ limits: PlanLimits; decision: Decision; nowMs: number }> {
+    const nowMs = this.clock();
+    const limits = this.limitsFor(identity, family, nowMs);
+    const decision = await this.check({
+      key: identity.account,
+      dimensions: limits.dimensions,
+      costs: limits.dimensions.map(() => 0),
+      leaseId: "peek",
+      dryRun: true,
+    });
+    return { limits, decision, nowMs };
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * Rate-limit headers in each endpoint's dialect, from one limiter decision.
+ * Anthropic (https://docs.anthropic.com/en/api/rate-limits): anthropic-ratelimit-{requests,
+ * tokens,input-tokens,output-tokens}-{limit,remaining,reset}, resets in RFC 3339.
+ * OpenAI (https://platform.openai.com/docs/guides/rate-limits): x-ratelimit-{limit,remaining,
+ * reset}-{requests,tokens}, resets as durations ("1s", "6m0s").
+ * Every dimension, subscription windows included, also appears as headroom-ratelimit-<name>-*.
+ */
+import type { Decision, DimensionResult } from "../limits/dimension.ts";
+
+const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+
+/** OpenAI's duration format: 20ms, 1s, 6m0s, 1h2m3s. */
+export function openAIDuration(ms: number): string {
+  if (ms < 1000) return `${Math.max(0, Math.ceil(ms))}ms`;
+  let seconds = Math.ceil(ms / 1000);
+  const hours = Math.floor(seconds / 3600);
+  seconds -= hours * 3600;
+  const minutes = Math.floor(seconds / 60);
+  seconds -= minutes * 60;
+  if (hours > 0) return `${hours}h${minutes}m${seconds}s`;
+  if (minutes > 0) return `${minutes}m${seconds}s`;
+  return `${seconds}s`;
+}
+
+function find(decision: Decision, name: string): DimensionResult | undefined {
+  return decision.dimensions.find((dimension) => dimension.name === name);
+}
+
+/** The token dimension closer to exhaustion, as Anthropic's combined tokens-* headers report. */
+function tighterTokens(decision: Decision): DimensionResult | undefined {
+  const input = find(decision, "itpm");
+  const output = find(decision, "otpm");
+  if (!input || !output) return input ?? output;
+  return input.remaining / input.limit <= output.remaining / output.limit ? input : output;
+}
+
+export function anthropicRateLimitHeaders(decision: Decision): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const put = (prefix: string, dimension: DimensionResult | undefined) => {
+    if (!dimension) return;
+    headers[`${prefix}-limit`] = String(dimension.limit);
+    headers[`${prefix}-remaining`] = String(dimension.remaining);
+    headers[`${prefix}-reset`] = iso(dimension.resetAtMs);
+  };
+  put("anthropic-ratelimit-requests", find(decision, "rpm"));
+  put("anthropic-ratelimit-tokens", tighterTokens(decision));
+  put("anthropic-ratelimit-input-tokens", find(decision, "itpm"));
+  put("anthropic-ratelimit-output-tokens", find(decision, "otpm"));
+  for (const dimension of decision.dimensions) put(`headroom-ratelimit-${dimension.name}`, dimension);
+  return headers;
+}
+
+export function openAIRateLimitHeaders(decision: Decision, nowMs: number): Record<string, string> {
+  const headers: Record<string, string> = {};
+  const put = (suffix: string, dimension: DimensionResult | undefined) => {
+    if (!dimension) return;
+    headers[`x-ratelimit-limit-${suffix}`] = String(dimension.limit);
+    headers[`x-ratelimit-remaining-${suffix}`] = String(dimension.remaining);
+    headers[`x-ratelimit-reset-${suffix}`] = openAIDuration(dimension.resetAtMs - nowMs);
+  };
+  put("requests", find(decision, "rpm"));
+  put("tokens", tighterTokens(decision));
+  for (const dimension of decision.dimensions) {
+    headers[`headroom-ratelimit-${dimension.name}-limit`] = String(dimension.limit);
+    headers[`headroom-ratelimit-${dimension.name}-remaining`] = String(dimension.remaining);
+    headers[`headroom-ratelimit-${dimension.name}-reset`] = iso(dimension.resetAtMs);
+  }
+  return headers;
+}
+
+export { iso as rfc3339 };
