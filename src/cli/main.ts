@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { registerKeysCommand } from "./keys.ts";
+import { registerPolicyCommand } from "./policy.ts";
 import { registerServeCommand } from "./serve.ts";
 import { registerUsageCommand } from "./usage.ts";
 
@@ -12,6 +13,7 @@ const program = new Command()
 
 registerServeCommand(program);
 registerKeysCommand(program);
+registerPolicyCommand(program);
 registerUsageCommand(program);
 
 try {

@@ -20,6 +20,18 @@ function parsePort(text: string | undefined): number | undefined {
   return port;
 }
 
+/**
+ * HEADROOM_CLOCK_START=<ISO instant> starts the gateway's clock there and lets it run at normal
+ * speed: for demos and rehearsals of a dated policy change ("what happens on the deal's date").
+ */
+function clockFrom(start: string | undefined): () => number {
+  if (!start) return Date.now;
+  const startMs = Date.parse(start);
+  if (Number.isNaN(startMs)) throw new UsageError(`HEADROOM_CLOCK_START: not an ISO date-time: ${start}`);
+  const offset = startMs - Date.now();
+  return () => Date.now() + offset;
+}
+
 export function registerServeCommand(program: Command): void {
   program
     .command("serve")
@@ -42,7 +54,7 @@ export function registerServeCommand(program: Command): void {
           upstreamUrl: options.upstream,
         },
       });
-      const gateway = createGateway(config);
+      const gateway = createGateway(config, { clock: clockFrom(process.env.HEADROOM_CLOCK_START) });
       const running = await startGateway(gateway);
       const dataDirFlag =
         config.server.data_dir === ".headroom" ? "" : ` --data-dir ${config.server.data_dir}`;

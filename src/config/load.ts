@@ -24,7 +24,8 @@ export function describeIssues(file: string, error: z.ZodError): string {
 
 /** Parses YAML text into a value, reporting syntax errors with line and column. */
 export function parseYaml(file: string, text: string): unknown {
-  const doc = parseDocument(text, { prettyErrors: true });
+  // Merge keys (`<<: *anchor`) let a policy reuse plans; YAML 1.2 needs them asked for.
+  const doc = parseDocument(text, { prettyErrors: true, merge: true });
   if (doc.errors.length > 0) {
     const first = doc.errors[0];
     const where = first?.linePos?.[0] ? `:${first.linePos[0].line}:${first.linePos[0].col}` : "";

@@ -21,6 +21,7 @@ import {
   toAnthropicEnvelope,
   toOpenAIEnvelope,
 } from "./errors.ts";
+import { registerLimitsRoute } from "./limits-route.ts";
 import { registerMessagesRoutes } from "./messages.ts";
 import { registerModelRoutes } from "./models.ts";
 
@@ -104,5 +105,6 @@ export function buildServer(gateway: Gateway): FastifyInstance {
   registerMessagesRoutes(app, gateway);
   registerChatRoutes(app, gateway);
   registerModelRoutes(app, gateway);
+  registerLimitsRoute(app, gateway);
   return app;
 }

@@ -1,0 +1,121 @@
+/** `headroom policy list|show|diff|apply`: dated policies, managed while a server runs. */
+import type { Command } from "commander";
+import { stringify } from "yaml";
+import { defaultPolicy } from "../plans/default-policy.ts";
+import { readPolicyFile } from "../plans/load-policy.ts";
+import { PolicyBook } from "../plans/policy-book.ts";
+import { diffPolicies } from "../plans/policy-diff.ts";
+import type { Policy } from "../plans/schema.ts";
+import { openDatabase } from "../stores/sqlite.ts";
+import { SqlitePolicyStore } from "../stores/sqlite-policies.ts";
+import { configFor, formatTable, type StateOptions, UsageError, withStateOptions } from "./options.ts";
+
+function withPolicies<T>(options: StateOptions, work: (store: SqlitePolicyStore) => T): T {
+  const db = openDatabase(configFor(options).server.data_dir);
+  try {
+    return work(new SqlitePolicyStore(db));
+  } finally {
+    db.close();
+  }
+}
+
+function findPolicy(store: SqlitePolicyStore, version: string): Policy {
+  if (version === defaultPolicy.version) return defaultPolicy;
+  const policy = store.list().find((candidate) => candidate.version === version);
+  if (!policy) throw new UsageError(`no policy ${version}; \`headroom policy list\` shows them`);
+  return policy;
+}
+
+const show = (value: unknown) =>
+  value === undefined ? "—" : typeof value === "object" ? JSON.stringify(value) : String(value);
+
+export function registerPolicyCommand(program: Command): void {
+  const policy = program
+    .command("policy")
+    .description("dated policies: the plans in force and when they change");
+
+  withStateOptions(
+    policy.command("list").description("stored policies and which is in force").option("--json"),
+  ).action((options: StateOptions & { json?: boolean }) => {
+    const rows = withPolicies(options, (store) => new PolicyBook(store).timeline(Date.now()));
+    if (options.json) {
+      process.stdout.write(
+        `${JSON.stringify(
+          rows.map(({ policy: p, status }) => ({
+            version: p.version,
+            effective_from: p.effective_from,
+            status,
+            description: p.description,
+          })),
+          null,
+          2,
+        )}\n`,
+      );
+      return;
+    }
+    const inForce = rows.some((row) => row.status === "in force");
+    const table = [
+      [defaultPolicy.version, "(always)", inForce ? "superseded" : "in force", defaultPolicy.description],
+      ...rows.map(({ policy: p, status }) => [p.version, p.effective_from, status, p.description]),
+    ];
+    process.stdout.write(`${formatTable(["version", "effective from", "status", "description"], table)}\n`);
+  });
+
+  withStateOptions(policy.command("show").description("print a policy as YAML").argument("<version>")).action(
+    (version: string, options: StateOptions) => {
+      const found = withPolicies(options, (store) => findPolicy(store, version));
+      process.stdout.write(stringify(found));
+    },
+  );
+
+  withStateOptions(
+    policy
+      .command("diff")
+      .description("what changes from one policy to another")
+      .argument("<from>")
+      .argument("<to>"),
+  ).action((from: string, to: string, options: StateOptions) => {
+    const changes = withPolicies(options, (store) =>
+      diffPolicies(findPolicy(store, from), findPolicy(store, to)),
+    );
+    if (changes.length === 0) {
+      process.stdout.write("No differences in plans or prices.\n");
+      return;
+    }
+    process.stdout.write(
+      `${formatTable(
+        ["field", from, to],
+        changes.map((change) => [change.path, show(change.before), show(change.after)]),
+      )}\n`,
+    );
+  });
+
+  withStateOptions(
+    policy
+      .command("apply")
+      .description(
+        "validate and store the policies in FILE (one, or a YAML list); they take effect at their dates",
+      )
+      .argument("<file>")
+      .option("--replace", "overwrite stored policies with the same version"),
+  ).action((file: string, options: StateOptions & { replace?: boolean }) => {
+    const policies = readPolicyFile(file);
+    withPolicies(options, (store) => {
+      for (const p of policies) {
+        try {
+          store.apply(p, { replace: options.replace });
+        } catch (error) {
+          throw new UsageError((error as Error).message);
+        }
+      }
+    });
+    const now = Date.now();
+    for (const p of policies) {
+      const when =
+        Date.parse(p.effective_from) <= now
+          ? "in force now (unless a later one is)"
+          : `scheduled for ${p.effective_from}`;
+      process.stdout.write(`Stored policy ${p.version}: ${when}.\n`);
+    }
+  });
+}

@@ -1,0 +1,48 @@
+/**
+ * GET /v1/headroom/limits[?model=ID]: a key reads its own limits — plan, policy in force, and
+ * for each dimension its limit, what remains and when it resets — without consuming anything
+ * or starting a window. Like Claude Code's /usage, for any client.
+ */
+import type { FastifyInstance } from "fastify";
+import type { Gateway } from "../gateway.ts";
+import { UNITS_PER_USD } from "../plans/usage-units.ts";
+import { authenticate } from "./auth.ts";
+import { resolveModel } from "./exchange.ts";
+import { rfc3339 } from "./rate-limit-headers.ts";
+
+const UNITS: Record<string, string> = {
+  rpm: "requests",
+  itpm: "input tokens",
+  otpm: "output tokens",
+  concurrency: "requests",
+};
+
+export function registerLimitsRoute(app: FastifyInstance, gateway: Gateway): void {
+  app.get<{ Querystring: { model?: string } }>("/v1/headroom/limits", async (request) => {
+    const identity = authenticate(gateway.accounts, request.headers);
+    const family = request.query.model
+      ? resolveModel(gateway, request.query.model).model.entry.family
+      : "sonnet";
+    const { limits, decision } = await gateway.enforcer.peek(identity, family);
+    return {
+      account: identity.account,
+      plan: limits.planName,
+      policy: limits.policyVersion,
+      model_class: limits.modelClass,
+      peak: limits.peak,
+      limits: decision.dimensions.map((dimension) => {
+        const isUsage = !(dimension.name in UNITS);
+        // A dry run counts itself as one more request in flight; the view should not.
+        const remaining = dimension.name === "concurrency" ? dimension.remaining + 1 : dimension.remaining;
+        return {
+          name: dimension.name,
+          unit: isUsage ? "usd" : UNITS[dimension.name],
+          limit: isUsage ? dimension.limit / UNITS_PER_USD : dimension.limit,
+          remaining: isUsage ? remaining / UNITS_PER_USD : remaining,
+          used_fraction: dimension.limit > 0 ? Math.round((1 - remaining / dimension.limit) * 1e4) / 1e4 : 0,
+          resets_at: rfc3339(dimension.resetAtMs),
+        };
+      }),
+    };
+  });
+}
