@@ -20,16 +20,21 @@ export function fastSimulation(config: Config): void {
 }
 
 export async function startTestGateway(
-  options: { configure?: (config: Config) => void; env?: NodeJS.ProcessEnv } = {},
+  options: {
+    configure?: (config: Config) => void;
+    env?: NodeJS.ProcessEnv;
+    clock?: () => number;
+    plan?: string;
+  } = {},
 ): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), "headroom-test-"));
   const config = loadConfig({ env: options.env ?? {}, overrides: { port: 0, dataDir } });
   config.server.log_level = "silent";
   fastSimulation(config);
   options.configure?.(config);
-  const gateway = createGateway(config, { env: options.env ?? {} });
+  const gateway = createGateway(config, { env: options.env ?? {}, clock: options.clock });
   const running = await startGateway(gateway);
-  const { key } = gateway.accounts.createKey("test", "pro");
+  const { key } = gateway.accounts.createKey("test", options.plan ?? "pro");
   return {
     ...running,
     key,
