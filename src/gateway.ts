@@ -6,6 +6,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
+import { Metrics } from "./admin/metrics.ts";
+import { AdmissionController } from "./admission/admission-controller.ts";
 import type { Config } from "./config/schema.ts";
 import { Enforcer } from "./edge/enforcement.ts";
 import type { Exchange } from "./edge/exchange.ts";
@@ -42,6 +44,29 @@ export interface Gateway {
   enforcer: Enforcer;
   /** Resolves once external stores (Redis) can take requests. */
   ready: Promise<void>;
+  /** Priority load shedding per upstream that has a known capacity. */
+  admission: Map<string, AdmissionController>;
+  metrics: Metrics;
+}
+
+/** Simulated pools know their capacity (slots, plus a queue the highest priority may use);
+ * HTTP upstreams have one when configured with capacity_concurrency. */
+function createAdmission(config: Config): Map<string, AdmissionController> {
+  const controllers = new Map<string, AdmissionController>();
+  for (const [name, upstream] of Object.entries(config.upstreams)) {
+    if (upstream.type === "simulated") {
+      controllers.set(
+        name,
+        new AdmissionController({
+          capacity: upstream.slots,
+          ceiling: (upstream.slots + upstream.queue) / upstream.slots,
+        }),
+      );
+    } else if (upstream.capacity_concurrency) {
+      controllers.set(name, new AdmissionController({ capacity: upstream.capacity_concurrency }));
+    }
+  }
+  return controllers;
 }
 
 export interface GatewayOptions {
@@ -88,6 +113,8 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     policies,
     enforcer: new Enforcer(limiter, policies, options.capacity ?? new ConstantCapacity(), clock, logger),
     ready,
+    admission: createAdmission(config),
+    metrics: new Metrics(),
   };
 }
 

@@ -37,6 +37,8 @@ const httpUpstreamFields = {
   api_key_env: z.string().min(1).optional(),
   /** Time allowed for the upstream's response headers (the stream may then run longer). */
   timeout_ms: positiveInt.default(600_000),
+  /** Concurrent requests the upstream serves well; above it lower priorities are shed (529). */
+  capacity_concurrency: positiveInt.optional(),
 };
 
 export const anthropicUpstreamSchema = z

@@ -11,7 +11,7 @@ import { countRequestTokens } from "../tokens/count.ts";
 import type { ResolvedModel } from "../upstreams/routing.ts";
 import type { MessageReply, Upstream } from "../upstreams/upstream.ts";
 import type { Admission } from "./enforcement.ts";
-import { HeadroomError, notFound, upstreamFailed } from "./errors.ts";
+import { HeadroomError, notFound, overloaded, upstreamFailed } from "./errors.ts";
 
 /** nginx's convention for "client closed the connection before the response completed". */
 export const CLIENT_CLOSED = 499;
@@ -71,6 +71,7 @@ export class Exchange {
     this.model = model;
     const inputTokens = countRequestTokens(body);
     const { enforcer } = this.gateway;
+    this.admitToCapacity(model);
     this.admission = await enforcer.admit(this.identity, model, body.max_tokens, inputTokens, this.endpoint);
     this.rateLimitHeaders = enforcer.headers(this.admission, this.endpoint);
     return upstream.createMessage({
@@ -81,6 +82,26 @@ export class Exchange {
       signal: this.controller.signal,
     });
   }
+
+  /** Sheds the request (529) when its upstream is short of capacity for its priority. */
+  private admitToCapacity(model: ResolvedModel): void {
+    const controller = this.gateway.admission.get(model.upstream);
+    if (!controller) return;
+    const priority = this.gateway.enforcer.limitsFor(this.identity, model.entry.family, this.gateway.clock())
+      .plan.priority;
+    const tokensPerSecond = model.entry.simulation?.decode_tokens_per_s ?? 0;
+    const release = controller.tryAdmit(priority, tokensPerSecond);
+    if (!release) {
+      this.gateway.metrics.shed.inc({ upstream: model.upstream, priority });
+      throw overloaded(
+        `${model.requested} is short of capacity right now; lower-priority traffic is being shed. Retry shortly.`,
+        1,
+      );
+    }
+    this.releaseCapacity = release;
+  }
+
+  private releaseCapacity: (() => void) | undefined;
 
   observe(event: SseEvent): void {
     if (this.firstTokenAt === null && event.event === "content_block_delta") {
@@ -97,12 +118,42 @@ export class Exchange {
     if (!this.controller.signal.aborted) this.controller.abort();
   }
 
+  private countMetrics(status: number, error: HeadroomError | string | null | undefined): void {
+    const { metrics } = this.gateway;
+    const model = this.model?.requested ?? "-";
+    metrics.requests.inc({ endpoint: this.endpoint, model, status });
+    if (
+      status === 429 &&
+      error instanceof HeadroomError &&
+      error.type === "rate_limit_error" &&
+      !this.admission
+    ) {
+      metrics.rateLimited.inc({ plan: this.identity.plan });
+    }
+    const usage = this.meter.usage;
+    if (usage.input_tokens > 0) metrics.tokens.inc({ kind: "input", model }, usage.input_tokens);
+    if (this.meter.outputTokens > 0) metrics.tokens.inc({ kind: "output", model }, this.meter.outputTokens);
+    if (usage.cache_creation_input_tokens > 0)
+      metrics.tokens.inc({ kind: "cache_write", model }, usage.cache_creation_input_tokens);
+    if (usage.cache_read_input_tokens > 0)
+      metrics.tokens.inc({ kind: "cache_read", model }, usage.cache_read_input_tokens);
+  }
+
   /** Records the outcome once and releases everything the request held. */
   finish(status: number, error?: HeadroomError | string | null): void {
     if (this.finished) return;
     this.finished = true;
     this.abort();
     this.gateway.inFlight.delete(this);
+    this.releaseCapacity?.();
+    const controller = this.model && this.gateway.admission.get(this.model.upstream);
+    if (controller && this.admission) {
+      // Past our own limiter, a 429 or 529 is the upstream saying it holds less than we thought.
+      if (status === 200) controller.upstreamSucceeded();
+      else if (error instanceof HeadroomError && (error.status === 529 || error.status === 429))
+        controller.upstreamOverloaded();
+    }
+    this.countMetrics(status, error);
     const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
     const usage = this.meter.usage;
     if (this.admission) {

@@ -102,6 +102,15 @@ export function buildServer(gateway: Gateway): FastifyInstance {
   });
 
   app.get("/healthz", async () => ({ status: "ok" }));
+  app.get("/metrics", async (_request, reply) => {
+    for (const [name, controller] of gateway.admission) {
+      const stats = controller.stats(0);
+      gateway.metrics.inFlight.set({ upstream: name }, stats.inFlight);
+      gateway.metrics.demand.set({ upstream: name }, stats.demandTokensPerSecond);
+    }
+    reply.header("content-type", gateway.metrics.registry.contentType);
+    return gateway.metrics.registry.metrics();
+  });
   registerMessagesRoutes(app, gateway);
   registerChatRoutes(app, gateway);
   registerModelRoutes(app, gateway);
