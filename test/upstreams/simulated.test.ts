@@ -27,7 +27,10 @@ describe("the simulated GPU pool", () => {
   let client: Anthropic;
 
   before(async () => {
+    // The highest priority may use the whole pool and queue, so these tests see the pool's own
+    // limits rather than priority shedding (tested in test/admission).
     server = await startTestGateway({
+      plan: "priority",
       configure(config) {
         config.upstreams.simulated = { type: "simulated", slots: 2, queue: 1, queue_timeout_ms: 5_000 };
         const sonnet = config.models.find((model) => model.id === "claude-sonnet-4-6");
