@@ -109,12 +109,10 @@ export function registerPolicyCommand(program: Command): void {
         }
       }
     });
-    const now = Date.now();
+    const statuses = withPolicies(options, (store) => new PolicyBook(store).timeline(Date.now()));
     for (const p of policies) {
-      const when =
-        Date.parse(p.effective_from) <= now
-          ? "in force now (unless a later one is)"
-          : `scheduled for ${p.effective_from}`;
+      const status = statuses.find((entry) => entry.policy.version === p.version)?.status ?? "stored";
+      const when = status === "scheduled" ? `takes effect at ${p.effective_from}` : status;
       process.stdout.write(`Stored policy ${p.version}: ${when}.\n`);
     }
   });
