@@ -1,6 +1,7 @@
 /** The `headroom` command line: one file per command, wired here. */
 import { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
+import { registerAccountsCommand } from "./accounts.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { registerPolicyCommand } from "./policy.ts";
 import { registerServeCommand } from "./serve.ts";
@@ -13,6 +14,7 @@ const program = new Command()
 
 registerServeCommand(program);
 registerKeysCommand(program);
+registerAccountsCommand(program);
 registerPolicyCommand(program);
 registerUsageCommand(program);
 

@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
 import { type LimiterStore, LimiterUnavailableError } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
-import { type PlanLimits, planLimits } from "../plans/plan-limits.ts";
+import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.ts";
 import type { PolicyBook } from "../plans/policy-book.ts";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
@@ -30,6 +30,8 @@ export interface Admission {
   decision: Decision;
   leaseId: string;
   nowMs: number;
+  /** Served on usage credits past the subscription's limits. */
+  onCredits: boolean;
 }
 
 const DIMENSION_WORDS: Record<string, string> = {
@@ -138,12 +140,39 @@ export class Enforcer {
       costs: limits.costs(estimate),
       leaseId,
     });
-    const admission: Admission = { limits, key, estimate, decision, leaseId, nowMs };
-    if (!decision.admitted) throw this.rejection(admission, endpoint);
-    return admission;
+    const admission: Admission = { limits, key, estimate, decision, leaseId, nowMs, onCredits: false };
+    if (decision.admitted) return admission;
+    const credits = await this.tryCredits(identity, admission);
+    if (credits) return credits;
+    throw this.rejection(
+      admission,
+      endpoint,
+      identity.creditsCapUsd !== null && limits.plan.kind === "subscription",
+    );
   }
 
-  private rejection(admission: Admission, endpoint: "anthropic" | "openai"): HeadroomError {
+  /** Past a subscription window, an account with credits continues on them, up to its cap. */
+  private async tryCredits(identity: KeyIdentity, refused: Admission): Promise<Admission | undefined> {
+    const { limits, decision, estimate, nowMs } = refused;
+    if (limits.plan.kind !== "subscription" || identity.creditsCapUsd === null || identity.creditsCapUsd <= 0)
+      return undefined;
+    // Only budget windows can be bought past; a request too large for any window is not helped.
+    if (decision.retryAfterMs === null) return undefined;
+    const credits = creditLimits(limits, identity.creditsCapUsd, nowMs);
+    const creditDecision = await this.check({
+      key: refused.key,
+      dimensions: credits.dimensions,
+      costs: credits.costs(estimate),
+    });
+    if (!creditDecision.admitted) return undefined;
+    return { ...refused, limits: credits, decision: creditDecision, onCredits: true };
+  }
+
+  private rejection(
+    admission: Admission,
+    endpoint: "anthropic" | "openai",
+    creditsUsedUp = false,
+  ): HeadroomError {
     const { decision, limits } = admission;
     let binding = decision.dimensions[0] as DimensionResult;
     for (const dimension of decision.dimensions)
@@ -156,15 +185,19 @@ export class Enforcer {
     }
     // SDKs retry 429s; beyond a minute (a 5-hour or weekly limit) retrying only burns attempts.
     headers["x-should-retry"] = retryAfterMs !== null && retryAfterMs <= 60_000 ? "true" : "false";
-    return new HeadroomError(429, "rate_limit_error", limitMessage(limits, binding, retryAfterMs), {
+    const suffix = creditsUsedUp ? " Usage credits for this month are used up too." : "";
+    return new HeadroomError(429, "rate_limit_error", limitMessage(limits, binding, retryAfterMs) + suffix, {
       headers,
     });
   }
 
   headers(admission: Admission, endpoint: "anthropic" | "openai"): Record<string, string> {
-    return endpoint === "anthropic"
-      ? anthropicRateLimitHeaders(admission.decision)
-      : openAIRateLimitHeaders(admission.decision, admission.nowMs);
+    const headers =
+      endpoint === "anthropic"
+        ? anthropicRateLimitHeaders(admission.decision)
+        : openAIRateLimitHeaders(admission.decision, admission.nowMs);
+    if (admission.onCredits) headers["headroom-usage-credits"] = "in-use";
+    return headers;
   }
 
   /** Charges the difference between the actual usage and the estimate; releases the lease. */

@@ -194,6 +194,7 @@ export class Exchange {
       cache_read_input_tokens: usage.cache_read_input_tokens,
       ttft_ms: this.firstTokenAt === null ? null : this.firstTokenAt - this.startedAt,
       duration_ms: performance.now() - this.startedAt,
+      on_credits: this.admission?.onCredits ?? false,
     });
   }
 }

@@ -16,6 +16,8 @@ export interface UsageEvent {
   cache_read_input_tokens: number;
   ttft_ms: number | null;
   duration_ms: number;
+  /** Served past the subscription's limits on the account's usage credits (billed at API prices). */
+  on_credits: boolean;
 }
 
 export interface UsageSummaryRow {

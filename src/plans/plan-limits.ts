@@ -151,3 +151,21 @@ export function planLimits(
   cache.set(cacheKey, limits);
   return limits;
 }
+
+/**
+ * Usage credits: past a subscription's limits an account that opted in is served on credits,
+ * billed at API prices (no peak multiplier) up to its monthly cap.
+ */
+export function creditLimits(limits: PlanLimits, capUsd: number, nowMs: number): PlanLimits {
+  const month = monthBounds(nowMs);
+  const dimensions: DimensionSpec[] = [
+    {
+      kind: "window",
+      name: "credits",
+      limit: usdToUnits(capUsd),
+      periodMs: month.length,
+      anchorMs: month.start,
+    },
+  ];
+  return { ...limits, dimensions, costs: (usage: Usage) => [usageUnits(limits.prices, usage)] };
+}

@@ -5,12 +5,22 @@
  * bounded by the keys active recently without churning records of busy keys.
  */
 import { decide, idleMs, reconcile } from "../limits/decide.ts";
-import { type Decision, type DimensionSpec, KeyState } from "../limits/dimension.ts";
+import { type Decision, type DimensionSpec, KeyState, type Lease } from "../limits/dimension.ts";
 import type { CheckRequest, LimiterStore, ReconcileRequest } from "../limits/limiter-store.ts";
+
+interface ParkedState {
+  spec: DimensionSpec;
+  a: number;
+  b: number;
+  leases: Lease[] | undefined;
+}
 
 class KeyRecord extends KeyState {
   /** When the key was last used; the sweep only looks at records unused for a while. */
   usedAtMs: number;
+  /** Dimensions of this key that the current list does not include (another plan or the
+   * usage credits), kept by name so they are intact when a list with them comes back. */
+  parked: Map<string, ParkedState> | null = null;
 
   constructor(
     /** The dimension list the state is laid out for (by position). */
@@ -35,17 +45,41 @@ function sameLayout(a: readonly DimensionSpec[], b: readonly DimensionSpec[]): b
   return true;
 }
 
-/** The record laid out for a new dimension list (a plan or policy change), matched by name. */
+/** The record laid out for a new dimension list, matched by name; dimensions the new list
+ * lacks are parked, and parked ones it has come back. */
 function relayout(record: KeyRecord, specs: readonly DimensionSpec[], now: number): KeyRecord {
   const next = new KeyRecord(specs, now);
-  specs.forEach((spec, i) => {
-    const j = record.specs.findIndex((old) => old.name === spec.name && old.kind === spec.kind);
-    if (j < 0) return;
-    next.set(i, record.a(j), record.b(j));
-    const leases = record.leasesOf(j);
-    if (leases) next.setLeases(i, leases);
+  const parked = new Map(record.parked ?? []);
+  record.specs.forEach((spec, j) => {
+    parked.set(`${spec.kind}:${spec.name}`, {
+      spec,
+      a: record.a(j),
+      b: record.b(j),
+      leases: record.leasesOf(j),
+    });
   });
+  specs.forEach((spec, i) => {
+    const id = `${spec.kind}:${spec.name}`;
+    const state = parked.get(id);
+    if (!state) return;
+    parked.delete(id);
+    next.set(i, state.a, state.b);
+    if (state.leases) next.setLeases(i, state.leases);
+  });
+  next.parked = parked.size > 0 ? parked : null;
   return next;
+}
+
+/** Whether every state of the record, parked ones included, equals a fresh one. */
+function isIdle(record: KeyRecord, now: number): boolean {
+  if (idleMs(record, record.specs, now) > 0) return false;
+  for (const parked of record.parked?.values() ?? []) {
+    const probe = new KeyState(1);
+    probe.set(0, parked.a, parked.b);
+    if (parked.leases) probe.setLeases(0, parked.leases);
+    if (idleMs(probe, [parked.spec], now) > 0) return false;
+  }
+  return true;
 }
 
 export class MemoryLimiterStore implements LimiterStore {
@@ -113,7 +147,7 @@ export class MemoryLimiterStore implements LimiterStore {
       }
       // Unused for a while and equal to a fresh state: nothing would change if it were gone.
       const record = this.records.get(next.value);
-      if (record && record.usedAtMs + EVICT_AFTER_IDLE_MS <= now && idleMs(record, record.specs, now) === 0) {
+      if (record && record.usedAtMs + EVICT_AFTER_IDLE_MS <= now && isIdle(record, now)) {
         this.records.delete(next.value);
       }
     }

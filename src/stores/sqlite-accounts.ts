@@ -7,6 +7,8 @@ export interface KeyIdentity {
   account: string;
   /** The key's own plan if it overrides the account's, else the account's. */
   plan: string;
+  /** Monthly cap on usage credits in USD, or null if the account has not opted in. */
+  creditsCapUsd: number | null;
 }
 
 export interface KeyListing {
@@ -31,9 +33,9 @@ export class SqliteAccountStore {
   constructor(private readonly db: SqliteDatabase) {
     this.findByHash = db.prepare<
       [string],
-      { id: string; account: string; plan: string; revoked_at: string | null }
+      { id: string; account: string; plan: string; revoked_at: string | null; credits_cap_usd: number | null }
     >(
-      `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.revoked_at
+      `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.revoked_at, a.credits_cap_usd
          from api_keys k join accounts a on a.name = k.account
         where k.hash = ?`,
     );
@@ -70,7 +72,7 @@ export class SqliteAccountStore {
   authenticate(key: string): KeyIdentity | undefined {
     const row = this.findByHash.get(hashKey(key));
     if (!row || row.revoked_at) return undefined;
-    return { keyId: row.id, account: row.account, plan: row.plan };
+    return { keyId: row.id, account: row.account, plan: row.plan, creditsCapUsd: row.credits_cap_usd };
   }
 
   /** Whether a key exists but was revoked, to say so in the 401. */
@@ -85,6 +87,26 @@ export class SqliteAccountStore {
                   order by k.created_at, k.id`;
     const statement = this.db.prepare<unknown[], KeyListing>(sql);
     return account ? statement.all(account) : statement.all();
+  }
+
+  /** Changes an account's plan and/or its usage-credit cap (null turns credits off). */
+  updateAccount(account: string, changes: { plan?: string; creditsCapUsd?: number | null }): boolean {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (changes.plan !== undefined) {
+      sets.push("plan = ?");
+      params.push(changes.plan);
+    }
+    if (changes.creditsCapUsd !== undefined) {
+      sets.push("credits_cap_usd = ?");
+      params.push(changes.creditsCapUsd);
+    }
+    if (sets.length === 0)
+      return this.db.prepare("select 1 from accounts where name = ?").get(account) !== undefined;
+    return (
+      this.db.prepare(`update accounts set ${sets.join(", ")} where name = ?`).run(...params, account)
+        .changes > 0
+    );
   }
 
   /** Revokes by key id; returns false if there is no such active key. */

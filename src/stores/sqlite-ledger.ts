@@ -23,6 +23,7 @@ const COLUMNS = [
   "cache_read_input_tokens",
   "ttft_ms",
   "duration_ms",
+  "on_credits",
 ] as const;
 
 export class SqliteLedger implements Ledger {
@@ -38,7 +39,9 @@ export class SqliteLedger implements Ledger {
       `insert into usage_events (${COLUMNS.join(", ")}) values (${COLUMNS.map((c) => `@${c}`).join(", ")})`,
     );
     this.writeBatch = db.transaction((events: UsageEvent[]) => {
-      for (const event of events) insert.run({ ...event, streamed: event.streamed ? 1 : 0 });
+      for (const event of events) {
+        insert.run({ ...event, streamed: event.streamed ? 1 : 0, on_credits: event.on_credits ? 1 : 0 });
+      }
     });
     this.timer = setInterval(() => this.flushNow(), options.flushIntervalMs ?? 200);
     this.timer.unref();
@@ -94,12 +97,15 @@ export class SqliteLedger implements Ledger {
   async events(filter: { account?: string; limit?: number } = {}): Promise<UsageEvent[]> {
     this.flushNow();
     const rows = this.db
-      .prepare<unknown[], Omit<UsageEvent, "streamed"> & { streamed: number }>(
+      .prepare<
+        unknown[],
+        Omit<UsageEvent, "streamed" | "on_credits"> & { streamed: number; on_credits: number }
+      >(
         `select ${COLUMNS.join(", ")} from usage_events ${filter.account ? "where account = ?" : ""}
           order by id desc limit ?`,
       )
       .all(...(filter.account ? [filter.account] : []), filter.limit ?? 100);
-    return rows.map((row) => ({ ...row, streamed: row.streamed === 1 }));
+    return rows.map((row) => ({ ...row, streamed: row.streamed === 1, on_credits: row.on_credits === 1 }));
   }
 
   async close(): Promise<void> {

@@ -51,6 +51,9 @@ const MIGRATIONS: string[] = [
      body text not null,
      applied_at text not null
    );`,
+  // Usage credits: a monthly cap the account chose (null = not opted in), and which requests used them.
+  `alter table accounts add column credits_cap_usd real;
+   alter table usage_events add column on_credits integer not null default 0;`,
 ];
 
 export function openDatabase(dataDir: string): SqliteDatabase {

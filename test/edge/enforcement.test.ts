@@ -237,6 +237,66 @@ describe("subscription plans: 5-hour and weekly windows", () => {
   });
 });
 
+describe("usage credits", () => {
+  const clock = { now: Date.UTC(2026, 6, 6, 9) };
+  let server: TestGateway;
+
+  before(async () => {
+    server = await startTestGateway({ clock: () => clock.now });
+    await applyFromAnotherProcess(server, [exactPolicy]);
+  });
+  after(() => server.stop());
+
+  test("an account that opted in continues past its 5-hour limit at API prices, up to its monthly cap", async () => {
+    const { key } = server.gateway.accounts.createKey("saver", "pro");
+    assert.ok(server.gateway.accounts.updateAccount("saver", { creditsCapUsd: 0.2 }));
+    const client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
+    const outcomes: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      try {
+        const { response } = await ask(client, 3_500, "claude-sonnet-4-6", 3_500).withResponse();
+        outcomes.push(response.headers.get("headroom-usage-credits") === "in-use" ? "credits" : "plan");
+      } catch (error) {
+        assert.ok(error instanceof Anthropic.RateLimitError);
+        const envelope = error.error as { error: { message: string } };
+        assert.match(
+          envelope.error.message,
+          /^5-hour limit reached \(plan pro\).*Usage credits for this month are used up too\.$/,
+        );
+        outcomes.push("refused");
+        break;
+      }
+    }
+    // Five replies fit the $0.30 window; three more ($0.1575) fit the $0.20 of credits; the next does not.
+    assert.deepEqual(outcomes, [
+      "plan",
+      "plan",
+      "plan",
+      "plan",
+      "plan",
+      "credits",
+      "credits",
+      "credits",
+      "refused",
+    ]);
+    await server.gateway.ledger.flush();
+    const events = await server.gateway.ledger.events({ account: "saver" });
+    assert.equal(events.filter((event) => event.on_credits).length, 3);
+  });
+
+  test("an account that did not opt in is simply refused", async () => {
+    const { key } = server.gateway.accounts.createKey("plain", "pro");
+    const client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
+    for (let i = 0; i < 5; i++) await ask(client, 3_500, "claude-sonnet-4-6", 3_500);
+    await assert.rejects(ask(client, 3_500, "claude-sonnet-4-6", 3_500), (error: unknown) => {
+      const envelope = (error as InstanceType<typeof Anthropic.RateLimitError>).error as {
+        error: { message: string };
+      };
+      return !envelope.error.message.includes("credits");
+    });
+  });
+});
+
 describe("dated policies: the deal doubles limits at exactly its date, with no restart", () => {
   const deal = Date.UTC(2026, 4, 6);
   const clock = { now: deal - 2 * HOUR };

@@ -188,6 +188,29 @@ export function describeLimiterContract(
       await store.close();
     });
 
+    test("a key's dimensions keep their state by name when the dimension list changes", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const k = key();
+      const credits: DimensionSpec = {
+        kind: "window",
+        name: "credits",
+        limit: 100,
+        periodMs: 30 * 24 * 60 * MINUTE,
+      };
+      await store.check({ key: k, dimensions: [rpm, session], costs: [2, 30] });
+      await store.check({ key: k, dimensions: [credits], costs: [40] });
+      await store.reconcile({ key: k, dimensions: [credits], deltas: [5] });
+      const back = await store.check({ key: k, dimensions: [session, rpm], costs: [0, 0] });
+      assert.deepEqual(
+        back.dimensions.map((d) => d.remaining),
+        [20, 3],
+      );
+      const creditsAgain = await store.check({ key: k, dimensions: [credits], costs: [0] });
+      assert.equal(creditsAgain.dimensions[0]?.remaining, 55);
+      await store.close();
+    });
+
     test("keys are independent", async () => {
       const clock = { now: Date.UTC(2026, 4, 6, 12) };
       const store = await makeStore(clock);
