@@ -101,12 +101,10 @@ export function registerPolicyCommand(program: Command): void {
   ).action((file: string, options: StateOptions & { replace?: boolean }) => {
     const policies = readPolicyFile(file);
     withPolicies(options, (store) => {
-      for (const p of policies) {
-        try {
-          store.apply(p, { replace: options.replace });
-        } catch (error) {
-          throw new UsageError((error as Error).message);
-        }
+      try {
+        store.applyAll(policies, { replace: options.replace });
+      } catch (error) {
+        throw new UsageError(`${(error as Error).message} (nothing from ${file} was stored)`);
       }
     });
     const statuses = withPolicies(options, (store) => new PolicyBook(store).timeline(Date.now()));

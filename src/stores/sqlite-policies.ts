@@ -24,6 +24,13 @@ export class SqlitePolicyStore {
       );
   }
 
+  /** Stores every policy of a file, or none of them. */
+  applyAll(policies: readonly Policy[], options: { replace?: boolean; now?: Date } = {}): void {
+    this.db.transaction(() => {
+      for (const policy of policies) this.apply(policy, options);
+    })();
+  }
+
   /** Every stored policy, earliest effective first. */
   list(): Policy[] {
     return this.db
