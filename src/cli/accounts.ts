@@ -1,9 +1,8 @@
 /** `headroom accounts set`: change an account's plan or its usage-credit cap. */
 import type { Command } from "commander";
 import { builtInPlans, findPlan } from "../plans/registry.ts";
-import { openDatabase } from "../stores/sqlite.ts";
 import { SqliteAccountStore } from "../stores/sqlite-accounts.ts";
-import { configFor, type StateOptions, UsageError, withStateOptions } from "./options.ts";
+import { type StateOptions, UsageError, withDatabase, withStateOptions } from "./options.ts";
 
 function parseCap(text: string): number {
   const cap = Number(text);
@@ -34,16 +33,11 @@ export function registerAccountsCommand(program: Command): void {
         );
       }
       const creditsCapUsd = options.credits === false ? null : options.creditsCapUsd;
-      const db = openDatabase(configFor(options).server.data_dir);
-      try {
-        const found = new SqliteAccountStore(db).updateAccount(options.account, {
-          plan: options.plan,
-          creditsCapUsd,
-        });
-        if (!found) throw new UsageError(`no account ${options.account}`);
-      } finally {
-        db.close();
-      }
+      const changes = { plan: options.plan, creditsCapUsd };
+      const found = withDatabase(options, (db) =>
+        new SqliteAccountStore(db).updateAccount(options.account, changes),
+      );
+      if (!found) throw new UsageError(`no account ${options.account}`);
       const parts = [
         options.plan ? `plan ${options.plan}` : "",
         creditsCapUsd === null

@@ -1,17 +1,11 @@
 /** `headroom keys create|list|revoke`: manage API keys, also while a server runs on the same data dir. */
 import type { Command } from "commander";
 import { builtInPlans, findPlan } from "../plans/registry.ts";
-import { openDatabase } from "../stores/sqlite.ts";
 import { SqliteAccountStore } from "../stores/sqlite-accounts.ts";
-import { configFor, formatTable, type StateOptions, UsageError, withStateOptions } from "./options.ts";
+import { formatTable, type StateOptions, UsageError, withDatabase, withStateOptions } from "./options.ts";
 
 function withAccounts<T>(options: StateOptions, work: (accounts: SqliteAccountStore) => T): T {
-  const db = openDatabase(configFor(options).server.data_dir);
-  try {
-    return work(new SqliteAccountStore(db));
-  } finally {
-    db.close();
-  }
+  return withDatabase(options, (db) => work(new SqliteAccountStore(db)));
 }
 
 export function registerKeysCommand(program: Command): void {

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { openDatabase, type SqliteDatabase } from "../stores/sqlite.ts";
 
 export interface StateOptions {
   config?: string;
@@ -36,4 +37,14 @@ export function formatTable(headers: string[], rows: Array<Array<string | number
       .join("  ")
       .trimEnd();
   return [line(cells[0] ?? []), ...cells.slice(1).map(line)].join("\n");
+}
+
+/** Opens the database of `--data-dir` for one piece of work and closes it after. */
+export function withDatabase<T>(options: StateOptions, work: (db: SqliteDatabase) => T): T {
+  const db = openDatabase(configFor(options).server.data_dir);
+  try {
+    return work(db);
+  } finally {
+    db.close();
+  }
 }

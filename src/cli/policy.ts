@@ -6,17 +6,11 @@ import { readPolicyFile } from "../plans/load-policy.ts";
 import { PolicyBook } from "../plans/policy-book.ts";
 import { diffPolicies } from "../plans/policy-diff.ts";
 import type { Policy } from "../plans/schema.ts";
-import { openDatabase } from "../stores/sqlite.ts";
 import { SqlitePolicyStore } from "../stores/sqlite-policies.ts";
-import { configFor, formatTable, type StateOptions, UsageError, withStateOptions } from "./options.ts";
+import { formatTable, type StateOptions, UsageError, withDatabase, withStateOptions } from "./options.ts";
 
 function withPolicies<T>(options: StateOptions, work: (store: SqlitePolicyStore) => T): T {
-  const db = openDatabase(configFor(options).server.data_dir);
-  try {
-    return work(new SqlitePolicyStore(db));
-  } finally {
-    db.close();
-  }
+  return withDatabase(options, (db) => work(new SqlitePolicyStore(db)));
 }
 
 function findPolicy(store: SqlitePolicyStore, version: string): Policy {

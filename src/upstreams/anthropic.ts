@@ -3,11 +3,11 @@
  * goes out as the client sent it (unknown fields included) with the client's anthropic-version
  * and anthropic-beta headers; streams come back event by event as they arrive.
  */
-import { type Agent, request } from "undici";
+import type { Agent } from "undici";
 import type { AnthropicUpstreamConfig } from "../config/schema.ts";
 import type { Message, SseEvent } from "../protocol/anthropic.ts";
 import { parseSse } from "../protocol/sse-parser.ts";
-import { httpError, joinUrl, transportError, upstreamAgent, upstreamKey } from "./http.ts";
+import { joinUrl, postJson, transportError, upstreamAgent, upstreamKey } from "./http.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
 const DEFAULT_VERSION = "2023-06-01";
@@ -36,30 +36,15 @@ export class AnthropicUpstream implements Upstream {
     return headers;
   }
 
-  private async post(path: string, call: Pick<MessageCall, "headers" | "signal">, body: unknown) {
-    let response: Awaited<ReturnType<typeof request>>;
-    try {
-      response = await request(joinUrl(this.config.url, path), {
-        method: "POST",
-        headers: this.headers(call),
-        body: JSON.stringify(body),
-        signal: call.signal,
-        dispatcher: this.agent,
-      });
-    } catch (error) {
-      throw transportError(this.name, error);
-    }
-    if (response.statusCode >= 400) {
-      const text = await response.body.text().catch(() => "");
-      const retryAfter = response.headers["retry-after"];
-      throw httpError(
-        this.name,
-        response.statusCode,
-        text,
-        typeof retryAfter === "string" ? retryAfter : undefined,
-      );
-    }
-    return response;
+  private post(path: string, call: Pick<MessageCall, "headers" | "signal">, body: unknown) {
+    return postJson(
+      this.name,
+      this.agent,
+      joinUrl(this.config.url, path),
+      this.headers(call),
+      body,
+      call.signal,
+    );
   }
 
   async createMessage(call: MessageCall): Promise<MessageReply> {

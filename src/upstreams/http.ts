@@ -1,5 +1,5 @@
 /** What the Anthropic and OpenAI-compatible upstreams share: a keep-alive pool, the key, error mapping. */
-import { Agent, errors as undiciErrors } from "undici";
+import { Agent, type Dispatcher, request, errors as undiciErrors } from "undici";
 import type { AnthropicUpstreamConfig, OpenAIUpstreamConfig } from "../config/schema.ts";
 import { errorFromUpstream, HeadroomError, upstreamFailed, upstreamTimedOut } from "../edge/errors.ts";
 
@@ -60,4 +60,36 @@ export function httpError(name: string, status: number, text: string, retryAfter
   );
   if (retryAfter) error.headers["retry-after"] = retryAfter;
   return error;
+}
+
+/**
+ * POSTs JSON to an upstream and returns the response once it is a success; transport failures
+ * and HTTP errors become gateway errors with the upstream's status, type and retry-after.
+ */
+export async function postJson(
+  name: string,
+  agent: Agent,
+  url: string,
+  headers: Record<string, string>,
+  body: unknown,
+  signal: AbortSignal,
+): Promise<Dispatcher.ResponseData> {
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(url, {
+      method: "POST",
+      headers,
+      body: JSON.stringify(body),
+      signal,
+      dispatcher: agent,
+    });
+  } catch (error) {
+    throw transportError(name, error);
+  }
+  if (response.statusCode >= 400) {
+    const text = await response.body.text().catch(() => "");
+    const retryAfter = response.headers["retry-after"];
+    throw httpError(name, response.statusCode, text, typeof retryAfter === "string" ? retryAfter : undefined);
+  }
+  return response;
 }

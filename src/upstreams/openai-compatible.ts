@@ -3,14 +3,14 @@
  * arrive in the Anthropic shape and are translated; replies are translated back, streams chunk
  * by chunk, so the Anthropic endpoint can be served by any of these engines.
  */
-import { type Agent, request } from "undici";
+import type { Agent } from "undici";
 import type { OpenAIUpstreamConfig } from "../config/schema.ts";
 import type { SseEvent } from "../protocol/anthropic.ts";
 import { parseSse } from "../protocol/sse-parser.ts";
 import { messagesToChatRequest } from "../protocol/translate/chat-request.ts";
 import { completionToMessage } from "../protocol/translate/chat-response.ts";
 import { ChatChunksToAnthropic } from "../protocol/translate/chat-stream.ts";
-import { httpError, joinUrl, transportError, upstreamAgent, upstreamKey } from "./http.ts";
+import { httpError, joinUrl, postJson, transportError, upstreamAgent, upstreamKey } from "./http.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
 export class OpenAICompatibleUpstream implements Upstream {
@@ -29,29 +29,10 @@ export class OpenAICompatibleUpstream implements Upstream {
   async createMessage(call: MessageCall): Promise<MessageReply> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.key) headers.authorization = `Bearer ${this.key}`;
-    let response: Awaited<ReturnType<typeof request>>;
-    try {
-      // The configured URL is the API base, as OpenAI clients take it (…/v1).
-      response = await request(joinUrl(this.config.url, "/chat/completions"), {
-        method: "POST",
-        headers,
-        body: JSON.stringify(messagesToChatRequest(call.body, call.model.upstreamModel)),
-        signal: call.signal,
-        dispatcher: this.agent,
-      });
-    } catch (error) {
-      throw transportError(this.name, error);
-    }
-    if (response.statusCode >= 400) {
-      const text = await response.body.text().catch(() => "");
-      const retryAfter = response.headers["retry-after"];
-      throw httpError(
-        this.name,
-        response.statusCode,
-        text,
-        typeof retryAfter === "string" ? retryAfter : undefined,
-      );
-    }
+    // The configured URL is the API base, as OpenAI clients take it (…/v1).
+    const url = joinUrl(this.config.url, "/chat/completions");
+    const chat = messagesToChatRequest(call.body, call.model.upstreamModel);
+    const response = await postJson(this.name, this.agent, url, headers, chat, call.signal);
     if (call.body.stream) {
       return { kind: "events", events: this.events(response.body, call) };
     }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 describe("the official Anthropic SDK against headroom", () => {
   let server: TestGateway;
@@ -12,14 +12,6 @@ describe("the official Anthropic SDK against headroom", () => {
     client = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
   });
   after(() => server.stop());
-
-  async function ledgerFor(requestId: string | null | undefined) {
-    await server.gateway.ledger.flush();
-    const events = await server.gateway.ledger.events({ account: "test", limit: 1000 });
-    const event = events.find((candidate) => candidate.request_id === requestId);
-    assert.ok(event, `ledger has request ${requestId}`);
-    return event;
-  }
 
   test("a JSON message reports usage that the ledger recorded exactly", async () => {
     const { data: message, response } = await client.messages
@@ -35,7 +27,7 @@ describe("the official Anthropic SDK against headroom", () => {
     assert.ok(message.usage.output_tokens > 0);
     const requestId = response.headers.get("request-id");
     assert.match(requestId ?? "", /^req_/);
-    const recorded = await ledgerFor(requestId);
+    const recorded = await recordedUsage(server, requestId);
     assert.equal(recorded.input_tokens, message.usage.input_tokens);
     assert.equal(recorded.output_tokens, message.usage.output_tokens);
     assert.equal(recorded.status, 200);
@@ -75,7 +67,7 @@ describe("the official Anthropic SDK against headroom", () => {
       [seen[0], seen[1], seen.at(-2), seen.at(-1)],
       ["message_start", "content_block_start", "message_delta", "message_stop"],
     );
-    const recorded = await ledgerFor(stream.request_id);
+    const recorded = await recordedUsage(server, stream.request_id);
     assert.equal(recorded.output_tokens, 40);
     assert.equal(recorded.input_tokens, message.usage.input_tokens);
     assert.equal(recorded.streamed, true);

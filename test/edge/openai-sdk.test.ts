@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 describe("the official OpenAI SDK against headroom", () => {
   let server: TestGateway;
@@ -12,14 +12,6 @@ describe("the official OpenAI SDK against headroom", () => {
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key, maxRetries: 0 });
   });
   after(() => server.stop());
-
-  async function ledgerFor(requestId: string | null | undefined) {
-    await server.gateway.ledger.flush();
-    const events = await server.gateway.ledger.events({ account: "test", limit: 1000 });
-    const event = events.find((candidate) => candidate.request_id === requestId);
-    assert.ok(event, `ledger has request ${requestId}`);
-    return event;
-  }
 
   test("a chat completion reports usage that the ledger recorded exactly", async () => {
     const { data: completion, response } = await client.chat.completions
@@ -37,7 +29,7 @@ describe("the official OpenAI SDK against headroom", () => {
     assert.ok((completion.choices[0]?.message.content ?? "").length > 0);
     assert.equal(completion.usage?.completion_tokens, 12);
     const requestId = response.headers.get("x-request-id");
-    const recorded = await ledgerFor(requestId);
+    const recorded = await recordedUsage(server, requestId);
     assert.equal(recorded.endpoint, "openai");
     assert.equal(recorded.output_tokens, completion.usage?.completion_tokens);
     assert.equal(recorded.input_tokens, completion.usage?.prompt_tokens);

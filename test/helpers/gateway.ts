@@ -1,10 +1,13 @@
 /** Starts a real gateway on an ephemeral port with its own data directory, for one test file. */
+
+import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { createGateway, type RunningGateway, startGateway } from "../../src/gateway.ts";
+import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 
 export interface TestGateway extends RunningGateway {
   key: string;
@@ -44,4 +47,17 @@ export async function startTestGateway(
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** What the ledger recorded for a request id (after flushing), failing the test if nothing. */
+export async function recordedUsage(
+  server: TestGateway,
+  requestId: string | null | undefined,
+  account = "test",
+): Promise<UsageEvent> {
+  await server.gateway.ledger.flush();
+  const events = await server.gateway.ledger.events({ account, limit: 1000 });
+  const event = events.find((candidate) => candidate.request_id === requestId);
+  assert.ok(event, `the ledger has request ${requestId}`);
+  return event;
 }

@@ -4,7 +4,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 describe("the Anthropic upstream adapter against a server speaking the Anthropic wire format", () => {
   let upstream: FakeUpstream;
@@ -53,14 +53,6 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
 
   const lastRequest = () => upstream.requests[upstream.requests.length - 1];
 
-  async function recorded(requestId: string | null | undefined) {
-    await server.gateway.ledger.flush();
-    const events = await server.gateway.ledger.events({ account: "test", limit: 1000 });
-    const event = events.find((candidate) => candidate.request_id === requestId);
-    assert.ok(event);
-    return event;
-  }
-
   test("a JSON request passes through with unknown fields, beta headers and the upstream key", async () => {
     const { data: message, response } = await client.beta.messages
       .create({
@@ -83,7 +75,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     );
     assert.deepEqual(seen?.body.brand_new_option, { depth: 3 });
     assert.equal((message as unknown as { future_field: string }).future_field, "kept");
-    const event = await recorded(response.headers.get("request-id"));
+    const event = await recordedUsage(server, response.headers.get("request-id"));
     assert.equal(event.input_tokens, 11);
     assert.equal(event.cache_creation_input_tokens, 5);
     assert.equal(event.cache_read_input_tokens, 100);
@@ -122,7 +114,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event.event);
     assert.ok(events.includes("future_event"));
     assert.equal(events.at(-1), "message_stop");
-    const event = await recorded(response.headers.get("request-id"));
+    const event = await recordedUsage(server, response.headers.get("request-id"));
     assert.equal(event.output_tokens, 4);
     assert.equal(event.cache_read_input_tokens, 100);
   });
@@ -146,7 +138,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     const payload = JSON.parse(last?.data ?? "{}");
     assert.equal(payload.type, "error");
     assert.equal(payload.error.type, "api_error");
-    const event = await recorded(response.headers.get("request-id"));
+    const event = await recordedUsage(server, response.headers.get("request-id"));
     assert.equal(event.status, 502);
     assert.equal(event.input_tokens, 11);
     assert.equal(event.output_tokens, 2, "the two tokens of 'Hello from' that were streamed");

@@ -76,6 +76,34 @@ end
 local ttl, dirty = 0, false
 local wa, wb = {}, {}
 
+-- Writes the whole state (stored pairs with this call's new ones) in one SET whose expiry never
+-- moves earlier: PX is relative to the script's `now`, which tests may set apart from the
+-- server's clock.
+local function write_state()
+  local exp = max(old_exp, now + ttl, now + 1)
+  local parts, fmt = { exp }, { "%d" }
+  local seen = {}
+  for k = 1, #names do
+    local key = names[k]
+    seen[key] = true
+    parts[#parts + 1] = key
+    parts[#parts + 1] = wa[key] or sa[key]
+    parts[#parts + 1] = wb[key] or sb[key]
+    fmt[#fmt + 1] = "%s=%d,%d"
+  end
+  for j = 1, n do
+    local key = name[j]
+    if wa[key] and not seen[key] then
+      seen[key] = true
+      parts[#parts + 1] = key
+      parts[#parts + 1] = wa[key]
+      parts[#parts + 1] = wb[key]
+      fmt[#fmt + 1] = "%s=%d,%d"
+    end
+  end
+  redis.call("SET", state_key, string.format(table.concat(fmt, ";"), unpack(parts)), "PX", exp - now)
+end
+
 if op == "check" or op == "peek" then
   local admitted = true
   local out = { 0, 0 }
@@ -172,28 +200,7 @@ if op == "check" or op == "peek" then
       if idle > ttl then ttl = idle end
     end
   end
-  -- falls through to the write below, then returns out
-  local exp = max(old_exp, now + ttl, now + 1)
-  local parts, fmt = { exp }, { "%d" }
-  local seen = {}
-  for k = 1, #names do
-    local key = names[k]
-    seen[key] = true
-    parts[#parts + 1] = key
-    parts[#parts + 1] = wa[key] or sa[key]
-    parts[#parts + 1] = wb[key] or sb[key]
-    fmt[#fmt + 1] = "%s=%d,%d"
-  end
-  for j = 1, n do
-    local key = name[j]
-    if kind[j] ~= "c" and not seen[key] then
-      parts[#parts + 1] = key
-      parts[#parts + 1] = wa[key]
-      parts[#parts + 1] = wb[key]
-      fmt[#fmt + 1] = "%s=%d,%d"
-    end
-  end
-  redis.call("SET", state_key, string.format(table.concat(fmt, ";"), unpack(parts)), "PX", exp - now)
+  write_state()
   return out
 end
 
@@ -233,28 +240,5 @@ for j = 1, n do
     end
   end
 end
-if dirty then
-  local exp = max(old_exp, now + ttl, now + 1)
-  local parts, fmt = { exp }, { "%d" }
-  local seen = {}
-  for k = 1, #names do
-    local key = names[k]
-    seen[key] = true
-    parts[#parts + 1] = key
-    parts[#parts + 1] = wa[key] or sa[key]
-    parts[#parts + 1] = wb[key] or sb[key]
-    fmt[#fmt + 1] = "%s=%d,%d"
-  end
-  for j = 1, n do
-    local key = name[j]
-    if wa[key] and not seen[key] then
-      seen[key] = true
-      parts[#parts + 1] = key
-      parts[#parts + 1] = wa[key]
-      parts[#parts + 1] = wb[key]
-      fmt[#fmt + 1] = "%s=%d,%d"
-    end
-  end
-  redis.call("SET", state_key, string.format(table.concat(fmt, ";"), unpack(parts)), "PX", exp - now)
-end
+if dirty then write_state() end
 return {}
