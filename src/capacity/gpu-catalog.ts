@@ -1,0 +1,49 @@
+/**
+ * The accelerator catalog: per-GPU memory, HBM bandwidth, dense FLOPS and power, each entry
+ * with the vendor page it came from. Seed data lives in data/gpus.yaml.
+ */
+import { readFileSync } from "node:fs";
+import { z } from "zod";
+import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
+
+const tflops = z.number().positive().nullable().optional();
+
+export const gpuSchema = z
+  .object({
+    id: z.string().min(1),
+    vendor: z.string().min(1),
+    memory_gb: z.number().positive(),
+    hbm_bandwidth_tb_s: z.number().positive(),
+    bf16_dense_tflops: tflops,
+    fp8_dense_tflops: tflops,
+    fp4_dense_tflops: tflops,
+    int8_tops: tflops,
+    tdp_watts: z.number().positive().nullable(),
+    interconnect_gb_s: z.number().positive().optional(),
+    source: z.url(),
+  })
+  .strict();
+
+export type Gpu = z.infer<typeof gpuSchema>;
+export type Precision = "bf16" | "fp8" | "fp4";
+
+export const BYTES_PER_WEIGHT: Record<Precision, number> = { bf16: 2, fp8: 1, fp4: 0.5 };
+
+/** Dense FLOPS at a precision; a GPU without native support runs it at the next wider one. */
+export function denseFlops(gpu: Gpu, precision: Precision): number {
+  const order: Precision[] =
+    precision === "fp4" ? ["fp4", "fp8", "bf16"] : precision === "fp8" ? ["fp8", "bf16"] : ["bf16"];
+  for (const candidate of order) {
+    const value = gpu[`${candidate}_dense_tflops`];
+    if (typeof value === "number") return value * 1e12;
+  }
+  throw new Error(`${gpu.id} has no FLOPS figure for ${precision} or wider`);
+}
+
+export function loadGpuCatalog(
+  file = new URL("../../data/gpus.yaml", import.meta.url).pathname,
+): Map<string, Gpu> {
+  const parsed = z.array(gpuSchema).safeParse(parseYaml(file, readFileSync(file, "utf8")));
+  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
+  return new Map(parsed.data.map((gpu) => [gpu.id, gpu]));
+}
