@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { registerAccountsCommand } from "./accounts.ts";
+import { registerFleetCommand } from "./fleet.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { registerPolicyCommand } from "./policy.ts";
 import { registerServeCommand } from "./serve.ts";
@@ -15,6 +16,7 @@ const program = new Command()
 registerServeCommand(program);
 registerKeysCommand(program);
 registerAccountsCommand(program);
+registerFleetCommand(program);
 registerPolicyCommand(program);
 registerUsageCommand(program);
 

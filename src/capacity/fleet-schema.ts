@@ -1,0 +1,93 @@
+/** A fleet file: sites and their GPU pools (with dates), served models, and allocation shares. */
+import { z } from "zod";
+
+const date = z.iso.datetime({ offset: true });
+
+const poolSchema = z
+  .object({
+    gpu: z.string().min(1),
+    count: z.number().int().positive(),
+    /** A deal or lease: the pool joins the fleet at `from` and leaves at `until`. */
+    from: date.optional(),
+    until: date.optional(),
+    /** Label of the deal that brings the pool, for reports. */
+    deal: z.string().optional(),
+  })
+  .strict();
+
+const terrestrialSiteSchema = z
+  .object({
+    id: z.string().min(1),
+    kind: z.literal("terrestrial"),
+    /** Facility power envelope; GPUs beyond what it can feed stay dark. */
+    power_mw: z.number().positive(),
+    pue: z.number().min(1).max(3),
+    /** Host, network and storage watts on top of each GPU's TDP. */
+    overhead_watts_per_gpu: z.number().min(0).default(400),
+    pools: z.array(poolSchema).min(1),
+  })
+  .strict();
+
+const orbitalSiteSchema = z
+  .object({
+    id: z.string().min(1),
+    kind: z.literal("orbital"),
+    altitude_km: z.number().min(160).max(36_000),
+    /** dawn-dusk: sun-synchronous along the terminator (β ≈ 90°); inclined: give beta_deg. */
+    orbit: z.enum(["dawn-dusk", "inclined"]),
+    beta_deg: z.number().min(-90).max(90).default(0),
+    array_m2: z.number().positive(),
+    cell_efficiency: z.number().gt(0).lt(1),
+    battery_wh: z.number().min(0),
+    watts_per_gpu: z.number().positive(),
+    pools: z.array(poolSchema).min(1),
+  })
+  .strict();
+
+const modelSchema = z
+  .object({
+    family: z.string().min(1),
+    total_params_b: z.number().positive(),
+    active_params_b: z.number().positive(),
+    precision: z.enum(["bf16", "fp8", "fp4"]),
+    kv_bytes_per_token: z.number().positive(),
+    gpus_per_replica: z.number().int().positive(),
+    /** Measured output tokens/s per GPU by GPU kind; overrides the roofline estimate. */
+    measured_tokens_per_s_per_gpu: z.record(z.string(), z.number().positive()).default({}),
+  })
+  .strict();
+
+export const fleetSchema = z
+  .object({
+    sites: z.array(z.discriminatedUnion("kind", [terrestrialSiteSchema, orbitalSiteSchema])).min(1),
+    models: z.array(modelSchema).min(1),
+    /** Share of every pool's GPUs serving each model family; shares sum to at most 1. */
+    allocation: z.record(z.string(), z.number().min(0).max(1)),
+    workload: z
+      .object({ input_tokens: z.number().positive(), output_tokens: z.number().positive() })
+      .strict(),
+  })
+  .strict()
+  .superRefine((fleet, context) => {
+    const total = Object.values(fleet.allocation).reduce((sum, share) => sum + share, 0);
+    if (total > 1 + 1e-9)
+      context.addIssue({
+        code: "custom",
+        path: ["allocation"],
+        message: `shares sum to ${total}, more than 1`,
+      });
+    const families = new Set(fleet.models.map((model) => model.family));
+    for (const family of Object.keys(fleet.allocation)) {
+      if (!families.has(family))
+        context.addIssue({
+          code: "custom",
+          path: ["allocation", family],
+          message: "no model of this family",
+        });
+    }
+  });
+
+export type Fleet = z.infer<typeof fleetSchema>;
+export type Site = Fleet["sites"][number];
+export type Pool = Site["pools"][number];
+export type FleetModel = Fleet["models"][number];

@@ -1,0 +1,155 @@
+/**
+ * The capacity timeline: for any instant, the GPUs online (pools whose dates include it,
+ * limited by each site's power, orbital sites by where they are in their orbit) and the output
+ * tokens/s each model family gets from its share of them.
+ */
+import { readFileSync } from "node:fs";
+import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
+import { type Fleet, type FleetModel, fleetSchema, type Pool, type Site } from "./fleet-schema.ts";
+import type { Gpu } from "./gpu-catalog.ts";
+import { gpusOnlineAt, orbitalPeriodS } from "./orbit.ts";
+import { type ModelProfile, roofline } from "./roofline.ts";
+
+export function readFleetFile(file: string, catalog: Map<string, Gpu>): Fleet {
+  const parsed = fleetSchema.safeParse(parseYaml(file, readFileSync(file, "utf8")));
+  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
+  const problems: string[] = [];
+  for (const [s, site] of parsed.data.sites.entries()) {
+    for (const [p, pool] of site.pools.entries()) {
+      if (!catalog.has(pool.gpu))
+        problems.push(`${file}: sites.${s}.pools.${p}.gpu: no GPU "${pool.gpu}" in the catalog`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join("\n"));
+  return parsed.data;
+}
+
+function poolActive(pool: Pool, nowMs: number): boolean {
+  if (pool.from && Date.parse(pool.from) > nowMs) return false;
+  if (pool.until && Date.parse(pool.until) <= nowMs) return false;
+  return true;
+}
+
+export interface PoolOnline {
+  site: string;
+  gpu: string;
+  installed: number;
+  online: number;
+  deal?: string;
+}
+
+const degrees = (d: number) => (d * Math.PI) / 180;
+
+/** All-in watts of one GPU of a pool at a site. */
+function wattsPerGpu(site: Site, gpu: Gpu): number {
+  return site.kind === "terrestrial"
+    ? ((gpu.tdp_watts ?? 700) + site.overhead_watts_per_gpu) * site.pue
+    : site.watts_per_gpu;
+}
+
+/** Output tokens/s of one GPU for the fleet's model mix (allocation-weighted). */
+function mixTokensPerGpu(fleet: Fleet, gpu: Gpu): number {
+  let total = 0;
+  for (const model of fleet.models)
+    total += (fleet.allocation[model.family] ?? 0) * tokensPerGpu(fleet, model, gpu);
+  return total;
+}
+
+/**
+ * GPUs online per pool at an instant. A site short of power powers its most efficient GPUs
+ * first (tokens/s per watt for the fleet's mix), as an operator would, so adding GPUs or power
+ * never lowers what the fleet delivers.
+ */
+export function poolsOnline(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): PoolOnline[] {
+  const result: PoolOnline[] = [];
+  for (const site of fleet.sites) {
+    let budgetW = siteBudgetW(site, nowMs);
+    const active = site.pools
+      .filter((pool) => poolActive(pool, nowMs))
+      .map((pool) => {
+        const gpu = catalog.get(pool.gpu) as Gpu;
+        const watts = wattsPerGpu(site, gpu);
+        return { pool, watts, efficiency: mixTokensPerGpu(fleet, gpu) / watts };
+      })
+      .sort((a, b) => b.efficiency - a.efficiency);
+    for (const { pool, watts } of active) {
+      const online = Math.max(0, Math.min(pool.count, Math.floor(budgetW / watts)));
+      budgetW -= online * watts;
+      result.push({ site: site.id, gpu: pool.gpu, installed: pool.count, online, deal: pool.deal });
+    }
+  }
+  return result;
+}
+
+function siteBudgetW(site: Site, nowMs: number): number {
+  if (site.kind === "terrestrial") return site.power_mw * 1e6;
+  // Where the satellite is in its orbit at this instant, and what that powers.
+  const phase =
+    (((nowMs / 1000) % orbitalPeriodS(site.altitude_km)) / orbitalPeriodS(site.altitude_km)) * 2 * Math.PI;
+  const installed = site.pools
+    .filter((pool) => poolActive(pool, nowMs))
+    .reduce((sum, pool) => sum + pool.count, 0);
+  const online = gpusOnlineAt(
+    {
+      altitudeKm: site.altitude_km,
+      betaRad: site.orbit === "dawn-dusk" ? degrees(90) : degrees(site.beta_deg),
+      array: { areaM2: site.array_m2, efficiency: site.cell_efficiency },
+      batteryWh: site.battery_wh,
+      wattsPerGpu: site.watts_per_gpu,
+      installedGpus: installed,
+    },
+    phase,
+  );
+  return online * site.watts_per_gpu;
+}
+
+export function profileOf(model: FleetModel): ModelProfile {
+  return {
+    id: model.family,
+    totalParams: model.total_params_b * 1e9,
+    activeParams: model.active_params_b * 1e9,
+    precision: model.precision,
+    kvBytesPerToken: model.kv_bytes_per_token,
+    gpusPerReplica: model.gpus_per_replica,
+  };
+}
+
+export interface CapacityAt {
+  atMs: number;
+  gpusOnline: number;
+  /** Output tokens/s per model family. */
+  tokensPerSecond: Record<string, number>;
+}
+
+/** Output tokens/s per GPU of a kind for a model: measured if known, else the roofline. */
+export function tokensPerGpu(fleet: Fleet, model: FleetModel, gpu: Gpu): number {
+  const measured = model.measured_tokens_per_s_per_gpu[gpu.id];
+  if (measured !== undefined) return measured;
+  const workload = { inputTokens: fleet.workload.input_tokens, outputTokens: fleet.workload.output_tokens };
+  return roofline(gpu, profileOf(model), workload).outputTokensPerSecondPerGpu;
+}
+
+export function capacityAt(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): CapacityAt {
+  const pools = poolsOnline(fleet, catalog, nowMs);
+  const tokensPerSecond: Record<string, number> = {};
+  for (const model of fleet.models) {
+    const share = fleet.allocation[model.family] ?? 0;
+    let total = 0;
+    for (const pool of pools)
+      total += pool.online * share * tokensPerGpu(fleet, model, catalog.get(pool.gpu) as Gpu);
+    tokensPerSecond[model.family] = total;
+  }
+  return { atMs: nowMs, gpusOnline: pools.reduce((sum, pool) => sum + pool.online, 0), tokensPerSecond };
+}
+
+/** The instants at which pools join or leave the fleet, in order. */
+export function changeDates(fleet: Fleet): number[] {
+  const dates = new Set<number>();
+  for (const site of fleet.sites) {
+    for (const pool of site.pools) {
+      if (pool.from) dates.add(Date.parse(pool.from));
+      if (pool.until) dates.add(Date.parse(pool.until));
+    }
+  }
+  return [...dates].sort((a, b) => a - b);
+}

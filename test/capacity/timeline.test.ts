@@ -1,0 +1,128 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import fc from "fast-check";
+import type { Fleet } from "../../src/capacity/fleet-schema.ts";
+import { loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
+import { capacityAt, poolsOnline, readFleetFile } from "../../src/capacity/timeline.ts";
+import { ConfigError } from "../../src/config/load.ts";
+
+const catalog = loadGpuCatalog();
+const example = readFleetFile("examples/colossus-fleet.yaml", catalog);
+const deal = Date.parse("2026-05-06T00:00:00Z");
+const dir = mkdtempSync(join(tmpdir(), "headroom-fleet-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const weighted = (fleet: Fleet, at: number) => {
+  const capacity = capacityAt(fleet, catalog, at);
+  return fleet.models.reduce((sum, model) => sum + (capacity.tokensPerSecond[model.family] ?? 0), 0);
+};
+
+describe("capacity timeline", () => {
+  test("the deal switches the Colossus pools on at exactly its date", () => {
+    const before = capacityAt(example, catalog, deal - 1);
+    const after = capacityAt(example, catalog, deal);
+    assert.equal(before.gpusOnline, 100_000);
+    assert.equal(after.gpusOnline, 330_000);
+    for (const family of ["opus", "sonnet", "haiku"]) {
+      assert.ok((after.tokensPerSecond[family] ?? 0) > 2.5 * (before.tokensPerSecond[family] ?? 0), family);
+    }
+  });
+
+  test("a site short of power leaves GPUs dark, the least efficient first", () => {
+    const small: Fleet = {
+      ...example,
+      sites: [
+        {
+          id: "tight",
+          kind: "terrestrial",
+          power_mw: 10,
+          pue: 1.25,
+          overhead_watts_per_gpu: 300,
+          pools: [
+            { gpu: "h100-sxm", count: 10_000 },
+            { gpu: "gb200", count: 10_000 },
+          ],
+        },
+      ],
+    };
+    const pools = poolsOnline(small, catalog, deal);
+    const gb200 = pools.find((pool) => pool.gpu === "gb200");
+    const h100 = pools.find((pool) => pool.gpu === "h100-sxm");
+    // 10 MW at (1,200 + 300) × 1.25 W = 5,333 GB200s; nothing left for H100s.
+    assert.equal(gb200?.online, 5_333);
+    assert.equal(h100?.online, 0);
+  });
+
+  test("more GPUs or more power never lower the fleet's output (property)", () => {
+    fc.assert(
+      fc.property(
+        fc.nat(example.sites.length - 1),
+        fc.nat(5),
+        fc.integer({ min: 1, max: 200_000 }),
+        fc.integer({ min: 0, max: 400 }),
+        (siteIndex, poolIndex, extra, extraMw) => {
+          const at = deal + 86_400_000;
+          const base = weighted(example, at);
+          const bigger = structuredClone(example);
+          const site = bigger.sites[siteIndex];
+          if (!site) return;
+          const pool = site.pools[poolIndex % site.pools.length];
+          if (pool) pool.count += extra;
+          if (site.kind === "terrestrial") site.power_mw += extraMw;
+          assert.ok(weighted(bigger, at) >= base - 1e-6);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test("an orbital site in an inclined orbit loses GPUs in eclipse; a dawn-dusk one does not", () => {
+    const orbital = (orbit: "inclined" | "dawn-dusk"): Fleet => ({
+      ...example,
+      sites: [
+        {
+          id: "sat",
+          kind: "orbital",
+          altitude_km: 550,
+          orbit,
+          beta_deg: 0,
+          array_m2: 10_000,
+          cell_efficiency: 0.3,
+          battery_wh: 500_000,
+          watts_per_gpu: 1_500,
+          pools: [{ gpu: "gb300", count: 2_000 }],
+        },
+      ],
+    });
+    const period = 95.65 * 60_000;
+    const samples = Array.from({ length: 40 }, (_, i) => deal + (i * period) / 40);
+    const inclined = samples.map((at) => capacityAt(orbital("inclined"), catalog, at).gpusOnline);
+    const dawnDusk = samples.map((at) => capacityAt(orbital("dawn-dusk"), catalog, at).gpusOnline);
+    assert.ok(Math.min(...inclined) < Math.max(...inclined), "varies over the orbit");
+    assert.equal(Math.max(...inclined), 2_000);
+    assert.deepEqual(new Set(dawnDusk), new Set([2_000]));
+  });
+
+  test("a fleet file naming an unknown GPU is refused with the file and path", () => {
+    const file = join(dir, "bad-fleet.yaml");
+    writeFileSync(
+      file,
+      "sites:\n  - { id: x, kind: terrestrial, power_mw: 1, pue: 1.2, pools: [{ gpu: h900, count: 1 }] }\nmodels: []\nallocation: {}\nworkload: { input_tokens: 1, output_tokens: 1 }\n",
+    );
+    assert.throws(
+      () => readFleetFile(file, catalog),
+      (error: unknown) => error instanceof ConfigError && /bad-fleet\.yaml: models: /.test(error.message),
+    );
+    writeFileSync(
+      file,
+      "sites:\n  - { id: x, kind: terrestrial, power_mw: 1, pue: 1.2, pools: [{ gpu: h900, count: 1 }] }\nmodels: [{ family: f, total_params_b: 1, active_params_b: 1, precision: fp8, kv_bytes_per_token: 1, gpus_per_replica: 1 }]\nallocation: { f: 1 }\nworkload: { input_tokens: 1, output_tokens: 1 }\n",
+    );
+    assert.throws(
+      () => readFleetFile(file, catalog),
+      /bad-fleet\.yaml: sites\.0\.pools\.0\.gpu: no GPU "h900"/,
+    );
+  });
+});

@@ -1,0 +1,37 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import { runCli } from "../helpers/cli.ts";
+
+describe("headroom fleet", () => {
+  test("timeline prints capacity at each date a pool joins: before and after the deal, and the orbital site", async () => {
+    const result = await runCli(["fleet", "timeline", "examples/colossus-fleet.yaml"]);
+    assert.equal(result.code, 0, result.stderr);
+    const lines = result.stdout.trim().split("\n");
+    assert.match(lines[0] ?? "", /^from\s+GPUs online\s+opus tok\/s\s+sonnet tok\/s\s+haiku tok\/s$/);
+    assert.deepEqual(
+      lines.slice(1).map((line) => line.split(/\s{2,}/).slice(0, 2)),
+      [
+        ["2026-02-28", "80,000"],
+        ["2026-03-01", "100,000"],
+        ["2026-05-06", "330,000"],
+        ["2028-06-01", "350,000"],
+      ],
+    );
+  });
+
+  test("show lists the pools at an instant, with the deal that brought them", async () => {
+    const result = await runCli([
+      "fleet",
+      "show",
+      "examples/colossus-fleet.yaml",
+      "--at",
+      "2026-06-01T00:00:00Z",
+    ]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /colossus-1\s+h200-sxm\s+50000\s+50000\s+Colossus 1/);
+    assert.match(result.stdout, /^opus\s+\d+$/m);
+    const bad = await runCli(["fleet", "show", "examples/colossus-fleet.yaml", "--at", "soon"]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /not an ISO date-time: soon/);
+  });
+});
