@@ -14,7 +14,6 @@ import { UNITS_PER_USD } from "../plans/usage-units.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
 import { MemoryLimiterStore } from "../stores/memory-limiter.ts";
 import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
-import type { ResolvedModel } from "../upstreams/routing.ts";
 import { HeadroomError } from "./errors.ts";
 import { anthropicRateLimitHeaders, openAIRateLimitHeaders, rfc3339 } from "./rate-limit-headers.ts";
 
@@ -120,13 +119,12 @@ export class Enforcer {
   /** Decides the request; throws the 429 when it is over a limit. */
   async admit(
     identity: KeyIdentity,
-    model: ResolvedModel,
+    limits: PlanLimits,
+    nowMs: number,
     maxTokens: number,
     inputTokens: number,
     endpoint: "anthropic" | "openai",
   ): Promise<Admission> {
-    const nowMs = this.clock();
-    const limits = this.limitsFor(identity, model.entry.family, nowMs);
     const estimate: Usage = {
       ...emptyUsage(),
       input_tokens: inputTokens,

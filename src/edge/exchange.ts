@@ -71,8 +71,18 @@ export class Exchange {
     this.model = model;
     const inputTokens = countRequestTokens(body);
     const { enforcer } = this.gateway;
-    this.admitToCapacity(model);
-    this.admission = await enforcer.admit(this.identity, model, body.max_tokens, inputTokens, this.endpoint);
+    // One clock reading and one plan lookup serve both shedding and the limiter.
+    const nowMs = this.gateway.clock();
+    const limits = enforcer.limitsFor(this.identity, model.entry.family, nowMs);
+    this.admitToCapacity(model, limits.plan.priority);
+    this.admission = await enforcer.admit(
+      this.identity,
+      limits,
+      nowMs,
+      body.max_tokens,
+      inputTokens,
+      this.endpoint,
+    );
     this.rateLimitHeaders = enforcer.headers(this.admission, this.endpoint);
     return upstream.createMessage({
       body: model.upstreamModel === body.model ? body : { ...body, model: model.upstreamModel },
@@ -84,11 +94,9 @@ export class Exchange {
   }
 
   /** Sheds the request (529) when its upstream is short of capacity for its priority. */
-  private admitToCapacity(model: ResolvedModel): void {
+  private admitToCapacity(model: ResolvedModel, priority: number): void {
     const controller = this.gateway.admission.get(model.upstream);
     if (!controller) return;
-    const priority = this.gateway.enforcer.limitsFor(this.identity, model.entry.family, this.gateway.clock())
-      .plan.priority;
     const tokensPerSecond = model.entry.simulation?.decode_tokens_per_s ?? 0;
     const release = controller.tryAdmit(priority, tokensPerSecond);
     if (!release) {
