@@ -4,6 +4,7 @@ import { ConfigError } from "../config/load.ts";
 import { registerAccountsCommand } from "./accounts.ts";
 import { registerFleetCommand } from "./fleet.ts";
 import { registerKeysCommand } from "./keys.ts";
+import { registerPlanCommand } from "./plan.ts";
 import { registerPolicyCommand } from "./policy.ts";
 import { registerServeCommand } from "./serve.ts";
 import { registerUsageCommand } from "./usage.ts";
@@ -17,6 +18,7 @@ registerServeCommand(program);
 registerKeysCommand(program);
 registerAccountsCommand(program);
 registerFleetCommand(program);
+registerPlanCommand(program);
 registerPolicyCommand(program);
 registerUsageCommand(program);
 

@@ -1,0 +1,69 @@
+/** `headroom plan --scenario FILE [--out DIR]`: capacity into limits, before and after a deal. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { Command } from "commander";
+import { stringify } from "yaml";
+import { loadGpuCatalog } from "../capacity/gpu-catalog.ts";
+import { capacityAt, readFleetFile } from "../capacity/timeline.ts";
+import { plan, plannedPolicy } from "../planner/plan.ts";
+import { htmlReport, textReport, weekChart } from "../planner/report.ts";
+import { readScenarioFile } from "../planner/scenario.ts";
+import { readPolicyFile } from "../plans/load-policy.ts";
+import { UsageError } from "./options.ts";
+
+/** A one-line progress bar on stderr (only when it is a terminal, so logs stay clean). */
+function progressBar(label: string): (done: number, total: number) => void {
+  if (!process.stderr.isTTY) return () => {};
+  return (done, total) => {
+    const width = 30;
+    const filled = Math.round((done / total) * width);
+    process.stderr.write(
+      `\r${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${Math.round((100 * done) / total)}%`,
+    );
+    if (done === total) process.stderr.write("\n");
+  };
+}
+
+export function registerPlanCommand(program: Command): void {
+  program
+    .command("plan")
+    .description("simulate demand against the fleet before and after a deal; solve for sustainable limits")
+    .requiredOption("--scenario <file>", "scenario file (YAML)")
+    .option("--out <dir>", "write charts (SVG), an HTML report and the planned policy here")
+    .action((options: { scenario: string; out?: string }) => {
+      const { scenario, fleetPath, policyPath } = readScenarioFile(options.scenario);
+      const catalog = loadGpuCatalog();
+      const fleet = readFleetFile(fleetPath, catalog);
+      const policy = readPolicyFile(policyPath).find((candidate) => candidate.version === scenario.policy);
+      if (!policy)
+        throw new UsageError(`${options.scenario}: policy ${scenario.policy} is not in ${policyPath}`);
+      const started = performance.now();
+      const result = plan(
+        scenario,
+        fleet,
+        catalog,
+        policy,
+        (ms) => capacityAt(fleet, catalog, ms).gpusOnline,
+        progressBar("planning"),
+      );
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      process.stdout.write(`${textReport(result)}\n\nPlanned in ${seconds} s.\n`);
+      if (!options.out) return;
+      mkdirSync(options.out, { recursive: true });
+      const charts = [
+        weekChart(result.before, scenario.resolution_minutes),
+        weekChart(result.after, scenario.resolution_minutes),
+      ];
+      writeFileSync(join(options.out, "week-before.svg"), charts[0] ?? "");
+      writeFileSync(join(options.out, "week-after.svg"), charts[1] ?? "");
+      writeFileSync(join(options.out, "report.html"), htmlReport(result, charts));
+      const planned = plannedPolicy(policy, result, scenario.compare.after);
+      writeFileSync(
+        join(options.out, "policy.yaml"),
+        `# Written by headroom plan from ${options.scenario}\n${stringify(planned)}`,
+      );
+      process.stdout.write(
+        `Wrote ${join(options.out, "report.html")}, two SVG charts and ${join(options.out, "policy.yaml")} (headroom policy apply it).\n`,
+      );
+    });
+}

@@ -1,0 +1,128 @@
+/** Reports of a planning run: a text table, SVG charts (ECharts, server-side) and one HTML page. */
+import * as echarts from "echarts";
+import type { PlanResult, SideResult } from "./plan.ts";
+
+const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const yesNo = (b: boolean) => (b ? "yes" : "no");
+
+export function textReport(result: PlanResult): string {
+  const { before, after, conclusions, scenario } = result;
+  const rows: Array<[string, string, string]> = [
+    [
+      "GPUs online at the start",
+      before.gpusOnline.toLocaleString("en-US"),
+      after.gpusOnline.toLocaleString("en-US"),
+    ],
+    [
+      "mean / peak utilisation (baseline)",
+      `${pct(before.baseline.meanUtilisation)} / ${pct(before.baseline.peakUtilisation)}`,
+      `${pct(after.baseline.meanUtilisation)} / ${pct(after.baseline.peakUtilisation)}`,
+    ],
+    ["overloaded minutes (baseline)", pct(before.baseline.overloadShare), pct(after.baseline.overloadShare)],
+    ["expected 529 share (baseline)", pct(before.baseline.shedShare), pct(after.baseline.shedShare)],
+    [
+      "users hitting the 5-hour limit (baseline)",
+      pct(before.baseline.sessionLimitedShare),
+      pct(after.baseline.sessionLimitedShare),
+    ],
+    [
+      "users hitting the weekly limit (baseline)",
+      pct(before.baseline.weeklyLimitedShare),
+      pct(after.baseline.weeklyLimitedShare),
+    ],
+    [
+      "overloaded minutes, 5-hour ×2, peak lifted",
+      pct(before.doubledWithoutPeak.overloadShare),
+      pct(after.doubledWithoutPeak.overloadShare),
+    ],
+    [
+      "users hitting the 5-hour limit, ×2",
+      pct(before.doubledWithoutPeak.sessionLimitedShare),
+      pct(after.doubledWithoutPeak.sessionLimitedShare),
+    ],
+    [
+      "largest sustainable 5-hour multiplier (peak lifted)",
+      `×${before.maxSessionMultiplier.toFixed(2)}`,
+      `×${after.maxSessionMultiplier.toFixed(2)}`,
+    ],
+    [
+      "largest sustainable API traffic multiplier",
+      `×${before.maxApiMultiplier.toFixed(2)}`,
+      `×${after.maxApiMultiplier.toFixed(2)}`,
+    ],
+    [
+      "5-hour limits can double, peak rule lifted",
+      yesNo(conclusions.doubleSessionAndLiftPeak[0]),
+      yesNo(conclusions.doubleSessionAndLiftPeak[1]),
+    ],
+    ["API limits can rise (≥ ×1.25)", yesNo(conclusions.raiseApi[0]), yesNo(conclusions.raiseApi[1])],
+  ];
+  const width = Math.max(...rows.map((row) => row[0].length));
+  const header = `${"".padEnd(width)}  ${`before (${scenario.compare.before.slice(0, 10)})`.padEnd(22)}  after (${scenario.compare.after.slice(0, 10)})`;
+  const lines = rows.map(([label, b, a]) => `${label.padEnd(width)}  ${b.padEnd(22)}  ${a}`);
+  return [
+    `Target: at most ${pct(scenario.target_overload_share)} of minutes overloaded.`,
+    "",
+    header,
+    ...lines,
+  ].join("\n");
+}
+
+/** Capacity and demand across the simulated week for one side, for its tightest model family. */
+export function weekChart(side: SideResult, resolutionMinutes: number): string {
+  const chart = echarts.init(null, null, { renderer: "svg", ssr: true, width: 900, height: 320 });
+  // One point per 10 minutes keeps the SVG small; the simulation itself runs at full resolution.
+  const every = Math.max(1, Math.round(10 / resolutionMinutes));
+  const points = (series: Float64Array) => {
+    const out: Array<[number, number]> = [];
+    for (let i = 0; i < series.length; i += every)
+      out.push([side.startMs + i * resolutionMinutes * 60_000, (series[i] as number) / 1e6]);
+    return out;
+  };
+  chart.setOption({
+    animation: false,
+    title: {
+      text: `Week ${side.label} the deal: ${side.baseline.tightest.family} capacity vs demand (baseline limits; the tightest family)`,
+      left: "center",
+      textStyle: { fontSize: 14 },
+    },
+    legend: { bottom: 0 },
+    grid: { left: 60, right: 20, top: 40, bottom: 50 },
+    xAxis: { type: "time" },
+    yAxis: { type: "value", name: "M output tokens/s" },
+    series: [
+      {
+        name: "capacity",
+        type: "line",
+        showSymbol: false,
+        data: points(side.baseline.tightest.capacity),
+        lineStyle: { width: 2 },
+      },
+      {
+        name: "demand (subscriptions + API)",
+        type: "line",
+        showSymbol: false,
+        data: points(side.baseline.tightest.demand),
+        areaStyle: { opacity: 0.25 },
+      },
+    ],
+  });
+  const svg = chart.renderToSVGString();
+  chart.dispose();
+  return svg;
+}
+
+const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+export function htmlReport(result: PlanResult, charts: string[]): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>headroom plan</title>
+<style>body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;color:#222}pre{background:#f6f6f6;padding:1em;overflow:auto}</style>
+</head><body>
+<h1>Capacity plan: before and after the deal</h1>
+<pre>${escapeHtml(textReport(result))}</pre>
+${charts.join("\n")}
+<p>Simulated at ${result.scenario.resolution_minutes}-minute resolution over ${result.scenario.days} days, seed ${result.scenario.seed}.</p>
+</body></html>
+`;
+}

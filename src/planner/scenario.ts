@@ -1,0 +1,77 @@
+/**
+ * A planning scenario: a fleet, the policy whose plans are planned, two dates to compare
+ * (before and after a deal), and a demand model. Paths are relative to the scenario file.
+ */
+import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
+import { z } from "zod";
+import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
+
+const planDemandSchema = z
+  .object({
+    users: z.number().int().min(0),
+    /** Output tokens a median user generates per minute of their active time. */
+    tokens_per_active_minute: z.number().positive(),
+    /** Spread of intensity between users (σ of a log-normal); heavy users hit limits first. */
+    intensity_sigma: z.number().min(0).max(3).default(0.8),
+    /** Share of each model family in this plan's traffic. */
+    model_mix: z.record(z.string(), z.number().min(0)),
+  })
+  .strict();
+
+export const scenarioSchema = z
+  .object({
+    seed: z.number().int().default(1),
+    fleet: z.string().min(1),
+    policy_file: z.string().min(1),
+    /** The policy version whose plans are planned (the one before the deal). */
+    policy: z.string().min(1),
+    compare: z
+      .object({ before: z.iso.datetime({ offset: true }), after: z.iso.datetime({ offset: true }) })
+      .strict(),
+    days: z.number().int().min(1).max(28).default(7),
+    resolution_minutes: z.number().int().min(1).max(60).default(1),
+    /** Largest share of minutes in which demand may exceed capacity for a plan to be sustainable. */
+    target_overload_share: z.number().min(0).max(1).default(0.01),
+    cohorts_per_plan: z.number().int().min(1).max(4096).default(64),
+    demand: z
+      .object({
+        time_zone: z.string().min(1),
+        /** Share of users active in each local hour of a weekday (24 values). */
+        hourly_activity: z.array(z.number().min(0).max(1)).length(24),
+        weekend_factor: z.number().min(0).max(2).default(0.6),
+        /** How far users' habits are spread around the curve, in hours (a cohort's offset). */
+        spread_hours: z.number().min(0).max(12).default(3),
+        plans: z.record(z.string(), planDemandSchema),
+        /** Steady API traffic per model family, output tokens/s at activity 1. */
+        api_tokens_per_s: z.record(z.string(), z.number().min(0)).default({}),
+      })
+      .strict(),
+  })
+  .strict();
+
+export type Scenario = z.infer<typeof scenarioSchema>;
+export type PlanDemand = Scenario["demand"]["plans"][string];
+
+export interface LoadedScenario {
+  scenario: Scenario;
+  fleetPath: string;
+  policyPath: string;
+}
+
+export function readScenarioFile(file: string): LoadedScenario {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? error}`);
+  }
+  const parsed = scenarioSchema.safeParse(parseYaml(file, text));
+  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
+  const base = dirname(resolve(file));
+  return {
+    scenario: parsed.data,
+    fleetPath: resolve(base, parsed.data.fleet),
+    policyPath: resolve(base, parsed.data.policy_file),
+  };
+}

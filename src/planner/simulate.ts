@@ -1,0 +1,265 @@
+/**
+ * Simulates a period of demand against the capacity timeline at a fixed resolution. Each plan's
+ * users are cohorts (cohorts.ts) with their own 5-hour window and weekly usage; what they may
+ * send is capped by their plan's budgets (times a multiplier under study), and what they send is
+ * compared with the tokens/s the fleet provides per model family, minute by minute.
+ */
+import type { Fleet } from "../capacity/fleet-schema.ts";
+import type { Gpu } from "../capacity/gpu-catalog.ts";
+import { capacityAt } from "../capacity/timeline.ts";
+import { isPeak, localWeekdayAndHour } from "../plans/peak.ts";
+import { classFor } from "../plans/plan-limits.ts";
+import type { Policy, SubscriptionPlan } from "../plans/schema.ts";
+import { type Cohort, makeCohorts } from "./cohorts.ts";
+import type { Scenario } from "./scenario.ts";
+
+const MINUTE = 60_000;
+const SESSION_MS = 5 * 60 * MINUTE;
+
+export interface SimulationOptions {
+  startMs: number;
+  /** Multiplier on every subscription plan's 5-hour budget. */
+  sessionMultiplier: number;
+  /** Drop the plans' peak-hour rules. */
+  liftPeak: boolean;
+  /** Multiplier on API traffic (what raised API limits would let through). */
+  apiMultiplier: number;
+}
+
+export interface SimulationResult {
+  steps: number;
+  /** Per step: total demand served and total capacity, output tokens/s (for charts). */
+  demand: Float64Array;
+  capacity: Float64Array;
+  /** The family with the highest peak utilisation, and its demand and capacity per step. */
+  tightest: { family: string; demand: Float64Array; capacity: Float64Array };
+  meanUtilisation: number;
+  peakUtilisation: number;
+  /** Share of steps in which some family's demand exceeded its capacity. */
+  overloadShare: number;
+  /** The same per model family. */
+  overloadShareByFamily: Record<string, number>;
+  /** Share of demand above capacity: what would be answered 529. */
+  shedShare: number;
+  /** Share of subscription users who hit their 5-hour limit at least once, and their weekly one. */
+  sessionLimitedShare: number;
+  weeklyLimitedShare: number;
+}
+
+/** What the simulation needs that does not change between runs of a scenario (precomputed once). */
+export interface Prepared {
+  scenario: Scenario;
+  fleet: Fleet;
+  catalog: Map<string, Gpu>;
+  policy: Policy;
+  families: string[];
+  plans: Array<{
+    name: string;
+    plan: SubscriptionPlan;
+    /** Output tokens per active minute of the plan's median user. */
+    rate: number;
+    usdPerToken: number;
+    mix: number[];
+    cohorts: Cohort[];
+  }>;
+}
+
+export function prepare(
+  scenario: Scenario,
+  fleet: Fleet,
+  catalog: Map<string, Gpu>,
+  policy: Policy,
+): Prepared {
+  const families = fleet.models.map((model) => model.family);
+  const ratio = fleet.workload.input_tokens / fleet.workload.output_tokens;
+  const plans: Prepared["plans"] = [];
+  let seed = scenario.seed;
+  for (const [name, demand] of Object.entries(scenario.demand.plans)) {
+    const plan = policy.plans[name];
+    if (plan?.kind !== "subscription") {
+      throw new Error(`plan ${name} is not a subscription plan of policy ${policy.version}`);
+    }
+    const totalMix = Object.values(demand.model_mix).reduce((sum, share) => sum + share, 0) || 1;
+    const mix = families.map((family) => (demand.model_mix[family] ?? 0) / totalMix);
+    // Dollars of API-priced usage per output token, its prompt counted at the cache-read price
+    // (coding agents resend mostly cached context).
+    const usdPerToken = families.reduce((sum, family, i) => {
+      const [, modelClass] = classFor(policy, family);
+      return sum + (mix[i] ?? 0) * ((modelClass.output + ratio * modelClass.cache_read) / 1e6);
+    }, 0);
+    seed += 7919;
+    const cohorts = makeCohorts(
+      demand.users,
+      scenario.cohorts_per_plan,
+      demand.intensity_sigma,
+      scenario.demand.spread_hours,
+      seed,
+    );
+    plans.push({ name, plan, rate: demand.tokens_per_active_minute, usdPerToken, mix, cohorts });
+  }
+  return { scenario, fleet, catalog, policy, families, plans };
+}
+
+/** Activity (0–1) of a local minute: the hourly curve, lower at weekends. */
+function activityTable(
+  prepared: Prepared,
+  startMs: number,
+  steps: number,
+  resolutionMs: number,
+  marginSteps: number,
+): Float64Array {
+  const { demand } = prepared.scenario;
+  const table = new Float64Array(steps + 2 * marginSteps);
+  for (let i = 0; i < table.length; i++) {
+    const at = startMs + (i - marginSteps) * resolutionMs;
+    const { weekday, hour } = localWeekdayAndHour(at, demand.time_zone);
+    table[i] = (demand.hourly_activity[hour] ?? 0) * (weekday >= 6 ? demand.weekend_factor : 1);
+  }
+  return table;
+}
+
+const capacityCache = new Map<string, number[]>();
+
+/** Tokens/s per family, sampled every 10 simulated minutes (capacity moves slowly). */
+function capacityPerFamily(prepared: Prepared, atMs: number): number[] {
+  const bucket = Math.floor(atMs / (10 * MINUTE)) * 10 * MINUTE;
+  const key = `${prepared.scenario.fleet}|${bucket}`;
+  let cached = capacityCache.get(key);
+  if (!cached) {
+    const capacity = capacityAt(prepared.fleet, prepared.catalog, bucket);
+    cached = prepared.families.map((family) => capacity.tokensPerSecond[family] ?? 0);
+    if (capacityCache.size > 100_000) capacityCache.clear();
+    capacityCache.set(key, cached);
+  }
+  return cached;
+}
+
+export function simulate(prepared: Prepared, options: SimulationOptions): SimulationResult {
+  const { scenario, families, plans } = prepared;
+  const resolutionMs = scenario.resolution_minutes * MINUTE;
+  const steps = Math.round((scenario.days * 24 * 60) / scenario.resolution_minutes);
+  const margin = Math.ceil((scenario.demand.spread_hours * 60) / scenario.resolution_minutes) + 1;
+  const activity = activityTable(prepared, options.startMs, steps, resolutionMs, margin);
+  const nFamilies = families.length;
+  const demandPerFamily = new Float64Array(nFamilies);
+  const demandTotal = new Float64Array(steps);
+  const capacityTotal = new Float64Array(steps);
+  const demandByFamily = families.map(() => new Float64Array(steps));
+  const capacityByFamily = families.map(() => new Float64Array(steps));
+  const peakByFamily = new Float64Array(nFamilies);
+  const apiRates = families.map(
+    (family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * options.apiMultiplier,
+  );
+
+  // Per-cohort state, flat: window start, window usage ($), week usage ($), hit flags.
+  const cohortCount = plans.reduce((sum, plan) => sum + plan.cohorts.length, 0);
+  const windowStart = new Float64Array(cohortCount).fill(Number.NEGATIVE_INFINITY);
+  const windowUsed = new Float64Array(cohortCount);
+  const weekUsed = new Float64Array(cohortCount);
+  const hitSession = new Uint8Array(cohortCount);
+  const hitWeek = new Uint8Array(cohortCount);
+
+  let overloadedSteps = 0;
+  const overloadedByFamily = new Float64Array(nFamilies);
+  let excessSum = 0;
+  let demandSum = 0;
+  let utilisationSum = 0;
+  let peakUtilisation = 0;
+  for (let step = 0; step < steps; step++) {
+    const at = options.startMs + step * resolutionMs;
+    demandPerFamily.fill(0);
+    let c = 0;
+    for (const { plan, rate, usdPerToken, mix, cohorts } of plans) {
+      const peak = !options.liftPeak && isPeak(plan.peak, at);
+      const usageFactor = peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
+      const budgetFactor = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
+      const session = plan.session_budget_usd * options.sessionMultiplier * budgetFactor;
+      const weekly = plan.weekly_budget_usd;
+      for (const cohort of cohorts) {
+        const wanted =
+          (activity[step + margin + Math.round(cohort.offsetMinutes / scenario.resolution_minutes)] ?? 0) *
+          cohort.intensity;
+        if (wanted > 0) {
+          if (at >= (windowStart[c] as number) + SESSION_MS) {
+            windowStart[c] = at;
+            windowUsed[c] = 0;
+          }
+          const perUserTokens = wanted * scenario.resolution_minutes * rate;
+          const cost = perUserTokens * usdPerToken * usageFactor;
+          const room = Math.min(session - (windowUsed[c] as number), weekly - (weekUsed[c] as number));
+          const fraction = cost > 0 ? Math.max(0, Math.min(1, room / cost)) : 1;
+          if (fraction < 1) {
+            if (session - (windowUsed[c] as number) <= weekly - (weekUsed[c] as number)) hitSession[c] = 1;
+            else hitWeek[c] = 1;
+          }
+          windowUsed[c] = (windowUsed[c] as number) + cost * fraction;
+          weekUsed[c] = (weekUsed[c] as number) + cost * fraction;
+          const servedTps = (perUserTokens * fraction * cohort.users) / (scenario.resolution_minutes * 60);
+          for (let f = 0; f < nFamilies; f++)
+            demandPerFamily[f] = (demandPerFamily[f] as number) + servedTps * (mix[f] as number);
+        }
+        c++;
+      }
+    }
+    const capacity = capacityPerFamily(prepared, at);
+    const apiActivity = activity[step + margin] ?? 0;
+    let overloaded = false;
+    let stepDemand = 0;
+    let stepCapacity = 0;
+    for (let f = 0; f < nFamilies; f++) {
+      const total = (demandPerFamily[f] as number) + (apiRates[f] as number) * apiActivity;
+      const available = capacity[f] as number;
+      if (total > available) {
+        overloaded = true;
+        overloadedByFamily[f] = (overloadedByFamily[f] as number) + 1;
+        excessSum += total - available;
+      }
+      stepDemand += total;
+      stepCapacity += available;
+      (demandByFamily[f] as Float64Array)[step] = total;
+      (capacityByFamily[f] as Float64Array)[step] = available;
+      if (available > 0) peakByFamily[f] = Math.max(peakByFamily[f] as number, total / available);
+    }
+    demandSum += stepDemand;
+    demandTotal[step] = stepDemand;
+    capacityTotal[step] = stepCapacity;
+    const utilisation = stepCapacity > 0 ? stepDemand / stepCapacity : 0;
+    utilisationSum += utilisation;
+    peakUtilisation = Math.max(peakUtilisation, utilisation);
+    if (overloaded) overloadedSteps++;
+  }
+  let usersTotal = 0;
+  let usersSession = 0;
+  let usersWeek = 0;
+  let c = 0;
+  for (const { cohorts } of plans) {
+    for (const cohort of cohorts) {
+      usersTotal += cohort.users;
+      if (hitSession[c]) usersSession += cohort.users;
+      if (hitWeek[c]) usersWeek += cohort.users;
+      c++;
+    }
+  }
+  let tight = 0;
+  for (let f = 1; f < nFamilies; f++)
+    if ((peakByFamily[f] as number) > (peakByFamily[tight] as number)) tight = f;
+  return {
+    steps,
+    demand: demandTotal,
+    capacity: capacityTotal,
+    tightest: {
+      family: families[tight] ?? "",
+      demand: demandByFamily[tight] ?? new Float64Array(steps),
+      capacity: capacityByFamily[tight] ?? new Float64Array(steps),
+    },
+    meanUtilisation: utilisationSum / steps,
+    peakUtilisation,
+    overloadShare: overloadedSteps / steps,
+    overloadShareByFamily: Object.fromEntries(
+      families.map((family, f) => [family, (overloadedByFamily[f] as number) / steps]),
+    ),
+    shedShare: demandSum > 0 ? excessSum / demandSum : 0,
+    sessionLimitedShare: usersTotal > 0 ? usersSession / usersTotal : 0,
+    weeklyLimitedShare: usersTotal > 0 ? usersWeek / usersTotal : 0,
+  };
+}

@@ -1,0 +1,134 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import fc from "fast-check";
+import { loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
+import { capacityAt, readFleetFile } from "../../src/capacity/timeline.ts";
+import { ConfigError } from "../../src/config/load.ts";
+import { makeCohorts, normalQuantile } from "../../src/planner/cohorts.ts";
+import { plan } from "../../src/planner/plan.ts";
+import { readScenarioFile, type Scenario } from "../../src/planner/scenario.ts";
+import { prepare } from "../../src/planner/simulate.ts";
+import { largestSustainable } from "../../src/planner/solve.ts";
+import { readPolicyFile } from "../../src/plans/load-policy.ts";
+import { runCli } from "../helpers/cli.ts";
+
+const catalog = loadGpuCatalog();
+const loaded = readScenarioFile("examples/colossus-deal.yaml");
+const fleet = readFleetFile(loaded.fleetPath, catalog);
+const policy = readPolicyFile(loaded.policyPath).find(
+  (candidate) => candidate.version === loaded.scenario.policy,
+);
+assert.ok(policy);
+const gpusAt = (ms: number) => capacityAt(fleet, catalog, ms).gpusOnline;
+/** The example at 10-minute resolution and 16 cohorts a plan: the same model, quicker to run. */
+const quick: Scenario = { ...loaded.scenario, resolution_minutes: 10, cohorts_per_plan: 16 };
+const dir = mkdtempSync(join(tmpdir(), "headroom-plan-"));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("planner", () => {
+  test("cohorts sit at the quantiles of a log-normal intensity", () => {
+    assert.ok(Math.abs(normalQuantile(0.5)) < 1e-9);
+    assert.ok(Math.abs(normalQuantile(0.975) - 1.959964) < 1e-5);
+    const cohorts = makeCohorts(1_000, 100, 0.8, 3, 1);
+    assert.equal(
+      cohorts.reduce((sum, cohort) => sum + cohort.users, 0),
+      1_000,
+    );
+    const median = cohorts[50]?.intensity ?? 0;
+    assert.ok(median > 0.95 && median < 1.05);
+  });
+
+  test("the Colossus example: before the deal limits cannot double with the peak rule lifted nor API limits rise; after they can", () => {
+    const result = plan(loaded.scenario, fleet, catalog, policy, gpusAt);
+    assert.deepEqual(result.conclusions.doubleSessionAndLiftPeak, [false, true]);
+    assert.deepEqual(result.conclusions.raiseApi, [false, true]);
+    assert.ok(
+      result.before.baseline.overloadShare <= loaded.scenario.target_overload_share,
+      "the baseline itself is sustainable",
+    );
+    assert.ok(result.before.maxSessionMultiplier < 2);
+    assert.ok(result.after.maxSessionMultiplier >= 2);
+    assert.equal(result.before.gpusOnline, 100_000);
+    assert.equal(result.after.gpusOnline, 330_000);
+  });
+
+  test("the same scenario and seed give the same report; another seed changes the cohorts' habits", () => {
+    const first = plan(quick, fleet, catalog, policy, gpusAt);
+    const second = plan(quick, fleet, catalog, policy, gpusAt);
+    assert.deepEqual(
+      [first.before.maxSessionMultiplier, first.after.maxApiMultiplier, first.before.baseline.overloadShare],
+      [
+        second.before.maxSessionMultiplier,
+        second.after.maxApiMultiplier,
+        second.before.baseline.overloadShare,
+      ],
+    );
+    const other = plan({ ...quick, seed: 7 }, fleet, catalog, policy, gpusAt);
+    assert.notDeepEqual(
+      Array.from(other.before.baseline.demand.slice(0, 200)),
+      Array.from(first.before.baseline.demand.slice(0, 200)),
+    );
+  });
+
+  test("more GPUs never lower the sustainable 5-hour multiplier (property)", () => {
+    const start = Date.parse(quick.compare.before);
+    const base = { startMs: start, sessionMultiplier: 1, liftPeak: true, apiMultiplier: 1 };
+    const baseline = largestSustainable(
+      prepare(quick, fleet, catalog, policy),
+      base,
+      "sessionMultiplier",
+    ).multiplier;
+    fc.assert(
+      fc.property(
+        fc.nat(fleet.sites.length - 1),
+        fc.integer({ min: 1_000, max: 100_000 }),
+        (siteIndex, extra) => {
+          const bigger = structuredClone(fleet);
+          const pool = bigger.sites[siteIndex]?.pools[0];
+          if (!pool) return;
+          pool.count += extra;
+          pool.from = undefined; // online for the whole period
+          const grown = largestSustainable(
+            prepare(quick, bigger, catalog, policy),
+            base,
+            "sessionMultiplier",
+          ).multiplier;
+          assert.ok(grown >= baseline, `${grown} < ${baseline}`);
+        },
+      ),
+      { numRuns: 8 },
+    );
+  });
+
+  test("headroom plan prints the table and writes SVG charts, an HTML report and a policy the gateway accepts", async () => {
+    const result = await runCli(["plan", "--scenario", "examples/colossus-deal.yaml", "--out", dir]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stdout, /5-hour limits can double, peak rule lifted\s+no\s+yes/);
+    for (const file of ["week-before.svg", "week-after.svg", "report.html", "policy.yaml"])
+      assert.ok(existsSync(join(dir, file)), file);
+    assert.match(readFileSync(join(dir, "week-before.svg"), "utf8"), /^<svg/);
+    assert.match(readFileSync(join(dir, "report.html"), "utf8"), /<svg[\s\S]*<svg/);
+    const [planned] = readPolicyFile(join(dir, "policy.yaml"));
+    assert.equal(planned?.plans.pro?.kind === "subscription" && planned.plans.pro.peak, null);
+    const proBefore = policy.plans.pro;
+    const proAfter = planned?.plans.pro;
+    assert.ok(proBefore?.kind === "subscription" && proAfter?.kind === "subscription");
+    assert.ok(proAfter.session_budget_usd >= 2 * proBefore.session_budget_usd);
+  });
+
+  test("a bad scenario file is refused with the file and the path inside it", () => {
+    const file = join(dir, "bad.yaml");
+    writeFileSync(
+      file,
+      "fleet: f.yaml\npolicy_file: p.yaml\npolicy: x\ncompare: { before: 2026-01-01T00:00:00Z, after: 2026-02-01T00:00:00Z }\ndemand: { time_zone: UTC, hourly_activity: [1, 2], plans: {} }\n",
+    );
+    assert.throws(
+      () => readScenarioFile(file),
+      (error: unknown) =>
+        error instanceof ConfigError && /bad\.yaml: demand\.hourly_activity/.test(error.message),
+    );
+  });
+});
