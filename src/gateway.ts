@@ -8,6 +8,9 @@ import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { Metrics } from "./admin/metrics.ts";
 import { AdmissionController } from "./admission/admission-controller.ts";
+import { FleetCapacity } from "./capacity/fleet-capacity.ts";
+import { loadGpuCatalog } from "./capacity/gpu-catalog.ts";
+import { readFleetFile } from "./capacity/timeline.ts";
 import type { Config } from "./config/schema.ts";
 import { Enforcer } from "./edge/enforcement.ts";
 import type { Exchange } from "./edge/exchange.ts";
@@ -24,6 +27,7 @@ import { SqliteLedger } from "./stores/sqlite-ledger.ts";
 import { SqlitePolicyStore } from "./stores/sqlite-policies.ts";
 import { createUpstreams } from "./upstreams/registry.ts";
 import { ModelRouter } from "./upstreams/routing.ts";
+import type { FleetSizing } from "./upstreams/simulated.ts";
 import type { Upstream } from "./upstreams/upstream.ts";
 
 export interface Gateway {
@@ -51,17 +55,13 @@ export interface Gateway {
 
 /** Simulated pools know their capacity (slots, plus a queue the highest priority may use);
  * HTTP upstreams have one when configured with capacity_concurrency. */
-function createAdmission(config: Config): Map<string, AdmissionController> {
+function createAdmission(config: Config, fleet?: FleetSizing): Map<string, AdmissionController> {
   const controllers = new Map<string, AdmissionController>();
   for (const [name, upstream] of Object.entries(config.upstreams)) {
     if (upstream.type === "simulated") {
-      controllers.set(
-        name,
-        new AdmissionController({
-          capacity: upstream.slots,
-          ceiling: (upstream.slots + upstream.queue) / upstream.slots,
-        }),
-      );
+      const slots = fleet ? fleet.streamsAt(fleet.clock()) : upstream.slots;
+      const capacity = fleet ? () => fleet.streamsAt(fleet.clock()) : upstream.slots;
+      controllers.set(name, new AdmissionController({ capacity, ceiling: (slots + upstream.queue) / slots }));
     } else if (upstream.capacity_concurrency) {
       controllers.set(name, new AdmissionController({ capacity: upstream.capacity_concurrency }));
     }
@@ -74,6 +74,11 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   clock?: () => number;
   capacity?: CapacityProvider;
+}
+
+function loadFleetCapacity(file: string): FleetCapacity {
+  const catalog = loadGpuCatalog();
+  return new FleetCapacity(readFleetFile(file, catalog), catalog);
 }
 
 /** REDIS_URL selects the shared Redis limiter; otherwise limits live in this process. */
@@ -98,11 +103,22 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
   const { limiter, ready } = createLimiter(env, clock);
   const policyStore = new SqlitePolicyStore(db);
   const policies = new PolicyBook(policyStore);
+  // One truth: with a fleet configured, the same capacity timeline sizes the simulated pool and
+  // scales the policies.
+  const fleetCapacity = config.capacity ? loadFleetCapacity(config.capacity.fleet) : undefined;
+  const share = config.capacity?.share ?? 1;
+  const sizing: FleetSizing | undefined = fleetCapacity
+    ? {
+        streamsAt: (nowMs) => fleetCapacity.streamsAt(nowMs, share),
+        streamRateAt: (nowMs, family) => fleetCapacity.streamRateAt(nowMs, family),
+        clock,
+      }
+    : undefined;
   return {
     config,
     logger,
     router: new ModelRouter(config),
-    upstreams: createUpstreams(config, env),
+    upstreams: createUpstreams(config, env, sizing),
     db,
     accounts: new SqliteAccountStore(db),
     ledger: new SqliteLedger(db),
@@ -111,9 +127,15 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     limiter,
     policyStore,
     policies,
-    enforcer: new Enforcer(limiter, policies, options.capacity ?? new ConstantCapacity(), clock, logger),
+    enforcer: new Enforcer(
+      limiter,
+      policies,
+      options.capacity ?? fleetCapacity ?? new ConstantCapacity(),
+      clock,
+      logger,
+    ),
     ready,
-    admission: createAdmission(config),
+    admission: createAdmission(config, sizing),
     metrics: new Metrics(),
   };
 }

@@ -10,8 +10,8 @@
  */
 
 export interface AdmissionOptions {
-  /** Concurrent sequences the upstream decodes at full speed. */
-  capacity: number;
+  /** Concurrent sequences the upstream decodes at full speed (a function when it moves with time). */
+  capacity: number | (() => number);
   /** Utilisation (in-flight / capacity) the highest priority may reach; > 1 uses a queue. */
   ceiling?: number;
   /** Utilisation from which the lowest priority is shed. */
@@ -32,15 +32,23 @@ export class AdmissionController {
   private inFlight = 0;
   private demandTps = 0;
   private shedCount = 0;
-  /** Lowered when the upstream says it is overloaded, raised back step by step on success. */
-  private effectiveCapacity: number;
+  /** Share of the configured capacity the upstream really holds, learned from its 429/529s. */
+  private learned = 1;
   private readonly ceiling: number;
   private readonly floor: number;
 
   constructor(private readonly options: AdmissionOptions) {
-    this.effectiveCapacity = options.capacity;
     this.ceiling = options.ceiling ?? 1;
     this.floor = options.floor ?? 0.5;
+  }
+
+  private configured(): number {
+    return typeof this.options.capacity === "function" ? this.options.capacity() : this.options.capacity;
+  }
+
+  /** The capacity now: configured (it may move with the fleet) times what was learned. */
+  private effectiveCapacity(): number {
+    return this.configured() * this.learned;
   }
 
   /** The utilisation up to which a priority is admitted. */
@@ -51,7 +59,7 @@ export class AdmissionController {
 
   /** Admits and returns a release function, or returns undefined to shed this request. */
   tryAdmit(priority: number, tokensPerSecond: number): (() => void) | undefined {
-    const utilisation = (this.inFlight + 1) / this.effectiveCapacity;
+    const utilisation = (this.inFlight + 1) / this.effectiveCapacity();
     if (utilisation > this.thresholdFor(priority)) {
       this.shedCount++;
       return undefined;
@@ -69,22 +77,24 @@ export class AdmissionController {
 
   /** The upstream answered 429/529: it holds less than we thought (multiplicative decrease). */
   upstreamOverloaded(): void {
-    this.effectiveCapacity = Math.max(1, Math.min(this.effectiveCapacity, this.inFlight) * 0.9);
+    const configured = this.configured();
+    this.learned = Math.max(
+      1 / configured,
+      (Math.min(configured * this.learned, this.inFlight) * 0.9) / configured,
+    );
   }
 
   /** A success: creep back towards the configured capacity (additive increase). */
   upstreamSucceeded(): void {
-    if (this.effectiveCapacity < this.options.capacity) {
-      this.effectiveCapacity = Math.min(this.options.capacity, this.effectiveCapacity + 0.1);
-    }
+    this.learned = Math.min(1, this.learned + 0.1 / this.configured());
   }
 
   stats(perStreamTps: number): AdmissionStats {
     return {
       inFlight: this.inFlight,
       demandTokensPerSecond: this.demandTps,
-      capacityTokensPerSecond: this.effectiveCapacity * perStreamTps,
-      effectiveCapacity: this.effectiveCapacity,
+      capacityTokensPerSecond: this.effectiveCapacity() * perStreamTps,
+      effectiveCapacity: this.effectiveCapacity(),
       shed: this.shedCount,
     };
   }

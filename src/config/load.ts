@@ -3,6 +3,7 @@
  * command-line flags. A bad file is refused with its name, the path inside it and what is wrong.
  */
 import { readFileSync } from "node:fs";
+import { dirname, resolve } from "node:path";
 import { parseDocument } from "yaml";
 import type { z } from "zod";
 import { defaultConfig } from "./defaults.ts";
@@ -56,6 +57,7 @@ export function mergeConfig(base: Config, file: ConfigFile): Config {
     upstreams: { ...base.upstreams, ...file.upstreams },
     models: [...models.values()],
     routes: [...(file.routes ?? []), ...base.routes],
+    capacity: file.capacity ?? base.capacity,
   };
 }
 
@@ -99,7 +101,15 @@ export function loadConfig(
 ): Config {
   const env = options.env ?? process.env;
   let config = defaultConfig();
-  if (options.file) config = mergeConfig(config, readConfigFile(options.file));
+  if (options.file) {
+    config = mergeConfig(config, readConfigFile(options.file));
+    // A fleet path in a config file is relative to that file.
+    if (config.capacity)
+      config.capacity = {
+        ...config.capacity,
+        fleet: resolve(dirname(resolve(options.file)), config.capacity.fleet),
+      };
+  }
   const overrides = options.overrides ?? {};
   if (overrides.host) config.server.host = overrides.host;
   if (overrides.port !== undefined) config.server.port = overrides.port;

@@ -89,12 +89,22 @@ export const routeSchema = z
   })
   .strict();
 
+export const capacitySchema = z
+  .object({
+    /** Fleet file (YAML) whose capacity timeline sizes the simulated pool and scales policies. */
+    fleet: z.string().min(1),
+    /** Share of the fleet this gateway's simulated pool stands for (a laptop runs a sliver of it). */
+    share: z.number().gt(0).max(1).default(0.0001),
+  })
+  .strict();
+
 export const configFileSchema = z
   .object({
     server: serverSchema.partial().optional(),
     upstreams: z.record(z.string().min(1), upstreamSchema).optional(),
     models: z.array(modelSchema).optional(),
     routes: z.array(routeSchema).optional(),
+    capacity: capacitySchema.optional(),
   })
   .strict();
 
@@ -116,4 +126,6 @@ export interface Config {
   routes: RouteConfig[];
   /** When set, every model is served by this upstream (`serve --upstream URL`). */
   upstream_override?: string;
+  /** When set, capacity comes from this fleet (path resolved against the config file). */
+  capacity?: { fleet: string; share: number };
 }

@@ -93,19 +93,39 @@ export function planReply(call: MessageCall, profile: SimulationProfile): Plan {
 /** Tokens per delta event: real servers flush a few tokens at a time. */
 const PIECES_PER_DELTA_MAX = 8;
 
+/** Where a fleet-backed pool takes its size and speeds from (see capacity/fleet-capacity.ts). */
+export interface FleetSizing {
+  /** Concurrent streams at `nowMs`. */
+  streamsAt(nowMs: number): number;
+  /** Decode tokens/s of one stream of a model family at `nowMs`; 0 if the fleet does not serve it. */
+  streamRateAt(nowMs: number, family: string): number;
+  clock: () => number;
+}
+
 export class SimulatedUpstream implements Upstream {
   readonly pool: SlotPool;
 
   constructor(
     readonly name: string,
     config: SimulatedUpstreamConfig,
+    private readonly fleet?: FleetSizing,
   ) {
-    this.pool = new SlotPool(config.slots, config.queue, config.queue_timeout_ms);
+    const slots = fleet ? fleet.streamsAt(fleet.clock()) : config.slots;
+    this.pool = new SlotPool(slots, config.queue, config.queue_timeout_ms);
+  }
+
+  /** The model's profile, its decode speed taken from the fleet when the pool follows one. */
+  private profileFor(call: MessageCall): SimulationProfile | undefined {
+    const profile = call.model.entry.simulation;
+    if (!profile || !this.fleet) return profile;
+    const rate = this.fleet.streamRateAt(this.fleet.clock(), call.model.entry.family);
+    return rate > 0 ? { ...profile, decode_tokens_per_s: rate } : profile;
   }
 
   async createMessage(call: MessageCall): Promise<MessageReply> {
-    const profile = call.model.entry.simulation;
+    const profile = this.profileFor(call);
     if (!profile) throw upstreamFailed(`Model ${call.model.entry.id} has no simulation profile.`);
+    if (this.fleet) this.pool.resize(this.fleet.streamsAt(this.fleet.clock()));
     const release = await this.pool.acquire(call.signal);
     call.signal.addEventListener("abort", release, { once: true });
     return { kind: "events", events: this.stream(call, profile, release) };

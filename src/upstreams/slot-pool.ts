@@ -16,10 +16,19 @@ export class SlotPool {
   private readonly waiters: Waiter[] = [];
 
   constructor(
-    readonly slots: number,
+    public slots: number,
     readonly maxQueue: number,
     readonly queueTimeoutMs: number,
   ) {}
+
+  /** Changes the number of slots (capacity moves with the fleet); waiters get new slots at once. */
+  resize(slots: number): void {
+    this.slots = Math.max(1, slots);
+    while (this.busy < this.slots && this.waiters.length > 0) {
+      this.busy++;
+      this.waiters.shift()?.grant(this.releaser());
+    }
+  }
 
   get inFlight(): number {
     return this.busy;

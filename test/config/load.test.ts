@@ -36,6 +36,11 @@ describe("configuration", () => {
   test("the example file with every option loads", () => {
     const config = loadConfig({ file: "examples/gateway.yaml", env: {} });
     assert.equal(config.upstreams.vllm?.type, "openai");
+    assert.match(
+      config.capacity?.fleet ?? "",
+      /examples\/colossus-fleet\.yaml$/,
+      "resolved against the config file",
+    );
     assert.equal(
       new ModelRouter(config).resolve("llama-3")?.upstreamModel,
       "meta-llama/Llama-3.3-70B-Instruct",
