@@ -39,6 +39,9 @@ const orbitalSiteSchema = z
     array_m2: z.number().positive(),
     cell_efficiency: z.number().gt(0).lt(1),
     battery_wh: z.number().min(0),
+    /** Two-sided radiator; without one, heat is assumed not to limit the site. */
+    radiator_m2: z.number().positive().optional(),
+    radiator_temp_k: z.number().min(200).max(400).default(300),
     watts_per_gpu: z.number().positive(),
     pools: z.array(poolSchema).min(1),
   })

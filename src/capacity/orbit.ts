@@ -7,6 +7,15 @@
 export const EARTH_RADIUS_KM = 6_378.137;
 export const MU_KM3_S2 = 398_600.4418;
 export const SOLAR_CONSTANT_W_M2 = 1_361;
+export const STEFAN_BOLTZMANN = 5.670374419e-8;
+
+/**
+ * Heat a two-sided radiator rejects to deep space, `2 × area × ε σ T⁴` (the 3 K background is
+ * negligible): every watt the GPUs draw must leave this way.
+ */
+export function radiatorRejectionW(areaM2: number, temperatureK: number, emissivity = 0.9): number {
+  return 2 * areaM2 * emissivity * STEFAN_BOLTZMANN * temperatureK ** 4;
+}
 
 export function orbitalPeriodS(altitudeKm: number): number {
   const r = EARTH_RADIUS_KM + altitudeKm;
@@ -52,6 +61,8 @@ export interface OrbitalPowerSystem {
   array: SolarArray;
   /** Usable battery energy for eclipses, watt-hours. */
   batteryWh: number;
+  /** Two-sided radiator area and temperature; omitted = heat is not the limit. */
+  radiator?: { areaM2: number; temperatureK: number };
   /** All-in watts per GPU (host, network, thermal control). */
   wattsPerGpu: number;
   installedGpus: number;
@@ -67,7 +78,16 @@ export function sunlitPowerW(array: SolarArray): number {
  * what the battery can carry through the whole eclipse.
  */
 export function gpusOnlineAt(system: OrbitalPowerSystem, phaseRad: number): number {
-  const fullSun = Math.min(system.installedGpus, Math.floor(sunlitPowerW(system.array) / system.wattsPerGpu));
+  const heatLimit = system.radiator
+    ? Math.floor(
+        radiatorRejectionW(system.radiator.areaM2, system.radiator.temperatureK) / system.wattsPerGpu,
+      )
+    : Number.POSITIVE_INFINITY;
+  const fullSun = Math.min(
+    system.installedGpus,
+    heatLimit,
+    Math.floor(sunlitPowerW(system.array) / system.wattsPerGpu),
+  );
   if (!inShadow(system.altitudeKm, system.betaRad, phaseRad)) return fullSun;
   const eclipseHours =
     (eclipseFraction(system.altitudeKm, system.betaRad) * orbitalPeriodS(system.altitudeKm)) / 3600;

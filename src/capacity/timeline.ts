@@ -95,6 +95,9 @@ function siteBudgetW(site: Site, nowMs: number): number {
       betaRad: site.orbit === "dawn-dusk" ? degrees(90) : degrees(site.beta_deg),
       array: { areaM2: site.array_m2, efficiency: site.cell_efficiency },
       batteryWh: site.battery_wh,
+      radiator: site.radiator_m2
+        ? { areaM2: site.radiator_m2, temperatureK: site.radiator_temp_k }
+        : undefined,
       wattsPerGpu: site.watts_per_gpu,
       installedGpus: installed,
     },

@@ -7,6 +7,7 @@ import {
   gpusOnlineAt,
   inShadow,
   orbitalPeriodS,
+  radiatorRejectionW,
   sunlitPowerW,
 } from "../../src/capacity/orbit.ts";
 
@@ -68,5 +69,21 @@ describe("orbits", () => {
     assert.ok(Math.abs(average - expected) / expected < 0.01);
     const dawnDusk = { ...system, betaRad: degrees(80) };
     assert.equal(averageGpusOnline(dawnDusk), sun, "always in sun");
+  });
+
+  test("the radiator caps the GPUs a site can cool: ≈413 W/m² per side at 300 K", () => {
+    assert.ok(Math.abs(radiatorRejectionW(1, 300) / 2 - 413.4) < 0.5);
+    const system = {
+      altitudeKm: 650,
+      betaRad: degrees(85),
+      array: { areaM2: 10_000, efficiency: 0.3 },
+      batteryWh: 0,
+      wattsPerGpu: 1_500,
+      installedGpus: 5_000,
+      radiator: { areaM2: 1_000, temperatureK: 300 },
+    };
+    // 2 × 1,000 m² × 413 W/m² = 827 kW of heat: 551 GPUs, though the array could feed 2,722.
+    assert.equal(gpusOnlineAt(system, 0), 551);
+    assert.equal(gpusOnlineAt({ ...system, radiator: { areaM2: 10_000, temperatureK: 300 } }, 0), 2_722);
   });
 });

@@ -92,6 +92,7 @@ describe("capacity timeline", () => {
           array_m2: 10_000,
           cell_efficiency: 0.3,
           battery_wh: 500_000,
+          radiator_temp_k: 300,
           watts_per_gpu: 1_500,
           pools: [{ gpu: "gb300", count: 2_000 }],
         },
