@@ -21,6 +21,8 @@ export interface SideResult {
   doubledWithoutPeak: SimulationResult;
   /** Largest 5-hour multiplier with the peak rule lifted that keeps overload under target. */
   maxSessionMultiplier: number;
+  /** The same for each plan alone, the other plans kept at their budgets. */
+  maxSessionMultiplierByPlan: Record<string, number>;
   /** Largest multiplier on API traffic at baseline subscription limits. */
   maxApiMultiplier: number;
 }
@@ -41,8 +43,9 @@ export function plan(
   onProgress: (done: number, total: number) => void = () => {},
 ): PlanResult {
   const prepared = prepare(scenario, fleet, catalog, policy);
-  // At most 2 sides × (2 runs + 2 solvers of 2 + 12 runs each); solvers may stop sooner.
-  const total = 2 * (2 + 2 * 14);
+  // At most 2 sides × (2 runs + one solver per plan, one joint and one for API, each up to
+  // 2 + 12 runs); solvers may stop sooner.
+  const total = 2 * (2 + (2 + prepared.plans.length) * 14);
   let done = 0;
   const ran = () => onProgress(++done, total);
   const tick = <T>(value: T): T => {
@@ -54,8 +57,17 @@ export function plan(
     const base = { startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1 };
     const baseline = tick(simulate(prepared, base));
     const doubledWithoutPeak = tick(simulate(prepared, { ...base, sessionMultiplier: 2, liftPeak: true }));
-    const session = largestSustainable(prepared, { ...base, liftPeak: true }, "sessionMultiplier", ran);
-    const api = largestSustainable(prepared, base, "apiMultiplier", ran);
+    const session = largestSustainable(
+      prepared,
+      (m) => ({ ...base, liftPeak: true, sessionMultiplier: m }),
+      ran,
+    );
+    const api = largestSustainable(prepared, (m) => ({ ...base, apiMultiplier: m }), ran);
+    const byPlan: Record<string, number> = {};
+    for (const { name } of prepared.plans) {
+      const one = (m: number) => ({ ...base, liftPeak: true, planMultipliers: { [name]: m } });
+      byPlan[name] = largestSustainable(prepared, one, ran).multiplier;
+    }
     return {
       label,
       startMs,
@@ -63,6 +75,7 @@ export function plan(
       baseline,
       doubledWithoutPeak,
       maxSessionMultiplier: session.multiplier,
+      maxSessionMultiplierByPlan: byPlan,
       maxApiMultiplier: api.multiplier,
     };
   };
@@ -85,7 +98,11 @@ export function plan(
   };
 }
 
-/** The policy the plan supports after the deal: budgets and API limits scaled, peak rule gone. */
+/**
+ * The policy the plan supports after the deal: budgets and API limits scaled, peak rule gone.
+ * It uses the joint multiplier (every plan raised together), not the per-plan ones, which each
+ * assume the other plans stay where they are.
+ */
 export function plannedPolicy(base: Policy, result: PlanResult, effectiveFrom: string): Policy {
   // Round down to a tenth and stay within ×4 of the baseline: a plan is a model, not a promise.
   const session = Math.min(4, Math.floor(result.after.maxSessionMultiplier * 10) / 10);

@@ -45,6 +45,11 @@ export function textReport(result: PlanResult): string {
       `×${before.maxSessionMultiplier.toFixed(2)}`,
       `×${after.maxSessionMultiplier.toFixed(2)}`,
     ],
+    ...Object.keys(before.maxSessionMultiplierByPlan).map((name): [string, string, string] => [
+      `  ${name} alone (other plans unchanged)`,
+      `×${(before.maxSessionMultiplierByPlan[name] ?? 0).toFixed(2)}`,
+      `×${(after.maxSessionMultiplierByPlan[name] ?? 0).toFixed(2)}`,
+    ]),
     [
       "largest sustainable API traffic multiplier",
       `×${before.maxApiMultiplier.toFixed(2)}`,

@@ -20,6 +20,8 @@ export interface SimulationOptions {
   startMs: number;
   /** Multiplier on every subscription plan's 5-hour budget. */
   sessionMultiplier: number;
+  /** Per-plan multipliers that take the place of `sessionMultiplier` for those plans. */
+  planMultipliers?: Record<string, number>;
   /** Drop the plans' peak-hour rules. */
   liftPeak: boolean;
   /** Multiplier on API traffic (what raised API limits would let through). */
@@ -169,11 +171,12 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     const at = options.startMs + step * resolutionMs;
     demandPerFamily.fill(0);
     let c = 0;
-    for (const { plan, rate, usdPerToken, mix, cohorts } of plans) {
+    for (const { name, plan, rate, usdPerToken, mix, cohorts } of plans) {
       const peak = !options.liftPeak && isPeak(plan.peak, at);
       const usageFactor = peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
       const budgetFactor = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
-      const session = plan.session_budget_usd * options.sessionMultiplier * budgetFactor;
+      const multiplier = options.planMultipliers?.[name] ?? options.sessionMultiplier;
+      const session = plan.session_budget_usd * multiplier * budgetFactor;
       const weekly = plan.weekly_budget_usd;
       for (const cohort of cohorts) {
         const wanted =

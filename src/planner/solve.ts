@@ -6,15 +6,14 @@ import { type Prepared, type SimulationOptions, type SimulationResult, simulate 
 
 export function largestSustainable(
   prepared: Prepared,
-  base: SimulationOptions,
-  field: "sessionMultiplier" | "apiMultiplier",
+  optionsFor: (multiplier: number) => SimulationOptions,
   onRun: () => void = () => {},
   range: [number, number] = [0.25, 16],
   iterations = 12,
 ): { multiplier: number; result: SimulationResult } {
   const target = prepared.scenario.target_overload_share;
   const run = (value: number) => {
-    const result = simulate(prepared, { ...base, [field]: value });
+    const result = simulate(prepared, optionsFor(value));
     onRun();
     return result;
   };

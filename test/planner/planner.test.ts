@@ -51,6 +51,13 @@ describe("planner", () => {
     );
     assert.ok(result.before.maxSessionMultiplier < 2);
     assert.ok(result.after.maxSessionMultiplier >= 2);
+    for (const name of ["pro", "max-5x", "max-20x"]) {
+      const alone = result.after.maxSessionMultiplierByPlan[name] ?? 0;
+      assert.ok(
+        alone >= result.after.maxSessionMultiplier,
+        `${name} alone can go at least as far as all plans together`,
+      );
+    }
     assert.equal(result.before.gpusOnline, 100_000);
     assert.equal(result.after.gpusOnline, 330_000);
   });
@@ -76,11 +83,8 @@ describe("planner", () => {
   test("more GPUs never lower the sustainable 5-hour multiplier (property)", () => {
     const start = Date.parse(quick.compare.before);
     const base = { startMs: start, sessionMultiplier: 1, liftPeak: true, apiMultiplier: 1 };
-    const baseline = largestSustainable(
-      prepare(quick, fleet, catalog, policy),
-      base,
-      "sessionMultiplier",
-    ).multiplier;
+    const optionsFor = (m: number) => ({ ...base, sessionMultiplier: m });
+    const baseline = largestSustainable(prepare(quick, fleet, catalog, policy), optionsFor).multiplier;
     fc.assert(
       fc.property(
         fc.nat(fleet.sites.length - 1),
@@ -91,11 +95,7 @@ describe("planner", () => {
           if (!pool) return;
           pool.count += extra;
           pool.from = undefined; // online for the whole period
-          const grown = largestSustainable(
-            prepare(quick, bigger, catalog, policy),
-            base,
-            "sessionMultiplier",
-          ).multiplier;
+          const grown = largestSustainable(prepare(quick, bigger, catalog, policy), optionsFor).multiplier;
           assert.ok(grown >= baseline, `${grown} < ${baseline}`);
         },
       ),
