@@ -5,10 +5,9 @@ import OpenAI from "openai";
 import { defaultPolicy } from "../../src/plans/default-policy.ts";
 import { readPolicyFile } from "../../src/plans/load-policy.ts";
 import { type Policy, policySchema } from "../../src/plans/schema.ts";
-import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { openDatabase } from "../../src/stores/sqlite.ts";
 import { SqlitePolicyStore } from "../../src/stores/sqlite-policies.ts";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { startTestGateway, streamThenDisconnect, type TestGateway } from "../helpers/gateway.ts";
 
 const HOUR = 3_600_000;
 
@@ -390,27 +389,7 @@ describe("streamed output is charged as produced", () => {
 
   test("a client that disconnects mid-stream is charged only for what was produced", async () => {
     clock.now += 10 * 60_000;
-    const controller = new AbortController();
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "claude-sonnet-4-6",
-        max_tokens: 8_000,
-        stream: true,
-        messages: [{ role: "user", content: "sim:tokens=6000" }],
-      }),
-      signal: controller.signal,
-    });
-    let deltas = 0;
-    try {
-      for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) {
-        if (event.event === "content_block_delta" && ++deltas === 10) controller.abort();
-      }
-    } catch {
-      // the abort
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await streamThenDisconnect(server, 6_000, 40);
     await server.gateway.ledger.flush();
     const [recorded] = await server.gateway.ledger.events({ account: "test", limit: 1 });
     assert.equal(recorded?.status, 499);

@@ -8,6 +8,8 @@ import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { createGateway, type RunningGateway, startGateway } from "../../src/gateway.ts";
 import type { UsageEvent } from "../../src/ledger/usage-event.ts";
+import { parseSse } from "../../src/protocol/sse-parser.ts";
+import { countTextTokens } from "../../src/tokens/count.ts";
 
 export interface TestGateway extends RunningGateway {
   key: string;
@@ -60,4 +62,37 @@ export async function recordedUsage(
   const event = events.find((candidate) => candidate.request_id === requestId);
   assert.ok(event, `the ledger has request ${requestId}`);
   return event;
+}
+
+/**
+ * Streams a Sonnet reply of `tokens` tokens and disconnects once `receivedTokens` text tokens
+ * have arrived, like a client that goes away mid-stream; waits for the gateway to record it.
+ */
+export async function streamThenDisconnect(server: TestGateway, tokens: number, receivedTokens: number) {
+  const controller = new AbortController();
+  const response = await fetch(`${server.url}/v1/messages`, {
+    method: "POST",
+    headers: { "x-api-key": server.key, "content-type": "application/json" },
+    body: JSON.stringify({
+      model: "claude-sonnet-4-6",
+      max_tokens: tokens + 1_000,
+      stream: true,
+      messages: [{ role: "user", content: `sim:tokens=${tokens}` }],
+    }),
+    signal: controller.signal,
+  });
+  const requestId = response.headers.get("request-id");
+  let received = 0;
+  try {
+    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) {
+      if (event.event === "content_block_delta")
+        received += countTextTokens(JSON.parse(event.data).delta.text);
+      if (received >= receivedTokens) controller.abort();
+    }
+  } catch {
+    // The abort surfaces as an error from the body reader.
+  }
+  // Give the gateway a moment to notice the closed socket and record the request.
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  return { requestId, received };
 }

@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { countTextTokens } from "../../src/tokens/count.ts";
 import { generatePieces, seededRandom, WORDS } from "../../src/upstreams/simulated-text.ts";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { startTestGateway, streamThenDisconnect, type TestGateway } from "../helpers/gateway.ts";
 
 describe("simulated text", () => {
   test("every vocabulary word is exactly one token, with and without a leading space", () => {
@@ -84,31 +83,7 @@ describe("the simulated GPU pool", () => {
   });
 
   test("a client that disconnects mid-stream is charged only for what was produced", async () => {
-    const controller = new AbortController();
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "claude-sonnet-4-6",
-        max_tokens: 10_000,
-        stream: true,
-        messages: [{ role: "user", content: "sim:tokens=2000" }],
-      }),
-      signal: controller.signal,
-    });
-    const requestId = response.headers.get("request-id");
-    let received = 0;
-    try {
-      for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) {
-        if (event.event === "content_block_delta")
-          received += countTextTokens(JSON.parse(event.data).delta.text);
-        if (received >= 20) controller.abort();
-      }
-    } catch {
-      // The abort surfaces as an error from the body reader.
-    }
-    // Give the gateway a moment to notice the closed socket and record.
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    const { requestId, received } = await streamThenDisconnect(server, 2_000, 20);
     await server.gateway.ledger.flush();
     const events = await server.gateway.ledger.events({ account: "test", limit: 100 });
     const event = events.find((candidate) => candidate.request_id === requestId);

@@ -72,6 +72,15 @@ for j = 1, n do
   b[j] = sb[name[j]]
 end
 
+-- A bucket's level × period at `now`, refilled since its last update (full when new).
+local function bucket_level(j)
+  local full = limit[j] * period[j]
+  if not a[j] then return full end
+  local elapsed = now - b[j]
+  if elapsed <= 0 then return a[j] end
+  return min(full, a[j] + elapsed * limit[j])
+end
+
 -- The state to write (new pairs by name) and how long until it equals a fresh one.
 local ttl, dirty = 0, false
 local wa, wb = {}, {}
@@ -113,12 +122,7 @@ if op == "check" or op == "peek" then
     local L, P, cost, admit_at, remaining, reset = limit[j], period[j], amount[j], now, 0, now
     if kind[j] == "r" then
       local full = L * P
-      local level = full
-      if a[j] then
-        level = a[j]
-        local elapsed = now - b[j]
-        if elapsed > 0 then level = min(full, level + elapsed * L) end
-      end
+      local level = bucket_level(j)
       local needed = cost * P
       local after = level
       if level >= needed then
@@ -213,13 +217,7 @@ for j = 1, n do
     local L, P = limit[j], period[j]
     if kind[j] == "r" then
       local full = L * P
-      local level = full
-      if a[j] then
-        level = a[j]
-        local elapsed = now - b[j]
-        if elapsed > 0 then level = min(full, level + elapsed * L) end
-      end
-      local after = min(full, level - cost * P)
+      local after = min(full, bucket_level(j) - cost * P)
       wa[name[j]], wb[name[j]] = after, now
       dirty = true
       local idle = ceil((full - after) / L)
