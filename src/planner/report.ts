@@ -7,54 +7,39 @@ const yesNo = (b: boolean) => (b ? "yes" : "no");
 
 export function textReport(result: PlanResult): string {
   const { before, after, conclusions, scenario } = result;
+  /** One line of the table: the same measure of the week before and the week after. */
+  const row = <T>(
+    label: string,
+    pick: (side: SideResult) => T,
+    format: (value: T) => string,
+  ): [string, string, string] => [label, format(pick(before)), format(pick(after))];
+  const times = (x: number) => `×${x.toFixed(2)}`;
   const rows: Array<[string, string, string]> = [
-    [
+    row(
       "GPUs online at the start",
-      before.gpusOnline.toLocaleString("en-US"),
-      after.gpusOnline.toLocaleString("en-US"),
-    ],
-    [
+      (side) => side.gpusOnline,
+      (n) => n.toLocaleString("en-US"),
+    ),
+    row(
       "mean / peak utilisation (baseline)",
-      `${pct(before.baseline.meanUtilisation)} / ${pct(before.baseline.peakUtilisation)}`,
-      `${pct(after.baseline.meanUtilisation)} / ${pct(after.baseline.peakUtilisation)}`,
-    ],
-    ["overloaded minutes (baseline)", pct(before.baseline.overloadShare), pct(after.baseline.overloadShare)],
-    ["expected 529 share (baseline)", pct(before.baseline.shedShare), pct(after.baseline.shedShare)],
-    [
-      "users hitting the 5-hour limit (baseline)",
-      pct(before.baseline.sessionLimitedShare),
-      pct(after.baseline.sessionLimitedShare),
-    ],
-    [
-      "users hitting the weekly limit (baseline)",
-      pct(before.baseline.weeklyLimitedShare),
-      pct(after.baseline.weeklyLimitedShare),
-    ],
-    [
-      "overloaded minutes, 5-hour ×2, peak lifted",
-      pct(before.doubledWithoutPeak.overloadShare),
-      pct(after.doubledWithoutPeak.overloadShare),
-    ],
-    [
-      "users hitting the 5-hour limit, ×2",
-      pct(before.doubledWithoutPeak.sessionLimitedShare),
-      pct(after.doubledWithoutPeak.sessionLimitedShare),
-    ],
-    [
-      "largest sustainable 5-hour multiplier (peak lifted)",
-      `×${before.maxSessionMultiplier.toFixed(2)}`,
-      `×${after.maxSessionMultiplier.toFixed(2)}`,
-    ],
-    ...Object.keys(before.maxSessionMultiplierByPlan).map((name): [string, string, string] => [
-      `  ${name} alone (other plans unchanged)`,
-      `×${(before.maxSessionMultiplierByPlan[name] ?? 0).toFixed(2)}`,
-      `×${(after.maxSessionMultiplierByPlan[name] ?? 0).toFixed(2)}`,
-    ]),
-    [
-      "largest sustainable API traffic multiplier",
-      `×${before.maxApiMultiplier.toFixed(2)}`,
-      `×${after.maxApiMultiplier.toFixed(2)}`,
-    ],
+      (side) => side.baseline,
+      (r) => `${pct(r.meanUtilisation)} / ${pct(r.peakUtilisation)}`,
+    ),
+    row("overloaded minutes (baseline)", (side) => side.baseline.overloadShare, pct),
+    row("expected 529 share (baseline)", (side) => side.baseline.shedShare, pct),
+    row("users hitting the 5-hour limit (baseline)", (side) => side.baseline.sessionLimitedShare, pct),
+    row("users hitting the weekly limit (baseline)", (side) => side.baseline.weeklyLimitedShare, pct),
+    row("overloaded minutes, 5-hour ×2, peak lifted", (side) => side.doubledWithoutPeak.overloadShare, pct),
+    row("users hitting the 5-hour limit, ×2", (side) => side.doubledWithoutPeak.sessionLimitedShare, pct),
+    row("largest sustainable 5-hour multiplier (peak lifted)", (side) => side.maxSessionMultiplier, times),
+    ...Object.keys(before.maxSessionMultiplierByPlan).map((name) =>
+      row(
+        `  ${name} alone (other plans unchanged)`,
+        (side) => side.maxSessionMultiplierByPlan[name] ?? 0,
+        times,
+      ),
+    ),
+    row("largest sustainable API traffic multiplier", (side) => side.maxApiMultiplier, times),
     [
       "5-hour limits can double, peak rule lifted",
       yesNo(conclusions.doubleSessionAndLiftPeak[0]),
