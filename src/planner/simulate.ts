@@ -64,6 +64,11 @@ export interface Prepared {
     mix: number[];
     cohorts: Cohort[];
   }>;
+  /**
+   * Tokens/s per family by 10-minute bucket, for this fleet only: the cache lives and dies with
+   * the prepared scenario, so two fleets can never share an entry.
+   */
+  capacityByBucket: Map<number, number[]>;
 }
 
 export function prepare(
@@ -99,7 +104,7 @@ export function prepare(
     );
     plans.push({ name, plan, rate: demand.tokens_per_active_minute, usdPerToken, mix, cohorts });
   }
-  return { scenario, fleet, catalog, policy, families, plans };
+  return { scenario, fleet, catalog, policy, families, plans, capacityByBucket: new Map() };
 }
 
 /** Activity (0–1) of a local minute: the hourly curve, lower at weekends. */
@@ -120,18 +125,14 @@ function activityTable(
   return table;
 }
 
-const capacityCache = new Map<string, number[]>();
-
 /** Tokens/s per family, sampled every 10 simulated minutes (capacity moves slowly). */
 function capacityPerFamily(prepared: Prepared, atMs: number): number[] {
   const bucket = Math.floor(atMs / (10 * MINUTE)) * 10 * MINUTE;
-  const key = `${prepared.scenario.fleet}|${bucket}`;
-  let cached = capacityCache.get(key);
+  let cached = prepared.capacityByBucket.get(bucket);
   if (!cached) {
     const capacity = capacityAt(prepared.fleet, prepared.catalog, bucket);
     cached = prepared.families.map((family) => capacity.tokensPerSecond[family] ?? 0);
-    if (capacityCache.size > 100_000) capacityCache.clear();
-    capacityCache.set(key, cached);
+    prepared.capacityByBucket.set(bucket, cached);
   }
   return cached;
 }

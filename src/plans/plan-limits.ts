@@ -99,7 +99,11 @@ function apiDimensions(plan: ApiPlan, modelClass: string, nowMs: number, scale: 
   ];
 }
 
-const cache = new Map<string, PlanLimits>();
+/**
+ * Built limits per policy object: a cache that belongs to the policy (it goes when the policy
+ * goes) so two policies, even with the same version name, can never share an entry.
+ */
+const byPolicy = new WeakMap<Policy, Map<string, PlanLimits>>();
 
 export function planLimits(
   policy: Policy,
@@ -113,9 +117,14 @@ export function planLimits(
   const [className, modelClass] = classFor(policy, family);
   const peak = plan.kind === "subscription" && isPeak(plan.peak, nowMs);
   const monthKey = plan.kind === "api" ? monthBounds(nowMs).start : 0;
-  const cacheKey = `${policy.version}|${planName}|${className}|${family}|${peak}|${monthKey}|${capacityScale}`;
+  let cache = byPolicy.get(policy);
+  if (!cache) {
+    cache = new Map();
+    byPolicy.set(policy, cache);
+  }
+  const cacheKey = `${planName}|${className}|${family}|${peak}|${monthKey}|${capacityScale}`;
   const cached = cache.get(cacheKey);
-  if (cached && cached.plan === plan) return cached;
+  if (cached) return cached;
 
   const prices = unitPrices(modelClass);
   const multiplier =
@@ -147,6 +156,7 @@ export function planLimits(
     dimensions,
     costs,
   };
+  // Months and capacity scales keep coming: bound what one long-lived policy keeps.
   if (cache.size > 1_000) cache.clear();
   cache.set(cacheKey, limits);
   return limits;

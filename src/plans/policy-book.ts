@@ -19,8 +19,13 @@ export class PolicyBook {
 
   constructor(
     private readonly store: SqlitePolicyStore | undefined,
-    /** How often to ask the database whether policies changed. */
+    /**
+     * How often to ask the database whether policies changed. This is wall time between polls
+     * of the database, not the policy clock (which tests freeze and move by hours), so it reads
+     * the monotonic clock; asking on every request would cost a query per request.
+     */
     private readonly refreshMs = 250,
+    private readonly monotonicMs: () => number = () => performance.now(),
   ) {
     this.refresh();
   }
@@ -36,7 +41,7 @@ export class PolicyBook {
   }
 
   private maybeRefresh(): void {
-    const wall = Date.now();
+    const wall = this.monotonicMs();
     if (!this.store || wall - this.checkedAtMs < this.refreshMs) return;
     this.checkedAtMs = wall;
     if (this.store.dataVersion() !== this.seenVersion) this.refresh();

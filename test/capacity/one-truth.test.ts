@@ -11,6 +11,7 @@ import { openDatabase } from "../../src/stores/sqlite.ts";
 import { SqlitePolicyStore } from "../../src/stores/sqlite-policies.ts";
 import type { SimulatedUpstream } from "../../src/upstreams/simulated.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const fleetFile = resolve("examples/colossus-fleet.yaml");
 const deal = Date.parse("2026-05-06T00:00:00Z");
@@ -40,7 +41,10 @@ describe("one truth: the fleet sizes the simulated pool and scales the policies"
     const db = openDatabase(server.dataDir);
     new SqlitePolicyStore(db).apply(scaled);
     db.close();
-    await new Promise((resolveWait) => setTimeout(resolveWait, 300));
+    await waitFor(
+      () => server.gateway.policies.inForce(clock.now).version === "capacity-scaled",
+      "the gateway to see the capacity-scaled policy",
+    );
   });
   after(() => server.stop());
 

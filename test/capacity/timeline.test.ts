@@ -68,7 +68,7 @@ describe("capacity timeline", () => {
           const base = weighted(example, at);
           const bigger = structuredClone(example);
           const site = bigger.sites[siteIndex];
-          if (!site) return;
+          assert.ok(site, `site ${siteIndex} exists`);
           const pool = site.pools[poolIndex % site.pools.length];
           if (pool) pool.count += extra;
           if (site.kind === "terrestrial") site.power_mw += extraMw;

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { runCli, startServe } from "../helpers/cli.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe("headroom serve with keys managed from a second terminal", () => {
   let dir: string;
@@ -113,18 +114,20 @@ describe("headroom serve with keys managed from a second terminal", () => {
   });
 
   test("`headroom usage` summarises what the ledger recorded", async () => {
-    // The server flushes its ledger in batches every 200 ms.
-    await new Promise((resolve) => setTimeout(resolve, 400));
-    const usage = await runCli(["usage", "--account", "demo", "--json"], { cwd: dir });
-    const rows = JSON.parse(usage.stdout) as Array<{
-      model: string;
-      requests: number;
-      output_tokens: number;
-      errors: number;
-    }>;
-    const sonnet = rows.find((row) => row.model === "claude-sonnet-4-6");
-    assert.equal(sonnet?.requests, 4, "the 401 after revocation is not usage");
-    assert.equal(sonnet?.output_tokens, 40);
+    // The server writes its ledger in batches; another process sees a batch once it is committed.
+    type Row = { model: string; requests: number; output_tokens: number; errors: number };
+    const sonnet = await waitFor(
+      async () => {
+        const usage = await runCli(["usage", "--account", "demo", "--json"], { cwd: dir });
+        assert.equal(usage.code, 0, usage.stderr);
+        const row = (JSON.parse(usage.stdout) as Row[]).find((r) => r.model === "claude-sonnet-4-6");
+        return row && row.requests >= 4 && row;
+      },
+      "headroom usage to show the four requests",
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
+    assert.equal(sonnet.requests, 4, "the 401 after revocation is not usage");
+    assert.equal(sonnet.output_tokens, 40);
     const table = await runCli(["usage"], { cwd: dir });
     assert.match(table.stdout, /account\s+model\s+requests/);
   });

@@ -66,7 +66,7 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
       return;
     }
     if (model.endsWith("-slow")) {
-      setTimeout(() => response.writeHead(200).end("{}"), 2_000).unref();
+      // Never answers: only the gateway's timeout can end this request.
       return;
     }
     const message = {

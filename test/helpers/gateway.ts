@@ -10,6 +10,7 @@ import { createGateway, type RunningGateway, startGateway } from "../../src/gate
 import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { countTextTokens } from "../../src/tokens/count.ts";
+import { waitFor } from "./wait.ts";
 
 export interface TestGateway extends RunningGateway {
   key: string;
@@ -51,24 +52,31 @@ export async function startTestGateway(
   };
 }
 
-/** What the ledger recorded for a request id (after flushing), failing the test if nothing. */
+/** What the ledger recorded for a request id, once it is recorded (a test fails if it never is). */
 export async function recordedUsage(
   server: TestGateway,
   requestId: string | null | undefined,
   account = "test",
 ): Promise<UsageEvent> {
-  await server.gateway.ledger.flush();
-  const events = await server.gateway.ledger.events({ account, limit: 1000 });
-  const event = events.find((candidate) => candidate.request_id === requestId);
-  assert.ok(event, `the ledger has request ${requestId}`);
-  return event;
+  assert.ok(requestId, "the response carried a request id");
+  return waitFor(async () => {
+    await server.gateway.ledger.flush();
+    const events = await server.gateway.ledger.events({ account, limit: 1000 });
+    return events.find((candidate) => candidate.request_id === requestId);
+  }, `the ledger to record request ${requestId}`);
 }
 
 /**
  * Streams a Sonnet reply of `tokens` tokens and disconnects once `receivedTokens` text tokens
- * have arrived, like a client that goes away mid-stream; waits for the gateway to record it.
+ * have arrived, like a client that goes away mid-stream; resolves once the gateway has recorded
+ * the request and let go of it.
  */
-export async function streamThenDisconnect(server: TestGateway, tokens: number, receivedTokens: number) {
+export async function streamThenDisconnect(
+  server: TestGateway,
+  tokens: number,
+  receivedTokens: number,
+  account = "test",
+) {
   const controller = new AbortController();
   const response = await fetch(`${server.url}/v1/messages`, {
     method: "POST",
@@ -82,6 +90,7 @@ export async function streamThenDisconnect(server: TestGateway, tokens: number, 
     signal: controller.signal,
   });
   const requestId = response.headers.get("request-id");
+  assert.equal(response.status, 200);
   let received = 0;
   try {
     for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) {
@@ -89,10 +98,12 @@ export async function streamThenDisconnect(server: TestGateway, tokens: number, 
         received += countTextTokens(JSON.parse(event.data).delta.text);
       if (received >= receivedTokens) controller.abort();
     }
-  } catch {
-    // The abort surfaces as an error from the body reader.
+  } catch (error) {
+    // Our own abort surfaces as an AbortError from the body reader; anything else is a failure.
+    if (!controller.signal.aborted || (error as Error).name !== "AbortError") throw error;
   }
-  // Give the gateway a moment to notice the closed socket and record the request.
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  return { requestId, received };
+  assert.ok(controller.signal.aborted, `the stream ended after ${received} tokens, before the disconnect`);
+  const recorded = await recordedUsage(server, requestId, account);
+  await waitFor(() => server.gateway.inFlight.size === 0, "the gateway to let go of the request");
+  return { requestId, received, recorded };
 }

@@ -177,6 +177,7 @@ describe("limiter properties", () => {
   });
 
   test("a request retried exactly at retryAfter is admitted", async () => {
+    let refusedWithRetry = 0;
     await fc.assert(
       fc.asyncProperty(
         scenarioArb,
@@ -193,12 +194,15 @@ describe("limiter properties", () => {
           };
           const first = await store.check(request);
           if (first.admitted || first.retryAfterMs === null) return;
+          refusedWithRetry++;
           clock.now += first.retryAfterMs;
           assert.equal((await store.check(request)).admitted, true);
         },
       ),
       { numRuns: 400 },
     );
+    // The property says nothing unless some runs were refused with a time to retry.
+    assert.ok(refusedWithRetry >= 40, `only ${refusedWithRetry} of 400 runs were refused with a retry time`);
   });
 });
 

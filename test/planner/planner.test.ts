@@ -80,11 +80,17 @@ describe("planner", () => {
     );
   });
 
-  test("more GPUs never lower the sustainable 5-hour multiplier (property)", () => {
+  test("more GPUs never lower the sustainable 5-hour multiplier (property), and a fleet cut to 1% lowers it", () => {
     const start = Date.parse(quick.compare.before);
     const base = { startMs: start, sessionMultiplier: 1, liftPeak: true, apiMultiplier: 1 };
     const optionsFor = (m: number) => ({ ...base, sessionMultiplier: m });
-    const baseline = largestSustainable(prepare(quick, fleet, catalog, policy), optionsFor).multiplier;
+    const sustainable = (candidate: typeof fleet) =>
+      largestSustainable(prepare(quick, candidate, catalog, policy), optionsFor).multiplier;
+    const baseline = sustainable(fleet);
+    // The counter-case: if capacity were ignored (or taken from another fleet), this would not move.
+    const cut = structuredClone(fleet);
+    for (const site of cut.sites) for (const pool of site.pools) pool.count = Math.ceil(pool.count / 100);
+    assert.ok(sustainable(cut) < baseline, "a fleet cut to 1% sustains less");
     fc.assert(
       fc.property(
         fc.nat(fleet.sites.length - 1),
@@ -92,10 +98,10 @@ describe("planner", () => {
         (siteIndex, extra) => {
           const bigger = structuredClone(fleet);
           const pool = bigger.sites[siteIndex]?.pools[0];
-          if (!pool) return;
+          assert.ok(pool, `site ${siteIndex} has a pool`);
           pool.count += extra;
           pool.from = undefined; // online for the whole period
-          const grown = largestSustainable(prepare(quick, bigger, catalog, policy), optionsFor).multiplier;
+          const grown = sustainable(bigger);
           assert.ok(grown >= baseline, `${grown} < ${baseline}`);
         },
       ),

@@ -1,38 +1,38 @@
-/** A gateway-like process for the multi-process test: hammers one shared key for a while. */
+/**
+ * A gateway-like process for the multi-process test: sends a fixed number of decisions for one
+ * shared key, 16 at a time, as fast as it can, and reports how many were admitted.
+ */
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
 
-const [url, prefix, key, limitText, startText, durationText] = process.argv.slice(2) as [
-  string,
+const [url, prefix, key, dimensionsJson, countText] = process.argv.slice(2) as [
   string,
   string,
   string,
   string,
   string,
 ];
-const client = connectRedis(url, { timeoutMs: 2_000 });
+const dimensions = JSON.parse(dimensionsJson) as DimensionSpec[];
+const costs = dimensions.map(() => 1);
+const client = connectRedis(url, { timeoutMs: 10_000 });
 await whenReady(client);
 const store = new RedisLimiterStore(client, { prefix });
-const rate: DimensionSpec = { kind: "rate", name: "rps", limit: Number(limitText), periodMs: 1_000 };
 
-async function serverMs(): Promise<number> {
-  const [seconds, micros] = await client.time();
-  return Number(seconds) * 1000 + Number(micros) / 1000;
-}
-
-await new Promise((resolve) => setTimeout(resolve, Math.max(0, Number(startText) - Date.now())));
-const stopAt = Date.now() + Number(durationText);
+let left = Number(countText);
 let admitted = 0;
 let rejected = 0;
-const first = await serverMs();
 async function loop(): Promise<void> {
-  while (Date.now() < stopAt) {
-    const decision = await store.check({ key, dimensions: [rate], costs: [1] });
+  while (left > 0) {
+    left--;
+    const decision = await store.check({ key, dimensions, costs });
     if (decision.admitted) admitted++;
     else rejected++;
   }
 }
+// Say ready, then wait for the go signal, so every process starts together.
+const go = new Promise((resolve) => process.once("message", resolve));
+process.send?.("ready");
+await go;
 await Promise.all(Array.from({ length: 16 }, loop));
-const last = await serverMs();
-process.send?.({ admitted, rejected, first, last });
+process.send?.({ admitted, rejected });
 await store.close();

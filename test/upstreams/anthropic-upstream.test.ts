@@ -20,8 +20,10 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
           type: "anthropic",
           url: upstream.url,
           api_key_env: "FAKE_KEY",
-          timeout_ms: 300,
+          timeout_ms: 30_000,
         };
+        // The same server behind a short timeout, for the model that never answers.
+        config.upstreams.hung = { type: "anthropic", url: upstream.url, timeout_ms: 300 };
         config.upstreams.down = { type: "anthropic", url: "http://127.0.0.1:1", timeout_ms: 1000 };
         config.models.push(
           {
@@ -31,6 +33,14 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
             family: "fake",
             aliases: [],
             upstream: "fake",
+          },
+          {
+            id: "fake-slow",
+            display_name: "Never answers",
+            created_at: "2026-01-01T00:00:00Z",
+            family: "fake",
+            aliases: [],
+            upstream: "hung",
           },
           {
             id: "down",
