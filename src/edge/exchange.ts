@@ -71,8 +71,11 @@ export class Exchange {
     this.model = model;
     const inputTokens = countRequestTokens(body);
     const { enforcer } = this.gateway;
-    // One clock reading and one plan lookup serve both shedding and the limiter.
-    const nowMs = this.gateway.clock();
+    // The clock reading taken when the request arrived (the ledger's at_ms) chooses the policy
+    // and the plan's limits, and one plan lookup serves both shedding and the limiter. The
+    // limiter store decides at its own clock: the same injected one in memory, Redis's TIME
+    // when shared, so gateways on several hosts agree.
+    const nowMs = this.startedAtMs;
     const limits = enforcer.limitsFor(this.identity, model.entry.family, nowMs);
     this.admitToCapacity(model, limits.plan.priority);
     this.admission = await enforcer.admit(

@@ -1,4 +1,8 @@
-/** One request's usage as the ledger records it: the source of truth for long windows and billing. */
+/**
+ * One request's usage as the ledger records it: the record of what was served, for usage
+ * reports and billing. (Limiter windows are not yet rebuilt from it at start: an in-memory
+ * limiter begins empty after a restart.)
+ */
 export interface UsageEvent {
   at_ms: number;
   request_id: string;

@@ -1,6 +1,7 @@
 /**
- * Where a policy's capacity scaling gets capacity(t) from. Constant for now; the fleet model
- * (capacity/) provides the real one, so limits follow GPUs coming online.
+ * Where a policy's capacity scaling gets capacity(t) from. With a fleet configured the gateway
+ * uses the fleet's capacity timeline (capacity/fleet-capacity.ts), so limits follow GPUs coming
+ * online; without one, capacity is constant (`ConstantCapacity`) and scaling has no effect.
  */
 export interface CapacityProvider {
   /** Capacity available at `nowMs` for a model family, in the unit of the policy's baseline. */
