@@ -3,14 +3,14 @@
  * example fleet after the deal (330,000 GPUs, of which 230,000 at the Colossus-class site).
  * Target: a whole `headroom plan` (every simulation of both sides and both solvers) under 10 s.
  */
-import { loadGpuCatalog } from "../src/capacity/gpu-catalog.ts";
+import { loadCalibratedCatalog } from "../src/capacity/calibration.ts";
 import { capacityAt, readFleetFile } from "../src/capacity/timeline.ts";
 import { plan } from "../src/planner/plan.ts";
 import { readScenarioFile } from "../src/planner/scenario.ts";
 import { prepare, simulate } from "../src/planner/simulate.ts";
 import { readPolicyFile } from "../src/plans/load-policy.ts";
 
-const catalog = loadGpuCatalog();
+const catalog = loadCalibratedCatalog();
 const loaded = readScenarioFile("examples/colossus-deal.yaml");
 const fleet = readFleetFile(loaded.fleetPath, catalog);
 const policy = readPolicyFile(loaded.policyPath).find(

@@ -8,8 +8,8 @@ import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { Metrics } from "./admin/metrics.ts";
 import { AdmissionController } from "./admission/admission-controller.ts";
+import { loadCalibratedCatalog } from "./capacity/calibration.ts";
 import { FleetCapacity } from "./capacity/fleet-capacity.ts";
-import { loadGpuCatalog } from "./capacity/gpu-catalog.ts";
 import { readFleetFile } from "./capacity/timeline.ts";
 import type { Config } from "./config/schema.ts";
 import { Enforcer } from "./edge/enforcement.ts";
@@ -77,7 +77,7 @@ export interface GatewayOptions {
 }
 
 function loadFleetCapacity(file: string): FleetCapacity {
-  const catalog = loadGpuCatalog();
+  const catalog = loadCalibratedCatalog();
   return new FleetCapacity(readFleetFile(file, catalog), catalog);
 }
 

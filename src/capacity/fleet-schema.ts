@@ -55,6 +55,12 @@ const modelSchema = z
     precision: z.enum(["bf16", "fp8", "fp4"]),
     kv_bytes_per_token: z.number().positive(),
     gpus_per_replica: z.number().int().positive(),
+    /**
+     * Per-user decode speed the model is served at (tokens/s per stream). Batches are kept small
+     * enough to hold it, which costs throughput per GPU; omitted, the model runs at maximum
+     * throughput whatever the per-user speed.
+     */
+    interactivity_tokens_per_s: z.number().positive().optional(),
     /** Measured output tokens/s per GPU by GPU kind; overrides the roofline estimate. */
     measured_tokens_per_s_per_gpu: z.record(z.string(), z.number().positive()).default({}),
   })
@@ -67,7 +73,12 @@ export const fleetSchema = z
     /** Share of every pool's GPUs serving each model family; shares sum to at most 1. */
     allocation: z.record(z.string(), z.number().min(0).max(1)),
     workload: z
-      .object({ input_tokens: z.number().positive(), output_tokens: z.number().positive() })
+      .object({
+        input_tokens: z.number().positive(),
+        output_tokens: z.number().positive(),
+        /** Share of prompt tokens served from the prompt cache: they skip prefill compute. */
+        cache_hit_share: z.number().min(0).max(1).default(0),
+      })
       .strict(),
   })
   .strict()

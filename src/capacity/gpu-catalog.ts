@@ -12,6 +12,8 @@ export const gpuSchema = z
   .object({
     id: z.string().min(1),
     vendor: z.string().min(1),
+    /** Architecture generation: GPUs of one generation share calibrated efficiency factors. */
+    generation: z.string().min(1),
     memory_gb: z.number().positive(),
     hbm_bandwidth_tb_s: z.number().positive(),
     bf16_dense_tflops: tflops,
@@ -24,8 +26,29 @@ export const gpuSchema = z
   })
   .strict();
 
-export type Gpu = z.infer<typeof gpuSchema>;
 export type Precision = "bf16" | "fp8" | "fp4";
+
+/** Shares of peak a real server reaches (see roofline.ts); fitted in calibration.ts. */
+export interface Efficiency {
+  /** Achieved share of peak HBM bandwidth. */
+  bandwidth: number;
+  /** Achieved share of peak dense FLOPS. */
+  compute: number;
+  /** Share of GPU memory usable for weights and KV cache. */
+  memory: number;
+  /** Largest batch a server runs (scheduler limit). */
+  maxBatch: number;
+  /**
+   * Tensor-parallel communication: a replica on n GPUs spends this share of a step more per
+   * doubling of n (all-reduces between layers), so its step takes (1 + tp × log2 n) as long.
+   */
+  tpOverhead: number;
+}
+
+export type Gpu = z.infer<typeof gpuSchema> & {
+  /** Calibrated efficiency by weight precision (absent: the roofline's defaults). */
+  calibrated?: Partial<Record<Precision, Efficiency>>;
+};
 
 export const BYTES_PER_WEIGHT: Record<Precision, number> = { bf16: 2, fp8: 1, fp4: 0.5 };
 

@@ -8,7 +8,7 @@ import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
 import { type Fleet, type FleetModel, fleetSchema, type Pool, type Site } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
 import { gpusOnlineAt, orbitalPeriodS } from "./orbit.ts";
-import { type ModelProfile, roofline } from "./roofline.ts";
+import { type ModelProfile, roofline, type Workload } from "./roofline.ts";
 
 export function readFleetFile(file: string, catalog: Map<string, Gpu>): Fleet {
   const parsed = fleetSchema.safeParse(parseYaml(file, readFileSync(file, "utf8")));
@@ -124,12 +124,21 @@ export interface CapacityAt {
   tokensPerSecond: Record<string, number>;
 }
 
+/** The fleet's workload for a model, with the model's interactivity target. */
+export function workloadOf(fleet: Fleet, model: FleetModel): Workload {
+  return {
+    inputTokens: fleet.workload.input_tokens,
+    outputTokens: fleet.workload.output_tokens,
+    cacheHitShare: fleet.workload.cache_hit_share,
+    targetTokensPerSecondPerUser: model.interactivity_tokens_per_s,
+  };
+}
+
 /** Output tokens/s per GPU of a kind for a model: measured if known, else the roofline. */
 export function tokensPerGpu(fleet: Fleet, model: FleetModel, gpu: Gpu): number {
   const measured = model.measured_tokens_per_s_per_gpu[gpu.id];
   if (measured !== undefined) return measured;
-  const workload = { inputTokens: fleet.workload.input_tokens, outputTokens: fleet.workload.output_tokens };
-  return roofline(gpu, profileOf(model), workload).outputTokensPerSecondPerGpu;
+  return roofline(gpu, profileOf(model), workloadOf(fleet, model)).outputTokensPerSecondPerGpu;
 }
 
 export function capacityAt(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): CapacityAt {

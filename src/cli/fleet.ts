@@ -1,6 +1,6 @@
 /** `headroom fleet show|timeline FILE`: the fleet's GPUs and tokens/s per model family over time. */
 import type { Command } from "commander";
-import { loadGpuCatalog } from "../capacity/gpu-catalog.ts";
+import { loadCalibratedCatalog } from "../capacity/calibration.ts";
 import { capacityAt, changeDates, poolsOnline, readFleetFile } from "../capacity/timeline.ts";
 import { formatTable, UsageError } from "./options.ts";
 
@@ -25,7 +25,7 @@ export function registerFleetCommand(program: Command): void {
     .argument("<file>", "fleet file (YAML)")
     .option("--at <instant>", "ISO date-time (default: now)")
     .action((file: string, options: { at?: string }) => {
-      const catalog = loadGpuCatalog();
+      const catalog = loadCalibratedCatalog();
       const spec = readFleetFile(file, catalog);
       const at = parseInstant(options.at, Date.now());
       const pools = poolsOnline(spec, catalog, at);
@@ -50,7 +50,7 @@ export function registerFleetCommand(program: Command): void {
     .description("capacity at every date a pool joins or leaves the fleet")
     .argument("<file>", "fleet file (YAML)")
     .action((file: string) => {
-      const catalog = loadGpuCatalog();
+      const catalog = loadCalibratedCatalog();
       const spec = readFleetFile(file, catalog);
       const families = spec.models.map((model) => model.family);
       const dates = changeDates(spec);

@@ -3,9 +3,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
 import { stringify } from "yaml";
-import { loadGpuCatalog } from "../capacity/gpu-catalog.ts";
+import { loadCalibratedCatalog } from "../capacity/calibration.ts";
 import { capacityAt, readFleetFile } from "../capacity/timeline.ts";
 import { plan, plannedPolicy } from "../planner/plan.ts";
+import { planJson } from "../planner/plan-json.ts";
 import { htmlReport, textReport, weekChart } from "../planner/report.ts";
 import { readScenarioFile } from "../planner/scenario.ts";
 import { readPolicyFile } from "../plans/load-policy.ts";
@@ -30,9 +31,10 @@ export function registerPlanCommand(program: Command): void {
     .description("simulate demand against the fleet before and after a deal; solve for sustainable limits")
     .requiredOption("--scenario <file>", "scenario file (YAML)")
     .option("--out <dir>", "write charts (SVG), an HTML report and the planned policy here")
-    .action((options: { scenario: string; out?: string }) => {
+    .option("--json", "print one JSON object (the verdicts, margins and figures) instead of the table")
+    .action((options: { scenario: string; out?: string; json?: boolean }) => {
       const { scenario, fleetPath, policyPath } = readScenarioFile(options.scenario);
-      const catalog = loadGpuCatalog();
+      const catalog = loadCalibratedCatalog();
       const fleet = readFleetFile(fleetPath, catalog);
       const policy = readPolicyFile(policyPath).find((candidate) => candidate.version === scenario.policy);
       if (!policy)
@@ -47,7 +49,9 @@ export function registerPlanCommand(program: Command): void {
         progressBar("planning"),
       );
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      process.stdout.write(`${textReport(result)}\n\nPlanned in ${seconds} s.\n`);
+      if (options.json)
+        process.stdout.write(`${JSON.stringify(planJson(result, fleet.allocation), null, 2)}\n`);
+      else process.stdout.write(`${textReport(result)}\n\nPlanned in ${seconds} s.\n`);
       if (!options.out) return;
       mkdirSync(options.out, { recursive: true });
       const charts = [
@@ -62,8 +66,8 @@ export function registerPlanCommand(program: Command): void {
         join(options.out, "policy.yaml"),
         `# Written by headroom plan from ${options.scenario}\n${stringify(planned)}`,
       );
-      process.stdout.write(
-        `Wrote ${join(options.out, "report.html")}, two SVG charts and ${join(options.out, "policy.yaml")} (headroom policy apply it).\n`,
-      );
+      const wrote = `Wrote ${join(options.out, "report.html")}, two SVG charts and ${join(options.out, "policy.yaml")} (headroom policy apply it).\n`;
+      // With --json, stdout holds only the JSON object.
+      (options.json ? process.stderr : process.stdout).write(wrote);
     });
 }

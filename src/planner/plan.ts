@@ -7,11 +7,27 @@ import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import type { Policy } from "../plans/schema.ts";
 import type { Scenario } from "./scenario.ts";
-import { prepare, type SimulationResult, simulate } from "./simulate.ts";
-import { largestSustainable } from "./solve.ts";
+import {
+  type Prepared,
+  prepare,
+  type SimulationOptions,
+  type SimulationResult,
+  simulate,
+} from "./simulate.ts";
+import { largestSustainable, type Sustainable } from "./solve.ts";
 
 /** API limits "can rise" when API traffic can grow by at least this factor without overload. */
 export const API_RAISE_THRESHOLD = 1.25;
+
+/** Demand scales searched by calibration (absolute) and for break-even (relative to demand used). */
+const CALIBRATION_RANGE: [number, number] = [1e-3, 1e3];
+const BREAK_EVEN_RANGE: [number, number] = [1 / 16, 16];
+
+export interface Multiplier {
+  value: number;
+  /** The search's ceiling was sustainable: the true value is at least `value`. */
+  atSearchLimit: boolean;
+}
 
 export interface SideResult {
   label: "before" | "after";
@@ -20,18 +36,54 @@ export interface SideResult {
   baseline: SimulationResult;
   doubledWithoutPeak: SimulationResult;
   /** Largest 5-hour multiplier with the peak rule lifted that keeps overload under target. */
-  maxSessionMultiplier: number;
+  maxSessionMultiplier: Multiplier;
   /** The same for each plan alone, the other plans kept at their budgets. */
-  maxSessionMultiplierByPlan: Record<string, number>;
+  maxSessionMultiplierByPlan: Record<string, Multiplier>;
   /** Largest multiplier on API traffic at baseline subscription limits. */
-  maxApiMultiplier: number;
+  maxApiMultiplier: Multiplier;
+  /**
+   * The largest demand, as a multiple of the demand used, at which each policy stays under the
+   * target: above 1 the verdict holds with that much room, below 1 it fails by that much.
+   */
+  breakEvenDemand: { baseline: Multiplier; doubledPeakLifted: Multiplier };
 }
 
 export interface PlanResult {
   scenario: Scenario;
+  /** The absolute demand scale simulated: calibration × `demand.scale`. */
+  demandScale: number;
+  /** The scale calibration found (1 without calibration). */
+  calibratedScale: number;
   before: SideResult;
   after: SideResult;
   conclusions: { doubleSessionAndLiftPeak: [boolean, boolean]; raiseApi: [boolean, boolean] };
+}
+
+const asMultiplier = (found: Sustainable): Multiplier => ({
+  value: found.multiplier,
+  atSearchLimit: found.atSearchLimit,
+});
+
+/**
+ * `baseline_at_target`: the demand scale at which the baseline policy sits exactly at the
+ * overload target at the `before` instant (the largest sustainable scale).
+ */
+export function calibrateDemand(prepared: Prepared, onRun: () => void = () => {}): number {
+  const { scenario } = prepared;
+  const startMs = Date.parse(scenario.compare.before);
+  const found = largestSustainable(
+    prepared,
+    (demandScale) => ({ startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1, demandScale }),
+    onRun,
+    CALIBRATION_RANGE,
+    24,
+  );
+  if (found.multiplier === 0 || found.atSearchLimit) {
+    throw new Error(
+      `cannot calibrate demand: the baseline is ${found.multiplier === 0 ? "overloaded at any" : "under target at every"} demand scale in ${CALIBRATION_RANGE.join("–")}`,
+    );
+  }
+  return found.multiplier;
 }
 
 export function plan(
@@ -43,40 +95,54 @@ export function plan(
   onProgress: (done: number, total: number) => void = () => {},
 ): PlanResult {
   const prepared = prepare(scenario, fleet, catalog, policy);
-  // At most 2 sides × (2 runs + one solver per plan, one joint and one for API, each up to
-  // 2 + 12 runs); solvers may stop sooner.
-  const total = 2 * (2 + (2 + prepared.plans.length) * 14);
+  const calibrating = scenario.demand.calibrate === "baseline_at_target";
+  // Upper bound of runs: calibration (2 + 24), then per side 2 runs and one solver per plan,
+  // one joint, one for API and two break-evens, each 2 + 12 runs; solvers may stop sooner.
+  const total = (calibrating ? 26 : 0) + 2 * (2 + (4 + prepared.plans.length) * 14);
   let done = 0;
   const ran = () => onProgress(++done, total);
   const tick = <T>(value: T): T => {
     ran();
     return value;
   };
+  const calibratedScale = calibrating ? calibrateDemand(prepared, ran) : 1;
+  const demandScale = calibratedScale * scenario.demand.scale;
   const side = (label: "before" | "after", at: string): SideResult => {
     const startMs = Date.parse(at);
-    const base = { startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1 };
+    const base = { startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1, demandScale };
+    const doubled = { ...base, sessionMultiplier: 2, liftPeak: true };
     const baseline = tick(simulate(prepared, base));
-    const doubledWithoutPeak = tick(simulate(prepared, { ...base, sessionMultiplier: 2, liftPeak: true }));
+    const doubledWithoutPeak = tick(simulate(prepared, doubled));
     const session = largestSustainable(
       prepared,
       (m) => ({ ...base, liftPeak: true, sessionMultiplier: m }),
       ran,
     );
     const api = largestSustainable(prepared, (m) => ({ ...base, apiMultiplier: m }), ran);
-    const byPlan: Record<string, number> = {};
+    const byPlan: Record<string, Multiplier> = {};
     for (const { name } of prepared.plans) {
       const one = (m: number) => ({ ...base, liftPeak: true, planMultipliers: { [name]: m } });
-      byPlan[name] = largestSustainable(prepared, one, ran).multiplier;
+      byPlan[name] = asMultiplier(largestSustainable(prepared, one, ran));
     }
+    const breakEven = (options: SimulationOptions) =>
+      asMultiplier(
+        largestSustainable(
+          prepared,
+          (m) => ({ ...options, demandScale: demandScale * m }),
+          ran,
+          BREAK_EVEN_RANGE,
+        ),
+      );
     return {
       label,
       startMs,
       gpusOnline: gpusOnlineAt(startMs),
       baseline,
       doubledWithoutPeak,
-      maxSessionMultiplier: session.multiplier,
+      maxSessionMultiplier: asMultiplier(session),
       maxSessionMultiplierByPlan: byPlan,
-      maxApiMultiplier: api.multiplier,
+      maxApiMultiplier: asMultiplier(api),
+      breakEvenDemand: { baseline: breakEven(base), doubledPeakLifted: breakEven(doubled) },
     };
   };
   const before = side("before", scenario.compare.before);
@@ -86,13 +152,15 @@ export function plan(
   const canDouble = (s: SideResult) => s.doubledWithoutPeak.overloadShare <= target;
   return {
     scenario,
+    demandScale,
+    calibratedScale,
     before,
     after,
     conclusions: {
       doubleSessionAndLiftPeak: [canDouble(before), canDouble(after)],
       raiseApi: [
-        before.maxApiMultiplier >= API_RAISE_THRESHOLD,
-        after.maxApiMultiplier >= API_RAISE_THRESHOLD,
+        before.maxApiMultiplier.value >= API_RAISE_THRESHOLD,
+        after.maxApiMultiplier.value >= API_RAISE_THRESHOLD,
       ],
     },
   };
@@ -105,8 +173,8 @@ export function plan(
  */
 export function plannedPolicy(base: Policy, result: PlanResult, effectiveFrom: string): Policy {
   // Round down to a tenth and stay within ×4 of the baseline: a plan is a model, not a promise.
-  const session = Math.min(4, Math.floor(result.after.maxSessionMultiplier * 10) / 10);
-  const api = Math.min(4, Math.floor(result.after.maxApiMultiplier * 10) / 10);
+  const session = Math.min(4, Math.floor(result.after.maxSessionMultiplier.value * 10) / 10);
+  const api = Math.min(4, Math.floor(result.after.maxApiMultiplier.value * 10) / 10);
   const plans: Policy["plans"] = {};
   for (const [name, planned] of Object.entries(base.plans)) {
     if (planned.kind === "subscription") {

@@ -1,6 +1,6 @@
 /** Reports of a planning run: a text table, SVG charts (ECharts, server-side) and one HTML page. */
 import * as echarts from "echarts";
-import type { PlanResult, SideResult } from "./plan.ts";
+import type { Multiplier, PlanResult, SideResult } from "./plan.ts";
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const yesNo = (b: boolean) => (b ? "yes" : "no");
@@ -14,6 +14,9 @@ export function textReport(result: PlanResult): string {
     format: (value: T) => string,
   ): [string, string, string] => [label, format(pick(before)), format(pick(after))];
   const times = (x: number) => `×${x.toFixed(2)}`;
+  /** "≥ ×16.00 (search limit)" when only the search's ceiling was reached. */
+  const found = (m: Multiplier) =>
+    m.atSearchLimit ? `≥ ${times(m.value)} (search limit)` : m.value === 0 ? "none in range" : times(m.value);
   const rows: Array<[string, string, string]> = [
     row(
       "GPUs online at the start",
@@ -31,15 +34,21 @@ export function textReport(result: PlanResult): string {
     row("users hitting the weekly limit (baseline)", (side) => side.baseline.weeklyLimitedShare, pct),
     row("overloaded minutes, 5-hour ×2, peak lifted", (side) => side.doubledWithoutPeak.overloadShare, pct),
     row("users hitting the 5-hour limit, ×2", (side) => side.doubledWithoutPeak.sessionLimitedShare, pct),
-    row("largest sustainable 5-hour multiplier (peak lifted)", (side) => side.maxSessionMultiplier, times),
+    row("largest sustainable 5-hour multiplier (peak lifted)", (side) => side.maxSessionMultiplier, found),
     ...Object.keys(before.maxSessionMultiplierByPlan).map((name) =>
       row(
         `  ${name} alone (other plans unchanged)`,
-        (side) => side.maxSessionMultiplierByPlan[name] ?? 0,
-        times,
+        (side) => side.maxSessionMultiplierByPlan[name] ?? { value: 0, atSearchLimit: false },
+        found,
       ),
     ),
-    row("largest sustainable API traffic multiplier", (side) => side.maxApiMultiplier, times),
+    row("largest sustainable API traffic multiplier", (side) => side.maxApiMultiplier, found),
+    row("break-even demand, baseline (× demand used)", (side) => side.breakEvenDemand.baseline, found),
+    row(
+      "break-even demand, 5-hour ×2 + peak lifted",
+      (side) => side.breakEvenDemand.doubledPeakLifted,
+      found,
+    ),
     [
       "5-hour limits can double, peak rule lifted",
       yesNo(conclusions.doubleSessionAndLiftPeak[0]),
@@ -50,8 +59,14 @@ export function textReport(result: PlanResult): string {
   const width = Math.max(...rows.map((row) => row[0].length));
   const header = `${"".padEnd(width)}  ${`before (${scenario.compare.before.slice(0, 10)})`.padEnd(22)}  after (${scenario.compare.after.slice(0, 10)})`;
   const lines = rows.map(([label, b, a]) => `${label.padEnd(width)}  ${b.padEnd(22)}  ${a}`);
+  const demand =
+    scenario.demand.calibrate === "baseline_at_target"
+      ? `Demand: calibrated so the baseline sits at the target before the deal (×${result.calibratedScale.toPrecision(4)} the scenario's figures), then × ${scenario.demand.scale}.`
+      : `Demand: the scenario's figures × ${scenario.demand.scale}.`;
   return [
     `Target: at most ${pct(scenario.target_overload_share)} of minutes overloaded.`,
+    demand,
+    "Break-even demand: the largest demand (× the demand used) at which the policy stays under the target; above ×1.00 it holds.",
     "",
     header,
     ...lines,

@@ -45,6 +45,14 @@ export const scenarioSchema = z
         plans: z.record(z.string(), planDemandSchema),
         /** Steady API traffic per model family, output tokens/s at activity 1. */
         api_tokens_per_s: z.record(z.string(), z.number().min(0)).default({}),
+        /** Multiplies all demand (users of every plan and API traffic), after any calibration. */
+        scale: z.number().positive().default(1),
+        /**
+         * `baseline_at_target`: scale demand so that the baseline policy sits exactly at the
+         * overload target at the `before` instant — the assumption that the provider ran at
+         * capacity (why else a peak-hour rule?). `none`: take the demand figures as given.
+         */
+        calibrate: z.enum(["none", "baseline_at_target"]).default("none"),
       })
       .strict(),
   })

@@ -15,6 +15,8 @@ import type { Scenario } from "./scenario.ts";
 
 const MINUTE = 60_000;
 const SESSION_MS = 5 * 60 * MINUTE;
+/** Weekly caps roll 7 days from a user's first use after the previous week ended, as enforced. */
+const WEEK_MS = 7 * 24 * 60 * MINUTE;
 
 export interface SimulationOptions {
   startMs: number;
@@ -26,6 +28,11 @@ export interface SimulationOptions {
   liftPeak: boolean;
   /** Multiplier on API traffic (what raised API limits would let through). */
   apiMultiplier: number;
+  /**
+   * Multiplier on all demand: as many more users of every plan (each with the same limits) and
+   * as much more API traffic. 1 = the scenario's demand as given (after calibration).
+   */
+  demandScale?: number;
 }
 
 export interface SimulationResult {
@@ -62,6 +69,10 @@ export interface Prepared {
     rate: number;
     usdPerToken: number;
     mix: number[];
+    /** Share of the plan's usage cost that falls on each family (for per-family weekly caps). */
+    costShare: number[];
+    /** Weekly budget per family in the plan, Infinity where none. */
+    familyWeekly: number[];
     cohorts: Cohort[];
   }>;
   /**
@@ -90,10 +101,15 @@ export function prepare(
     const mix = families.map((family) => (demand.model_mix[family] ?? 0) / totalMix);
     // Dollars of API-priced usage per output token, its prompt counted at the cache-read price
     // (coding agents resend mostly cached context).
-    const usdPerToken = families.reduce((sum, family, i) => {
+    const familyUsd = families.map((family, i) => {
       const [, modelClass] = classFor(policy, family);
-      return sum + (mix[i] ?? 0) * ((modelClass.output + ratio * modelClass.cache_read) / 1e6);
-    }, 0);
+      return (mix[i] ?? 0) * ((modelClass.output + ratio * modelClass.cache_read) / 1e6);
+    });
+    const usdPerToken = familyUsd.reduce((sum, usd) => sum + usd, 0);
+    const costShare = familyUsd.map((usd) => (usdPerToken > 0 ? usd / usdPerToken : 0));
+    const familyWeekly = families.map(
+      (family) => plan.weekly_family_budgets_usd[family] ?? Number.POSITIVE_INFINITY,
+    );
     seed += 7919;
     const cohorts = makeCohorts(
       demand.users,
@@ -102,7 +118,16 @@ export function prepare(
       scenario.demand.spread_hours,
       seed,
     );
-    plans.push({ name, plan, rate: demand.tokens_per_active_minute, usdPerToken, mix, cohorts });
+    plans.push({
+      name,
+      plan,
+      rate: demand.tokens_per_active_minute,
+      usdPerToken,
+      mix,
+      costShare,
+      familyWeekly,
+      cohorts,
+    });
   }
   return { scenario, fleet, catalog, policy, families, plans, capacityByBucket: new Map() };
 }
@@ -150,15 +175,19 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const demandByFamily = families.map(() => new Float64Array(steps));
   const capacityByFamily = families.map(() => new Float64Array(steps));
   const peakByFamily = new Float64Array(nFamilies);
+  const demandScale = options.demandScale ?? 1;
   const apiRates = families.map(
-    (family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * options.apiMultiplier,
+    (family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * options.apiMultiplier * demandScale,
   );
 
-  // Per-cohort state, flat: window start, window usage ($), week usage ($), hit flags.
+  // Per-cohort state, flat: window starts, usage ($) in the 5-hour window, the week and per
+  // family in the week, hit flags.
   const cohortCount = plans.reduce((sum, plan) => sum + plan.cohorts.length, 0);
   const windowStart = new Float64Array(cohortCount).fill(Number.NEGATIVE_INFINITY);
   const windowUsed = new Float64Array(cohortCount);
+  const weekStart = new Float64Array(cohortCount).fill(Number.NEGATIVE_INFINITY);
   const weekUsed = new Float64Array(cohortCount);
+  const familyWeekUsed = new Float64Array(cohortCount * nFamilies);
   const hitSession = new Uint8Array(cohortCount);
   const hitWeek = new Uint8Array(cohortCount);
 
@@ -172,7 +201,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     const at = options.startMs + step * resolutionMs;
     demandPerFamily.fill(0);
     let c = 0;
-    for (const { name, plan, rate, usdPerToken, mix, cohorts } of plans) {
+    for (const { name, plan, rate, usdPerToken, mix, costShare, familyWeekly, cohorts } of plans) {
       const peak = !options.liftPeak && isPeak(plan.peak, at);
       const usageFactor = peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
       const budgetFactor = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
@@ -188,17 +217,39 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
             windowStart[c] = at;
             windowUsed[c] = 0;
           }
+          if (at >= (weekStart[c] as number) + WEEK_MS) {
+            weekStart[c] = at;
+            weekUsed[c] = 0;
+            familyWeekUsed.fill(0, c * nFamilies, (c + 1) * nFamilies);
+          }
           const perUserTokens = wanted * scenario.resolution_minutes * rate;
           const cost = perUserTokens * usdPerToken * usageFactor;
-          const room = Math.min(session - (windowUsed[c] as number), weekly - (weekUsed[c] as number));
+          const sessionRoom = session - (windowUsed[c] as number);
+          let weekRoom = weekly - (weekUsed[c] as number);
+          // A per-family cap binds when that family's share of the cost does not fit: the
+          // user's traffic is cut in proportion (they cannot shift it to another model).
+          for (let f = 0; f < nFamilies; f++) {
+            const share = costShare[f] as number;
+            const cap = familyWeekly[f] as number;
+            if (share > 0 && cap !== Number.POSITIVE_INFINITY) {
+              weekRoom = Math.min(weekRoom, (cap - (familyWeekUsed[c * nFamilies + f] as number)) / share);
+            }
+          }
+          const room = Math.min(sessionRoom, weekRoom);
           const fraction = cost > 0 ? Math.max(0, Math.min(1, room / cost)) : 1;
           if (fraction < 1) {
-            if (session - (windowUsed[c] as number) <= weekly - (weekUsed[c] as number)) hitSession[c] = 1;
+            if (sessionRoom <= weekRoom) hitSession[c] = 1;
             else hitWeek[c] = 1;
           }
-          windowUsed[c] = (windowUsed[c] as number) + cost * fraction;
-          weekUsed[c] = (weekUsed[c] as number) + cost * fraction;
-          const servedTps = (perUserTokens * fraction * cohort.users) / (scenario.resolution_minutes * 60);
+          const charged = cost * fraction;
+          windowUsed[c] = (windowUsed[c] as number) + charged;
+          weekUsed[c] = (weekUsed[c] as number) + charged;
+          for (let f = 0; f < nFamilies; f++) {
+            const i = c * nFamilies + f;
+            familyWeekUsed[i] = (familyWeekUsed[i] as number) + charged * (costShare[f] as number);
+          }
+          const servedTps =
+            (perUserTokens * fraction * cohort.users * demandScale) / (scenario.resolution_minutes * 60);
           for (let f = 0; f < nFamilies; f++)
             demandPerFamily[f] = (demandPerFamily[f] as number) + servedTps * (mix[f] as number);
         }

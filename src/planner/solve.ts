@@ -1,16 +1,28 @@
 /**
  * The solver: the largest multiplier that keeps overload under the scenario's target, by
- * bisection (sustainability falls as the multiplier rises, so the feasible set is an interval).
+ * bisection on a log scale (multipliers are ratios; sustainability falls as the multiplier
+ * rises, so the feasible set is an interval). The answer says when it is only the search's
+ * ceiling ("at least this much") or when even the floor fails.
  */
 import { type Prepared, type SimulationOptions, type SimulationResult, simulate } from "./simulate.ts";
+
+export interface Sustainable {
+  /** The largest sustainable multiplier found (0 when even the floor of the range fails). */
+  multiplier: number;
+  /** True when the top of the range is sustainable: the true answer is at least `multiplier`. */
+  atSearchLimit: boolean;
+  result: SimulationResult;
+}
+
+export const SEARCH_RANGE: [number, number] = [0.25, 16];
 
 export function largestSustainable(
   prepared: Prepared,
   optionsFor: (multiplier: number) => SimulationOptions,
   onRun: () => void = () => {},
-  range: [number, number] = [0.25, 16],
+  range: [number, number] = SEARCH_RANGE,
   iterations = 12,
-): { multiplier: number; result: SimulationResult } {
+): Sustainable {
   const target = prepared.scenario.target_overload_share;
   const run = (value: number) => {
     const result = simulate(prepared, optionsFor(value));
@@ -19,16 +31,16 @@ export function largestSustainable(
   };
   let [low, high] = range;
   let best = run(low);
-  if (best.overloadShare > target) return { multiplier: 0, result: best };
+  if (best.overloadShare > target) return { multiplier: 0, atSearchLimit: false, result: best };
   const top = run(high);
-  if (top.overloadShare <= target) return { multiplier: high, result: top };
+  if (top.overloadShare <= target) return { multiplier: high, atSearchLimit: true, result: top };
   for (let i = 0; i < iterations; i++) {
-    const middle = (low + high) / 2;
+    const middle = Math.sqrt(low * high);
     const result = run(middle);
     if (result.overloadShare <= target) {
       low = middle;
       best = result;
     } else high = middle;
   }
-  return { multiplier: low, result: best };
+  return { multiplier: low, atSearchLimit: false, result: best };
 }

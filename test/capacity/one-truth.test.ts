@@ -2,8 +2,8 @@ import assert from "node:assert/strict";
 import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
+import { loadCalibratedCatalog } from "../../src/capacity/calibration.ts";
 import { FleetCapacity } from "../../src/capacity/fleet-capacity.ts";
-import { loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
 import { readFleetFile } from "../../src/capacity/timeline.ts";
 import { defaultPolicy } from "../../src/plans/default-policy.ts";
 import { policySchema } from "../../src/plans/schema.ts";
@@ -19,7 +19,7 @@ const share = 0.00001;
 
 describe("one truth: the fleet sizes the simulated pool and scales the policies", () => {
   const clock = { now: deal - 3_600_000 };
-  const catalog = loadGpuCatalog();
+  const catalog = loadCalibratedCatalog();
   const fleet = new FleetCapacity(readFleetFile(fleetFile, catalog), catalog);
   let server: TestGateway;
 

@@ -63,6 +63,7 @@ describe("roofline throughput", () => {
         compute: 1,
         memory: 1,
         maxBatch: 256,
+        tpOverhead: 0,
       },
     );
     assert.equal(estimate.batch, 256);

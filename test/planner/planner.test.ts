@@ -4,18 +4,20 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import fc from "fast-check";
-import { loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
+import { stringify } from "yaml";
+import { loadCalibratedCatalog } from "../../src/capacity/calibration.ts";
 import { capacityAt, readFleetFile } from "../../src/capacity/timeline.ts";
 import { ConfigError } from "../../src/config/load.ts";
 import { makeCohorts, normalQuantile } from "../../src/planner/cohorts.ts";
 import { plan } from "../../src/planner/plan.ts";
+import { planJsonSchema } from "../../src/planner/plan-json.ts";
 import { readScenarioFile, type Scenario } from "../../src/planner/scenario.ts";
 import { prepare } from "../../src/planner/simulate.ts";
 import { largestSustainable } from "../../src/planner/solve.ts";
 import { readPolicyFile } from "../../src/plans/load-policy.ts";
 import { runCli } from "../helpers/cli.ts";
 
-const catalog = loadGpuCatalog();
+const catalog = loadCalibratedCatalog();
 const loaded = readScenarioFile("examples/colossus-deal.yaml");
 const fleet = readFleetFile(loaded.fleetPath, catalog);
 const policy = readPolicyFile(loaded.policyPath).find(
@@ -41,25 +43,57 @@ describe("planner", () => {
     assert.ok(median > 0.95 && median < 1.05);
   });
 
-  test("the Colossus example: before the deal limits cannot double with the peak rule lifted nor API limits rise; after they can", () => {
+  test("the Colossus example, demand calibrated to the baseline at target: before the deal doubling fails, after it holds, with the margins", () => {
     const result = plan(loaded.scenario, fleet, catalog, policy, gpusAt);
-    assert.deepEqual(result.conclusions.doubleSessionAndLiftPeak, [false, true]);
-    assert.deepEqual(result.conclusions.raiseApi, [false, true]);
+    const { before, after } = result;
+    // Calibration puts the baseline exactly at the target before the deal: a margin of ×1.
+    assert.ok(result.calibratedScale > 0 && result.demandScale === result.calibratedScale);
     assert.ok(
-      result.before.baseline.overloadShare <= loaded.scenario.target_overload_share,
-      "the baseline itself is sustainable",
+      before.breakEvenDemand.baseline.value >= 1 && before.breakEvenDemand.baseline.value < 1.02,
+      `baseline margin before ×${before.breakEvenDemand.baseline.value}`,
     );
-    assert.ok(result.before.maxSessionMultiplier < 2);
-    assert.ok(result.after.maxSessionMultiplier >= 2);
+    assert.ok(before.baseline.overloadShare <= loaded.scenario.target_overload_share);
+    // The verdicts, and how far each is from flipping.
+    assert.deepEqual(result.conclusions.doubleSessionAndLiftPeak, [false, true]);
+    assert.ok(before.breakEvenDemand.doubledPeakLifted.value < 1, "before: doubling needs less demand");
+    assert.ok(after.breakEvenDemand.doubledPeakLifted.value > 1.5, "after: doubling holds with room");
+    assert.ok(before.maxSessionMultiplier.value < 2);
+    assert.ok(after.maxSessionMultiplier.value >= 2);
+    assert.deepEqual(result.conclusions.raiseApi, [false, true]);
     for (const name of ["pro", "max-5x", "max-20x"]) {
-      const alone = result.after.maxSessionMultiplierByPlan[name] ?? 0;
+      const alone = after.maxSessionMultiplierByPlan[name]?.value ?? 0;
       assert.ok(
-        alone >= result.after.maxSessionMultiplier,
+        alone >= after.maxSessionMultiplier.value,
         `${name} alone can go at least as far as all plans together`,
       );
     }
-    assert.equal(result.before.gpusOnline, 100_000);
-    assert.equal(result.after.gpusOnline, 330_000);
+    assert.equal(before.gpusOnline, 100_000);
+    assert.equal(after.gpusOnline, 330_000);
+  });
+
+  test("more demand never raises the sustainable multiplier, and four times the demand lowers it", () => {
+    const prepared = prepare(quick, fleet, catalog, policy);
+    const start = Date.parse(quick.compare.before);
+    const sustainableAt = (demandScale: number) =>
+      largestSustainable(prepared, (m) => ({
+        startMs: start,
+        sessionMultiplier: m,
+        liftPeak: true,
+        apiMultiplier: 1,
+        demandScale,
+      })).multiplier;
+    const reference = sustainableAt(1);
+    assert.ok(sustainableAt(4) < reference, "a model that ignored demand would not move");
+    fc.assert(
+      fc.property(
+        fc.double({ min: 0.5, max: 3, noNaN: true }),
+        fc.double({ min: 1, max: 2, noNaN: true }),
+        (low, factor) => {
+          assert.ok(sustainableAt(low * factor) <= sustainableAt(low));
+        },
+      ),
+      { numRuns: 6 },
+    );
   });
 
   test("the same scenario and seed give the same report; another seed changes the cohorts' habits", () => {
@@ -113,6 +147,7 @@ describe("planner", () => {
     const result = await runCli(["plan", "--scenario", "examples/colossus-deal.yaml", "--out", dir]);
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /5-hour limits can double, peak rule lifted\s+no\s+yes/);
+    assert.match(result.stdout, /break-even demand, 5-hour ×2 \+ peak lifted\s+×0\.\d\d\s+×\d+\.\d\d/);
     for (const file of ["week-before.svg", "week-after.svg", "report.html", "policy.yaml"])
       assert.ok(existsSync(join(dir, file)), file);
     assert.match(readFileSync(join(dir, "week-before.svg"), "utf8"), /^<svg/);
@@ -123,6 +158,32 @@ describe("planner", () => {
     const proAfter = planned?.plans.pro;
     assert.ok(proBefore?.kind === "subscription" && proAfter?.kind === "subscription");
     assert.ok(proAfter.session_budget_usd >= 2 * proBefore.session_budget_usd);
+  });
+
+  test("headroom plan --json prints one object the published schema accepts, margins consistent with the scales", async () => {
+    const file = join(dir, "quick.yaml");
+    writeFileSync(
+      file,
+      stringify({
+        ...quick,
+        fleet: loaded.fleetPath,
+        policy_file: loaded.policyPath,
+        demand: { ...quick.demand },
+      }),
+    );
+    const result = await runCli(["plan", "--scenario", file, "--json"]);
+    assert.equal(result.code, 0, result.stderr);
+    const json = planJsonSchema.parse(JSON.parse(result.stdout));
+    assert.equal(json.calibration, "baseline_at_target");
+    for (const side of [json.before, json.after]) {
+      const expected = side.margin.doubled_peak_lifted * json.demand_scale;
+      assert.ok(Math.abs(side.break_even_demand.doubled_peak_lifted - expected) < 1e-9 * expected);
+      assert.equal(
+        side.verdicts.double_5h_lift_peak,
+        side.overload_share.doubled_peak_lifted <= json.target_overload_share,
+      );
+    }
+    assert.equal(json.before.gpus_online, 100_000);
   });
 
   test("a bad scenario file is refused with the file and the path inside it", () => {

@@ -1,0 +1,108 @@
+/**
+ * `headroom plan --json`: one JSON object others build on, described by a zod schema so the
+ * shape is checked where it is produced and can be checked where it is read. Demand scales are
+ * absolute (multiples of the scenario's figures, like `demand_scale`); margins are relative to
+ * the demand used (1 = exactly at the target).
+ */
+import { z } from "zod";
+import type { Multiplier, PlanResult, SideResult } from "./plan.ts";
+
+const multiplierSchema = z.object({ value: z.number().min(0), at_search_limit: z.boolean() }).strict();
+
+const sideSchema = z
+  .object({
+    at: z.iso.datetime(),
+    gpus_online: z.number().int().min(0),
+    sustainable_5h_multiplier: multiplierSchema,
+    sustainable_5h_multiplier_by_plan: z.record(z.string(), multiplierSchema),
+    sustainable_api_multiplier: multiplierSchema,
+    /** Largest absolute demand scale at which each policy stays under the target. */
+    break_even_demand: z
+      .object({ baseline: z.number().min(0), doubled_peak_lifted: z.number().min(0) })
+      .strict(),
+    /** The break-even searches hit their ceiling: the true value is at least the one given. */
+    break_even_at_search_limit: z
+      .object({ baseline: z.boolean(), doubled_peak_lifted: z.boolean() })
+      .strict(),
+    /** break_even_demand ÷ demand_scale: how far each verdict is from flipping. */
+    margin: z.object({ baseline: z.number().min(0), doubled_peak_lifted: z.number().min(0) }).strict(),
+    verdicts: z.object({ double_5h_lift_peak: z.boolean(), raise_api: z.boolean() }).strict(),
+    utilisation: z.object({ mean: z.number().min(0), peak: z.number().min(0) }).strict(),
+    overload_share: z
+      .object({ baseline: z.number().min(0).max(1), doubled_peak_lifted: z.number().min(0).max(1) })
+      .strict(),
+    shed_share: z.number().min(0).max(1),
+    users_limited: z
+      .object({ five_hour: z.number().min(0).max(1), weekly: z.number().min(0).max(1) })
+      .strict(),
+    allocation: z
+      .object({ mode: z.literal("fixed"), shares: z.record(z.string(), z.number().min(0).max(1)) })
+      .strict(),
+  })
+  .strict();
+
+export const planJsonSchema = z
+  .object({
+    scenario_seed: z.number().int(),
+    target_overload_share: z.number().min(0).max(1),
+    demand_scale: z.number().positive(),
+    calibrated_scale: z.number().positive(),
+    calibration: z.enum(["none", "baseline_at_target"]),
+    before: sideSchema,
+    after: sideSchema,
+  })
+  .strict();
+
+export type PlanJson = z.infer<typeof planJsonSchema>;
+
+const multiplier = (m: Multiplier) => ({ value: m.value, at_search_limit: m.atSearchLimit });
+
+function sideJson(result: PlanResult, side: SideResult, index: 0 | 1, shares: Record<string, number>) {
+  const { breakEvenDemand } = side;
+  return {
+    at: new Date(side.startMs).toISOString(),
+    gpus_online: side.gpusOnline,
+    sustainable_5h_multiplier: multiplier(side.maxSessionMultiplier),
+    sustainable_5h_multiplier_by_plan: Object.fromEntries(
+      Object.entries(side.maxSessionMultiplierByPlan).map(([name, m]) => [name, multiplier(m)]),
+    ),
+    sustainable_api_multiplier: multiplier(side.maxApiMultiplier),
+    break_even_demand: {
+      baseline: breakEvenDemand.baseline.value * result.demandScale,
+      doubled_peak_lifted: breakEvenDemand.doubledPeakLifted.value * result.demandScale,
+    },
+    break_even_at_search_limit: {
+      baseline: breakEvenDemand.baseline.atSearchLimit,
+      doubled_peak_lifted: breakEvenDemand.doubledPeakLifted.atSearchLimit,
+    },
+    margin: {
+      baseline: breakEvenDemand.baseline.value,
+      doubled_peak_lifted: breakEvenDemand.doubledPeakLifted.value,
+    },
+    verdicts: {
+      double_5h_lift_peak: result.conclusions.doubleSessionAndLiftPeak[index],
+      raise_api: result.conclusions.raiseApi[index],
+    },
+    utilisation: { mean: side.baseline.meanUtilisation, peak: side.baseline.peakUtilisation },
+    overload_share: {
+      baseline: side.baseline.overloadShare,
+      doubled_peak_lifted: side.doubledWithoutPeak.overloadShare,
+    },
+    shed_share: side.baseline.shedShare,
+    users_limited: { five_hour: side.baseline.sessionLimitedShare, weekly: side.baseline.weeklyLimitedShare },
+    allocation: { mode: "fixed" as const, shares },
+  };
+}
+
+export function planJson(result: PlanResult, allocation: Record<string, number>): PlanJson {
+  const { scenario } = result;
+  return planJsonSchema.parse({
+    scenario_seed: scenario.seed,
+    target_overload_share: scenario.target_overload_share,
+    demand_scale: result.demandScale,
+    calibrated_scale: result.calibratedScale,
+    calibration: scenario.demand.calibrate,
+    before: sideJson(result, result.before, 0, allocation),
+    after: sideJson(result, result.after, 1, allocation),
+  });
+}
