@@ -12,7 +12,7 @@ import { makeCohorts, normalQuantile } from "../../src/planner/cohorts.ts";
 import { plan } from "../../src/planner/plan.ts";
 import { planJsonSchema } from "../../src/planner/plan-json.ts";
 import { readScenarioFile, type Scenario } from "../../src/planner/scenario.ts";
-import { prepare } from "../../src/planner/simulate.ts";
+import { prepare, simulate } from "../../src/planner/simulate.ts";
 import { largestSustainable } from "../../src/planner/solve.ts";
 import { readPolicyFile } from "../../src/plans/load-policy.ts";
 import { runCli } from "../helpers/cli.ts";
@@ -196,6 +196,62 @@ describe("planner", () => {
       () => readScenarioFile(file),
       (error: unknown) =>
         error instanceof ConfigError && /bad\.yaml: demand\.hourly_activity/.test(error.message),
+    );
+  });
+});
+
+describe("planner limits as the gateway enforces them", () => {
+  /** One plan, one cohort, busy every hour of every day: only the limits shape its demand. */
+  function heavyUser(days: number, planPolicy: NonNullable<typeof policy>) {
+    const scenario: Scenario = {
+      ...quick,
+      days,
+      resolution_minutes: 60,
+      cohorts_per_plan: 1,
+      demand: {
+        ...quick.demand,
+        hourly_activity: Array.from({ length: 24 }, () => 1),
+        weekend_factor: 1,
+        spread_hours: 0,
+        api_tokens_per_s: {},
+        plans: {
+          "max-5x": {
+            users: 1_000,
+            tokens_per_active_minute: 2_000,
+            intensity_sigma: 0,
+            model_mix: { sonnet: 0.5, opus: 0.5 },
+          },
+        },
+      },
+    };
+    const prepared = prepare(scenario, fleet, catalog, planPolicy);
+    const start = Date.parse(quick.compare.after);
+    return simulate(prepared, { startMs: start, sessionMultiplier: 1, liftPeak: true, apiMultiplier: 1 });
+  }
+  const servedInDay = (demand: Float64Array, day: number) =>
+    demand.slice(day * 24, (day + 1) * 24).reduce((sum, value) => sum + value, 0);
+
+  test("a weekly cap stops a heavy user within the week and the next week starts fresh", () => {
+    const result = heavyUser(14, policy as NonNullable<typeof policy>);
+    assert.equal(result.weeklyLimitedShare, 1);
+    assert.ok(servedInDay(result.demand, 0) > 0);
+    assert.equal(servedInDay(result.demand, 6), 0, "capped before the end of the first week");
+    assert.ok(servedInDay(result.demand, 7) > 0, "the weekly window rolled over after 7 days");
+  });
+
+  test("a per-family weekly budget binds: a lower Sonnet cap serves less in the week", () => {
+    const withSonnetCap = (usd: number) => {
+      const planPolicy = structuredClone(policy as NonNullable<typeof policy>);
+      const max = planPolicy.plans["max-5x"];
+      assert.ok(max?.kind === "subscription");
+      max.weekly_family_budgets_usd = { sonnet: usd };
+      return heavyUser(7, planPolicy).demand.reduce((sum, value) => sum + value, 0);
+    };
+    assert.ok(withSonnetCap(10) < withSonnetCap(80), "a $10 Sonnet cap serves less than $80");
+    assert.equal(
+      withSonnetCap(80),
+      withSonnetCap(1_000),
+      "a cap above the overall weekly budget never binds",
     );
   });
 });
