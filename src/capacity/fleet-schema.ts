@@ -72,6 +72,13 @@ export const fleetSchema = z
     models: z.array(modelSchema).min(1),
     /** Share of every pool's GPUs serving each model family; shares sum to at most 1. */
     allocation: z.record(z.string(), z.number().min(0).max(1)),
+    /**
+     * Bounds [min, max] on each family's share when the planner re-balances the split (a family
+     * keeps some replicas warm; another cannot take the whole fleet). Default [0, 1].
+     */
+    allocation_bounds: z
+      .record(z.string(), z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]))
+      .default({}),
     workload: z
       .object({
         input_tokens: z.number().positive(),
@@ -91,6 +98,33 @@ export const fleetSchema = z
         message: `shares sum to ${total}, more than 1`,
       });
     const families = new Set(fleet.models.map((model) => model.family));
+    let mins = 0;
+    let maxes = 0;
+    for (const model of fleet.models) {
+      const [min, max] = fleet.allocation_bounds[model.family] ?? [0, 1];
+      if (min > max)
+        context.addIssue({
+          code: "custom",
+          path: ["allocation_bounds", model.family],
+          message: `min ${min} above max ${max}`,
+        });
+      mins += min;
+      maxes += max;
+    }
+    if (mins > total + 1e-9 || maxes < total - 1e-9)
+      context.addIssue({
+        code: "custom",
+        path: ["allocation_bounds"],
+        message: `bounds must allow the allocated total ${total}: minimums sum to ${mins}, maximums to ${maxes}`,
+      });
+    for (const family of Object.keys(fleet.allocation_bounds)) {
+      if (!families.has(family))
+        context.addIssue({
+          code: "custom",
+          path: ["allocation_bounds", family],
+          message: "no model of this family",
+        });
+    }
     for (const family of Object.keys(fleet.allocation)) {
       if (!families.has(family))
         context.addIssue({

@@ -154,6 +154,19 @@ export function capacityAt(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: numbe
   return { atMs: nowMs, gpusOnline: pools.reduce((sum, pool) => sum + pool.online, 0), tokensPerSecond };
 }
 
+/**
+ * Output tokens/s per family if every online GPU served that family (share 1): what a share of
+ * the fleet is worth to each family, for re-balancing the split.
+ */
+export function fullFleetTokensPerSecond(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): number[] {
+  const pools = poolsOnline(fleet, catalog, nowMs);
+  return fleet.models.map((model) => {
+    let total = 0;
+    for (const pool of pools) total += pool.online * tokensPerGpu(fleet, model, catalog.get(pool.gpu) as Gpu);
+    return total;
+  });
+}
+
 /** The instants at which pools join or leave the fleet, in order. */
 export function changeDates(fleet: Fleet): number[] {
   const dates = new Set<number>();

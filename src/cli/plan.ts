@@ -49,8 +49,7 @@ export function registerPlanCommand(program: Command): void {
         progressBar("planning"),
       );
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
-      if (options.json)
-        process.stdout.write(`${JSON.stringify(planJson(result, fleet.allocation), null, 2)}\n`);
+      if (options.json) process.stdout.write(`${JSON.stringify(planJson(result), null, 2)}\n`);
       else process.stdout.write(`${textReport(result)}\n\nPlanned in ${seconds} s.\n`);
       if (!options.out) return;
       mkdirSync(options.out, { recursive: true });

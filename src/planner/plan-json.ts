@@ -36,7 +36,11 @@ const sideSchema = z
       .object({ five_hour: z.number().min(0).max(1), weekly: z.number().min(0).max(1) })
       .strict(),
     allocation: z
-      .object({ mode: z.literal("fixed"), shares: z.record(z.string(), z.number().min(0).max(1)) })
+      .object({
+        mode: z.enum(["fixed", "hourly", "daily"]),
+        /** Mean share of the fleet per family over the simulated week (the fixed split if fixed). */
+        shares: z.record(z.string(), z.number().min(0).max(1)),
+      })
       .strict(),
   })
   .strict();
@@ -47,6 +51,8 @@ export const planJsonSchema = z
     target_overload_share: z.number().min(0).max(1),
     demand_scale: z.number().positive(),
     calibrated_scale: z.number().positive(),
+    /** Usage per user as a multiple of the scenario's figures (from `weekly_cap_share`). */
+    intensity_scale: z.number().positive(),
     calibration: z.enum(["none", "baseline_at_target"]),
     before: sideSchema,
     after: sideSchema,
@@ -57,7 +63,7 @@ export type PlanJson = z.infer<typeof planJsonSchema>;
 
 const multiplier = (m: Multiplier) => ({ value: m.value, at_search_limit: m.atSearchLimit });
 
-function sideJson(result: PlanResult, side: SideResult, index: 0 | 1, shares: Record<string, number>) {
+function sideJson(result: PlanResult, side: SideResult, index: 0 | 1) {
   const { breakEvenDemand } = side;
   return {
     at: new Date(side.startMs).toISOString(),
@@ -90,19 +96,20 @@ function sideJson(result: PlanResult, side: SideResult, index: 0 | 1, shares: Re
     },
     shed_share: side.baseline.shedShare,
     users_limited: { five_hour: side.baseline.sessionLimitedShare, weekly: side.baseline.weeklyLimitedShare },
-    allocation: { mode: "fixed" as const, shares },
+    allocation: { mode: result.scenario.allocation, shares: side.baseline.meanShares },
   };
 }
 
-export function planJson(result: PlanResult, allocation: Record<string, number>): PlanJson {
+export function planJson(result: PlanResult): PlanJson {
   const { scenario } = result;
   return planJsonSchema.parse({
     scenario_seed: scenario.seed,
     target_overload_share: scenario.target_overload_share,
     demand_scale: result.demandScale,
     calibrated_scale: result.calibratedScale,
+    intensity_scale: result.intensityScale,
     calibration: scenario.demand.calibrate,
-    before: sideJson(result, result.before, 0, allocation),
-    after: sideJson(result, result.after, 1, allocation),
+    before: sideJson(result, result.before, 0),
+    after: sideJson(result, result.after, 1),
   });
 }

@@ -54,6 +54,8 @@ export interface PlanResult {
   demandScale: number;
   /** The scale calibration found (1 without calibration). */
   calibratedScale: number;
+  /** Usage per user as a multiple of the scenario's, from `weekly_cap_share` (1 without it). */
+  intensityScale: number;
   before: SideResult;
   after: SideResult;
   conclusions: { doubleSessionAndLiftPeak: [boolean, boolean]; raiseApi: [boolean, boolean] };
@@ -65,15 +67,57 @@ const asMultiplier = (found: Sustainable): Multiplier => ({
 });
 
 /**
+ * `weekly_cap_share`: the usage per user (as a multiple of the scenario's) at which the given
+ * share of subscribers hits a weekly cap at the baseline in the `before` week. The share rises
+ * with usage, so bisection on a log scale finds it.
+ */
+export function calibrateIntensity(prepared: Prepared, share: number, onRun: () => void = () => {}): number {
+  const startMs = Date.parse(prepared.scenario.compare.before);
+  const weeklyShare = (intensityScale: number) => {
+    onRun();
+    return simulate(prepared, {
+      startMs,
+      sessionMultiplier: 1,
+      liftPeak: false,
+      apiMultiplier: 1,
+      intensityScale,
+    }).weeklyLimitedShare;
+  };
+  let [low, high] = [1e-3, 1e3];
+  if (weeklyShare(low) > share || weeklyShare(high) < share) {
+    throw new Error(
+      `cannot calibrate usage per user: no scale in ${low}–${high} gives ${share} at the weekly cap`,
+    );
+  }
+  for (let i = 0; i < 24; i++) {
+    const middle = Math.sqrt(low * high);
+    if (weeklyShare(middle) <= share) low = middle;
+    else high = middle;
+  }
+  return low;
+}
+
+/**
  * `baseline_at_target`: the demand scale at which the baseline policy sits exactly at the
  * overload target at the `before` instant (the largest sustainable scale).
  */
-export function calibrateDemand(prepared: Prepared, onRun: () => void = () => {}): number {
+export function calibrateDemand(
+  prepared: Prepared,
+  intensityScale = 1,
+  onRun: () => void = () => {},
+): number {
   const { scenario } = prepared;
   const startMs = Date.parse(scenario.compare.before);
   const found = largestSustainable(
     prepared,
-    (demandScale) => ({ startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1, demandScale }),
+    (demandScale) => ({
+      startMs,
+      sessionMultiplier: 1,
+      liftPeak: false,
+      apiMultiplier: 1,
+      demandScale,
+      intensityScale,
+    }),
     onRun,
     CALIBRATION_RANGE,
     24,
@@ -98,18 +142,30 @@ export function plan(
   const calibrating = scenario.demand.calibrate === "baseline_at_target";
   // Upper bound of runs: calibration (2 + 24), then per side 2 runs and one solver per plan,
   // one joint, one for API and two break-evens, each 2 + 12 runs; solvers may stop sooner.
-  const total = (calibrating ? 26 : 0) + 2 * (2 + (4 + prepared.plans.length) * 14);
+  const total =
+    (scenario.demand.weekly_cap_share === undefined ? 0 : 26) +
+    (calibrating ? 26 : 0) +
+    2 * (2 + (4 + prepared.plans.length) * 14);
   let done = 0;
   const ran = () => onProgress(++done, total);
   const tick = <T>(value: T): T => {
     ran();
     return value;
   };
-  const calibratedScale = calibrating ? calibrateDemand(prepared, ran) : 1;
+  const weeklyShare = scenario.demand.weekly_cap_share;
+  const intensityScale = weeklyShare === undefined ? 1 : calibrateIntensity(prepared, weeklyShare, ran);
+  const calibratedScale = calibrating ? calibrateDemand(prepared, intensityScale, ran) : 1;
   const demandScale = calibratedScale * scenario.demand.scale;
   const side = (label: "before" | "after", at: string): SideResult => {
     const startMs = Date.parse(at);
-    const base = { startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1, demandScale };
+    const base = {
+      startMs,
+      sessionMultiplier: 1,
+      liftPeak: false,
+      apiMultiplier: 1,
+      demandScale,
+      intensityScale,
+    };
     const doubled = { ...base, sessionMultiplier: 2, liftPeak: true };
     const baseline = tick(simulate(prepared, base));
     const doubledWithoutPeak = tick(simulate(prepared, doubled));
@@ -154,6 +210,7 @@ export function plan(
     scenario,
     demandScale,
     calibratedScale,
+    intensityScale,
     before,
     after,
     conclusions: {

@@ -16,7 +16,7 @@ export function textReport(result: PlanResult): string {
   const times = (x: number) => `×${x.toFixed(2)}`;
   /** "≥ ×16.00 (search limit)" when only the search's ceiling was reached. */
   const found = (m: Multiplier) =>
-    m.atSearchLimit ? `≥ ${times(m.value)} (search limit)` : m.value === 0 ? "none in range" : times(m.value);
+    m.atSearchLimit ? `≥ ${times(m.value)} (search limit)` : m.value === 0 ? "below ×1" : times(m.value);
   const rows: Array<[string, string, string]> = [
     row(
       "GPUs online at the start",
@@ -29,6 +29,14 @@ export function textReport(result: PlanResult): string {
       (r) => `${pct(r.meanUtilisation)} / ${pct(r.peakUtilisation)}`,
     ),
     row("overloaded minutes (baseline)", (side) => side.baseline.overloadShare, pct),
+    row(
+      `GPU split, mean (${scenario.allocation})`,
+      (side) => side.baseline.meanShares,
+      (shares) =>
+        Object.entries(shares)
+          .map(([family, share]) => `${family} ${Math.round(share * 100)}%`)
+          .join(" "),
+    ),
     row("expected 529 share (baseline)", (side) => side.baseline.shedShare, pct),
     row("users hitting the 5-hour limit (baseline)", (side) => side.baseline.sessionLimitedShare, pct),
     row("users hitting the weekly limit (baseline)", (side) => side.baseline.weeklyLimitedShare, pct),
@@ -63,8 +71,15 @@ export function textReport(result: PlanResult): string {
     scenario.demand.calibrate === "baseline_at_target"
       ? `Demand: calibrated so the baseline sits at the target before the deal (×${result.calibratedScale.toPrecision(4)} the scenario's figures), then × ${scenario.demand.scale}.`
       : `Demand: the scenario's figures × ${scenario.demand.scale}.`;
+  const perUser =
+    scenario.demand.weekly_cap_share === undefined
+      ? []
+      : [
+          `Usage per user: ×${result.intensityScale.toPrecision(3)} the scenario's, so ${pct(scenario.demand.weekly_cap_share)} of subscribers hit a weekly cap at the baseline.`,
+        ];
   return [
     `Target: at most ${pct(scenario.target_overload_share)} of minutes overloaded.`,
+    ...perUser,
     demand,
     "Break-even demand: the largest demand (× the demand used) at which the policy stays under the target; above ×1.00 it holds.",
     "",

@@ -34,6 +34,12 @@ export const scenarioSchema = z
     /** Largest share of minutes in which demand may exceed capacity for a plan to be sustainable. */
     target_overload_share: z.number().min(0).max(1).default(0.01),
     cohorts_per_plan: z.number().int().min(1).max(4096).default(64),
+    /**
+     * How GPUs are split between model families: the fleet's fixed `allocation`, or re-balanced
+     * every hour or day towards the families that needed them in the previous period, within
+     * the fleet's `allocation_bounds`.
+     */
+    allocation: z.enum(["fixed", "hourly", "daily"]).default("hourly"),
     demand: z
       .object({
         time_zone: z.string().min(1),
@@ -53,6 +59,12 @@ export const scenarioSchema = z
          * capacity (why else a peak-hour rule?). `none`: take the demand figures as given.
          */
         calibrate: z.enum(["none", "baseline_at_target"]).default("none"),
+        /**
+         * Share of subscribers expected to hit a weekly cap in a week at the baseline (a public
+         * fact: "under 5%" when weekly caps were introduced). When given, usage per user is
+         * scaled (every plan alike) so the baseline meets it, before any level calibration.
+         */
+        weekly_cap_share: z.number().gt(0).lt(1).optional(),
       })
       .strict(),
   })

@@ -6,10 +6,11 @@
  */
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
-import { capacityAt } from "../capacity/timeline.ts";
+import { fullFleetTokensPerSecond } from "../capacity/timeline.ts";
 import { isPeak, localWeekdayAndHour } from "../plans/peak.ts";
 import { classFor } from "../plans/plan-limits.ts";
 import type { Policy, SubscriptionPlan } from "../plans/schema.ts";
+import { rebalance, rebalancePeriodSteps } from "./allocation.ts";
 import { type Cohort, makeCohorts } from "./cohorts.ts";
 import type { Scenario } from "./scenario.ts";
 
@@ -33,6 +34,8 @@ export interface SimulationOptions {
    * as much more API traffic. 1 = the scenario's demand as given (after calibration).
    */
   demandScale?: number;
+  /** Multiplier on what each user wants to send (usage per user, not users). Default 1. */
+  intensityScale?: number;
 }
 
 export interface SimulationResult {
@@ -50,6 +53,8 @@ export interface SimulationResult {
   overloadShareByFamily: Record<string, number>;
   /** Share of demand above capacity: what would be answered 529. */
   shedShare: number;
+  /** Mean share of the fleet each family had over the period (the split used). */
+  meanShares: Record<string, number>;
   /** Share of subscription users who hit their 5-hour limit at least once, and their weekly one. */
   sessionLimitedShare: number;
   weeklyLimitedShare: number;
@@ -76,10 +81,15 @@ export interface Prepared {
     cohorts: Cohort[];
   }>;
   /**
-   * Tokens/s per family by 10-minute bucket, for this fleet only: the cache lives and dies with
-   * the prepared scenario, so two fleets can never share an entry.
+   * Full-fleet tokens/s per family (every GPU on that family) by 10-minute bucket, for this
+   * fleet only: the cache lives and dies with the prepared scenario, so two fleets can never
+   * share an entry.
    */
   capacityByBucket: Map<number, number[]>;
+  /** The fleet's fixed split, its total, and the bounds a re-balanced split keeps. */
+  fixedShares: number[];
+  totalShare: number;
+  bounds: Array<[number, number]>;
 }
 
 export function prepare(
@@ -129,7 +139,19 @@ export function prepare(
       cohorts,
     });
   }
-  return { scenario, fleet, catalog, policy, families, plans, capacityByBucket: new Map() };
+  const fixedShares = families.map((family) => fleet.allocation[family] ?? 0);
+  return {
+    scenario,
+    fleet,
+    catalog,
+    policy,
+    families,
+    plans,
+    capacityByBucket: new Map(),
+    fixedShares,
+    totalShare: fixedShares.reduce((sum, share) => sum + share, 0),
+    bounds: families.map((family) => fleet.allocation_bounds[family] ?? [0, 1]),
+  };
 }
 
 /** Activity (0–1) of a local minute: the hourly curve, lower at weekends. */
@@ -150,13 +172,12 @@ function activityTable(
   return table;
 }
 
-/** Tokens/s per family, sampled every 10 simulated minutes (capacity moves slowly). */
-function capacityPerFamily(prepared: Prepared, atMs: number): number[] {
+/** Full-fleet tokens/s per family, sampled every 10 simulated minutes (capacity moves slowly). */
+function fullCapacity(prepared: Prepared, atMs: number): number[] {
   const bucket = Math.floor(atMs / (10 * MINUTE)) * 10 * MINUTE;
   let cached = prepared.capacityByBucket.get(bucket);
   if (!cached) {
-    const capacity = capacityAt(prepared.fleet, prepared.catalog, bucket);
-    cached = prepared.families.map((family) => capacity.tokensPerSecond[family] ?? 0);
+    cached = fullFleetTokensPerSecond(prepared.fleet, prepared.catalog, bucket);
     prepared.capacityByBucket.set(bucket, cached);
   }
   return cached;
@@ -176,6 +197,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const capacityByFamily = families.map(() => new Float64Array(steps));
   const peakByFamily = new Float64Array(nFamilies);
   const demandScale = options.demandScale ?? 1;
+  const intensityScale = options.intensityScale ?? 1;
   const apiRates = families.map(
     (family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * options.apiMultiplier * demandScale,
   );
@@ -191,6 +213,13 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const hitSession = new Uint8Array(cohortCount);
   const hitWeek = new Uint8Array(cohortCount);
 
+  // The split between families: fixed, or re-balanced each period from the previous period's
+  // peak need (demand over full-fleet capacity).
+  const period = rebalancePeriodSteps(scenario.allocation, scenario.resolution_minutes);
+  let shares = [...prepared.fixedShares];
+  const peakNeed = new Array<number>(nFamilies).fill(0);
+  const shareSum = new Float64Array(nFamilies);
+
   let overloadedSteps = 0;
   const overloadedByFamily = new Float64Array(nFamilies);
   let excessSum = 0;
@@ -199,6 +228,10 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   let peakUtilisation = 0;
   for (let step = 0; step < steps; step++) {
     const at = options.startMs + step * resolutionMs;
+    if (step > 0 && step % period === 0) {
+      shares = rebalance(peakNeed, prepared.totalShare, prepared.bounds, prepared.fixedShares);
+      peakNeed.fill(0);
+    }
     demandPerFamily.fill(0);
     let c = 0;
     for (const { name, plan, rate, usdPerToken, mix, costShare, familyWeekly, cohorts } of plans) {
@@ -222,7 +255,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
             weekUsed[c] = 0;
             familyWeekUsed.fill(0, c * nFamilies, (c + 1) * nFamilies);
           }
-          const perUserTokens = wanted * scenario.resolution_minutes * rate;
+          const perUserTokens = wanted * scenario.resolution_minutes * rate * intensityScale;
           const cost = perUserTokens * usdPerToken * usageFactor;
           const sessionRoom = session - (windowUsed[c] as number);
           let weekRoom = weekly - (weekUsed[c] as number);
@@ -256,14 +289,17 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
         c++;
       }
     }
-    const capacity = capacityPerFamily(prepared, at);
+    const full = fullCapacity(prepared, at);
     const apiActivity = activity[step + margin] ?? 0;
     let overloaded = false;
     let stepDemand = 0;
     let stepCapacity = 0;
     for (let f = 0; f < nFamilies; f++) {
       const total = (demandPerFamily[f] as number) + (apiRates[f] as number) * apiActivity;
-      const available = capacity[f] as number;
+      const fullF = full[f] as number;
+      const available = (shares[f] as number) * fullF;
+      if (fullF > 0) peakNeed[f] = Math.max(peakNeed[f] as number, total / fullF);
+      shareSum[f] = (shareSum[f] as number) + (shares[f] as number);
       if (total > available) {
         overloaded = true;
         overloadedByFamily[f] = (overloadedByFamily[f] as number) + 1;
@@ -314,6 +350,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
       families.map((family, f) => [family, (overloadedByFamily[f] as number) / steps]),
     ),
     shedShare: demandSum > 0 ? excessSum / demandSum : 0,
+    meanShares: Object.fromEntries(families.map((family, f) => [family, (shareSum[f] as number) / steps])),
     sessionLimitedShare: usersTotal > 0 ? usersSession / usersTotal : 0,
     weeklyLimitedShare: usersTotal > 0 ? usersWeek / usersTotal : 0,
   };

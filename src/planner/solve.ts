@@ -14,7 +14,13 @@ export interface Sustainable {
   result: SimulationResult;
 }
 
-export const SEARCH_RANGE: [number, number] = [0.25, 16];
+/**
+ * Multipliers are searched from the policy as it is (×1) up: the question is how far limits can
+ * rise. Below ×1 the fluid cohort model is not trusted: when budgets are cut far below what
+ * users want, whole cohorts hit their limits together and restart their windows together, and
+ * the bursts that follow make sustainability non-monotone in the multiplier.
+ */
+export const SEARCH_RANGE: [number, number] = [1, 16];
 
 export function largestSustainable(
   prepared: Prepared,

@@ -43,30 +43,30 @@ describe("planner", () => {
     assert.ok(median > 0.95 && median < 1.05);
   });
 
-  test("the Colossus example, demand calibrated to the baseline at target: before the deal doubling fails, after it holds, with the margins", () => {
+  test("the Colossus example, calibrated to two public facts: verdicts and the margins they stand on", () => {
     const result = plan(loaded.scenario, fleet, catalog, policy, gpusAt);
     const { before, after } = result;
-    // Calibration puts the baseline exactly at the target before the deal: a margin of ×1.
+    // Fact 1: under 5% of subscribers hit a weekly cap (usage per user is scaled to it).
+    assert.ok(result.intensityScale > 0 && result.intensityScale !== 1);
+    assert.ok(
+      before.baseline.weeklyLimitedShare <= 0.05 && before.baseline.weeklyLimitedShare > 0.03,
+      `weekly-capped ${before.baseline.weeklyLimitedShare}`,
+    );
+    // Fact 2 (assumption): the provider ran at capacity before the deal: baseline margin ×1.
     assert.ok(result.calibratedScale > 0 && result.demandScale === result.calibratedScale);
     assert.ok(
       before.breakEvenDemand.baseline.value >= 1 && before.breakEvenDemand.baseline.value < 1.02,
       `baseline margin before ×${before.breakEvenDemand.baseline.value}`,
     );
-    assert.ok(before.baseline.overloadShare <= loaded.scenario.target_overload_share);
-    // The verdicts, and how far each is from flipping.
-    assert.deepEqual(result.conclusions.doubleSessionAndLiftPeak, [false, true]);
-    assert.ok(before.breakEvenDemand.doubledPeakLifted.value < 1, "before: doubling needs less demand");
-    assert.ok(after.breakEvenDemand.doubledPeakLifted.value > 1.5, "after: doubling holds with room");
-    assert.ok(before.maxSessionMultiplier.value < 2);
-    assert.ok(after.maxSessionMultiplier.value >= 2);
+    // Before the deal, doubling the 5-hour limits with the peak rule lifted sits on the edge:
+    // few users are 5-hour-bound when weekly caps bind so rarely, so it adds little load.
+    const edge = before.breakEvenDemand.doubledPeakLifted.value;
+    assert.ok(edge > 0.9 && edge < 1.2, `before: doubling margin ×${edge}`);
+    // After it, doubling holds with the deal's room to spare, and API limits can rise.
+    assert.ok(after.breakEvenDemand.doubledPeakLifted.value > 2.5);
+    assert.equal(result.conclusions.doubleSessionAndLiftPeak[1], true);
     assert.deepEqual(result.conclusions.raiseApi, [false, true]);
-    for (const name of ["pro", "max-5x", "max-20x"]) {
-      const alone = after.maxSessionMultiplierByPlan[name]?.value ?? 0;
-      assert.ok(
-        alone >= after.maxSessionMultiplier.value,
-        `${name} alone can go at least as far as all plans together`,
-      );
-    }
+    assert.ok(after.maxApiMultiplier.value >= 2);
     assert.equal(before.gpusOnline, 100_000);
     assert.equal(after.gpusOnline, 330_000);
   });
@@ -146,8 +146,12 @@ describe("planner", () => {
   test("headroom plan prints the table and writes SVG charts, an HTML report and a policy the gateway accepts", async () => {
     const result = await runCli(["plan", "--scenario", "examples/colossus-deal.yaml", "--out", dir]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /5-hour limits can double, peak rule lifted\s+no\s+yes/);
-    assert.match(result.stdout, /break-even demand, 5-hour ×2 \+ peak lifted\s+×0\.\d\d\s+×\d+\.\d\d/);
+    assert.match(result.stdout, /5-hour limits can double, peak rule lifted\s+(yes|no)\s+yes/);
+    assert.match(result.stdout, /break-even demand, 5-hour ×2 \+ peak lifted\s+×\d\.\d\d\s+×\d+\.\d\d/);
+    assert.match(
+      result.stdout,
+      /Usage per user: ×0\.\d+ the scenario's, so 5\.0% of subscribers hit a weekly cap/,
+    );
     for (const file of ["week-before.svg", "week-after.svg", "report.html", "policy.yaml"])
       assert.ok(existsSync(join(dir, file)), file);
     assert.match(readFileSync(join(dir, "week-before.svg"), "utf8"), /^<svg/);
