@@ -7,7 +7,7 @@ import { loadCalibratedCatalog } from "../capacity/calibration.ts";
 import { capacityAt, readFleetFile } from "../capacity/timeline.ts";
 import { plan, plannedPolicy } from "../planner/plan.ts";
 import { planJson } from "../planner/plan-json.ts";
-import { htmlReport, textReport, weekChart } from "../planner/report.ts";
+import { htmlReport, sensitivityReport, textReport, tornadoChart, weekChart } from "../planner/report.ts";
 import { readScenarioFile } from "../planner/scenario.ts";
 import { readPolicyFile } from "../plans/load-policy.ts";
 import { UsageError } from "./options.ts";
@@ -50,22 +50,27 @@ export function registerPlanCommand(program: Command): void {
       );
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       if (options.json) process.stdout.write(`${JSON.stringify(planJson(result), null, 2)}\n`);
-      else process.stdout.write(`${textReport(result)}\n\nPlanned in ${seconds} s.\n`);
+      else
+        process.stdout.write(
+          `${textReport(result)}\n\n${sensitivityReport(result)}\n\nPlanned in ${seconds} s.\n`,
+        );
       if (!options.out) return;
       mkdirSync(options.out, { recursive: true });
       const charts = [
         weekChart(result.before, scenario.resolution_minutes),
         weekChart(result.after, scenario.resolution_minutes),
+        tornadoChart(result),
       ];
       writeFileSync(join(options.out, "week-before.svg"), charts[0] ?? "");
       writeFileSync(join(options.out, "week-after.svg"), charts[1] ?? "");
+      writeFileSync(join(options.out, "tornado.svg"), charts[2] ?? "");
       writeFileSync(join(options.out, "report.html"), htmlReport(result, charts));
       const planned = plannedPolicy(policy, result, scenario.compare.after);
       writeFileSync(
         join(options.out, "policy.yaml"),
         `# Written by headroom plan from ${options.scenario}\n${stringify(planned)}`,
       );
-      const wrote = `Wrote ${join(options.out, "report.html")}, two SVG charts and ${join(options.out, "policy.yaml")} (headroom policy apply it).\n`;
+      const wrote = `Wrote ${join(options.out, "report.html")}, three SVG charts (the week before, after, and the sensitivity tornado) and ${join(options.out, "policy.yaml")} (headroom policy apply it).\n`;
       // With --json, stdout holds only the JSON object.
       (options.json ? process.stderr : process.stdout).write(wrote);
     });

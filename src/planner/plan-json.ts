@@ -32,6 +32,8 @@ const sideSchema = z
       .object({ baseline: z.number().min(0).max(1), doubled_peak_lifted: z.number().min(0).max(1) })
       .strict(),
     shed_share: z.number().min(0).max(1),
+    /** Share of what API keys wanted that their tier's limits cut, at the baseline. */
+    api_limited_share: z.number().min(0).max(1),
     users_limited: z
       .object({ five_hour: z.number().min(0).max(1), weekly: z.number().min(0).max(1) })
       .strict(),
@@ -45,6 +47,8 @@ const sideSchema = z
   })
   .strict();
 
+const marginsSchema = z.object({ before: z.number().min(0), after: z.number().min(0) }).strict();
+
 export const planJsonSchema = z
   .object({
     scenario_seed: z.number().int(),
@@ -56,6 +60,24 @@ export const planJsonSchema = z
     calibration: z.enum(["none", "baseline_at_target"]),
     before: sideSchema,
     after: sideSchema,
+    /** The doubling verdict's margin at both instants with each input moved alone. */
+    sensitivity: z
+      .object({
+        resolution_minutes: z.number().int().positive(),
+        base: marginsSchema,
+        rows: z.array(
+          z
+            .object({
+              factor: z.string(),
+              low_label: z.string(),
+              high_label: z.string(),
+              low: marginsSchema,
+              high: marginsSchema,
+            })
+            .strict(),
+        ),
+      })
+      .strict(),
   })
   .strict();
 
@@ -95,6 +117,7 @@ function sideJson(result: PlanResult, side: SideResult, index: 0 | 1) {
       doubled_peak_lifted: side.doubledWithoutPeak.overloadShare,
     },
     shed_share: side.baseline.shedShare,
+    api_limited_share: side.baseline.apiLimitedShare,
     users_limited: { five_hour: side.baseline.sessionLimitedShare, weekly: side.baseline.weeklyLimitedShare },
     allocation: { mode: result.scenario.allocation, shares: side.baseline.meanShares },
   };
@@ -111,5 +134,16 @@ export function planJson(result: PlanResult): PlanJson {
     calibration: scenario.demand.calibrate,
     before: sideJson(result, result.before, 0),
     after: sideJson(result, result.after, 1),
+    sensitivity: {
+      resolution_minutes: result.sensitivity.resolutionMinutes,
+      base: result.sensitivity.base,
+      rows: result.sensitivity.rows.map((row) => ({
+        factor: row.factor,
+        low_label: row.lowLabel,
+        high_label: row.highLabel,
+        low: row.low,
+        high: row.high,
+      })),
+    },
   });
 }

@@ -6,7 +6,9 @@
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import type { Policy } from "../plans/schema.ts";
+import { calibrateDemand, calibrateIntensity } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
+import { type Sensitivity, sensitivity } from "./sensitivity.ts";
 import {
   type Prepared,
   prepare,
@@ -19,8 +21,7 @@ import { largestSustainable, type Sustainable } from "./solve.ts";
 /** API limits "can rise" when API traffic can grow by at least this factor without overload. */
 export const API_RAISE_THRESHOLD = 1.25;
 
-/** Demand scales searched by calibration (absolute) and for break-even (relative to demand used). */
-const CALIBRATION_RANGE: [number, number] = [1e-3, 1e3];
+/** Demand scales searched for break-even (relative to the demand used). */
 const BREAK_EVEN_RANGE: [number, number] = [1 / 16, 16];
 
 export interface Multiplier {
@@ -39,7 +40,7 @@ export interface SideResult {
   maxSessionMultiplier: Multiplier;
   /** The same for each plan alone, the other plans kept at their budgets. */
   maxSessionMultiplierByPlan: Record<string, Multiplier>;
-  /** Largest multiplier on API traffic at baseline subscription limits. */
+  /** Largest multiplier on every API tier's limits at baseline subscription limits. */
   maxApiMultiplier: Multiplier;
   /**
    * The largest demand, as a multiple of the demand used, at which each policy stays under the
@@ -58,6 +59,8 @@ export interface PlanResult {
   intensityScale: number;
   before: SideResult;
   after: SideResult;
+  /** How the doubling verdict's margin moves with each input (sensitivity.ts). */
+  sensitivity: Sensitivity;
   conclusions: { doubleSessionAndLiftPeak: [boolean, boolean]; raiseApi: [boolean, boolean] };
 }
 
@@ -65,70 +68,6 @@ const asMultiplier = (found: Sustainable): Multiplier => ({
   value: found.multiplier,
   atSearchLimit: found.atSearchLimit,
 });
-
-/**
- * `weekly_cap_share`: the usage per user (as a multiple of the scenario's) at which the given
- * share of subscribers hits a weekly cap at the baseline in the `before` week. The share rises
- * with usage, so bisection on a log scale finds it.
- */
-export function calibrateIntensity(prepared: Prepared, share: number, onRun: () => void = () => {}): number {
-  const startMs = Date.parse(prepared.scenario.compare.before);
-  const weeklyShare = (intensityScale: number) => {
-    onRun();
-    return simulate(prepared, {
-      startMs,
-      sessionMultiplier: 1,
-      liftPeak: false,
-      apiMultiplier: 1,
-      intensityScale,
-    }).weeklyLimitedShare;
-  };
-  let [low, high] = [1e-3, 1e3];
-  if (weeklyShare(low) > share || weeklyShare(high) < share) {
-    throw new Error(
-      `cannot calibrate usage per user: no scale in ${low}–${high} gives ${share} at the weekly cap`,
-    );
-  }
-  for (let i = 0; i < 24; i++) {
-    const middle = Math.sqrt(low * high);
-    if (weeklyShare(middle) <= share) low = middle;
-    else high = middle;
-  }
-  return low;
-}
-
-/**
- * `baseline_at_target`: the demand scale at which the baseline policy sits exactly at the
- * overload target at the `before` instant (the largest sustainable scale).
- */
-export function calibrateDemand(
-  prepared: Prepared,
-  intensityScale = 1,
-  onRun: () => void = () => {},
-): number {
-  const { scenario } = prepared;
-  const startMs = Date.parse(scenario.compare.before);
-  const found = largestSustainable(
-    prepared,
-    (demandScale) => ({
-      startMs,
-      sessionMultiplier: 1,
-      liftPeak: false,
-      apiMultiplier: 1,
-      demandScale,
-      intensityScale,
-    }),
-    onRun,
-    CALIBRATION_RANGE,
-    24,
-  );
-  if (found.multiplier === 0 || found.atSearchLimit) {
-    throw new Error(
-      `cannot calibrate demand: the baseline is ${found.multiplier === 0 ? "overloaded at any" : "under target at every"} demand scale in ${CALIBRATION_RANGE.join("–")}`,
-    );
-  }
-  return found.multiplier;
-}
 
 export function plan(
   scenario: Scenario,
@@ -142,10 +81,15 @@ export function plan(
   const calibrating = scenario.demand.calibrate === "baseline_at_target";
   // Upper bound of runs: calibration (2 + 24), then per side 2 runs and one solver per plan,
   // one joint, one for API and two break-evens, each 2 + 12 runs; solvers may stop sooner.
+  // Upper bound of runs: the calibrations (2 + 16 each), per side 2 runs and a solver (2 + 12)
+  // per plan, joint, API and the two break-evens; the sensitivity's nine variants, each a
+  // calibration and two break-evens. Solvers may stop sooner.
+  const calibrationRuns = calibrating ? 18 : 0;
   const total =
-    (scenario.demand.weekly_cap_share === undefined ? 0 : 26) +
-    (calibrating ? 26 : 0) +
-    2 * (2 + (4 + prepared.plans.length) * 14);
+    (scenario.demand.weekly_cap_share === undefined ? 0 : 18) +
+    calibrationRuns +
+    2 * (2 + (4 + prepared.plans.length) * 14) +
+    9 * (calibrationRuns + 2 * 14);
   let done = 0;
   const ran = () => onProgress(++done, total);
   const tick = <T>(value: T): T => {
@@ -203,6 +147,7 @@ export function plan(
   };
   const before = side("before", scenario.compare.before);
   const after = side("after", scenario.compare.after);
+  const sensitive = sensitivity(scenario, fleet, catalog, policy, intensityScale, ran);
   onProgress(total, total);
   const target = scenario.target_overload_share;
   const canDouble = (s: SideResult) => s.doubledWithoutPeak.overloadShare <= target;
@@ -213,6 +158,7 @@ export function plan(
     intensityScale,
     before,
     after,
+    sensitivity: sensitive,
     conclusions: {
       doubleSessionAndLiftPeak: [canDouble(before), canDouble(after)],
       raiseApi: [

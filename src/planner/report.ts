@@ -50,7 +50,8 @@ export function textReport(result: PlanResult): string {
         found,
       ),
     ),
-    row("largest sustainable API traffic multiplier", (side) => side.maxApiMultiplier, found),
+    row("API traffic cut by tier limits (baseline)", (side) => side.baseline.apiLimitedShare, pct),
+    row("largest sustainable API-limit multiplier", (side) => side.maxApiMultiplier, found),
     row("break-even demand, baseline (× demand used)", (side) => side.breakEvenDemand.baseline, found),
     row(
       "break-even demand, 5-hour ×2 + peak lifted",
@@ -134,6 +135,91 @@ export function weekChart(side: SideResult, resolutionMinutes: number): string {
 
 const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** The sensitivity table: the doubling verdict's margin at each instant, input by input. */
+export function sensitivityReport(result: PlanResult): string {
+  const { sensitivity } = result;
+  const times = (x: number) => `×${x.toFixed(2)}`;
+  const rows: string[][] = [
+    ["input", "low", "high", "before: low / high", "after: low / high"],
+    ["(as given)", "", "", times(sensitivity.base.before), times(sensitivity.base.after)],
+    ...sensitivity.rows.map((row) => [
+      row.factor,
+      row.lowLabel,
+      row.highLabel,
+      `${times(row.low.before)} / ${times(row.high.before)}`,
+      `${times(row.low.after)} / ${times(row.high.after)}`,
+    ]),
+  ];
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
+  const lines = rows.map((row) =>
+    row
+      .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd(),
+  );
+  return [
+    `Sensitivity of the margin of "5-hour ×2, peak lifted" (break-even demand ÷ demand used; above ×1.00 the verdict is yes), at ${sensitivity.resolutionMinutes}-minute resolution, each input moved alone:`,
+    "",
+    ...lines,
+  ].join("\n");
+}
+
+/** A tornado chart of the margin after the deal (and before), widest swing on top. */
+export function tornadoChart(result: PlanResult): string {
+  const { sensitivity } = result;
+  const rows = [...sensitivity.rows].sort(
+    (a, b) => Math.abs(a.high.after - a.low.after) - Math.abs(b.high.after - b.low.after),
+  );
+  const chart = echarts.init(null, null, { renderer: "svg", ssr: true, width: 900, height: 360 });
+  const labels = rows.map((row) => `${row.factor} (${row.lowLabel} / ${row.highLabel})`);
+  const bar = (instant: "before" | "after", name: string, color: string) => ({
+    name,
+    type: "custom",
+    renderItem: (_: unknown, api: { value: (i: number) => number; coord: (p: number[]) => number[] }) => {
+      const low = api.coord([api.value(0), api.value(2)]);
+      const high = api.coord([api.value(1), api.value(2)]);
+      const y = (low[1] as number) + (instant === "after" ? -9 : 3);
+      return {
+        type: "rect",
+        shape: {
+          x: Math.min(low[0] as number, high[0] as number),
+          y,
+          width: Math.abs((high[0] as number) - (low[0] as number)) || 1,
+          height: 6,
+        },
+        style: { fill: color },
+      };
+    },
+    encode: { x: [0, 1], y: 2 },
+    data: rows.map((row, i) => [row.low[instant], row.high[instant], i]),
+  });
+  chart.setOption({
+    animation: false,
+    title: {
+      text: "Margin of “5-hour ×2, peak lifted” as each input moves (×1 = break-even)",
+      left: "center",
+      textStyle: { fontSize: 14 },
+    },
+    legend: { bottom: 0 },
+    grid: { left: 280, right: 30, top: 40, bottom: 50 },
+    xAxis: { type: "log", name: "margin (× demand used)", nameLocation: "middle", nameGap: 25 },
+    yAxis: { type: "category", data: labels },
+    series: [
+      bar("after", "after the deal", "#2f7ed8"),
+      bar("before", "before the deal", "#d9534f"),
+      {
+        name: "break-even",
+        type: "line",
+        data: [],
+        markLine: { symbol: "none", data: [{ xAxis: 1 }], lineStyle: { color: "#333", type: "dashed" } },
+      },
+    ],
+  });
+  const svg = chart.renderToSVGString();
+  chart.dispose();
+  return svg;
+}
+
 export function htmlReport(result: PlanResult, charts: string[]): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>headroom plan</title>
@@ -142,6 +228,8 @@ export function htmlReport(result: PlanResult, charts: string[]): string {
 <h1>Capacity plan: before and after the deal</h1>
 <pre>${escapeHtml(textReport(result))}</pre>
 ${charts.join("\n")}
+<h2>How far the verdict is from flipping</h2>
+<pre>${escapeHtml(sensitivityReport(result))}</pre>
 <p>Simulated at ${result.scenario.resolution_minutes}-minute resolution over ${result.scenario.days} days, seed ${result.scenario.seed}.</p>
 </body></html>
 `;

@@ -19,6 +19,17 @@ const planDemandSchema = z
   })
   .strict();
 
+const apiTierDemandSchema = z
+  .object({
+    keys: z.number().int().min(0),
+    /** Output tokens/s the median key wants at activity 1, before its tier's limits. */
+    tokens_per_s_per_key: z.number().positive(),
+    /** Spread of wanted rates between keys (σ of a log-normal): the heaviest are limit-bound. */
+    intensity_sigma: z.number().min(0).max(4).default(1.2),
+    model_mix: z.record(z.string(), z.number().min(0)),
+  })
+  .strict();
+
 export const scenarioSchema = z
   .object({
     seed: z.number().int().default(1),
@@ -34,6 +45,8 @@ export const scenarioSchema = z
     /** Largest share of minutes in which demand may exceed capacity for a plan to be sustainable. */
     target_overload_share: z.number().min(0).max(1).default(0.01),
     cohorts_per_plan: z.number().int().min(1).max(4096).default(64),
+    /** Cohorts of API keys per tier (quantiles of the wanted rate). */
+    api_cohorts_per_tier: z.number().int().min(1).max(1024).default(16),
     /**
      * How GPUs are split between model families: the fleet's fixed `allocation`, or re-balanced
      * every hour or day towards the families that needed them in the previous period, within
@@ -49,8 +62,13 @@ export const scenarioSchema = z
         /** How far users' habits are spread around the curve, in hours (a cohort's offset). */
         spread_hours: z.number().min(0).max(12).default(3),
         plans: z.record(z.string(), planDemandSchema),
-        /** Steady API traffic per model family, output tokens/s at activity 1. */
+        /**
+         * API traffic outside any tier's limits (committed-use contracts, internal use), output
+         * tokens/s per model family at activity 1. API-limit changes do not move it.
+         */
         api_tokens_per_s: z.record(z.string(), z.number().min(0)).default({}),
+        /** API keys per tier of the policy: they meet their tier's limits (api-demand.ts). */
+        api_tiers: z.record(z.string(), apiTierDemandSchema).default({}),
         /** Multiplies all demand (users of every plan and API traffic), after any calibration. */
         scale: z.number().positive().default(1),
         /**

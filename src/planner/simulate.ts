@@ -11,6 +11,7 @@ import { isPeak, localWeekdayAndHour } from "../plans/peak.ts";
 import { classFor } from "../plans/plan-limits.ts";
 import type { Policy, SubscriptionPlan } from "../plans/schema.ts";
 import { rebalance, rebalancePeriodSteps } from "./allocation.ts";
+import { type ApiTier, type ApiTraffic, apiTraffic, prepareApiTiers } from "./api-demand.ts";
 import { type Cohort, makeCohorts } from "./cohorts.ts";
 import type { Scenario } from "./scenario.ts";
 
@@ -27,7 +28,7 @@ export interface SimulationOptions {
   planMultipliers?: Record<string, number>;
   /** Drop the plans' peak-hour rules. */
   liftPeak: boolean;
-  /** Multiplier on API traffic (what raised API limits would let through). */
+  /** Multiplier on every API tier's limits: keys get more only where their limits bound. */
   apiMultiplier: number;
   /**
    * Multiplier on all demand: as many more users of every plan (each with the same limits) and
@@ -55,6 +56,8 @@ export interface SimulationResult {
   shedShare: number;
   /** Mean share of the fleet each family had over the period (the split used). */
   meanShares: Record<string, number>;
+  /** Share of what API keys wanted that their tier's limits cut (0 without API tiers). */
+  apiLimitedShare: number;
   /** Share of subscription users who hit their 5-hour limit at least once, and their weekly one. */
   sessionLimitedShare: number;
   weeklyLimitedShare: number;
@@ -86,6 +89,10 @@ export interface Prepared {
    * share an entry.
    */
   capacityByBucket: Map<number, number[]>;
+  /** API keys per tier, with their limits. */
+  apiTiers: ApiTier[];
+  /** API traffic per (week start, API multiplier), computed once per prepared scenario. */
+  apiByRun: Map<string, ApiTraffic>;
   /** The fleet's fixed split, its total, and the bounds a re-balanced split keeps. */
   fixedShares: number[];
   totalShare: number;
@@ -140,6 +147,7 @@ export function prepare(
     });
   }
   const fixedShares = families.map((family) => fleet.allocation[family] ?? 0);
+  const apiTiers = prepareApiTiers(scenario, fleet, policy, families, seed);
   return {
     scenario,
     fleet,
@@ -148,6 +156,8 @@ export function prepare(
     families,
     plans,
     capacityByBucket: new Map(),
+    apiTiers,
+    apiByRun: new Map(),
     fixedShares,
     totalShare: fixedShares.reduce((sum, share) => sum + share, 0),
     bounds: families.map((family) => fleet.allocation_bounds[family] ?? [0, 1]),
@@ -198,9 +208,17 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const peakByFamily = new Float64Array(nFamilies);
   const demandScale = options.demandScale ?? 1;
   const intensityScale = options.intensityScale ?? 1;
-  const apiRates = families.map(
-    (family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * options.apiMultiplier * demandScale,
-  );
+  // Traffic outside tier limits follows the demand, not the API limits.
+  const apiRates = families.map((family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * demandScale);
+  const api = apiTraffic(prepared.apiTiers, prepared.apiByRun, {
+    startMs: options.startMs,
+    apiMultiplier: options.apiMultiplier,
+    steps,
+    families: nFamilies,
+    resolutionMinutes: scenario.resolution_minutes,
+    activityAt: (step, offsetMinutes) =>
+      activity[step + margin + Math.round(offsetMinutes / scenario.resolution_minutes)] ?? 0,
+  });
 
   // Per-cohort state, flat: window starts, usage ($) in the 5-hour window, the week and per
   // family in the week, hit flags.
@@ -291,11 +309,15 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     }
     const full = fullCapacity(prepared, at);
     const apiActivity = activity[step + margin] ?? 0;
+
     let overloaded = false;
     let stepDemand = 0;
     let stepCapacity = 0;
     for (let f = 0; f < nFamilies; f++) {
-      const total = (demandPerFamily[f] as number) + (apiRates[f] as number) * apiActivity;
+      const total =
+        (demandPerFamily[f] as number) +
+        (apiRates[f] as number) * apiActivity +
+        (api.served[step * nFamilies + f] as number) * demandScale;
       const fullF = full[f] as number;
       const available = (shares[f] as number) * fullF;
       if (fullF > 0) peakNeed[f] = Math.max(peakNeed[f] as number, total / fullF);
@@ -350,6 +372,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
       families.map((family, f) => [family, (overloadedByFamily[f] as number) / steps]),
     ),
     shedShare: demandSum > 0 ? excessSum / demandSum : 0,
+    apiLimitedShare: api.limitedShare,
     meanShares: Object.fromEntries(families.map((family, f) => [family, (shareSum[f] as number) / steps])),
     sessionLimitedShare: usersTotal > 0 ? usersSession / usersTotal : 0,
     weeklyLimitedShare: usersTotal > 0 ? usersWeek / usersTotal : 0,

@@ -8,10 +8,12 @@ import { stringify } from "yaml";
 import { loadCalibratedCatalog } from "../../src/capacity/calibration.ts";
 import { capacityAt, readFleetFile } from "../../src/capacity/timeline.ts";
 import { ConfigError } from "../../src/config/load.ts";
+import { calibrateDemand, calibrateIntensity } from "../../src/planner/calibrate.ts";
 import { makeCohorts, normalQuantile } from "../../src/planner/cohorts.ts";
 import { plan } from "../../src/planner/plan.ts";
 import { planJsonSchema } from "../../src/planner/plan-json.ts";
 import { readScenarioFile, type Scenario } from "../../src/planner/scenario.ts";
+import { sensitivity } from "../../src/planner/sensitivity.ts";
 import { prepare, simulate } from "../../src/planner/simulate.ts";
 import { largestSustainable } from "../../src/planner/solve.ts";
 import { readPolicyFile } from "../../src/plans/load-policy.ts";
@@ -27,6 +29,10 @@ assert.ok(policy);
 const gpusAt = (ms: number) => capacityAt(fleet, catalog, ms).gpusOnline;
 /** The example at 10-minute resolution and 16 cohorts a plan: the same model, quicker to run. */
 const quick: Scenario = { ...loaded.scenario, resolution_minutes: 10, cohorts_per_plan: 16 };
+/** The quick example's own calibration: usage per user and users, as `headroom plan` finds them. */
+const quickPrepared = prepare(quick, fleet, catalog, policy);
+const quickIntensity = calibrateIntensity(quickPrepared, 0.05);
+const quickDemand = calibrateDemand(quickPrepared, quickIntensity);
 const dir = mkdtempSync(join(tmpdir(), "headroom-plan-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -71,19 +77,41 @@ describe("planner", () => {
     assert.equal(after.gpusOnline, 330_000);
   });
 
+  test("sensitivity: demand moves the margin inversely; under calibration capacity inputs cancel before the deal, and would not if it were skipped", () => {
+    const result = sensitivity(quick, fleet, catalog, policy, 0.19);
+    const demand = result.rows.find((row) => row.factor === "demand");
+    assert.ok(demand);
+    assert.ok(Math.abs(demand.low.after - result.base.after / 0.7) < 1e-9);
+    assert.ok(Math.abs(demand.high.after - result.base.after / 1.3) < 1e-9);
+    const efficiency = result.rows.find((row) => row.factor === "efficiency");
+    assert.ok(efficiency);
+    // Re-calibrated for each variant: the provider was at capacity whatever its efficiency.
+    for (const margin of [efficiency.low.before, efficiency.high.before])
+      assert.ok(Math.abs(margin - result.base.before) < 0.05, `before margin ×${margin}`);
+    // Without calibration the same 20% less efficiency is a real loss before the deal.
+    const fixedDemand: Scenario = {
+      ...quick,
+      demand: { ...quick.demand, calibrate: "none", scale: 1 },
+    };
+    const uncalibrated = sensitivity(fixedDemand, fleet, catalog, policy, 0.19);
+    const lowEfficiency = uncalibrated.rows.find((row) => row.factor === "efficiency");
+    assert.ok(lowEfficiency && lowEfficiency.low.before < 0.9 * uncalibrated.base.before);
+  });
+
   test("more demand never raises the sustainable multiplier, and four times the demand lowers it", () => {
-    const prepared = prepare(quick, fleet, catalog, policy);
     const start = Date.parse(quick.compare.before);
-    const sustainableAt = (demandScale: number) =>
-      largestSustainable(prepared, (m) => ({
+    // Demand as a multiple of the calibrated demand (×1 = the baseline at the target).
+    const sustainableAt = (relative: number) =>
+      largestSustainable(quickPrepared, (m) => ({
         startMs: start,
         sessionMultiplier: m,
         liftPeak: true,
         apiMultiplier: 1,
-        demandScale,
+        demandScale: quickDemand * relative,
+        intensityScale: quickIntensity,
       })).multiplier;
-    const reference = sustainableAt(1);
-    assert.ok(sustainableAt(4) < reference, "a model that ignored demand would not move");
+    const reference = sustainableAt(0.5);
+    assert.ok(sustainableAt(2) < reference, "a model that ignored demand would not move");
     fc.assert(
       fc.property(
         fc.double({ min: 0.5, max: 3, noNaN: true }),
@@ -116,7 +144,15 @@ describe("planner", () => {
 
   test("more GPUs never lower the sustainable 5-hour multiplier (property), and a fleet cut to 1% lowers it", () => {
     const start = Date.parse(quick.compare.before);
-    const base = { startMs: start, sessionMultiplier: 1, liftPeak: true, apiMultiplier: 1 };
+    // Half the calibrated demand: room to raise limits, so growth and cuts both show.
+    const base = {
+      startMs: start,
+      sessionMultiplier: 1,
+      liftPeak: true,
+      apiMultiplier: 1,
+      demandScale: quickDemand * 0.5,
+      intensityScale: quickIntensity,
+    };
     const optionsFor = (m: number) => ({ ...base, sessionMultiplier: m });
     const sustainable = (candidate: typeof fleet) =>
       largestSustainable(prepare(quick, candidate, catalog, policy), optionsFor).multiplier;
@@ -152,7 +188,8 @@ describe("planner", () => {
       result.stdout,
       /Usage per user: ×0\.\d+ the scenario's, so 5\.0% of subscribers hit a weekly cap/,
     );
-    for (const file of ["week-before.svg", "week-after.svg", "report.html", "policy.yaml"])
+    assert.match(result.stdout, /Sensitivity of the margin[\s\S]*efficiency\s+−20%\s+\+20%/);
+    for (const file of ["week-before.svg", "week-after.svg", "tornado.svg", "report.html", "policy.yaml"])
       assert.ok(existsSync(join(dir, file)), file);
     assert.match(readFileSync(join(dir, "week-before.svg"), "utf8"), /^<svg/);
     assert.match(readFileSync(join(dir, "report.html"), "utf8"), /<svg[\s\S]*<svg/);
@@ -218,6 +255,7 @@ describe("planner limits as the gateway enforces them", () => {
         weekend_factor: 1,
         spread_hours: 0,
         api_tokens_per_s: {},
+        api_tiers: {},
         plans: {
           "max-5x": {
             users: 1_000,

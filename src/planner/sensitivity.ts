@@ -1,0 +1,173 @@
+/**
+ * How far the verdict moves when an input moves: the margin of "5-hour ×2, peak lifted" (its
+ * break-even demand as a multiple of the demand used) at both instants, with each input at a
+ * low and a high value and the others as given. Inputs: demand ±30%, the allocation mode, the
+ * models' interactivity targets ±30%, the prompt-cache hit share, and the calibrated efficiency
+ * ±20%. A calibrated scenario is re-calibrated for every variant, as its stated assumption says
+ * (the provider ran at capacity before the deal, whatever its capacity was).
+ *
+ * Runs at a coarser resolution than the plan (at least 10 minutes) to stay quick; the base row
+ * is computed the same way, so every row compares like with like.
+ */
+import type { Fleet } from "../capacity/fleet-schema.ts";
+import type { Efficiency, Gpu, Precision } from "../capacity/gpu-catalog.ts";
+import type { Policy } from "../plans/schema.ts";
+import type { AllocationMode } from "./allocation.ts";
+import { calibrateDemand } from "./calibrate.ts";
+import type { Scenario } from "./scenario.ts";
+import { prepare } from "./simulate.ts";
+import { largestSustainable } from "./solve.ts";
+
+export interface Margins {
+  before: number;
+  after: number;
+}
+
+export interface SensitivityRow {
+  factor: string;
+  lowLabel: string;
+  highLabel: string;
+  low: Margins;
+  high: Margins;
+}
+
+export interface Sensitivity {
+  resolutionMinutes: number;
+  base: Margins;
+  rows: SensitivityRow[];
+}
+
+interface Variant {
+  scenario: Scenario;
+  fleet: Fleet;
+  catalog: Map<string, Gpu>;
+}
+
+const BREAK_EVEN_RANGE: [number, number] = [1 / 16, 16];
+
+/** The doubled-and-lifted margin at both instants for one variant of the inputs. */
+function marginsOf(variant: Variant, policy: Policy, intensityScale: number, onRun: () => void): Margins {
+  const prepared = prepare(variant.scenario, variant.fleet, variant.catalog, policy);
+  const calibrated =
+    variant.scenario.demand.calibrate === "baseline_at_target"
+      ? calibrateDemand(prepared, intensityScale, onRun)
+      : 1;
+  const demandScale = calibrated * variant.scenario.demand.scale;
+  const at = (instant: string) =>
+    largestSustainable(
+      prepared,
+      (m) => ({
+        startMs: Date.parse(instant),
+        sessionMultiplier: 2,
+        liftPeak: true,
+        apiMultiplier: 1,
+        demandScale: demandScale * m,
+        intensityScale,
+      }),
+      onRun,
+      BREAK_EVEN_RANGE,
+    ).multiplier;
+  return { before: at(variant.scenario.compare.before), after: at(variant.scenario.compare.after) };
+}
+
+function scaledEfficiency(catalog: Map<string, Gpu>, factor: number): Map<string, Gpu> {
+  const scale = (efficiency: Efficiency): Efficiency => ({
+    ...efficiency,
+    bandwidth: Math.min(1, efficiency.bandwidth * factor),
+    compute: Math.min(1, efficiency.compute * factor),
+  });
+  const scaled = new Map<string, Gpu>();
+  for (const [id, gpu] of catalog) {
+    const calibrated: Partial<Record<Precision, Efficiency>> = {};
+    for (const [precision, efficiency] of Object.entries(gpu.calibrated ?? {}))
+      calibrated[precision as Precision] = scale(efficiency);
+    scaled.set(id, { ...gpu, calibrated });
+  }
+  return scaled;
+}
+
+function withInteractivity(fleet: Fleet, factor: number): Fleet {
+  return {
+    ...fleet,
+    models: fleet.models.map((model) =>
+      model.interactivity_tokens_per_s === undefined
+        ? model
+        : { ...model, interactivity_tokens_per_s: model.interactivity_tokens_per_s * factor },
+    ),
+  };
+}
+
+function withCacheHit(fleet: Fleet, share: number): Fleet {
+  return { ...fleet, workload: { ...fleet.workload, cache_hit_share: Math.min(1, Math.max(0, share)) } };
+}
+
+export function sensitivity(
+  scenario: Scenario,
+  fleet: Fleet,
+  catalog: Map<string, Gpu>,
+  policy: Policy,
+  intensityScale: number,
+  onRun: () => void = () => {},
+): Sensitivity {
+  const resolutionMinutes = Math.max(10, scenario.resolution_minutes);
+  const coarse: Scenario = { ...scenario, resolution_minutes: resolutionMinutes };
+  const margins = (variant: Partial<Variant>) =>
+    marginsOf({ scenario: coarse, fleet, catalog, ...variant }, policy, intensityScale, onRun);
+  const base = margins({});
+  const otherModes = (["fixed", "hourly", "daily"] as AllocationMode[]).filter(
+    (mode) => mode !== scenario.allocation,
+  );
+  const [lowMode, highMode] = otherModes as [AllocationMode, AllocationMode];
+  const cache = fleet.workload.cache_hit_share;
+  const row = (
+    factor: string,
+    lowLabel: string,
+    highLabel: string,
+    low: Partial<Variant>,
+    high: Partial<Variant>,
+  ): SensitivityRow => ({ factor, lowLabel, highLabel, low: margins(low), high: margins(high) });
+  // Demand moves the margin exactly inversely: break-even is a fixed demand, the margin is it
+  // over the demand used. No simulation needed.
+  const demandRow: SensitivityRow = {
+    factor: "demand",
+    lowLabel: "−30%",
+    highLabel: "+30%",
+    low: { before: base.before / 0.7, after: base.after / 0.7 },
+    high: { before: base.before / 1.3, after: base.after / 1.3 },
+  };
+  return {
+    resolutionMinutes,
+    base,
+    rows: [
+      demandRow,
+      row(
+        "allocation",
+        lowMode,
+        highMode,
+        { scenario: { ...coarse, allocation: lowMode } },
+        { scenario: { ...coarse, allocation: highMode } },
+      ),
+      row(
+        "interactivity target",
+        "−30%",
+        "+30%",
+        { fleet: withInteractivity(fleet, 0.7) },
+        { fleet: withInteractivity(fleet, 1.3) },
+      ),
+      row(
+        "cache-hit share",
+        `${Math.round(Math.max(0, cache - 0.1) * 100)}%`,
+        `${Math.round(Math.min(1, cache + 0.05) * 100)}%`,
+        { fleet: withCacheHit(fleet, cache - 0.1) },
+        { fleet: withCacheHit(fleet, cache + 0.05) },
+      ),
+      row(
+        "efficiency",
+        "−20%",
+        "+20%",
+        { catalog: scaledEfficiency(catalog, 0.8) },
+        { catalog: scaledEfficiency(catalog, 1.2) },
+      ),
+    ],
+  };
+}
