@@ -9,13 +9,7 @@ import type { Policy } from "../plans/schema.ts";
 import { calibrateDemand, calibrateIntensity } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
 import { type Sensitivity, sensitivity } from "./sensitivity.ts";
-import {
-  type Prepared,
-  prepare,
-  type SimulationOptions,
-  type SimulationResult,
-  simulate,
-} from "./simulate.ts";
+import { prepare, type SimulationOptions, type SimulationResult, simulate } from "./simulate.ts";
 import { largestSustainable, type Sustainable } from "./solve.ts";
 
 /** API limits "can rise" when API traffic can grow by at least this factor without overload. */
