@@ -16,6 +16,8 @@ const sideSchema = z
     sustainable_5h_multiplier: multiplierSchema,
     sustainable_5h_multiplier_by_plan: z.record(z.string(), multiplierSchema),
     sustainable_api_multiplier: multiplierSchema,
+    /** Weekly caps (overall and per family) with the 5-hour limits doubled and the peak lifted. */
+    sustainable_weekly_multiplier: multiplierSchema,
     /** Largest absolute demand scale at which each policy stays under the target. */
     break_even_demand: z
       .object({ baseline: z.number().min(0), doubled_peak_lifted: z.number().min(0) })
@@ -35,7 +37,12 @@ const sideSchema = z
     /** Share of what API keys wanted that their tier's limits cut, at the baseline. */
     api_limited_share: z.number().min(0).max(1),
     users_limited: z
-      .object({ five_hour: z.number().min(0).max(1), weekly: z.number().min(0).max(1) })
+      .object({
+        five_hour: z.number().min(0).max(1),
+        weekly: z.number().min(0).max(1),
+        five_hour_doubled: z.number().min(0).max(1),
+        weekly_doubled: z.number().min(0).max(1),
+      })
       .strict(),
     allocation: z
       .object({
@@ -95,6 +102,7 @@ function sideJson(result: PlanResult, side: SideResult, index: 0 | 1) {
       Object.entries(side.maxSessionMultiplierByPlan).map(([name, m]) => [name, multiplier(m)]),
     ),
     sustainable_api_multiplier: multiplier(side.maxApiMultiplier),
+    sustainable_weekly_multiplier: multiplier(side.maxWeeklyMultiplier),
     break_even_demand: {
       baseline: breakEvenDemand.baseline.value * result.demandScale,
       doubled_peak_lifted: breakEvenDemand.doubledPeakLifted.value * result.demandScale,
@@ -118,7 +126,12 @@ function sideJson(result: PlanResult, side: SideResult, index: 0 | 1) {
     },
     shed_share: side.baseline.shedShare,
     api_limited_share: side.baseline.apiLimitedShare,
-    users_limited: { five_hour: side.baseline.sessionLimitedShare, weekly: side.baseline.weeklyLimitedShare },
+    users_limited: {
+      five_hour: side.baseline.sessionLimitedShare,
+      weekly: side.baseline.weeklyLimitedShare,
+      five_hour_doubled: side.doubledWithoutPeak.sessionLimitedShare,
+      weekly_doubled: side.doubledWithoutPeak.weeklyLimitedShare,
+    },
     allocation: { mode: result.scenario.allocation, shares: side.baseline.meanShares },
   };
 }

@@ -34,6 +34,8 @@ export interface SideResult {
   maxSessionMultiplier: Multiplier;
   /** The same for each plan alone, the other plans kept at their budgets. */
   maxSessionMultiplierByPlan: Record<string, Multiplier>;
+  /** Largest multiplier on weekly caps with the 5-hour limits doubled and the peak rule lifted. */
+  maxWeeklyMultiplier: Multiplier;
   /** Largest multiplier on every API tier's limits at baseline subscription limits. */
   maxApiMultiplier: Multiplier;
   /**
@@ -82,7 +84,7 @@ export function plan(
   const total =
     (scenario.demand.weekly_cap_share === undefined ? 0 : 18) +
     calibrationRuns +
-    2 * (2 + (4 + prepared.plans.length) * 14) +
+    2 * (2 + (5 + prepared.plans.length) * 14) +
     9 * (calibrationRuns + 2 * 14);
   let done = 0;
   const ran = () => onProgress(++done, total);
@@ -113,6 +115,7 @@ export function plan(
       ran,
     );
     const api = largestSustainable(prepared, (m) => ({ ...base, apiMultiplier: m }), ran);
+    const weekly = largestSustainable(prepared, (m) => ({ ...doubled, weeklyMultiplier: m }), ran);
     const byPlan: Record<string, Multiplier> = {};
     for (const { name } of prepared.plans) {
       const one = (m: number) => ({ ...base, liftPeak: true, planMultipliers: { [name]: m } });
@@ -136,6 +139,7 @@ export function plan(
       maxSessionMultiplier: asMultiplier(session),
       maxSessionMultiplierByPlan: byPlan,
       maxApiMultiplier: asMultiplier(api),
+      maxWeeklyMultiplier: asMultiplier(weekly),
       breakEvenDemand: { baseline: breakEven(base), doubledPeakLifted: breakEven(doubled) },
     };
   };

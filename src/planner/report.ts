@@ -42,6 +42,7 @@ export function textReport(result: PlanResult): string {
     row("users hitting the weekly limit (baseline)", (side) => side.baseline.weeklyLimitedShare, pct),
     row("overloaded minutes, 5-hour ×2, peak lifted", (side) => side.doubledWithoutPeak.overloadShare, pct),
     row("users hitting the 5-hour limit, ×2", (side) => side.doubledWithoutPeak.sessionLimitedShare, pct),
+    row("users hitting the weekly limit, ×2", (side) => side.doubledWithoutPeak.weeklyLimitedShare, pct),
     row("largest sustainable 5-hour multiplier (peak lifted)", (side) => side.maxSessionMultiplier, found),
     ...Object.keys(before.maxSessionMultiplierByPlan).map((name) =>
       row(
@@ -50,6 +51,7 @@ export function textReport(result: PlanResult): string {
         found,
       ),
     ),
+    row("largest sustainable weekly-cap multiplier, 5-hour ×2", (side) => side.maxWeeklyMultiplier, found),
     row("API traffic cut by tier limits (baseline)", (side) => side.baseline.apiLimitedShare, pct),
     row("largest sustainable API-limit multiplier", (side) => side.maxApiMultiplier, found),
     row("break-even demand, baseline (× demand used)", (side) => side.breakEvenDemand.baseline, found),

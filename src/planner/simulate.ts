@@ -37,6 +37,8 @@ export interface SimulationOptions {
   demandScale?: number;
   /** Multiplier on what each user wants to send (usage per user, not users). Default 1. */
   intensityScale?: number;
+  /** Multiplier on every weekly cap, overall and per family (a policy that moves them). Default 1. */
+  weeklyMultiplier?: number;
 }
 
 export interface SimulationResult {
@@ -258,7 +260,8 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
       const budgetFactor = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
       const multiplier = options.planMultipliers?.[name] ?? options.sessionMultiplier;
       const session = plan.session_budget_usd * multiplier * budgetFactor;
-      const weekly = plan.weekly_budget_usd;
+      const weeklyMultiplier = options.weeklyMultiplier ?? 1;
+      const weekly = plan.weekly_budget_usd * weeklyMultiplier;
       for (const cohort of cohorts) {
         const wanted =
           (activity[step + margin + Math.round(cohort.offsetMinutes / scenario.resolution_minutes)] ?? 0) *
@@ -281,7 +284,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
           // user's traffic is cut in proportion (they cannot shift it to another model).
           for (let f = 0; f < nFamilies; f++) {
             const share = costShare[f] as number;
-            const cap = familyWeekly[f] as number;
+            const cap = (familyWeekly[f] as number) * weeklyMultiplier;
             if (share > 0 && cap !== Number.POSITIVE_INFINITY) {
               weekRoom = Math.min(weekRoom, (cap - (familyWeekUsed[c * nFamilies + f] as number)) / share);
             }

@@ -243,7 +243,7 @@ describe("planner", () => {
 
 describe("planner limits as the gateway enforces them", () => {
   /** One plan, one cohort, busy every hour of every day: only the limits shape its demand. */
-  function heavyUser(days: number, planPolicy: NonNullable<typeof policy>) {
+  function heavyUser(days: number, planPolicy: NonNullable<typeof policy>, weeklyMultiplier = 1) {
     const scenario: Scenario = {
       ...quick,
       days,
@@ -268,7 +268,13 @@ describe("planner limits as the gateway enforces them", () => {
     };
     const prepared = prepare(scenario, fleet, catalog, planPolicy);
     const start = Date.parse(quick.compare.after);
-    return simulate(prepared, { startMs: start, sessionMultiplier: 1, liftPeak: true, apiMultiplier: 1 });
+    return simulate(prepared, {
+      startMs: start,
+      sessionMultiplier: 1,
+      liftPeak: true,
+      apiMultiplier: 1,
+      weeklyMultiplier,
+    });
   }
   const servedInDay = (demand: Float64Array, day: number) =>
     demand.slice(day * 24, (day + 1) * 24).reduce((sum, value) => sum + value, 0);
@@ -279,6 +285,16 @@ describe("planner limits as the gateway enforces them", () => {
     assert.ok(servedInDay(result.demand, 0) > 0);
     assert.equal(servedInDay(result.demand, 6), 0, "capped before the end of the first week");
     assert.ok(servedInDay(result.demand, 7) > 0, "the weekly window rolled over after 7 days");
+  });
+
+  test("a weekly-cap multiplier moves the overall and per-family caps: twice the caps serve more in the week", () => {
+    const week = (multiplier: number) =>
+      heavyUser(7, policy as NonNullable<typeof policy>, multiplier).demand.reduce(
+        (sum, value) => sum + value,
+        0,
+      );
+    assert.ok(week(2) > week(1) * 1.5, "a capped heavy user gets about twice as much");
+    assert.ok(week(0.5) < week(1));
   });
 
   test("a per-family weekly budget binds: a lower Sonnet cap serves less in the week", () => {
