@@ -3,7 +3,7 @@
  * per user from the share of subscribers who hit a weekly cap, and the number of users from
  * "the baseline sat exactly at the overload target before the deal".
  */
-import { type Prepared, simulate } from "./simulate.ts";
+import { baselineOptions, type Prepared, simulate } from "./simulate.ts";
 import { largestSustainable } from "./solve.ts";
 
 /** Demand scales searched by calibration (absolute multiples of the scenario's figures). */
@@ -55,14 +55,7 @@ export function calibrateDemand(
   const startMs = Date.parse(scenario.compare.before);
   const found = largestSustainable(
     prepared,
-    (demandScale) => ({
-      startMs,
-      sessionMultiplier: 1,
-      liftPeak: false,
-      apiMultiplier: 1,
-      demandScale,
-      intensityScale,
-    }),
+    (demandScale) => baselineOptions(startMs, { demandScale, intensityScale }),
     onRun,
     CALIBRATION_RANGE,
     CALIBRATION_ITERATIONS,

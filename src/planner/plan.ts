@@ -9,7 +9,13 @@ import type { Policy } from "../plans/schema.ts";
 import { calibrateDemand, calibrateIntensity } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
 import { type Sensitivity, sensitivity } from "./sensitivity.ts";
-import { prepare, type SimulationOptions, type SimulationResult, simulate } from "./simulate.ts";
+import {
+  baselineOptions,
+  prepare,
+  type SimulationOptions,
+  type SimulationResult,
+  simulate,
+} from "./simulate.ts";
 import { largestSustainable, type Sustainable } from "./solve.ts";
 
 /** API limits "can rise" when API traffic can grow by at least this factor without overload. */
@@ -98,14 +104,7 @@ export function plan(
   const demandScale = calibratedScale * scenario.demand.scale;
   const side = (label: "before" | "after", at: string): SideResult => {
     const startMs = Date.parse(at);
-    const base = {
-      startMs,
-      sessionMultiplier: 1,
-      liftPeak: false,
-      apiMultiplier: 1,
-      demandScale,
-      intensityScale,
-    };
+    const base = baselineOptions(startMs, { demandScale, intensityScale });
     const doubled = { ...base, sessionMultiplier: 2, liftPeak: true };
     const baseline = tick(simulate(prepared, base));
     const doubledWithoutPeak = tick(simulate(prepared, doubled));

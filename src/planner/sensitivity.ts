@@ -15,7 +15,7 @@ import type { Policy } from "../plans/schema.ts";
 import type { AllocationMode } from "./allocation.ts";
 import { calibrateDemand } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
-import { prepare } from "./simulate.ts";
+import { baselineOptions, prepare } from "./simulate.ts";
 import { largestSustainable } from "./solve.ts";
 
 export interface Margins {
@@ -57,12 +57,9 @@ function marginsOf(variant: Variant, policy: Policy, intensityScale: number, onR
     largestSustainable(
       prepared,
       (m) => ({
-        startMs: Date.parse(instant),
+        ...baselineOptions(Date.parse(instant), { demandScale: demandScale * m, intensityScale }),
         sessionMultiplier: 2,
         liftPeak: true,
-        apiMultiplier: 1,
-        demandScale: demandScale * m,
-        intensityScale,
       }),
       onRun,
       BREAK_EVEN_RANGE,

@@ -41,6 +41,14 @@ export interface SimulationOptions {
   weeklyMultiplier?: number;
 }
 
+/** The policy as it is (no multiplier, peak rule kept) for the week from `startMs`. */
+export function baselineOptions(
+  startMs: number,
+  scales: { demandScale?: number; intensityScale?: number } = {},
+): SimulationOptions {
+  return { startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1, ...scales };
+}
+
 export interface SimulationResult {
   steps: number;
   /** Per step: total demand served and total capacity, output tokens/s (for charts). */

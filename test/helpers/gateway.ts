@@ -52,6 +52,20 @@ export async function startTestGateway(
   };
 }
 
+/** POST /v1/messages with the test key and a JSON body, as a client without an SDK would. */
+export function postMessages(
+  server: TestGateway,
+  body: Record<string, unknown>,
+  init: { signal?: AbortSignal; headers?: Record<string, string> } = {},
+): Promise<Response> {
+  return fetch(`${server.url}/v1/messages`, {
+    method: "POST",
+    headers: { "x-api-key": server.key, "content-type": "application/json", ...init.headers },
+    body: JSON.stringify(body),
+    signal: init.signal,
+  });
+}
+
 /** What the ledger recorded for a request id, once it is recorded (a test fails if it never is). */
 export async function recordedUsage(
   server: TestGateway,
@@ -78,17 +92,16 @@ export async function streamThenDisconnect(
   account = "test",
 ) {
   const controller = new AbortController();
-  const response = await fetch(`${server.url}/v1/messages`, {
-    method: "POST",
-    headers: { "x-api-key": server.key, "content-type": "application/json" },
-    body: JSON.stringify({
+  const response = await postMessages(
+    server,
+    {
       model: "claude-sonnet-4-6",
       max_tokens: tokens + 1_000,
       stream: true,
       messages: [{ role: "user", content: `sim:tokens=${tokens}` }],
-    }),
-    signal: controller.signal,
-  });
+    },
+    { signal: controller.signal },
+  );
   const requestId = response.headers.get("request-id");
   assert.equal(response.status, 200);
   let received = 0;

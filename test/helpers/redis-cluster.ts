@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { Redis } from "ioredis";
+import { waitFor } from "./wait.ts";
 
 const run = promisify(execFile);
 
@@ -67,25 +68,27 @@ export async function startCluster(): Promise<LocalCluster> {
   };
   try {
     for (const port of ports) {
-      for (let attempt = 0; ; attempt++) {
-        const probe = new Redis({
-          port,
-          lazyConnect: true,
-          retryStrategy: () => null,
-          maxRetriesPerRequest: 0,
-        });
-        probe.on("error", () => {});
-        try {
-          await probe.connect();
-          await probe.ping();
-          break;
-        } catch (error) {
-          if (attempt > 50) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        } finally {
-          probe.disconnect();
-        }
-      }
+      await waitFor(
+        async () => {
+          const probe = new Redis({
+            port,
+            lazyConnect: true,
+            retryStrategy: () => null,
+            maxRetriesPerRequest: 0,
+          });
+          probe.on("error", () => {});
+          try {
+            await probe.connect();
+            return (await probe.ping()) === "PONG";
+          } catch {
+            return false; // not listening yet
+          } finally {
+            probe.disconnect();
+          }
+        },
+        `redis-server on port ${port} to answer`,
+        { timeoutMs: 60_000, intervalMs: 100 },
+      );
     }
     await run("redis-cli", [
       "--cluster",
@@ -95,12 +98,14 @@ export async function startCluster(): Promise<LocalCluster> {
       "0",
       "--cluster-yes",
     ]);
-    for (let attempt = 0; ; attempt++) {
-      const { stdout } = await run("redis-cli", ["-p", String(ports[0]), "cluster", "info"]);
-      if (stdout.includes("cluster_state:ok")) break;
-      if (attempt > 100) throw new Error(`cluster did not become ok:\n${stdout}`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    await waitFor(
+      async () =>
+        (await run("redis-cli", ["-p", String(ports[0]), "cluster", "info"])).stdout.includes(
+          "cluster_state:ok",
+        ),
+      "the cluster to report cluster_state:ok",
+      { timeoutMs: 60_000, intervalMs: 100 },
+    );
   } catch (error) {
     await stop();
     throw error;

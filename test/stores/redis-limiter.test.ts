@@ -93,13 +93,15 @@ describe("Redis limiter store", { skip }, () => {
     const store = new RedisLimiterStore(client, { prefix });
     assert.ok((await store.check({ key: "hung", dimensions: [rpm], costs: [1] })).admitted);
     proxy.freeze();
-    const started = performance.now();
+    // It is the command timeout that ends the call (not a dropped connection), and it does end it.
     await withinDeadline(
-      assert.rejects(store.check({ key: "hung", dimensions: [rpm], costs: [1] }), LimiterUnavailableError),
+      assert.rejects(
+        store.check({ key: "hung", dimensions: [rpm], costs: [1] }),
+        (error: unknown) =>
+          error instanceof LimiterUnavailableError && /Command timed out/.test(error.message),
+      ),
       "a call to a hung Redis",
     );
-    // Never before the configured timeout (a lower bound holds on any machine).
-    assert.ok(performance.now() - started >= 145, "gave up only after the timeout");
     await store.close();
     await proxy.close();
   });

@@ -4,7 +4,7 @@ import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
-import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { postMessages, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 describe("the Anthropic upstream adapter against a server speaking the Anthropic wire format", () => {
   let upstream: FakeUpstream;
@@ -94,15 +94,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
 
   test("anthropic-version is forwarded as the client sent it, or defaulted when absent", async () => {
     const post = (headers: Record<string, string>) =>
-      fetch(`${server.url}/v1/messages`, {
-        method: "POST",
-        headers: { "x-api-key": server.key, "content-type": "application/json", ...headers },
-        body: JSON.stringify({
-          model: "fake-json",
-          max_tokens: 10,
-          messages: [{ role: "user", content: "hi" }],
-        }),
-      });
+      postMessages(
+        server,
+        { model: "fake-json", max_tokens: 10, messages: [{ role: "user", content: "hi" }] },
+        { headers },
+      );
     await (await post({ "anthropic-version": "2099-01-01" })).json();
     assert.equal(lastRequest()?.headers["anthropic-version"], "2099-01-01");
     await (await post({})).json();
@@ -110,15 +106,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
   });
 
   test("a stream is relayed event by event, unknown event types included", async () => {
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "fake-stream",
-        max_tokens: 10,
-        stream: true,
-        messages: [{ role: "user", content: "hi" }],
-      }),
+    const response = await postMessages(server, {
+      model: "fake-stream",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
     });
     const events: string[] = [];
     for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event.event);
@@ -130,15 +122,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
   });
 
   test("a stream the upstream cuts mid-way ends with an SSE error event, and the usage so far is recorded", async () => {
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "fake-cut",
-        max_tokens: 10,
-        stream: true,
-        messages: [{ role: "user", content: "hi" }],
-      }),
+    const response = await postMessages(server, {
+      model: "fake-cut",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
     });
     assert.equal(response.status, 200);
     const events: Array<{ event: string; data: string }> = [];
@@ -164,14 +152,10 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
   });
 
   test("an upstream 429 keeps its status, type and retry-after", async () => {
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "fake-429",
-        max_tokens: 10,
-        messages: [{ role: "user", content: "hi" }],
-      }),
+    const response = await postMessages(server, {
+      model: "fake-429",
+      max_tokens: 10,
+      messages: [{ role: "user", content: "hi" }],
     });
     assert.equal(response.status, 429);
     assert.equal(response.headers.get("retry-after"), "7");
@@ -195,24 +179,20 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
   });
 
   test("an upstream that does not answer in time is 504 timeout_error", async () => {
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "fake-slow",
-        max_tokens: 10,
-        messages: [{ role: "user", content: "hi" }],
-      }),
+    const response = await postMessages(server, {
+      model: "fake-slow",
+      max_tokens: 10,
+      messages: [{ role: "user", content: "hi" }],
     });
     assert.equal(response.status, 504);
     assert.equal((await response.json()).error.type, "timeout_error");
   });
 
   test("an unreachable upstream is 502 api_error in both envelopes", async () => {
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({ model: "down", max_tokens: 10, messages: [{ role: "user", content: "hi" }] }),
+    const response = await postMessages(server, {
+      model: "down",
+      max_tokens: 10,
+      messages: [{ role: "user", content: "hi" }],
     });
     assert.equal(response.status, 502);
     assert.equal((await response.json()).error.type, "api_error");

@@ -4,7 +4,12 @@ import Anthropic from "@anthropic-ai/sdk";
 import { countTextTokens } from "../../src/tokens/count.ts";
 import type { SimulatedUpstream } from "../../src/upstreams/simulated.ts";
 import { generatePieces, seededRandom, WORDS } from "../../src/upstreams/simulated-text.ts";
-import { startTestGateway, streamThenDisconnect, type TestGateway } from "../helpers/gateway.ts";
+import {
+  postMessages,
+  startTestGateway,
+  streamThenDisconnect,
+  type TestGateway,
+} from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe("simulated text", () => {
@@ -55,24 +60,25 @@ describe("the simulated GPU pool", () => {
     const message = await ask(40);
     const elapsed = performance.now() - started;
     assert.equal(message.usage.output_tokens, 40);
-    // 40 tokens at 200 tokens/s take at least ~195 ms after the first token.
+    // 40 tokens at 200 tokens/s take at least ~195 ms after the first token. Only a lower bound:
+    // a slower or busier machine makes the reply longer, never shorter, so this cannot fail by
+    // the machine's speed; an upstream that ignored the decode rate answers in a few ms.
     assert.ok(elapsed >= 190, `took ${elapsed} ms`);
   });
 
   /** A streamed reply long enough (50 s at 200 tokens/s) to hold its slot until the test lets go. */
   function holdSlot() {
     const controller = new AbortController();
-    const done = fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
+    const done = postMessages(
+      server,
+      {
         model: "claude-sonnet-4-6",
         max_tokens: 20_000,
         stream: true,
         messages: [{ role: "user", content: "sim:tokens=10000" }],
-      }),
-      signal: controller.signal,
-    })
+      },
+      { signal: controller.signal },
+    )
       .then((response) => response.arrayBuffer())
       .catch((error: Error) => {
         if (error.name !== "AbortError") throw error;
@@ -84,14 +90,10 @@ describe("the simulated GPU pool", () => {
     const pool = (server.gateway.upstreams.get("simulated") as SimulatedUpstream).pool;
     const held = [holdSlot(), holdSlot(), holdSlot()]; // two slots and one queued
     await waitFor(() => pool.inFlight === 2 && pool.queued === 1, "two slots busy and one request queued");
-    const response = await fetch(`${server.url}/v1/messages`, {
-      method: "POST",
-      headers: { "x-api-key": server.key, "content-type": "application/json" },
-      body: JSON.stringify({
-        model: "claude-sonnet-4-6",
-        max_tokens: 5,
-        messages: [{ role: "user", content: "x" }],
-      }),
+    const response = await postMessages(server, {
+      model: "claude-sonnet-4-6",
+      max_tokens: 5,
+      messages: [{ role: "user", content: "x" }],
     });
     assert.equal(response.status, 529);
     assert.equal(response.headers.get("retry-after"), "1");
