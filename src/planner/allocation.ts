@@ -1,8 +1,10 @@
 /**
  * How the fleet's GPUs are split between model families. A fixed split is the fleet file's
  * `allocation`; a re-balanced split moves GPUs towards the families that need them, as an
- * operator re-deploys replicas, at most once an hour or a day and only from what was seen
- * (the previous period's peak need), within per-family bounds.
+ * operator schedules replicas by the daily curve it knows: once an hour or a day, each period
+ * split by that period's peak need, within per-family bounds. (An earlier version split each
+ * period by the previous one's need; the hour's lag turned every fast rise of demand into
+ * overload that had nothing to do with capacity, and made limits that add load look cheaper.)
  *
  * Need is demand over full-fleet capacity: the share of all GPUs a family would need to serve
  * its demand. Giving each family a share proportional to its need equalises utilisation across
@@ -65,4 +67,29 @@ export function rebalance(
     shares[largest] = (shares[largest] as number) - excess;
   }
   return shares;
+}
+
+/**
+ * The split in force at every step: fixed, or per period of `period` steps, proportional to
+ * each family's peak need within that same period (`need(step, family)`: demand over full-fleet
+ * capacity). Returns the split at a step.
+ */
+export function scheduleShares(
+  steps: number,
+  period: number,
+  families: number,
+  need: (step: number, family: number) => number,
+  total: number,
+  bounds: ReadonlyArray<readonly [number, number]>,
+  fixed: readonly number[],
+): (step: number) => readonly number[] {
+  if (period === Number.POSITIVE_INFINITY) return () => fixed;
+  const splits: number[][] = [];
+  for (let start = 0; start < steps; start += period) {
+    const peak = new Array<number>(families).fill(0);
+    for (let step = start; step < Math.min(steps, start + period); step++)
+      for (let f = 0; f < families; f++) peak[f] = Math.max(peak[f] as number, need(step, f));
+    splits.push(rebalance(peak, total, bounds, fixed));
+  }
+  return (step) => splits[Math.floor(step / period)] ?? fixed;
 }

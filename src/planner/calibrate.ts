@@ -3,7 +3,12 @@
  * per user from the share of subscribers who hit a weekly cap, and the number of users from
  * "the baseline sat exactly at the overload target before the deal".
  */
-import { baselineOptions, type Prepared, simulate } from "./simulate.ts";
+import type { Fleet } from "../capacity/fleet-schema.ts";
+import type { Gpu } from "../capacity/gpu-catalog.ts";
+import { ConfigError } from "../config/load.ts";
+import type { Policy } from "../plans/schema.ts";
+import type { Scenario } from "./scenario.ts";
+import { baselineOptions, type Prepared, prepare, type SimulationOptions, simulate } from "./simulate.ts";
 import { largestSustainable } from "./solve.ts";
 
 /** Demand scales searched by calibration (absolute multiples of the scenario's figures). */
@@ -16,30 +21,127 @@ const CALIBRATION_ITERATIONS = 16;
  * share of subscribers hits a weekly cap at the baseline in the `before` week. The share rises
  * with usage, so bisection on a log scale finds it.
  */
-export function calibrateIntensity(prepared: Prepared, share: number, onRun: () => void = () => {}): number {
+export function calibrateIntensity(
+  prepared: Prepared,
+  share: number,
+  onRun: () => void = () => {},
+  dayConcentration?: number,
+  range: [number, number] = [1e-3, 1e3],
+  iterations = CALIBRATION_ITERATIONS,
+): number {
   const startMs = Date.parse(prepared.scenario.compare.before);
   const weeklyShare = (intensityScale: number) => {
     onRun();
-    return simulate(prepared, {
-      startMs,
-      sessionMultiplier: 1,
-      liftPeak: false,
-      apiMultiplier: 1,
-      intensityScale,
-    }).weeklyLimitedShare;
+    return simulate(prepared, baselineOptions(startMs, { intensityScale, dayConcentration }))
+      .weeklyLimitedShare;
   };
-  let [low, high] = [1e-3, 1e3];
+  let [low, high] = range;
   if (weeklyShare(low) > share || weeklyShare(high) < share) {
-    throw new Error(
+    throw new ConfigError(
       `cannot calibrate usage per user: no scale in ${low}–${high} gives ${share} at the weekly cap`,
     );
   }
-  for (let i = 0; i < CALIBRATION_ITERATIONS; i++) {
+  for (let i = 0; i < iterations; i++) {
     const middle = Math.sqrt(low * high);
     if (weeklyShare(middle) <= share) low = middle;
     else high = middle;
   }
   return low;
+}
+
+/** Share of subscribers the peak-hour rule newly limits: 5-hour-limited with it, not without. */
+export function peakRuleNewlyLimited(
+  prepared: Prepared,
+  options: SimulationOptions,
+  onRun: () => void,
+): number {
+  const withRule = simulate(prepared, options).sessionLimitedShare;
+  const without = simulate(prepared, { ...options, liftPeak: true }).sessionLimitedShare;
+  onRun();
+  onRun();
+  return withRule - without;
+}
+
+/** Day concentrations tried from an even week up, before narrowing the first bracket. */
+const CONCENTRATION_STEP = 0.25;
+const CONCENTRATION_CEILING = 6;
+const CONCENTRATION_ITERATIONS = 7;
+/** The shape is searched at this resolution (limited-user shares barely depend on it). */
+export const SHAPE_RESOLUTION_MINUTES = 30;
+
+export interface DemandShape {
+  dayConcentration: number;
+  /** The newly limited share the coarse search reached at that concentration. */
+  newlyLimited: number;
+}
+
+/**
+ * `peak_rule_newly_limited_share`: how concentrated users' weeks are (`dayWeight`) for the
+ * peak-hour rule to newly limit the given share of subscribers, with usage per user
+ * re-calibrated to `weekly_cap_share` at every step. An even week is the simplest shape, so the
+ * search walks up from it and takes the first concentration that reaches the fact: the newly
+ * limited share is not monotone (when nearly everyone is 5-hour-bound with and without the
+ * rule, the rule limits no one new), and the least concentrated week that meets it is the
+ * least assumption. It runs at a coarse resolution; the plan then calibrates usage at its own.
+ */
+export function calibrateDayConcentration(
+  scenario: Scenario,
+  fleet: Fleet,
+  catalog: Map<string, Gpu>,
+  policy: Policy,
+  weeklyShare: number,
+  target: number,
+  onRun: () => void = () => {},
+): DemandShape {
+  const coarse = prepare(
+    { ...scenario, resolution_minutes: Math.max(scenario.resolution_minutes, SHAPE_RESOLUTION_MINUTES) },
+    fleet,
+    catalog,
+    policy,
+  );
+  const startMs = Date.parse(scenario.compare.before);
+  let intensity: number | undefined;
+  const newlyLimitedAt = (dayConcentration: number) => {
+    // Usage per user moves little between neighbouring shapes: search near the last one first.
+    const near: [number, number] | undefined = intensity ? [intensity / 4, intensity * 4] : undefined;
+    try {
+      intensity = near
+        ? calibrateIntensity(coarse, weeklyShare, onRun, dayConcentration, near, 10)
+        : calibrateIntensity(coarse, weeklyShare, onRun, dayConcentration);
+    } catch {
+      intensity = calibrateIntensity(coarse, weeklyShare, onRun, dayConcentration);
+    }
+    const options = baselineOptions(startMs, { intensityScale: intensity, dayConcentration });
+    return peakRuleNewlyLimited(coarse, options, onRun);
+  };
+  let reached = newlyLimitedAt(0);
+  if (reached >= target) return { dayConcentration: 0, newlyLimited: reached };
+  let below = 0;
+  let above: number | undefined;
+  for (let k = CONCENTRATION_STEP; k <= CONCENTRATION_CEILING + 1e-9; k += CONCENTRATION_STEP) {
+    reached = newlyLimitedAt(k);
+    if (reached >= target) {
+      above = k;
+      break;
+    }
+    below = k;
+  }
+  if (above === undefined) {
+    throw new ConfigError(
+      `cannot calibrate the demand shape: the peak rule newly limits under ${target} of subscribers at every day concentration from 0 to ${CONCENTRATION_CEILING}`,
+    );
+  }
+  let found = { dayConcentration: above, newlyLimited: reached };
+  let high: number = above;
+  for (let i = 0; i < CONCENTRATION_ITERATIONS; i++) {
+    const middle: number = (below + high) / 2;
+    const share = newlyLimitedAt(middle);
+    if (share >= target) {
+      high = middle;
+      found = { dayConcentration: middle, newlyLimited: share };
+    } else below = middle;
+  }
+  return found;
 }
 
 /**
@@ -61,7 +163,7 @@ export function calibrateDemand(
     CALIBRATION_ITERATIONS,
   );
   if (found.multiplier === 0 || found.atSearchLimit) {
-    throw new Error(
+    throw new ConfigError(
       `cannot calibrate demand: the baseline is ${found.multiplier === 0 ? "overloaded at any" : "under target at every"} demand scale in ${CALIBRATION_RANGE.join("–")}`,
     );
   }

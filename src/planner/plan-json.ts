@@ -5,6 +5,7 @@
  * the demand used (1 = exactly at the target).
  */
 import { z } from "zod";
+import { effectiveActiveDays } from "./cohorts.ts";
 import type { Multiplier, PlanResult, SideResult } from "./plan.ts";
 
 const multiplierSchema = z.object({ value: z.number().min(0), at_search_limit: z.boolean() }).strict();
@@ -65,6 +66,16 @@ export const planJsonSchema = z
     /** Usage per user as a multiple of the scenario's figures (from `weekly_cap_share`). */
     intensity_scale: z.number().positive(),
     calibration: z.enum(["none", "baseline_at_target"]),
+    /** How subscribers' weeks are spread over their days (given, or calibrated). */
+    demand_shape: z
+      .object({
+        day_concentration: z.number().min(0),
+        effective_active_days: z.number().positive().max(7),
+        calibrated: z.boolean(),
+        /** Subscribers 5-hour-limited with the peak rule and not without, before the deal. */
+        peak_rule_newly_limited_share: z.number().min(-1).max(1),
+      })
+      .strict(),
     before: sideSchema,
     after: sideSchema,
     /** The doubling verdict's margin at both instants with each input moved alone. */
@@ -78,8 +89,9 @@ export const planJsonSchema = z
               factor: z.string(),
               low_label: z.string(),
               high_label: z.string(),
-              low: marginsSchema,
-              high: marginsSchema,
+              /** Null when the variant's fact cannot be calibrated. */
+              low: marginsSchema.nullable(),
+              high: marginsSchema.nullable(),
             })
             .strict(),
         ),
@@ -145,6 +157,12 @@ export function planJson(result: PlanResult): PlanJson {
     calibrated_scale: result.calibratedScale,
     intensity_scale: result.intensityScale,
     calibration: scenario.demand.calibrate,
+    demand_shape: {
+      day_concentration: result.dayConcentration,
+      effective_active_days: effectiveActiveDays(result.dayConcentration),
+      calibrated: result.dayConcentrationCalibrated,
+      peak_rule_newly_limited_share: result.peakRuleNewlyLimited,
+    },
     before: sideJson(result, result.before, 0),
     after: sideJson(result, result.after, 1),
     sensitivity: {

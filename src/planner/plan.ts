@@ -6,7 +6,7 @@
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import type { Policy } from "../plans/schema.ts";
-import { calibrateDemand, calibrateIntensity } from "./calibrate.ts";
+import { calibrateDayConcentration, calibrateDemand, calibrateIntensity } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
 import { type Sensitivity, sensitivity } from "./sensitivity.ts";
 import {
@@ -16,13 +16,10 @@ import {
   type SimulationResult,
   simulate,
 } from "./simulate.ts";
-import { largestSustainable, type Sustainable } from "./solve.ts";
+import { breakEvenDemand, largestSustainable, type Sustainable } from "./solve.ts";
 
 /** API limits "can rise" when API traffic can grow by at least this factor without overload. */
 export const API_RAISE_THRESHOLD = 1.25;
-
-/** Demand scales searched for break-even (relative to the demand used). */
-const BREAK_EVEN_RANGE: [number, number] = [1 / 16, 16];
 
 export interface Multiplier {
   value: number;
@@ -59,6 +56,12 @@ export interface PlanResult {
   calibratedScale: number;
   /** Usage per user as a multiple of the scenario's, from `weekly_cap_share` (1 without it). */
   intensityScale: number;
+  /** How concentrated subscribers' weeks are: given, or calibrated to the peak rule's known effect. */
+  dayConcentration: number;
+  /** Whether `dayConcentration` was calibrated (from `peak_rule_newly_limited_share`). */
+  dayConcentrationCalibrated: boolean;
+  /** Subscribers the peak rule limits who would not be limited without it, before the deal. */
+  peakRuleNewlyLimited: number;
   before: SideResult;
   after: SideResult;
   /** How the doubling verdict's margin moves with each input (sensitivity.ts). */
@@ -72,33 +75,48 @@ const asMultiplier = (found: Sustainable): Multiplier => ({
 });
 
 export function plan(
-  scenario: Scenario,
+  given: Scenario,
   fleet: Fleet,
   catalog: Map<string, Gpu>,
   policy: Policy,
   gpusOnlineAt: (ms: number) => number,
   onProgress: (done: number, total: number) => void = () => {},
 ): PlanResult {
-  const prepared = prepare(scenario, fleet, catalog, policy);
-  const calibrating = scenario.demand.calibrate === "baseline_at_target";
-  // Upper bound of runs: calibration (2 + 24), then per side 2 runs and one solver per plan,
-  // one joint, one for API and two break-evens, each 2 + 12 runs; solvers may stop sooner.
+  const calibrating = given.demand.calibrate === "baseline_at_target";
+  const weeklyShare = given.demand.weekly_cap_share;
+  const newlyLimitedShare = given.demand.peak_rule_newly_limited_share;
   // Upper bound of runs: the calibrations (2 + 16 each), per side 2 runs and a solver (2 + 12)
-  // per plan, joint, API and the two break-evens; the sensitivity's nine variants, each a
+  // per plan, joint, API and the two break-evens (2 + 16); the sensitivity's variants, each a
   // calibration and two break-evens. Solvers may stop sooner.
   const calibrationRuns = calibrating ? 18 : 0;
+  // The shape search: up to 24 steps and 7 halvings, each a usage calibration and 2 runs.
+  const shapeRuns = newlyLimitedShare === undefined ? 0 : 31 * 14;
   const total =
-    (scenario.demand.weekly_cap_share === undefined ? 0 : 18) +
+    shapeRuns +
+    (weeklyShare === undefined ? 0 : 18) +
     calibrationRuns +
-    2 * (2 + (5 + prepared.plans.length) * 14) +
-    9 * (calibrationRuns + 2 * 14);
+    1 +
+    2 * (2 + (5 + Object.keys(given.demand.plans).length) * 14) +
+    // Sensitivity: up to 13 variants, four of which re-calibrate usage, two the shape too.
+    13 * (calibrationRuns + 2 * 14) +
+    4 * 18 +
+    2 * shapeRuns;
   let done = 0;
   const ran = () => onProgress(++done, total);
   const tick = <T>(value: T): T => {
     ran();
     return value;
   };
-  const weeklyShare = scenario.demand.weekly_cap_share;
+  // The demand shape first (it changes how usage per user meets the weekly-cap fact), then usage
+  // per user, then the level.
+  const shape =
+    newlyLimitedShare === undefined || weeklyShare === undefined
+      ? undefined
+      : calibrateDayConcentration(given, fleet, catalog, policy, weeklyShare, newlyLimitedShare, ran);
+  const scenario: Scenario = shape
+    ? { ...given, demand: { ...given.demand, day_concentration: shape.dayConcentration } }
+    : given;
+  const prepared = prepare(scenario, fleet, catalog, policy);
   const intensityScale = weeklyShare === undefined ? 1 : calibrateIntensity(prepared, weeklyShare, ran);
   const calibratedScale = calibrating ? calibrateDemand(prepared, intensityScale, ran) : 1;
   const demandScale = calibratedScale * scenario.demand.scale;
@@ -121,14 +139,7 @@ export function plan(
       byPlan[name] = asMultiplier(largestSustainable(prepared, one, ran));
     }
     const breakEven = (options: SimulationOptions) =>
-      asMultiplier(
-        largestSustainable(
-          prepared,
-          (m) => ({ ...options, demandScale: demandScale * m }),
-          ran,
-          BREAK_EVEN_RANGE,
-        ),
-      );
+      asMultiplier(breakEvenDemand(prepared, (m) => ({ ...options, demandScale: demandScale * m }), ran));
     return {
       label,
       startMs,
@@ -143,6 +154,12 @@ export function plan(
     };
   };
   const before = side("before", scenario.compare.before);
+  const lifted = tick(
+    simulate(prepared, {
+      ...baselineOptions(before.startMs, { demandScale, intensityScale }),
+      liftPeak: true,
+    }),
+  );
   const after = side("after", scenario.compare.after);
   const sensitive = sensitivity(scenario, fleet, catalog, policy, intensityScale, ran);
   onProgress(total, total);
@@ -153,6 +170,9 @@ export function plan(
     demandScale,
     calibratedScale,
     intensityScale,
+    dayConcentration: scenario.demand.day_concentration,
+    dayConcentrationCalibrated: shape !== undefined,
+    peakRuleNewlyLimited: before.baseline.sessionLimitedShare - lifted.sessionLimitedShare,
     before,
     after,
     sensitivity: sensitive,

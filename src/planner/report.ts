@@ -1,8 +1,12 @@
 /** Reports of a planning run: a text table, SVG charts (ECharts, server-side) and one HTML page. */
 import * as echarts from "echarts";
+import { SHAPE_RESOLUTION_MINUTES } from "./calibrate.ts";
+import { effectiveActiveDays } from "./cohorts.ts";
 import type { Multiplier, PlanResult, SideResult } from "./plan.ts";
+import type { Margins, SensitivityRow } from "./sensitivity.ts";
 
 const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+const times = (x: number, digits = 2) => `×${x.toFixed(digits)}`;
 const yesNo = (b: boolean) => (b ? "yes" : "no");
 
 export function textReport(result: PlanResult): string {
@@ -13,10 +17,15 @@ export function textReport(result: PlanResult): string {
     pick: (side: SideResult) => T,
     format: (value: T) => string,
   ): [string, string, string] => [label, format(pick(before)), format(pick(after))];
-  const times = (x: number) => `×${x.toFixed(2)}`;
   /** "≥ ×16.00 (search limit)" when only the search's ceiling was reached. */
-  const found = (m: Multiplier) =>
-    m.atSearchLimit ? `≥ ${times(m.value)} (search limit)` : m.value === 0 ? "below ×1" : times(m.value);
+  const found = (m: Multiplier, digits = 2) =>
+    m.atSearchLimit
+      ? `≥ ${times(m.value, digits)} (search limit)`
+      : m.value === 0
+        ? "below ×1"
+        : times(m.value, digits);
+  // Margins near ×1 are what the verdicts turn on: one more digit.
+  const margin = (m: Multiplier) => found(m, 3);
   const rows: Array<[string, string, string]> = [
     row(
       "GPUs online at the start",
@@ -54,11 +63,11 @@ export function textReport(result: PlanResult): string {
     row("largest sustainable weekly-cap multiplier, 5-hour ×2", (side) => side.maxWeeklyMultiplier, found),
     row("API traffic cut by tier limits (baseline)", (side) => side.baseline.apiLimitedShare, pct),
     row("largest sustainable API-limit multiplier", (side) => side.maxApiMultiplier, found),
-    row("break-even demand, baseline (× demand used)", (side) => side.breakEvenDemand.baseline, found),
+    row("break-even demand, baseline (× demand used)", (side) => side.breakEvenDemand.baseline, margin),
     row(
       "break-even demand, 5-hour ×2 + peak lifted",
       (side) => side.breakEvenDemand.doubledPeakLifted,
-      found,
+      margin,
     ),
     [
       "5-hour limits can double, peak rule lifted",
@@ -80,8 +89,13 @@ export function textReport(result: PlanResult): string {
       : [
           `Usage per user: ×${result.intensityScale.toPrecision(3)} the scenario's, so ${pct(scenario.demand.weekly_cap_share)} of subscribers hit a weekly cap at the baseline.`,
         ];
+  const activeDays = effectiveActiveDays(result.dayConcentration).toFixed(1);
+  const shape = result.dayConcentrationCalibrated
+    ? `Demand shape: each subscriber's week in ≈${activeDays} effective active days (day concentration ${result.dayConcentration.toFixed(2)}), calibrated at ${SHAPE_RESOLUTION_MINUTES}-minute resolution so the peak rule newly limits ${pct(scenario.demand.peak_rule_newly_limited_share ?? 0)} of subscribers before the deal (${pct(result.peakRuleNewlyLimited)} in this run).`
+    : `Demand shape: each subscriber's week in ≈${activeDays} effective active days (given); the peak rule newly limits ${pct(result.peakRuleNewlyLimited)} of subscribers before the deal.`;
   return [
     `Target: at most ${pct(scenario.target_overload_share)} of minutes overloaded.`,
+    shape,
     ...perUser,
     demand,
     "Break-even demand: the largest demand (× the demand used) at which the policy stays under the target; above ×1.00 it holds.",
@@ -137,19 +151,22 @@ export function weekChart(side: SideResult, resolutionMinutes: number): string {
 
 const escapeHtml = (text: string) => text.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** A variant's margin, or why there is none (a fact no demand shape meets). */
+const marginOf = (margins: Margins | null, instant: keyof Margins) =>
+  margins ? times(margins[instant], 3) : "unreachable";
+
 /** The sensitivity table: the doubling verdict's margin at each instant, input by input. */
 export function sensitivityReport(result: PlanResult): string {
   const { sensitivity } = result;
-  const times = (x: number) => `×${x.toFixed(2)}`;
   const rows: string[][] = [
     ["input", "low", "high", "before: low / high", "after: low / high"],
-    ["(as given)", "", "", times(sensitivity.base.before), times(sensitivity.base.after)],
+    ["(as given)", "", "", times(sensitivity.base.before, 3), times(sensitivity.base.after, 3)],
     ...sensitivity.rows.map((row) => [
       row.factor,
       row.lowLabel,
       row.highLabel,
-      `${times(row.low.before)} / ${times(row.high.before)}`,
-      `${times(row.low.after)} / ${times(row.high.after)}`,
+      `${marginOf(row.low, "before")} / ${marginOf(row.high, "before")}`,
+      `${marginOf(row.low, "after")} / ${marginOf(row.high, "after")}`,
     ]),
   ];
   const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
@@ -169,9 +186,10 @@ export function sensitivityReport(result: PlanResult): string {
 /** A tornado chart of the margin after the deal (and before), widest swing on top. */
 export function tornadoChart(result: PlanResult): string {
   const { sensitivity } = result;
-  const rows = [...sensitivity.rows].sort(
-    (a, b) => Math.abs(a.high.after - a.low.after) - Math.abs(b.high.after - b.low.after),
-  );
+  // A variant that could not be calibrated draws no bar on its side.
+  const at = (margins: Margins | null, instant: keyof Margins) => (margins ?? sensitivity.base)[instant];
+  const swing = (row: SensitivityRow) => Math.abs(at(row.high, "after") - at(row.low, "after"));
+  const rows = [...sensitivity.rows].sort((a, b) => swing(a) - swing(b));
   const chart = echarts.init(null, null, { renderer: "svg", ssr: true, width: 900, height: 360 });
   const labels = rows.map((row) => `${row.factor} (${row.lowLabel} / ${row.highLabel})`);
   const bar = (instant: "before" | "after", name: string, color: string) => ({
@@ -193,7 +211,7 @@ export function tornadoChart(result: PlanResult): string {
       };
     },
     encode: { x: [0, 1], y: 2 },
-    data: rows.map((row, i) => [row.low[instant], row.high[instant], i]),
+    data: rows.map((row, i) => [at(row.low, instant), at(row.high, instant), i]),
   });
   chart.setOption({
     animation: false,

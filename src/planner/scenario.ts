@@ -83,8 +83,30 @@ export const scenarioSchema = z
          * scaled (every plan alike) so the baseline meets it, before any level calibration.
          */
         weekly_cap_share: z.number().gt(0).lt(1).optional(),
+        /**
+         * How concentrated a subscriber's week is (0 = the same every day; higher = the same
+         * week's usage in fewer, busier days, a von Mises profile over the week): more users
+         * then fill a 5-hour window without filling the week. Reported as effective active
+         * days per week.
+         */
+        day_concentration: z.number().min(0).max(20).default(0),
+        /**
+         * Share of subscribers a peak-hour rule newly limits (who hit a 5-hour limit with it and
+         * would not without it) — a public fact when the rule was introduced. When given, the
+         * day concentration is calibrated to meet it (with `weekly_cap_share` met at each step).
+         */
+        peak_rule_newly_limited_share: z.number().gt(0).lt(1).optional(),
       })
-      .strict(),
+      .strict()
+      .refine(
+        (demand) =>
+          demand.peak_rule_newly_limited_share === undefined || demand.weekly_cap_share !== undefined,
+        {
+          message:
+            "peak_rule_newly_limited_share needs weekly_cap_share (usage per user is re-calibrated to it)",
+          path: ["peak_rule_newly_limited_share"],
+        },
+      ),
   })
   .strict();
 

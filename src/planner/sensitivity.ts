@@ -11,12 +11,13 @@
  */
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Efficiency, Gpu, Precision } from "../capacity/gpu-catalog.ts";
+import { ConfigError } from "../config/load.ts";
 import type { Policy } from "../plans/schema.ts";
 import type { AllocationMode } from "./allocation.ts";
-import { calibrateDemand } from "./calibrate.ts";
+import { calibrateDayConcentration, calibrateDemand, calibrateIntensity } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
 import { baselineOptions, prepare } from "./simulate.ts";
-import { largestSustainable } from "./solve.ts";
+import { breakEvenDemand } from "./solve.ts";
 
 export interface Margins {
   before: number;
@@ -27,8 +28,9 @@ export interface SensitivityRow {
   factor: string;
   lowLabel: string;
   highLabel: string;
-  low: Margins;
-  high: Margins;
+  /** Null when the variant cannot be calibrated (a fact no demand shape reaches). */
+  low: Margins | null;
+  high: Margins | null;
 }
 
 export interface Sensitivity {
@@ -41,12 +43,15 @@ interface Variant {
   scenario: Scenario;
   fleet: Fleet;
   catalog: Map<string, Gpu>;
+  /** Usage per user when the variant re-calibrates it (a different public fact). */
+  intensityScale?: number;
 }
 
-const BREAK_EVEN_RANGE: [number, number] = [1 / 16, 16];
+const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
 
 /** The doubled-and-lifted margin at both instants for one variant of the inputs. */
-function marginsOf(variant: Variant, policy: Policy, intensityScale: number, onRun: () => void): Margins {
+function marginsOf(variant: Variant, policy: Policy, givenIntensity: number, onRun: () => void): Margins {
+  const intensityScale = variant.intensityScale ?? givenIntensity;
   const prepared = prepare(variant.scenario, variant.fleet, variant.catalog, policy);
   const calibrated =
     variant.scenario.demand.calibrate === "baseline_at_target"
@@ -54,7 +59,7 @@ function marginsOf(variant: Variant, policy: Policy, intensityScale: number, onR
       : 1;
   const demandScale = calibrated * variant.scenario.demand.scale;
   const at = (instant: string) =>
-    largestSustainable(
+    breakEvenDemand(
       prepared,
       (m) => ({
         ...baselineOptions(Date.parse(instant), { demandScale: demandScale * m, intensityScale }),
@@ -62,7 +67,6 @@ function marginsOf(variant: Variant, policy: Policy, intensityScale: number, onR
         liftPeak: true,
       }),
       onRun,
-      BREAK_EVEN_RANGE,
     ).multiplier;
   return { before: at(variant.scenario.compare.before), after: at(variant.scenario.compare.after) };
 }
@@ -123,6 +127,30 @@ export function sensitivity(
     low: Partial<Variant>,
     high: Partial<Variant>,
   ): SensitivityRow => ({ factor, lowLabel, highLabel, low: margins(low), high: margins(high) });
+  /** A row whose variants re-calibrate: one that cannot be met is reported, not fatal. */
+  const calibratedRow = (
+    factor: string,
+    values: [number, number],
+    variantFor: (value: number) => Partial<Variant>,
+  ): SensitivityRow => {
+    const marginsAt = (value: number) => {
+      let variant: Partial<Variant>;
+      try {
+        variant = variantFor(value);
+      } catch (error) {
+        if (error instanceof ConfigError) return null;
+        throw error;
+      }
+      return margins(variant);
+    };
+    return {
+      factor,
+      lowLabel: percent(values[0]),
+      highLabel: percent(values[1]),
+      low: marginsAt(values[0]),
+      high: marginsAt(values[1]),
+    };
+  };
   // Demand moves the margin exactly inversely: break-even is a fixed demand, the margin is it
   // over the demand used. No simulation needed.
   const demandRow: SensitivityRow = {
@@ -132,11 +160,43 @@ export function sensitivity(
     low: { before: base.before / 0.7, after: base.after / 0.7 },
     high: { before: base.before / 1.3, after: base.after / 1.3 },
   };
+  // The two facts the demand is calibrated to, each moved alone (usage per user, and the week's
+  // shape, re-calibrated to the moved fact).
+  const { weekly_cap_share: weeklyShare, peak_rule_newly_limited_share: newlyLimited } = scenario.demand;
+  const withWeeklyShare = (share: number): Partial<Variant> => ({
+    intensityScale: calibrateIntensity(prepare(coarse, fleet, catalog, policy), share, onRun),
+  });
+  const withNewlyLimited = (share: number): Partial<Variant> => {
+    if (weeklyShare === undefined) return {};
+    const shape = calibrateDayConcentration(coarse, fleet, catalog, policy, weeklyShare, share, onRun);
+    const shaped: Scenario = {
+      ...coarse,
+      demand: { ...coarse.demand, day_concentration: shape.dayConcentration },
+    };
+    return {
+      scenario: shaped,
+      intensityScale: calibrateIntensity(prepare(shaped, fleet, catalog, policy), weeklyShare, onRun),
+    };
+  };
+  const factRows: SensitivityRow[] = [];
+  if (weeklyShare !== undefined)
+    factRows.push(
+      calibratedRow(
+        "weekly-cap share",
+        [weeklyShare * 0.6, Math.min(0.99, weeklyShare * 1.6)],
+        withWeeklyShare,
+      ),
+    );
+  if (newlyLimited !== undefined)
+    factRows.push(
+      calibratedRow("peak rule newly limits", [newlyLimited * 0.7, newlyLimited * 1.3], withNewlyLimited),
+    );
   return {
     resolutionMinutes,
     base,
     rows: [
       demandRow,
+      ...factRows,
       row(
         "allocation",
         lowMode,

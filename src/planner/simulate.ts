@@ -7,18 +7,19 @@
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import { fullFleetTokensPerSecond } from "../capacity/timeline.ts";
-import { isPeak, localWeekdayAndHour } from "../plans/peak.ts";
+import { localWeekdayAndHour } from "../plans/peak.ts";
 import { classFor } from "../plans/plan-limits.ts";
 import type { Policy, SubscriptionPlan } from "../plans/schema.ts";
-import { rebalance, rebalancePeriodSteps } from "./allocation.ts";
+import { rebalancePeriodSteps, scheduleShares } from "./allocation.ts";
 import { type ApiTier, type ApiTraffic, apiTraffic, prepareApiTiers } from "./api-demand.ts";
-import { type Cohort, makeCohorts } from "./cohorts.ts";
+import { bandShareAtLimit, type Cohort, dayWeight, makeCohorts } from "./cohorts.ts";
 import type { Scenario } from "./scenario.ts";
 
 const MINUTE = 60_000;
 const SESSION_MS = 5 * 60 * MINUTE;
 /** Weekly caps roll 7 days from a user's first use after the previous week ended, as enforced. */
-const WEEK_MS = 7 * 24 * 60 * MINUTE;
+const DAY_MS = 24 * 60 * MINUTE;
+const WEEK_MS = 7 * DAY_MS;
 
 export interface SimulationOptions {
   startMs: number;
@@ -39,12 +40,14 @@ export interface SimulationOptions {
   intensityScale?: number;
   /** Multiplier on every weekly cap, overall and per family (a policy that moves them). Default 1. */
   weeklyMultiplier?: number;
+  /** How concentrated each subscriber's week is (takes the place of the scenario's; calibration). */
+  dayConcentration?: number;
 }
 
 /** The policy as it is (no multiplier, peak rule kept) for the week from `startMs`. */
 export function baselineOptions(
   startMs: number,
-  scales: { demandScale?: number; intensityScale?: number } = {},
+  scales: { demandScale?: number; intensityScale?: number; dayConcentration?: number } = {},
 ): SimulationOptions {
   return { startMs, sessionMultiplier: 1, liftPeak: false, apiMultiplier: 1, ...scales };
 }
@@ -91,6 +94,8 @@ export interface Prepared {
     costShare: number[];
     /** Weekly budget per family in the plan, Infinity where none. */
     familyWeekly: number[];
+    /** The families whose weekly budget can bind (a cap, and a share of the plan's cost). */
+    capped: number[];
     cohorts: Cohort[];
   }>;
   /**
@@ -99,6 +104,8 @@ export interface Prepared {
    * share an entry.
    */
   capacityByBucket: Map<number, number[]>;
+  /** Activity and peak flags per run start (calendarOf). */
+  calendars: Map<number, Calendar>;
   /** API keys per tier, with their limits. */
   apiTiers: ApiTier[];
   /** API traffic per (week start, API multiplier), computed once per prepared scenario. */
@@ -153,6 +160,11 @@ export function prepare(
       mix,
       costShare,
       familyWeekly,
+      capped: families.flatMap((_, f) =>
+        (costShare[f] ?? 0) > 0 && (familyWeekly[f] ?? Number.POSITIVE_INFINITY) !== Number.POSITIVE_INFINITY
+          ? [f]
+          : [],
+      ),
       cohorts,
     });
   }
@@ -166,6 +178,7 @@ export function prepare(
     families,
     plans,
     capacityByBucket: new Map(),
+    calendars: new Map(),
     apiTiers,
     apiByRun: new Map(),
     fixedShares,
@@ -174,22 +187,66 @@ export function prepare(
   };
 }
 
-/** Activity (0–1) of a local minute: the hourly curve, lower at weekends. */
-function activityTable(
-  prepared: Prepared,
-  startMs: number,
-  steps: number,
-  resolutionMs: number,
-  marginSteps: number,
-): Float64Array {
-  const { demand } = prepared.scenario;
-  const table = new Float64Array(steps + 2 * marginSteps);
-  for (let i = 0; i < table.length; i++) {
-    const at = startMs + (i - marginSteps) * resolutionMs;
-    const { weekday, hour } = localWeekdayAndHour(at, demand.time_zone);
-    table[i] = (demand.hourly_activity[hour] ?? 0) * (weekday >= 6 ? demand.weekend_factor : 1);
+/** What a run needs from the calendar: activity per step (with margins) and peak flags per plan. */
+interface Calendar {
+  /** Activity (0–1) of each local step: the hourly curve, lower at weekends. */
+  activity: Float64Array;
+  /** Per plan (in `Prepared.plans` order), 1 where its peak rule applies at that step. */
+  peak: Uint8Array[];
+  /** Full-fleet tokens/s per family at each step (`step × families + family`). */
+  full: Float64Array;
+}
+
+/** Local time moves in whole quarter hours in every time zone: ask the zone database once per. */
+const QUARTER_HOUR = 15 * MINUTE;
+
+/** Local weekday and hour for many instants in one zone, one zone-database call per quarter hour. */
+function localClock(timeZone: string): (ms: number) => { weekday: number; hour: number } {
+  let bucket = Number.NaN;
+  let last = { weekday: 0, hour: 0 };
+  return (ms) => {
+    const at = Math.floor(ms / QUARTER_HOUR);
+    if (at !== bucket) {
+      bucket = at;
+      last = localWeekdayAndHour(at * QUARTER_HOUR, timeZone);
+    }
+    return last;
+  };
+}
+
+/**
+ * The calendar of a run from `startMs`, computed once per prepared scenario and start: the zone
+ * database is slow next to the simulation's arithmetic, and every solver run of a side shares it.
+ */
+function calendarOf(prepared: Prepared, startMs: number, steps: number, marginSteps: number): Calendar {
+  const cached = prepared.calendars.get(startMs);
+  if (cached) return cached;
+  const { demand, resolution_minutes } = prepared.scenario;
+  const resolutionMs = resolution_minutes * MINUTE;
+  const local = localClock(demand.time_zone);
+  const activity = new Float64Array(steps + 2 * marginSteps);
+  for (let i = 0; i < activity.length; i++) {
+    const { weekday, hour } = local(startMs + (i - marginSteps) * resolutionMs);
+    activity[i] = (demand.hourly_activity[hour] ?? 0) * (weekday >= 6 ? demand.weekend_factor : 1);
   }
-  return table;
+  const peak = prepared.plans.map(({ plan }) => {
+    const flags = new Uint8Array(steps);
+    const rule = plan.peak;
+    if (!rule) return flags;
+    const ruleClock = localClock(rule.time_zone);
+    for (let step = 0; step < steps; step++) {
+      const { weekday, hour } = ruleClock(startMs + step * resolutionMs);
+      flags[step] = rule.weekdays.includes(weekday) && hour >= rule.hours[0] && hour < rule.hours[1] ? 1 : 0;
+    }
+    return flags;
+  });
+  const families = prepared.families.length;
+  const full = new Float64Array(steps * families);
+  for (let step = 0; step < steps; step++)
+    full.set(fullCapacity(prepared, startMs + step * resolutionMs), step * families);
+  const calendar = { activity, peak, full };
+  prepared.calendars.set(startMs, calendar);
+  return calendar;
 }
 
 /** Full-fleet tokens/s per family, sampled every 10 simulated minutes (capacity moves slowly). */
@@ -208,7 +265,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const resolutionMs = scenario.resolution_minutes * MINUTE;
   const steps = Math.round((scenario.days * 24 * 60) / scenario.resolution_minutes);
   const margin = Math.ceil((scenario.demand.spread_hours * 60) / scenario.resolution_minutes) + 1;
-  const activity = activityTable(prepared, options.startMs, steps, resolutionMs, margin);
+  const { activity, peak: peakFlags, full } = calendarOf(prepared, options.startMs, steps, margin);
   const nFamilies = families.length;
   const demandPerFamily = new Float64Array(nFamilies);
   const demandTotal = new Float64Array(steps);
@@ -218,6 +275,18 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const peakByFamily = new Float64Array(nFamilies);
   const demandScale = options.demandScale ?? 1;
   const intensityScale = options.intensityScale ?? 1;
+  const concentration = options.dayConcentration ?? scenario.demand.day_concentration;
+  // Each cohort's share of its week on each day (× 7), and its habit's shift in steps.
+  const days = Math.ceil((steps * resolutionMs) / DAY_MS);
+  const allCohorts = plans.flatMap((plan) => plan.cohorts);
+  const weightOfDay = new Float64Array(allCohorts.length * days);
+  const offsetSteps = new Int32Array(allCohorts.length);
+  allCohorts.forEach((cohort, i) => {
+    offsetSteps[i] = Math.round(cohort.offsetMinutes / scenario.resolution_minutes);
+    for (let day = 0; day < days; day++)
+      weightOfDay[i * days + day] = dayWeight(day, concentration, cohort.dayPhase);
+  });
+
   // Traffic outside tier limits follows the demand, not the API limits.
   const apiRates = families.map((family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * demandScale);
   const api = apiTraffic(prepared.apiTiers, prepared.apiByRun, {
@@ -232,20 +301,21 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
 
   // Per-cohort state, flat: window starts, usage ($) in the 5-hour window, the week and per
   // family in the week, hit flags.
-  const cohortCount = plans.reduce((sum, plan) => sum + plan.cohorts.length, 0);
+  const cohortCount = allCohorts.length;
   const windowStart = new Float64Array(cohortCount).fill(Number.NEGATIVE_INFINITY);
   const windowUsed = new Float64Array(cohortCount);
   const weekStart = new Float64Array(cohortCount).fill(Number.NEGATIVE_INFINITY);
   const weekUsed = new Float64Array(cohortCount);
   const familyWeekUsed = new Float64Array(cohortCount * nFamilies);
-  const hitSession = new Uint8Array(cohortCount);
-  const hitWeek = new Uint8Array(cohortCount);
+  // What each cohort wanted against each limit (the other limit applied as it stood), and the
+  // highest ratio of wanted to limit it reached: ≥ 1 means its middle user hit that limit.
+  const windowWanted = new Float64Array(cohortCount);
+  const weekWanted = new Float64Array(cohortCount);
+  const familyWeekWanted = new Float64Array(cohortCount * nFamilies);
+  const sessionRatio = new Float64Array(cohortCount);
+  const weekRatio = new Float64Array(cohortCount);
 
-  // The split between families: fixed, or re-balanced each period from the previous period's
-  // peak need (demand over full-fleet capacity).
   const period = rebalancePeriodSteps(scenario.allocation, scenario.resolution_minutes);
-  let shares = [...prepared.fixedShares];
-  const peakNeed = new Array<number>(nFamilies).fill(0);
   const shareSum = new Float64Array(nFamilies);
 
   let overloadedSteps = 0;
@@ -256,14 +326,15 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   let peakUtilisation = 0;
   for (let step = 0; step < steps; step++) {
     const at = options.startMs + step * resolutionMs;
-    if (step > 0 && step % period === 0) {
-      shares = rebalance(peakNeed, prepared.totalShare, prepared.bounds, prepared.fixedShares);
-      peakNeed.fill(0);
-    }
     demandPerFamily.fill(0);
+    const day = Math.floor((step * resolutionMs) / DAY_MS);
     let c = 0;
-    for (const { name, plan, rate, usdPerToken, mix, costShare, familyWeekly, cohorts } of plans) {
-      const peak = !options.liftPeak && isPeak(plan.peak, at);
+    for (let p = 0; p < plans.length; p++) {
+      const { name, plan, rate, usdPerToken, mix, costShare, familyWeekly, capped, cohorts } = plans[
+        p
+      ] as Prepared["plans"][number];
+      let planTokens = 0;
+      const peak = !options.liftPeak && (peakFlags[p] as Uint8Array)[step] === 1;
       const usageFactor = peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
       const budgetFactor = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
       const multiplier = options.planMultipliers?.[name] ?? options.sessionMultiplier;
@@ -272,17 +343,21 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
       const weekly = plan.weekly_budget_usd * weeklyMultiplier;
       for (const cohort of cohorts) {
         const wanted =
-          (activity[step + margin + Math.round(cohort.offsetMinutes / scenario.resolution_minutes)] ?? 0) *
+          (weightOfDay[c * days + day] as number) *
+          (activity[step + margin + (offsetSteps[c] as number)] ?? 0) *
           cohort.intensity;
         if (wanted > 0) {
           if (at >= (windowStart[c] as number) + SESSION_MS) {
             windowStart[c] = at;
             windowUsed[c] = 0;
+            windowWanted[c] = 0;
           }
           if (at >= (weekStart[c] as number) + WEEK_MS) {
             weekStart[c] = at;
             weekUsed[c] = 0;
+            weekWanted[c] = 0;
             familyWeekUsed.fill(0, c * nFamilies, (c + 1) * nFamilies);
+            familyWeekWanted.fill(0, c * nFamilies, (c + 1) * nFamilies);
           }
           const perUserTokens = wanted * scenario.resolution_minutes * rate * intensityScale;
           const cost = perUserTokens * usdPerToken * usageFactor;
@@ -290,48 +365,77 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
           let weekRoom = weekly - (weekUsed[c] as number);
           // A per-family cap binds when that family's share of the cost does not fit: the
           // user's traffic is cut in proportion (they cannot shift it to another model).
-          for (let f = 0; f < nFamilies; f++) {
-            const share = costShare[f] as number;
+          for (const f of capped) {
             const cap = (familyWeekly[f] as number) * weeklyMultiplier;
-            if (share > 0 && cap !== Number.POSITIVE_INFINITY) {
-              weekRoom = Math.min(weekRoom, (cap - (familyWeekUsed[c * nFamilies + f] as number)) / share);
-            }
+            weekRoom = Math.min(
+              weekRoom,
+              (cap - (familyWeekUsed[c * nFamilies + f] as number)) / (costShare[f] as number),
+            );
           }
           const room = Math.min(sessionRoom, weekRoom);
           const fraction = cost > 0 ? Math.max(0, Math.min(1, room / cost)) : 1;
-          if (fraction < 1) {
-            if (sessionRoom <= weekRoom) hitSession[c] = 1;
-            else hitWeek[c] = 1;
-          }
+          // Against the 5-hour window: what the week let through; against the week: what the
+          // window let through.
+          const weekFraction = cost > 0 ? Math.max(0, Math.min(1, weekRoom / cost)) : 1;
+          const sessionFraction = cost > 0 ? Math.max(0, Math.min(1, sessionRoom / cost)) : 1;
+          windowWanted[c] = (windowWanted[c] as number) + cost * weekFraction;
+          if (session > 0)
+            sessionRatio[c] = Math.max(sessionRatio[c] as number, (windowWanted[c] as number) / session);
+          const weekWants = cost * sessionFraction;
+          weekWanted[c] = (weekWanted[c] as number) + weekWants;
+          let ratio = weekly > 0 ? (weekWanted[c] as number) / weekly : Number.POSITIVE_INFINITY;
           const charged = cost * fraction;
+          for (const f of capped) {
+            const i = c * nFamilies + f;
+            const share = costShare[f] as number;
+            familyWeekWanted[i] = (familyWeekWanted[i] as number) + weekWants * share;
+            familyWeekUsed[i] = (familyWeekUsed[i] as number) + charged * share;
+            ratio = Math.max(
+              ratio,
+              (familyWeekWanted[i] as number) / ((familyWeekly[f] as number) * weeklyMultiplier),
+            );
+          }
+          weekRatio[c] = Math.max(weekRatio[c] as number, ratio);
           windowUsed[c] = (windowUsed[c] as number) + charged;
           weekUsed[c] = (weekUsed[c] as number) + charged;
-          for (let f = 0; f < nFamilies; f++) {
-            const i = c * nFamilies + f;
-            familyWeekUsed[i] = (familyWeekUsed[i] as number) + charged * (costShare[f] as number);
-          }
-          const servedTps =
-            (perUserTokens * fraction * cohort.users * demandScale) / (scenario.resolution_minutes * 60);
-          for (let f = 0; f < nFamilies; f++)
-            demandPerFamily[f] = (demandPerFamily[f] as number) + servedTps * (mix[f] as number);
+          planTokens += perUserTokens * fraction * cohort.users;
         }
         c++;
       }
+      const planTps = (planTokens * demandScale) / (scenario.resolution_minutes * 60);
+      for (let f = 0; f < nFamilies; f++)
+        demandPerFamily[f] = (demandPerFamily[f] as number) + planTps * (mix[f] as number);
     }
-    const full = fullCapacity(prepared, at);
     const apiActivity = activity[step + margin] ?? 0;
+    for (let f = 0; f < nFamilies; f++) {
+      (demandByFamily[f] as Float64Array)[step] =
+        (demandPerFamily[f] as number) +
+        (apiRates[f] as number) * apiActivity +
+        (api.served[step * nFamilies + f] as number) * demandScale;
+    }
+  }
 
+  // Demand does not depend on capacity, so the split can follow it (allocation.ts).
+  const splitAt = scheduleShares(
+    steps,
+    period,
+    nFamilies,
+    (step, f) => {
+      const fullF = full[step * nFamilies + f] as number;
+      return fullF > 0 ? ((demandByFamily[f] as Float64Array)[step] as number) / fullF : 0;
+    },
+    prepared.totalShare,
+    prepared.bounds,
+    prepared.fixedShares,
+  );
+  for (let step = 0; step < steps; step++) {
+    const shares = splitAt(step);
     let overloaded = false;
     let stepDemand = 0;
     let stepCapacity = 0;
     for (let f = 0; f < nFamilies; f++) {
-      const total =
-        (demandPerFamily[f] as number) +
-        (apiRates[f] as number) * apiActivity +
-        (api.served[step * nFamilies + f] as number) * demandScale;
-      const fullF = full[f] as number;
-      const available = (shares[f] as number) * fullF;
-      if (fullF > 0) peakNeed[f] = Math.max(peakNeed[f] as number, total / fullF);
+      const total = (demandByFamily[f] as Float64Array)[step] as number;
+      const available = (shares[f] as number) * (full[step * nFamilies + f] as number);
       shareSum[f] = (shareSum[f] as number) + (shares[f] as number);
       if (total > available) {
         overloaded = true;
@@ -340,7 +444,6 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
       }
       stepDemand += total;
       stepCapacity += available;
-      (demandByFamily[f] as Float64Array)[step] = total;
       (capacityByFamily[f] as Float64Array)[step] = available;
       if (available > 0) peakByFamily[f] = Math.max(peakByFamily[f] as number, total / available);
     }
@@ -359,8 +462,8 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   for (const { cohorts } of plans) {
     for (const cohort of cohorts) {
       usersTotal += cohort.users;
-      if (hitSession[c]) usersSession += cohort.users;
-      if (hitWeek[c]) usersWeek += cohort.users;
+      usersSession += cohort.users * bandShareAtLimit(cohort, sessionRatio[c] as number);
+      usersWeek += cohort.users * bandShareAtLimit(cohort, weekRatio[c] as number);
       c++;
     }
   }

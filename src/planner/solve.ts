@@ -50,3 +50,20 @@ export function largestSustainable(
   }
   return { multiplier: low, atSearchLimit: false, result: best };
 }
+
+/** Demand multiples searched for break-even (relative to the demand used). */
+const BREAK_EVEN_RANGE: [number, number] = [1 / 16, 16];
+/**
+ * 16 halvings of the 8-octave range: steps of 0.01%, fine enough that margins printed to three
+ * decimals near ×1 (where verdicts turn) are not the search's grid.
+ */
+const BREAK_EVEN_ITERATIONS = 16;
+
+/** The largest demand multiple at which `optionsFor(multiple)` stays under the target. */
+export function breakEvenDemand(
+  prepared: Prepared,
+  optionsFor: (demandMultiple: number) => SimulationOptions,
+  onRun: () => void = () => {},
+): Sustainable {
+  return largestSustainable(prepared, optionsFor, onRun, BREAK_EVEN_RANGE, BREAK_EVEN_ITERATIONS);
+}

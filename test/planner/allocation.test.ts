@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import fc from "fast-check";
-import { rebalance, rebalancePeriodSteps } from "../../src/planner/allocation.ts";
+import { rebalance, rebalancePeriodSteps, scheduleShares } from "../../src/planner/allocation.ts";
 
 const open: Array<[number, number]> = [
   [0, 1],
@@ -69,5 +69,33 @@ describe("GPU allocation between model families", () => {
     assert.equal(rebalancePeriodSteps("hourly", 1), 60);
     assert.equal(rebalancePeriodSteps("daily", 10), 144);
     assert.equal(rebalancePeriodSteps("fixed", 1), Number.POSITIVE_INFINITY);
+  });
+
+  test("a scheduled split follows each period's own need: a family whose demand jumps gets its GPUs in that hour", () => {
+    // Two families, three periods of 4 steps; family 1's need jumps in the second period.
+    const need = (step: number, family: number) => (family === 0 ? 0.3 : step >= 4 && step < 8 ? 0.6 : 0.1);
+    const splitAt = scheduleShares(
+      12,
+      4,
+      2,
+      need,
+      1,
+      [
+        [0, 1],
+        [0, 1],
+      ],
+      [0.5, 0.5],
+    );
+    // A split taken from the previous period would give family 1 a quarter during its jump.
+    const during = splitAt(5);
+    assert.ok(Math.abs((during[1] as number) - 0.6 / 0.9) < 1e-9, `jump period: ${during}`);
+    assert.ok(Math.abs((splitAt(0)[1] as number) - 0.25) < 1e-9);
+    assert.ok(Math.abs((splitAt(11)[1] as number) - 0.25) < 1e-9);
+    // Served within the jump: 0.6 of full capacity needed, 0.667 given.
+    assert.ok((during[1] as number) >= 0.6);
+    assert.deepEqual(
+      scheduleShares(12, Number.POSITIVE_INFINITY, 2, need, 1, open, [0.7, 0.3])(5),
+      [0.7, 0.3],
+    );
   });
 });

@@ -21,8 +21,8 @@ describe("API traffic meets its tier's limits", () => {
       perKey: 100,
       limitPerKey: [150],
       cohorts: [
-        { users: 10, intensity: 1, offsetMinutes: 0 }, // wants 100: never bound
-        { users: 2, intensity: 3, offsetMinutes: 0 }, // wants 300: bound at 150
+        { users: 10, intensity: 1, offsetMinutes: 0, dayPhase: 0, band: [0, 1], sigma: 0 }, // wants 100: never bound
+        { users: 2, intensity: 3, offsetMinutes: 0, dayPhase: 0, band: [0, 1], sigma: 0 }, // wants 300: bound at 150
       ],
     };
     const served = (multiplier: number) => {
