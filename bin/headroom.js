@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The package's entry point. headroom runs its TypeScript sources directly through tsx's
-// loader, so there is no build step between a clone and `npm start`.
-import { register } from "tsx/esm/api";
+// The package's entry point: the compiled CLI in dist/ (built by `npm install` through the
+// `prepare` script, or `npm run build`). TypeScript is never compiled at run time here.
+import { existsSync } from "node:fs";
 
-register();
-await import("../src/cli/main.ts");
+const main = new URL("../dist/cli/main.js", import.meta.url);
+if (!existsSync(main)) {
+  process.stderr.write("headroom: dist/ is missing; run `npm run build` (npm install does it too)\n");
+  process.exit(1);
+}
+await import(main.href);

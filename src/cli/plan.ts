@@ -2,14 +2,6 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { stringify } from "yaml";
-import { loadCalibratedCatalog } from "../capacity/calibration.ts";
-import { capacityAt, readFleetFile } from "../capacity/timeline.ts";
-import { plan, plannedPolicy } from "../planner/plan.ts";
-import { planJson } from "../planner/plan-json.ts";
-import { htmlReport, sensitivityReport, textReport, tornadoChart, weekChart } from "../planner/report.ts";
-import { readScenarioFile } from "../planner/scenario.ts";
-import { readPolicyFile } from "../plans/load-policy.ts";
 import { UsageError } from "./options.ts";
 
 /** A one-line progress bar on stderr (only when it is a terminal, so logs stay clean). */
@@ -32,7 +24,21 @@ export function registerPlanCommand(program: Command): void {
     .requiredOption("--scenario <file>", "scenario file (YAML)")
     .option("--out <dir>", "write charts (SVG), an HTML report and the planned policy here")
     .option("--json", "print one JSON object (the verdicts, margins and figures) instead of the table")
-    .action((options: { scenario: string; out?: string; json?: boolean }) => {
+    .action(async (options: { scenario: string; out?: string; json?: boolean }) => {
+      // Loaded when the command runs, so `headroom --help` and other commands start fast
+      // (the charts' library alone takes half a second to load).
+      const [{ stringify }, { loadCalibratedCatalog }, { capacityAt, readFleetFile }, planner, { planJson }] =
+        await Promise.all([
+          import("yaml"),
+          import("../capacity/calibration.ts"),
+          import("../capacity/timeline.ts"),
+          import("../planner/plan.ts"),
+          import("../planner/plan-json.ts"),
+        ]);
+      const [{ htmlReport, sensitivityReport, textReport, tornadoChart, weekChart }, { readScenarioFile }] =
+        await Promise.all([import("../planner/report.ts"), import("../planner/scenario.ts")]);
+      const { readPolicyFile } = await import("../plans/load-policy.ts");
+      const { plan, plannedPolicy } = planner;
       const { scenario, fleetPath, policyPath } = readScenarioFile(options.scenario);
       const catalog = loadCalibratedCatalog();
       const fleet = readFleetFile(fleetPath, catalog);

@@ -1,7 +1,6 @@
 /** `headroom serve` (= `npm start`): run the gateway until SIGINT/SIGTERM, then shut down gracefully. */
 import type { Command } from "commander";
 import { loadConfig } from "../config/load.ts";
-import { createGateway, startGateway } from "../gateway.ts";
 import { UsageError } from "./options.ts";
 
 interface ServeOptions {
@@ -45,6 +44,8 @@ export function registerServeCommand(program: Command): void {
       "send every model to this Anthropic-compatible API (key: HEADROOM_UPSTREAM_KEY or ANTHROPIC_API_KEY)",
     )
     .action(async (options: ServeOptions) => {
+      // The gateway (fastify, stores, upstreams) loads only when it is served.
+      const { createGateway, startGateway } = await import("../gateway.ts");
       const config = loadConfig({
         file: options.config,
         overrides: {
