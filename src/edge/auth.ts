@@ -3,8 +3,8 @@
  * or `Authorization: Bearer` (OpenAI SDK, Claude Code's ANTHROPIC_AUTH_TOKEN).
  */
 import type { IncomingHttpHeaders } from "node:http";
+import { authenticationFailed } from "../errors.ts";
 import type { KeyIdentity, SqliteAccountStore } from "../stores/sqlite-accounts.ts";
-import { authenticationFailed } from "./errors.ts";
 
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const apiKey = headers["x-api-key"];

@@ -10,11 +10,9 @@ import { chatCompletionRequestSchema } from "../protocol/openai.ts";
 import { chatToMessagesRequest } from "../protocol/translate/chat-request.ts";
 import { messageToCompletion } from "../protocol/translate/chat-response.ts";
 import { AnthropicToChatChunks } from "../protocol/translate/chat-stream.ts";
-import { authenticate } from "./auth.ts";
-import { asHeadroomError, toOpenAIEnvelope } from "./errors.ts";
-import { Exchange } from "./exchange.ts";
-import { collectMessage, relayStream, type StreamFormat } from "./relay.ts";
-import { validateBody } from "./validate.ts";
+import { toOpenAIEnvelope } from "./envelopes.ts";
+import { generationHandler } from "./pipeline.ts";
+import type { StreamFormat } from "./relay.ts";
 
 function chatStream(translator: AnthropicToChatChunks, includeUsage: boolean): StreamFormat {
   return {
@@ -31,33 +29,21 @@ function chatStream(translator: AnthropicToChatChunks, includeUsage: boolean): S
 }
 
 export function registerChatRoutes(app: FastifyInstance, gateway: Gateway): void {
-  app.post("/v1/chat/completions", async (request, reply) => {
-    const identity = authenticate(gateway.accounts, request.headers);
-    const chat = validateBody(chatCompletionRequestSchema, request.body);
-    const body = chatToMessagesRequest(chat);
-    const streamed = body.stream === true;
-    const exchange = new Exchange(gateway, request.id, identity, "openai", streamed);
-    const id = newCompletionId();
-    try {
-      const upstreamReply = await exchange.open(body, {});
-      if (streamed) {
-        const translator = new AnthropicToChatChunks(id, chat.model);
-        const format = chatStream(translator, chat.stream_options?.include_usage === true);
-        await relayStream(exchange, upstreamReply, request, reply, format, {
-          "request-id": request.id,
-          "x-request-id": request.id,
-          ...exchange.rateLimitHeaders,
-        });
-        return reply;
-      }
-      const message = await collectMessage(exchange, upstreamReply, reply);
-      exchange.finish(200);
-      reply.headers(exchange.rateLimitHeaders);
-      return messageToCompletion(message, id, chat.model);
-    } catch (error) {
-      const failure = asHeadroomError(error);
-      exchange.finish(failure.status, failure);
-      throw error;
-    }
-  });
+  app.post(
+    "/v1/chat/completions",
+    generationHandler(gateway, {
+      endpoint: "openai",
+      schema: chatCompletionRequestSchema,
+      translate: (chat) => ({
+        request: chatToMessagesRequest(chat),
+        context: { chat, id: newCompletionId() },
+      }),
+      // OpenAI clients' headers mean nothing to an Anthropic-shaped upstream.
+      forwardedHeaders: () => ({}),
+      stream: ({ chat, id }) =>
+        chatStream(new AnthropicToChatChunks(id, chat.model), chat.stream_options?.include_usage === true),
+      streamHeaders: (requestId) => ({ "request-id": requestId, "x-request-id": requestId }),
+      answer: (message, { chat, id }) => messageToCompletion(message, id, chat.model),
+    }),
+  );
 }

@@ -3,28 +3,19 @@
  * resolve the model, call its upstream, watch the usage in the reply, and record the outcome
  * in the ledger exactly once — whether the response completed, failed, or the client left.
  */
+
+import type { Admission } from "../enforcement/enforcer.ts";
+import { HeadroomError, overloaded } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
 import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
 import { countRequestTokens } from "../tokens/count.ts";
-import type { ResolvedModel } from "../upstreams/routing.ts";
-import type { MessageReply, Upstream } from "../upstreams/upstream.ts";
-import type { Admission } from "./enforcement.ts";
-import { HeadroomError, notFound, overloaded, upstreamFailed } from "./errors.ts";
+import { type ResolvedModel, routeModel } from "../upstreams/routing.ts";
+import type { MessageReply } from "../upstreams/upstream.ts";
 
 /** nginx's convention for "client closed the connection before the response completed". */
 export const CLIENT_CLOSED = 499;
-
-export function resolveModel(gateway: Gateway, id: string): { model: ResolvedModel; upstream: Upstream } {
-  const model = gateway.router.resolve(id);
-  if (!model) {
-    throw notFound(`model: ${id} is not served here. GET /v1/models lists the models.`, "model");
-  }
-  const upstream = gateway.upstreams.get(model.upstream);
-  if (!upstream) throw upstreamFailed(`No upstream named ${model.upstream} is configured.`);
-  return { model, upstream };
-}
 
 /** Client headers forwarded to real upstreams unchanged. */
 const FORWARDED_HEADERS = ["anthropic-version", "anthropic-beta"] as const;
@@ -67,7 +58,7 @@ export class Exchange {
 
   /** Resolves the model and starts the upstream call. Errors here still get an HTTP status. */
   async open(body: MessagesRequest, headers: Record<string, string>): Promise<MessageReply> {
-    const { model, upstream } = resolveModel(this.gateway, body.model);
+    const { model, upstream } = routeModel(this.gateway.router, this.gateway.upstreams, body.model);
     this.model = model;
     const inputTokens = countRequestTokens(body);
     const { enforcer } = this.gateway;

@@ -6,9 +6,9 @@
 import type { FastifyInstance } from "fastify";
 import type { Gateway } from "../gateway.ts";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
+import { rfc3339 } from "../protocol/rate-limit-headers.ts";
+import { routeModel } from "../upstreams/routing.ts";
 import { authenticate } from "./auth.ts";
-import { resolveModel } from "./exchange.ts";
-import { rfc3339 } from "./rate-limit-headers.ts";
 
 const UNITS: Record<string, string> = {
   rpm: "requests",
@@ -21,7 +21,7 @@ export function registerLimitsRoute(app: FastifyInstance, gateway: Gateway): voi
   app.get<{ Querystring: { model?: string } }>("/v1/headroom/limits", async (request) => {
     const identity = authenticate(gateway.accounts, request.headers);
     const family = request.query.model
-      ? resolveModel(gateway, request.query.model).model.entry.family
+      ? routeModel(gateway.router, gateway.upstreams, request.query.model).model.entry.family
       : "sonnet";
     const { limits, decision } = await gateway.enforcer.peek(identity, family);
     return {

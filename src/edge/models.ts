@@ -6,9 +6,9 @@
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { ModelConfig } from "../config/schema.ts";
+import { notFound } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import { authenticate } from "./auth.ts";
-import { notFound } from "./errors.ts";
 import { validateBody } from "./validate.ts";
 
 function modelObject(model: ModelConfig, id = model.id) {

@@ -4,16 +4,16 @@
  * message. Either way the exchange's meter sees every event and the outcome is recorded once.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { MessageAccumulator, messageToEvents } from "../protocol/accumulate.ts";
-import type { Message, SseEvent } from "../protocol/anthropic.ts";
-import type { MessageReply } from "../upstreams/upstream.ts";
 import {
   asHeadroomError,
   errorFromUpstream,
   type HeadroomError,
   overloaded,
   upstreamFailed,
-} from "./errors.ts";
+} from "../errors.ts";
+import { MessageAccumulator, messageToEvents } from "../protocol/accumulate.ts";
+import type { Message, SseEvent } from "../protocol/anthropic.ts";
+import type { MessageReply } from "../upstreams/upstream.ts";
 import { CLIENT_CLOSED, type Exchange } from "./exchange.ts";
 import { SseWriter } from "./sse-writer.ts";
 

@@ -9,18 +9,11 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
+import { asHeadroomError, HeadroomError, invalidRequest, notFound, requestTooLarge } from "../errors.ts";
 import type { Gateway } from "../gateway.ts";
 import { newRequestId } from "../ids.ts";
 import { registerChatRoutes } from "./chat-completions.ts";
-import {
-  asHeadroomError,
-  HeadroomError,
-  invalidRequest,
-  notFound,
-  requestTooLarge,
-  toAnthropicEnvelope,
-  toOpenAIEnvelope,
-} from "./errors.ts";
+import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
 import { registerMessagesRoutes } from "./messages.ts";
 import { registerModelRoutes } from "./models.ts";

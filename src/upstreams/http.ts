@@ -1,7 +1,7 @@
 /** What the Anthropic and OpenAI-compatible upstreams share: a keep-alive pool, the key, error mapping. */
 import { Agent, type Dispatcher, request, errors as undiciErrors } from "undici";
 import type { AnthropicUpstreamConfig, OpenAIUpstreamConfig } from "../config/schema.ts";
-import { errorFromUpstream, HeadroomError, upstreamFailed, upstreamTimedOut } from "../edge/errors.ts";
+import { errorFromUpstream, HeadroomError, upstreamFailed, upstreamTimedOut } from "../errors.ts";
 
 export function upstreamKey(
   config: AnthropicUpstreamConfig | OpenAIUpstreamConfig,

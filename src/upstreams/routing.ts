@@ -4,6 +4,8 @@
  * release, so families are routed by glob (`claude-opus-*`) rather than by a fixed list.
  */
 import type { Config, ModelConfig } from "../config/schema.ts";
+import { notFound, upstreamFailed } from "../errors.ts";
+import type { Upstream } from "./upstream.ts";
 
 export interface ResolvedModel {
   /** The id the client asked for; responses echo it. */
@@ -79,4 +81,20 @@ export class ModelRouter {
       upstreamModel: entry.upstream_model ?? requested,
     };
   }
+}
+
+/**
+ * The one place a requested model becomes the upstream that serves it: the catalog route, then
+ * the configured upstream by name. Unknown models are a 404 naming the field.
+ */
+export function routeModel(
+  router: ModelRouter,
+  upstreams: ReadonlyMap<string, Upstream>,
+  id: string,
+): { model: ResolvedModel; upstream: Upstream } {
+  const model = router.resolve(id);
+  if (!model) throw notFound(`model: ${id} is not served here. GET /v1/models lists the models.`, "model");
+  const upstream = upstreams.get(model.upstream);
+  if (!upstream) throw upstreamFailed(`No upstream named ${model.upstream} is configured.`);
+  return { model, upstream };
 }

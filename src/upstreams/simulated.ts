@@ -6,7 +6,7 @@
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SimulatedUpstreamConfig, SimulationProfile } from "../config/schema.ts";
-import { upstreamFailed } from "../edge/errors.ts";
+import { upstreamFailed } from "../errors.ts";
 import { newMessageId, newToolUseId } from "../ids.ts";
 import { type SseEvent, type StopReason, sseEvent } from "../protocol/anthropic.ts";
 import { countTextTokens } from "../tokens/count.ts";

@@ -5,6 +5,7 @@
  * the limit, says when it resets, and carries retry-after.
  */
 import type { Logger } from "pino";
+import { HeadroomError } from "../errors.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
 import { type LimiterStore, LimiterUnavailableError } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
@@ -12,10 +13,13 @@ import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.
 import type { PolicyBook } from "../plans/policy-book.ts";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
+import {
+  anthropicRateLimitHeaders,
+  openAIRateLimitHeaders,
+  rfc3339,
+} from "../protocol/rate-limit-headers.ts";
 import { MemoryLimiterStore } from "../stores/memory-limiter.ts";
 import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
-import { HeadroomError } from "./errors.ts";
-import { anthropicRateLimitHeaders, openAIRateLimitHeaders, rfc3339 } from "./rate-limit-headers.ts";
 
 /** Output tokens assumed for an account with no history yet. */
 const DEFAULT_OUTPUT_ESTIMATE = 256;

@@ -1,7 +1,7 @@
 /**
  * One error family for the whole gateway. Each error knows its HTTP status and its
- * Anthropic error type; `toAnthropicEnvelope` / `toOpenAIEnvelope` are the only places that turn
- * an error into wire format, so no code path string-matches messages.
+ * Anthropic error type; only the edge (`edge/envelopes.ts`) turns an error into a wire format,
+ * so no code path string-matches messages and the domain never knows the protocols' shapes.
  *
  * Types and statuses follow https://docs.anthropic.com/en/api/errors.
  */
@@ -61,40 +61,6 @@ export const internalError = (message = "Internal server error") =>
 export function asHeadroomError(error: unknown): HeadroomError {
   if (error instanceof HeadroomError) return error;
   return internalError();
-}
-
-export function toAnthropicEnvelope(error: HeadroomError, requestId: string) {
-  return {
-    type: "error",
-    error: { type: error.type, message: error.message },
-    request_id: requestId,
-  };
-}
-
-/** OpenAI's `code` for the cases its SDKs and docs name. */
-function openAICode(error: HeadroomError): string | null {
-  switch (error.type) {
-    case "authentication_error":
-      return "invalid_api_key";
-    case "rate_limit_error":
-      return "rate_limit_exceeded";
-    case "not_found_error":
-      return error.param === "model" ? "model_not_found" : null;
-    default:
-      return null;
-  }
-}
-
-/** https://platform.openai.com/docs/guides/error-codes: `{error: {message, type, param, code}}`. */
-export function toOpenAIEnvelope(error: HeadroomError) {
-  return {
-    error: {
-      message: error.message,
-      type: error.type,
-      param: error.param,
-      code: openAICode(error),
-    },
-  };
 }
 
 const STATUS_BY_TYPE: Record<AnthropicErrorType, number> = {

@@ -1,0 +1,39 @@
+/**
+ * The only place an error becomes wire format: Anthropic's envelope and OpenAI's. The error
+ * family itself (`../errors.ts`) knows statuses and types, not protocols.
+ */
+import type { HeadroomError } from "../errors.ts";
+
+export function toAnthropicEnvelope(error: HeadroomError, requestId: string) {
+  return {
+    type: "error",
+    error: { type: error.type, message: error.message },
+    request_id: requestId,
+  };
+}
+
+/** OpenAI's `code` for the cases its SDKs and docs name. */
+function openAICode(error: HeadroomError): string | null {
+  switch (error.type) {
+    case "authentication_error":
+      return "invalid_api_key";
+    case "rate_limit_error":
+      return "rate_limit_exceeded";
+    case "not_found_error":
+      return error.param === "model" ? "model_not_found" : null;
+    default:
+      return null;
+  }
+}
+
+/** https://platform.openai.com/docs/guides/error-codes: `{error: {message, type, param, code}}`. */
+export function toOpenAIEnvelope(error: HeadroomError) {
+  return {
+    error: {
+      message: error.message,
+      type: error.type,
+      param: error.param,
+      code: openAICode(error),
+    },
+  };
+}

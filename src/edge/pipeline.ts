@@ -1,0 +1,62 @@
+/**
+ * One request pipeline for every generation endpoint. A surface (Messages, Chat Completions, and
+ * the Responses API to come) only says how its body is validated and translated to the
+ * Anthropic shape the gateway works in, how it streams, and how a finished message looks in its
+ * own format; the stages — authenticate, validate, route, estimate, limit, admit (exchange.ts),
+ * call the upstream, meter, settle and record (exchange.finish), relay or collect (relay.ts) —
+ * run in the same order for all of them, composed here once.
+ */
+import type { FastifyReply, FastifyRequest } from "fastify";
+import type { z } from "zod";
+import { asHeadroomError } from "../errors.ts";
+import type { Gateway } from "../gateway.ts";
+import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
+import { authenticate } from "./auth.ts";
+import { Exchange } from "./exchange.ts";
+import { collectMessage, relayStream, type StreamFormat } from "./relay.ts";
+import { validateBody } from "./validate.ts";
+
+export interface Surface<Schema extends z.ZodType, Context> {
+  /** Which family of envelopes and rate-limit headers the client expects. */
+  endpoint: "anthropic" | "openai";
+  schema: Schema;
+  /** The request in the gateway's shape, and what the surface needs to answer in its own. */
+  translate(body: z.infer<Schema>): { request: MessagesRequest; context: Context };
+  /** Client headers passed on to the upstream. */
+  forwardedHeaders(request: FastifyRequest): Record<string, string>;
+  stream(context: Context): StreamFormat;
+  /** Response headers of a stream besides the rate-limit ones. */
+  streamHeaders(requestId: string): Record<string, string>;
+  /** A whole message (non-streaming request) in the surface's format. */
+  answer(message: Message, context: Context): unknown;
+}
+
+export function generationHandler<Schema extends z.ZodType, Context>(
+  gateway: Gateway,
+  surface: Surface<Schema, Context>,
+): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+  return async (request, reply) => {
+    const identity = authenticate(gateway.accounts, request.headers);
+    const { request: body, context } = surface.translate(validateBody(surface.schema, request.body));
+    const streamed = body.stream === true;
+    const exchange = new Exchange(gateway, request.id, identity, surface.endpoint, streamed);
+    try {
+      const upstreamReply = await exchange.open(body, surface.forwardedHeaders(request));
+      if (streamed) {
+        await relayStream(exchange, upstreamReply, request, reply, surface.stream(context), {
+          ...surface.streamHeaders(request.id),
+          ...exchange.rateLimitHeaders,
+        });
+        return reply;
+      }
+      const message = await collectMessage(exchange, upstreamReply, reply);
+      exchange.finish(200);
+      reply.headers(exchange.rateLimitHeaders);
+      return surface.answer(message, context);
+    } catch (error) {
+      const failure = asHeadroomError(error);
+      exchange.finish(failure.status, failure);
+      throw error;
+    }
+  };
+}
