@@ -12,10 +12,9 @@ import { loadCalibratedCatalog } from "./capacity/calibration.ts";
 import { FleetCapacity } from "./capacity/fleet-capacity.ts";
 import { readFleetFile } from "./capacity/timeline.ts";
 import type { Config } from "./config/schema.ts";
-import type { Exchange } from "./edge/exchange.ts";
 import { buildServer } from "./edge/server.ts";
+import type { EdgeServices } from "./edge/services.ts";
 import { Enforcer } from "./enforcement/enforcer.ts";
-import type { Ledger } from "./ledger/usage-event.ts";
 import type { LimiterStore } from "./limits/limiter-store.ts";
 import { type CapacityProvider, ConstantCapacity } from "./plans/capacity-provider.ts";
 import { PolicyBook } from "./plans/policy-book.ts";
@@ -30,27 +29,16 @@ import { ModelRouter } from "./upstreams/routing.ts";
 import type { FleetSizing } from "./upstreams/simulated.ts";
 import type { Upstream } from "./upstreams/upstream.ts";
 
-export interface Gateway {
-  config: Config;
-  logger: Logger;
-  router: ModelRouter;
+/** A running gateway: what the edge uses (`EdgeServices`) and what only the root manages. */
+export interface Gateway extends EdgeServices {
   upstreams: Map<string, Upstream>;
   db: SqliteDatabase;
-  accounts: SqliteAccountStore;
-  ledger: Ledger;
-  /** Requests between authentication and their ledger record. */
-  inFlight: Set<Exchange>;
-  /** Milliseconds since the epoch; injected in tests to cross windows and policy dates. */
-  clock: () => number;
   limiter: LimiterStore;
   policyStore: SqlitePolicyStore;
   policies: PolicyBook;
-  enforcer: Enforcer;
   /** Resolves once external stores (Redis) can take requests. */
   ready: Promise<void>;
-  /** Priority load shedding per upstream that has a known capacity. */
   admission: Map<string, AdmissionController>;
-  metrics: Metrics;
 }
 
 /** Simulated pools know their capacity (slots, plus a queue the highest priority may use);

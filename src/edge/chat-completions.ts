@@ -4,15 +4,16 @@
  * Requests are translated to the Anthropic shape and go through the same exchange.
  */
 import type { FastifyInstance } from "fastify";
-import type { Gateway } from "../gateway.ts";
 import { newCompletionId } from "../ids.ts";
 import { chatCompletionRequestSchema } from "../protocol/openai.ts";
 import { chatToMessagesRequest } from "../protocol/translate/chat-request.ts";
 import { messageToCompletion } from "../protocol/translate/chat-response.ts";
 import { AnthropicToChatChunks } from "../protocol/translate/chat-stream.ts";
 import { toOpenAIEnvelope } from "./envelopes.ts";
+import type { ExchangeServices } from "./exchange.ts";
 import { generationHandler } from "./pipeline.ts";
 import type { StreamFormat } from "./relay.ts";
+import type { EdgeServices } from "./services.ts";
 
 function chatStream(translator: AnthropicToChatChunks, includeUsage: boolean): StreamFormat {
   return {
@@ -28,7 +29,10 @@ function chatStream(translator: AnthropicToChatChunks, includeUsage: boolean): S
   };
 }
 
-export function registerChatRoutes(app: FastifyInstance, gateway: Gateway): void {
+export function registerChatRoutes(
+  app: FastifyInstance,
+  gateway: ExchangeServices & Pick<EdgeServices, "accounts">,
+): void {
   app.post(
     "/v1/chat/completions",
     generationHandler(gateway, {

@@ -6,13 +6,13 @@
 
 import type { Admission } from "../enforcement/enforcer.ts";
 import { HeadroomError, overloaded } from "../errors.ts";
-import type { Gateway } from "../gateway.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
 import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
 import { countRequestTokens } from "../tokens/count.ts";
-import { type ResolvedModel, routeModel } from "../upstreams/routing.ts";
-import type { MessageReply } from "../upstreams/upstream.ts";
+import { routeModel } from "../upstreams/routing.ts";
+import type { MessageReply, ResolvedModel } from "../upstreams/upstream.ts";
+import type { EdgeServices, InFlightRequest } from "./services.ts";
 
 /** nginx's convention for "client closed the connection before the response completed". */
 export const CLIENT_CLOSED = 499;
@@ -32,7 +32,13 @@ export function forwardedHeaders(
   return forwarded;
 }
 
-export class Exchange {
+/** What one exchange uses of the gateway. */
+export type ExchangeServices = Pick<
+  EdgeServices,
+  "clock" | "inFlight" | "router" | "upstreams" | "enforcer" | "admission" | "metrics" | "ledger" | "logger"
+>;
+
+export class Exchange implements InFlightRequest {
   readonly controller = new AbortController();
   readonly meter = new UsageMeter();
   readonly startedAt = performance.now();
@@ -46,7 +52,7 @@ export class Exchange {
   private finished = false;
 
   constructor(
-    private readonly gateway: Gateway,
+    private readonly gateway: ExchangeServices,
     readonly requestId: string,
     readonly identity: KeyIdentity,
     readonly endpoint: "anthropic" | "openai",

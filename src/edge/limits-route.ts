@@ -4,11 +4,11 @@
  * or starting a window. Like Claude Code's /usage, for any client.
  */
 import type { FastifyInstance } from "fastify";
-import type { Gateway } from "../gateway.ts";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
 import { rfc3339 } from "../protocol/rate-limit-headers.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import { authenticate } from "./auth.ts";
+import type { EdgeServices } from "./services.ts";
 
 const UNITS: Record<string, string> = {
   rpm: "requests",
@@ -17,7 +17,10 @@ const UNITS: Record<string, string> = {
   concurrency: "requests",
 };
 
-export function registerLimitsRoute(app: FastifyInstance, gateway: Gateway): void {
+export function registerLimitsRoute(
+  app: FastifyInstance,
+  gateway: Pick<EdgeServices, "accounts" | "enforcer" | "router" | "upstreams">,
+): void {
   app.get<{ Querystring: { model?: string } }>("/v1/headroom/limits", async (request) => {
     const identity = authenticate(gateway.accounts, request.headers);
     const family = request.query.model

@@ -3,15 +3,15 @@
  * Claude Code posts to `/v1/messages?beta=true`; query strings are ignored by routing.
  */
 import type { FastifyInstance } from "fastify";
-import type { Gateway } from "../gateway.ts";
 import { countTokensRequestSchema, messagesRequestSchema } from "../protocol/anthropic.ts";
 import { countRequestTokens } from "../tokens/count.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import { authenticate } from "./auth.ts";
 import { toAnthropicEnvelope } from "./envelopes.ts";
-import { forwardedHeaders } from "./exchange.ts";
+import { type ExchangeServices, forwardedHeaders } from "./exchange.ts";
 import { generationHandler } from "./pipeline.ts";
 import type { StreamFormat } from "./relay.ts";
+import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
 
 /** Anthropic events pass through as they came: same event names, same JSON text. */
@@ -22,7 +22,10 @@ const anthropicStream: StreamFormat = {
   end: async () => {},
 };
 
-export function registerMessagesRoutes(app: FastifyInstance, gateway: Gateway): void {
+export function registerMessagesRoutes(
+  app: FastifyInstance,
+  gateway: ExchangeServices & Pick<EdgeServices, "accounts">,
+): void {
   app.post(
     "/v1/messages",
     generationHandler(gateway, {

@@ -7,8 +7,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { ModelConfig } from "../config/schema.ts";
 import { notFound } from "../errors.ts";
-import type { Gateway } from "../gateway.ts";
 import { authenticate } from "./auth.ts";
+import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
 
 function modelObject(model: ModelConfig, id = model.id) {
@@ -29,7 +29,10 @@ const listQuery = z.object({
   before_id: z.string().optional(),
 });
 
-export function registerModelRoutes(app: FastifyInstance, gateway: Gateway): void {
+export function registerModelRoutes(
+  app: FastifyInstance,
+  gateway: Pick<EdgeServices, "accounts" | "router">,
+): void {
   app.get("/v1/models", async (request) => {
     authenticate(gateway.accounts, request.headers);
     const query = validateBody(listQuery, request.query);

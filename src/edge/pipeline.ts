@@ -9,11 +9,11 @@
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { asHeadroomError } from "../errors.ts";
-import type { Gateway } from "../gateway.ts";
 import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
 import { authenticate } from "./auth.ts";
-import { Exchange } from "./exchange.ts";
+import { Exchange, type ExchangeServices } from "./exchange.ts";
 import { collectMessage, relayStream, type StreamFormat } from "./relay.ts";
+import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
 
 export interface Surface<Schema extends z.ZodType, Context> {
@@ -32,7 +32,7 @@ export interface Surface<Schema extends z.ZodType, Context> {
 }
 
 export function generationHandler<Schema extends z.ZodType, Context>(
-  gateway: Gateway,
+  gateway: ExchangeServices & Pick<EdgeServices, "accounts">,
   surface: Surface<Schema, Context>,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   return async (request, reply) => {

@@ -10,13 +10,13 @@ import Fastify, {
   LogController,
 } from "fastify";
 import { asHeadroomError, HeadroomError, invalidRequest, notFound, requestTooLarge } from "../errors.ts";
-import type { Gateway } from "../gateway.ts";
 import { newRequestId } from "../ids.ts";
 import { registerChatRoutes } from "./chat-completions.ts";
 import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
 import { registerMessagesRoutes } from "./messages.ts";
 import { registerModelRoutes } from "./models.ts";
+import type { EdgeServices } from "./services.ts";
 
 /** OpenAI-shaped paths answer errors in OpenAI's envelope; everything else in Anthropic's. */
 function isOpenAIPath(url: string): boolean {
@@ -38,7 +38,7 @@ function fromFastifyError(error: FastifyError, limitMb: number): HeadroomError {
   }
 }
 
-export function buildServer(gateway: Gateway): FastifyInstance {
+export function buildServer(gateway: EdgeServices): FastifyInstance {
   const { server: config } = gateway.config;
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,

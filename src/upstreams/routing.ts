@@ -5,16 +5,7 @@
  */
 import type { Config, ModelConfig } from "../config/schema.ts";
 import { notFound, upstreamFailed } from "../errors.ts";
-import type { Upstream } from "./upstream.ts";
-
-export interface ResolvedModel {
-  /** The id the client asked for; responses echo it. */
-  requested: string;
-  entry: ModelConfig;
-  upstream: string;
-  /** The id sent to the upstream. */
-  upstreamModel: string;
-}
+import type { ResolvedModel, Upstream } from "./upstream.ts";
 
 function globToRegExp(glob: string): RegExp {
   const escaped = glob.replace(/[.+?^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*");

@@ -3,8 +3,9 @@
  * and OpenAI-compatible servers. Requests and replies are in the Anthropic shape; the OpenAI
  * edge and the OpenAI-compatible upstream translate at their borders.
  */
+
+import type { ModelConfig } from "../config/schema.ts";
 import type { Message, MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
-import type { ResolvedModel } from "./routing.ts";
 
 export interface MessageCall {
   /** The validated request, unknown fields kept for passthrough. */
@@ -28,4 +29,14 @@ export interface Upstream {
   /** Counts tokens upstream when it can; otherwise the edge counts locally. */
   countTokens?(call: Omit<MessageCall, "inputTokens">): Promise<number>;
   close?(): Promise<void>;
+}
+
+/** A requested model id routed to the catalog entry and upstream that serve it (routing.ts). */
+export interface ResolvedModel {
+  /** The id the client asked for; responses echo it. */
+  requested: string;
+  entry: ModelConfig;
+  upstream: string;
+  /** The id sent to the upstream. */
+  upstreamModel: string;
 }

@@ -1,0 +1,38 @@
+/**
+ * What the edge needs from a running gateway, by capability. The composition root
+ * (`../gateway.ts`) provides them; each edge module takes only the ones it uses (`Pick`), so the
+ * edge depends on these narrow shapes and never imports the gateway itself.
+ */
+import type { Logger } from "pino";
+import type { Metrics } from "../admin/metrics.ts";
+import type { AdmissionController } from "../admission/admission-controller.ts";
+import type { Config } from "../config/schema.ts";
+import type { Enforcer } from "../enforcement/enforcer.ts";
+import type { Ledger } from "../ledger/usage-event.ts";
+import type { SqliteAccountStore } from "../stores/sqlite-accounts.ts";
+import type { ModelRouter } from "../upstreams/routing.ts";
+import type { Upstream } from "../upstreams/upstream.ts";
+
+/** A request between authentication and its ledger record, as shutdown sees it. */
+export interface InFlightRequest {
+  /** Set when the gateway cut this request to shut down, so the client hears why. */
+  shuttingDown: boolean;
+  abort(): void;
+}
+
+export interface EdgeServices {
+  config: Config;
+  logger: Logger;
+  /** Milliseconds since the epoch; injected in tests to cross windows and policy dates. */
+  clock: () => number;
+  accounts: SqliteAccountStore;
+  router: ModelRouter;
+  upstreams: ReadonlyMap<string, Upstream>;
+  enforcer: Enforcer;
+  /** Priority load shedding per upstream that has a known capacity. */
+  admission: ReadonlyMap<string, AdmissionController>;
+  metrics: Metrics;
+  ledger: Ledger;
+  /** Requests between authentication and their ledger record. */
+  inFlight: Set<InFlightRequest>;
+}
