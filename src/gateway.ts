@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
+import { IdentityCache } from "./accounts/identity-cache.ts";
 import { Metrics } from "./admin/metrics.ts";
 import { AdmissionController } from "./admission/admission-controller.ts";
 import { loadCalibratedCatalog } from "./capacity/calibration.ts";
@@ -102,13 +103,15 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
         clock,
       }
     : undefined;
+  const accounts = new SqliteAccountStore(db);
   return {
     config,
     logger,
     router: new ModelRouter(config),
     upstreams: createUpstreams(config, env, sizing),
     db,
-    accounts: new SqliteAccountStore(db),
+    accounts,
+    identities: new IdentityCache(accounts),
     ledger: new SqliteLedger(db),
     inFlight: new Set(),
     clock,

@@ -1,12 +1,23 @@
 /** Identifiers in the shapes clients know: `msg_…`, `toolu_…`, `req_…`, `chatcmpl-…`. */
-import { randomBytes } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 
 const ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
+/**
+ * Cryptographic random bytes drawn from a pool refilled 4 KiB at a time: one system call per
+ * ~150 ids instead of one per id (it was 2% of the gateway's time under load).
+ */
+const pool = Buffer.alloc(4096);
+let used = pool.length;
+
 export function randomId(length = 24): string {
-  const bytes = randomBytes(length);
+  if (used + length > pool.length) {
+    randomFillSync(pool);
+    used = 0;
+  }
   let id = "";
-  for (const byte of bytes) id += ALPHABET[byte % ALPHABET.length];
+  for (let i = 0; i < length; i++) id += ALPHABET[(pool[used + i] as number) % ALPHABET.length];
+  used += length;
   return id;
 }
 

@@ -3,8 +3,9 @@
  * or `Authorization: Bearer` (OpenAI SDK, Claude Code's ANTHROPIC_AUTH_TOKEN).
  */
 import type { IncomingHttpHeaders } from "node:http";
+import type { KeyLookup } from "../accounts/identity-cache.ts";
 import { authenticationFailed } from "../errors.ts";
-import type { KeyIdentity, SqliteAccountStore } from "../stores/sqlite-accounts.ts";
+import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
 
 export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   const apiKey = headers["x-api-key"];
@@ -17,7 +18,7 @@ export function presentedKey(headers: IncomingHttpHeaders): string | undefined {
   return undefined;
 }
 
-export function authenticate(accounts: SqliteAccountStore, headers: IncomingHttpHeaders): KeyIdentity {
+export function authenticate(accounts: KeyLookup, headers: IncomingHttpHeaders): KeyIdentity {
   const key = presentedKey(headers);
   if (!key) {
     throw authenticationFailed("No API key: send it in the x-api-key header or as Authorization: Bearer.");

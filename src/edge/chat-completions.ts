@@ -31,7 +31,7 @@ function chatStream(translator: AnthropicToChatChunks, includeUsage: boolean): S
 
 export function registerChatRoutes(
   app: FastifyInstance,
-  gateway: ExchangeServices & Pick<EdgeServices, "accounts">,
+  gateway: ExchangeServices & Pick<EdgeServices, "identities">,
 ): void {
   app.post(
     "/v1/chat/completions",

@@ -38,6 +38,9 @@ export type ExchangeServices = Pick<
   "clock" | "inFlight" | "router" | "upstreams" | "enforcer" | "admission" | "metrics" | "ledger" | "logger"
 >;
 
+/** The abort reason once an exchange is over (named like an abort, so abort handling applies). */
+const FINISHED = Object.freeze(Object.assign(new Error("The exchange is over."), { name: "AbortError" }));
+
 export class Exchange implements InFlightRequest {
   readonly controller = new AbortController();
   readonly meter = new UsageMeter();
@@ -151,7 +154,9 @@ export class Exchange implements InFlightRequest {
   finish(status: number, error?: HeadroomError | string | null): void {
     if (this.finished) return;
     this.finished = true;
-    this.abort();
+    // Lets go of the upstream if it is still talking. A shared reason: building a DOMException
+    // on every request was 3% of the gateway's time under load.
+    if (!this.controller.signal.aborted) this.controller.abort(FINISHED);
     this.gateway.inFlight.delete(this);
     this.releaseCapacity?.();
     const controller = this.model && this.gateway.admission.get(this.model.upstream);

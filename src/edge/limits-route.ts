@@ -19,10 +19,10 @@ const UNITS: Record<string, string> = {
 
 export function registerLimitsRoute(
   app: FastifyInstance,
-  gateway: Pick<EdgeServices, "accounts" | "enforcer" | "router" | "upstreams">,
+  gateway: Pick<EdgeServices, "identities" | "enforcer" | "router" | "upstreams">,
 ): void {
   app.get<{ Querystring: { model?: string } }>("/v1/headroom/limits", async (request) => {
-    const identity = authenticate(gateway.accounts, request.headers);
+    const identity = authenticate(gateway.identities, request.headers);
     const family = request.query.model
       ? routeModel(gateway.router, gateway.upstreams, request.query.model).model.entry.family
       : "sonnet";

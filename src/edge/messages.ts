@@ -24,7 +24,7 @@ const anthropicStream: StreamFormat = {
 
 export function registerMessagesRoutes(
   app: FastifyInstance,
-  gateway: ExchangeServices & Pick<EdgeServices, "accounts">,
+  gateway: ExchangeServices & Pick<EdgeServices, "identities">,
 ): void {
   app.post(
     "/v1/messages",
@@ -40,7 +40,7 @@ export function registerMessagesRoutes(
   );
 
   app.post("/v1/messages/count_tokens", async (request) => {
-    authenticate(gateway.accounts, request.headers);
+    authenticate(gateway.identities, request.headers);
     const body = validateBody(countTokensRequestSchema, request.body);
     const { model, upstream } = routeModel(gateway.router, gateway.upstreams, body.model);
     if (upstream.countTokens) {

@@ -31,10 +31,10 @@ const listQuery = z.object({
 
 export function registerModelRoutes(
   app: FastifyInstance,
-  gateway: Pick<EdgeServices, "accounts" | "router">,
+  gateway: Pick<EdgeServices, "identities" | "router">,
 ): void {
   app.get("/v1/models", async (request) => {
-    authenticate(gateway.accounts, request.headers);
+    authenticate(gateway.identities, request.headers);
     const query = validateBody(listQuery, request.query);
     const all = gateway.router.list();
     let start = 0;
@@ -65,7 +65,7 @@ export function registerModelRoutes(
   });
 
   app.get<{ Params: { id: string } }>("/v1/models/:id", async (request) => {
-    authenticate(gateway.accounts, request.headers);
+    authenticate(gateway.identities, request.headers);
     const resolved = gateway.router.resolve(request.params.id);
     if (!resolved) throw notFound(`model: ${request.params.id} is not served here.`, "model");
     return modelObject(resolved.entry, resolved.requested);

@@ -32,11 +32,11 @@ export interface Surface<Schema extends z.ZodType, Context> {
 }
 
 export function generationHandler<Schema extends z.ZodType, Context>(
-  gateway: ExchangeServices & Pick<EdgeServices, "accounts">,
+  gateway: ExchangeServices & Pick<EdgeServices, "identities">,
   surface: Surface<Schema, Context>,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   return async (request, reply) => {
-    const identity = authenticate(gateway.accounts, request.headers);
+    const identity = authenticate(gateway.identities, request.headers);
     const { request: body, context } = surface.translate(validateBody(surface.schema, request.body));
     const streamed = body.stream === true;
     const exchange = new Exchange(gateway, request.id, identity, surface.endpoint, streamed);

@@ -4,6 +4,7 @@
  * edge depends on these narrow shapes and never imports the gateway itself.
  */
 import type { Logger } from "pino";
+import type { KeyLookup } from "../accounts/identity-cache.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { AdmissionController } from "../admission/admission-controller.ts";
 import type { Config } from "../config/schema.ts";
@@ -26,6 +27,8 @@ export interface EdgeServices {
   /** Milliseconds since the epoch; injected in tests to cross windows and policy dates. */
   clock: () => number;
   accounts: SqliteAccountStore;
+  /** Key → identity, remembered for a second (accounts/identity-cache.ts). */
+  identities: KeyLookup;
   router: ModelRouter;
   upstreams: ReadonlyMap<string, Upstream>;
   enforcer: Enforcer;

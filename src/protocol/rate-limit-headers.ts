@@ -8,7 +8,18 @@
  */
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
 
-const iso = (ms: number) => new Date(ms).toISOString().replace(/\.\d{3}Z$/, "Z");
+/** RFC 3339 to the second. Resets repeat across requests, so recent ones are remembered. */
+const isoCache = new Map<number, string>();
+const iso = (ms: number): string => {
+  const second = Math.floor(ms / 1000);
+  let text = isoCache.get(second);
+  if (text === undefined) {
+    text = new Date(second * 1000).toISOString().replace(/\.\d{3}Z$/, "Z");
+    if (isoCache.size >= 4096) isoCache.clear();
+    isoCache.set(second, text);
+  }
+  return text;
+};
 
 /** OpenAI's duration format: 20ms, 1s, 6m0s, 1h2m3s. */
 export function openAIDuration(ms: number): string {
