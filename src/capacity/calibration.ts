@@ -1,15 +1,5 @@
-/**
- * Calibration of the roofline against published throughput. A roofline is an upper bound; real
- * servers reach a share of peak bandwidth and compute that depends on the GPU generation and the
- * precision (kernels, scheduling, communication). Those two shares are fitted per (generation,
- * precision) group to measured max-throughput points (data/throughput-measurements.yaml),
- * minimising the squared log error, so over- and under-estimates weigh the same.
- *
- * Pure: measurements and the catalog in, efficiencies and errors out. No I/O but the loader.
- */
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
+import { ConfigError, readYamlFile } from "../config/yaml-file.ts";
 import { BYTES_PER_WEIGHT, type Gpu, loadGpuCatalog, type Precision } from "./gpu-catalog.ts";
 import { DEFAULT_EFFICIENCY, type Efficiency, type ModelProfile, roofline } from "./roofline.ts";
 
@@ -66,9 +56,7 @@ export function loadMeasurements(
   catalog: Map<string, Gpu>,
   file = new URL("../../data/throughput-measurements.yaml", import.meta.url).pathname,
 ): Measurement[] {
-  const parsed = measurementsSchema.safeParse(parseYaml(file, readFileSync(file, "utf8")));
-  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
-  const { models, points } = parsed.data;
+  const { models, points } = readYamlFile(file, measurementsSchema);
   return points.map((point, i) => {
     const gpu = catalog.get(point.gpu);
     const shape = models[point.model];

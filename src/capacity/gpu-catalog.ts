@@ -1,10 +1,5 @@
-/**
- * The accelerator catalog: per-GPU memory, HBM bandwidth, dense FLOPS and power, each entry
- * with the vendor page it came from. Seed data lives in data/gpus.yaml.
- */
-import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
+import { readYamlFile } from "../config/yaml-file.ts";
 
 const tflops = z.number().positive().nullable().optional();
 
@@ -66,7 +61,5 @@ export function denseFlops(gpu: Gpu, precision: Precision): number {
 export function loadGpuCatalog(
   file = new URL("../../data/gpus.yaml", import.meta.url).pathname,
 ): Map<string, Gpu> {
-  const parsed = z.array(gpuSchema).safeParse(parseYaml(file, readFileSync(file, "utf8")));
-  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
-  return new Map(parsed.data.map((gpu) => [gpu.id, gpu]));
+  return new Map(readYamlFile(file, z.array(gpuSchema)).map((gpu) => [gpu.id, gpu]));
 }

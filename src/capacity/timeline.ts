@@ -1,27 +1,20 @@
-/**
- * The capacity timeline: for any instant, the GPUs online (pools whose dates include it,
- * limited by each site's power, orbital sites by where they are in their orbit) and the output
- * tokens/s each model family gets from its share of them.
- */
-import { readFileSync } from "node:fs";
-import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
+import { ConfigError, readYamlFile } from "../config/yaml-file.ts";
 import { type Fleet, type FleetModel, fleetSchema, type Pool, type Site } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
 import { gpusOnlineAt, orbitalPeriodS } from "./orbit.ts";
 import { type ModelProfile, roofline, type Workload } from "./roofline.ts";
 
 export function readFleetFile(file: string, catalog: Map<string, Gpu>): Fleet {
-  const parsed = fleetSchema.safeParse(parseYaml(file, readFileSync(file, "utf8")));
-  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
+  const fleet = readYamlFile(file, fleetSchema);
   const problems: string[] = [];
-  for (const [s, site] of parsed.data.sites.entries()) {
+  for (const [s, site] of fleet.sites.entries()) {
     for (const [p, pool] of site.pools.entries()) {
       if (!catalog.has(pool.gpu))
         problems.push(`${file}: sites.${s}.pools.${p}.gpu: no GPU "${pool.gpu}" in the catalog`);
     }
   }
   if (problems.length > 0) throw new ConfigError(problems.join("\n"));
-  return parsed.data;
+  return fleet;
 }
 
 function poolActive(pool: Pool, nowMs: number): boolean {

@@ -1,50 +1,12 @@
-/**
- * Loads configuration: embedded defaults, then an optional YAML file, then the environment and
- * command-line flags. A bad file is refused with its name, the path inside it and what is wrong.
- */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
-import { parseDocument } from "yaml";
-import type { z } from "zod";
 import { defaultConfig } from "./defaults.ts";
 import { type Config, type ConfigFile, configFileSchema } from "./schema.ts";
+import { ConfigError, readYamlFile } from "./yaml-file.ts";
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
-/** Formats zod issues as `file: path.to.field: message` lines. */
-export function describeIssues(file: string, error: z.ZodError): string {
-  return error.issues
-    .map((issue) => {
-      const path = issue.path.length > 0 ? issue.path.join(".") : "(top level)";
-      return `${file}: ${path}: ${issue.message}`;
-    })
-    .join("\n");
-}
-
-/** Parses YAML text into a value, reporting syntax errors with line and column. */
-export function parseYaml(file: string, text: string): unknown {
-  // Merge keys (`<<: *anchor`) let a policy reuse plans; YAML 1.2 needs them asked for.
-  const doc = parseDocument(text, { prettyErrors: true, merge: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0];
-    const where = first?.linePos?.[0] ? `:${first.linePos[0].line}:${first.linePos[0].col}` : "";
-    throw new ConfigError(`${file}${where}: ${first?.message.split("\n")[0] ?? "invalid YAML"}`);
-  }
-  return doc.toJS() ?? {};
-}
+export { ConfigError, describeIssues, parseYaml } from "./yaml-file.ts";
 
 export function readConfigFile(file: string): ConfigFile {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    throw new ConfigError(`${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-  const parsed = configFileSchema.safeParse(parseYaml(file, text));
-  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
-  return parsed.data;
+  return readYamlFile(file, configFileSchema);
 }
 
 /** Merges a file over the defaults: server keys one by one, upstreams by name, models by id,

@@ -1,11 +1,6 @@
-/**
- * A planning scenario: a fleet, the policy whose plans are planned, two dates to compare
- * (before and after a deal), and a demand model. Paths are relative to the scenario file.
- */
-import { readFileSync } from "node:fs";
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
-import { ConfigError, describeIssues, parseYaml } from "../config/load.ts";
+import { readYamlFile } from "../config/yaml-file.ts";
 
 const planDemandSchema = z
   .object({
@@ -120,18 +115,11 @@ export interface LoadedScenario {
 }
 
 export function readScenarioFile(file: string): LoadedScenario {
-  let text: string;
-  try {
-    text = readFileSync(file, "utf8");
-  } catch (error) {
-    throw new ConfigError(`${file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? error}`);
-  }
-  const parsed = scenarioSchema.safeParse(parseYaml(file, text));
-  if (!parsed.success) throw new ConfigError(describeIssues(file, parsed.error));
+  const scenario = readYamlFile(file, scenarioSchema);
   const base = dirname(resolve(file));
   return {
-    scenario: parsed.data,
-    fleetPath: resolve(base, parsed.data.fleet),
-    policyPath: resolve(base, parsed.data.policy_file),
+    scenario,
+    fleetPath: resolve(base, scenario.fleet),
+    policyPath: resolve(base, scenario.policy_file),
   };
 }
