@@ -154,8 +154,18 @@ export class Exchange implements InFlightRequest {
   finish(status: number, error?: HeadroomError | string | null): void {
     if (this.finished) return;
     this.finished = true;
-    // Lets go of the upstream if it is still talking. A shared reason: building a DOMException
-    // on every request was 3% of the gateway's time under load.
+    this.release(status, error);
+    this.countMetrics(status, error);
+    const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
+    this.settle();
+    this.log(status, errorType);
+    this.record(status, errorType);
+  }
+
+  /** Lets go of the upstream, the in-flight set and the capacity slot; tells admission how it went. */
+  private release(status: number, error: HeadroomError | string | null | undefined): void {
+    // A shared abort reason: building a DOMException on every request was 3% of the gateway's
+    // time under load.
     if (!this.controller.signal.aborted) this.controller.abort(FINISHED);
     this.gateway.inFlight.delete(this);
     this.releaseCapacity?.();
@@ -166,17 +176,19 @@ export class Exchange implements InFlightRequest {
       else if (error instanceof HeadroomError && (error.status === 529 || error.status === 429))
         controller.upstreamOverloaded();
     }
-    this.countMetrics(status, error);
-    const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
-    const usage = this.meter.usage;
-    if (this.admission) {
-      // Charged for what was produced: a stream cut short pays for the tokens it got.
-      const actual = { ...usage, output_tokens: this.meter.outputTokens };
-      this.gateway.enforcer.settle(this.admission, actual).catch((failure: unknown) => {
-        this.gateway.logger.error({ err: failure, request_id: this.requestId }, "reconcile failed");
-      });
-    }
-    // One line per exchange with its usage; streamed replies bypass Fastify's onResponse log.
+  }
+
+  /** Charges the limiter for what was produced: a stream cut short pays for the tokens it got. */
+  private settle(): void {
+    if (!this.admission) return;
+    const actual = { ...this.meter.usage, output_tokens: this.meter.outputTokens };
+    this.gateway.enforcer.settle(this.admission, actual).catch((failure: unknown) => {
+      this.gateway.logger.error({ err: failure, request_id: this.requestId }, "reconcile failed");
+    });
+  }
+
+  /** One line per exchange with its usage; streamed replies bypass Fastify's onResponse log. */
+  private log(status: number, errorType: string | null): void {
     this.gateway.logger.info(
       {
         request_id: this.requestId,
@@ -184,12 +196,17 @@ export class Exchange implements InFlightRequest {
         model: this.model?.requested,
         status,
         error_type: errorType,
-        input_tokens: usage.input_tokens,
+        input_tokens: this.meter.usage.input_tokens,
         output_tokens: this.meter.outputTokens,
         ms: Math.round(performance.now() - this.startedAt),
       },
       "usage",
     );
+  }
+
+  /** The ledger row, exactly once per exchange. */
+  private record(status: number, errorType: string | null): void {
+    const usage = this.meter.usage;
     this.gateway.ledger.append({
       at_ms: this.startedAtMs,
       request_id: this.requestId,
