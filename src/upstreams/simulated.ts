@@ -102,6 +102,18 @@ export interface FleetSizing {
   clock: () => number;
 }
 
+/** How the pool keeps time while it decodes: real timers, or a virtual clock in tests. */
+export interface Pacer {
+  /** Monotonic milliseconds. */
+  now(): number;
+  sleep(ms: number, signal: AbortSignal): Promise<void>;
+}
+
+const realTime: Pacer = {
+  now: () => performance.now(),
+  sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+};
+
 export class SimulatedUpstream implements Upstream {
   readonly pool: SlotPool;
 
@@ -109,6 +121,7 @@ export class SimulatedUpstream implements Upstream {
     readonly name: string,
     config: SimulatedUpstreamConfig,
     private readonly fleet?: FleetSizing,
+    private readonly pacer: Pacer = realTime,
   ) {
     const slots = fleet ? fleet.streamsAt(fleet.clock()) : config.slots;
     this.pool = new SlotPool(slots, config.queue, config.queue_timeout_ms);
@@ -139,7 +152,7 @@ export class SimulatedUpstream implements Upstream {
     try {
       const plan = planReply(call, profile);
       const ttft = profile.ttft_ms + (1000 * call.inputTokens) / profile.prefill_tokens_per_s;
-      await sleep(ttft, undefined, { signal: call.signal });
+      await this.pacer.sleep(ttft, call.signal);
       const usage = {
         input_tokens: call.inputTokens,
         output_tokens: 1,
@@ -162,18 +175,18 @@ export class SimulatedUpstream implements Upstream {
       yield sseEvent({ type: "ping" });
 
       let outputTokens = 0;
-      const started = performance.now();
+      const started = this.pacer.now();
       let due = 0; // pieces that should have been produced by now, across blocks
       for (const [index, block] of plan.blocks.entries()) {
         yield sseEvent({ type: "content_block_start", index, content_block: block.start });
         let next = 0;
         while (next < block.pieces.length) {
-          const elapsed = (performance.now() - started) / 1000;
+          const elapsed = (this.pacer.now() - started) / 1000;
           const produced = Math.floor(elapsed * profile.decode_tokens_per_s) + 1;
           if (produced <= due) {
             const wait =
               (1000 * (due + 1 - elapsed * profile.decode_tokens_per_s)) / profile.decode_tokens_per_s;
-            await sleep(Math.max(1, wait), undefined, { signal: call.signal });
+            await this.pacer.sleep(Math.max(1, wait), call.signal);
             continue;
           }
           const take = Math.min(produced - due, PIECES_PER_DELTA_MAX, block.pieces.length - next);
