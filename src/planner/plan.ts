@@ -6,7 +6,12 @@
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import type { Policy } from "../plans/schema.ts";
-import { calibrateDayConcentration, calibrateDemand, calibrateIntensity } from "./calibrate.ts";
+import {
+  calibrateDayConcentration,
+  calibrateDemand,
+  calibrateIntensity,
+  peakRuleNewlyLimited,
+} from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
 import { type Sensitivity, sensitivity } from "./sensitivity.ts";
 import {
@@ -95,7 +100,7 @@ export function plan(
     shapeRuns +
     (weeklyShare === undefined ? 0 : 18) +
     calibrationRuns +
-    1 +
+    2 +
     2 * (2 + (5 + Object.keys(given.demand.plans).length) * 14) +
     // Sensitivity: up to 13 variants, four of which re-calibrate usage, two the shape too.
     13 * (calibrationRuns + 2 * 14) +
@@ -154,11 +159,11 @@ export function plan(
     };
   };
   const before = side("before", scenario.compare.before);
-  const lifted = tick(
-    simulate(prepared, {
-      ...baselineOptions(before.startMs, { demandScale, intensityScale }),
-      liftPeak: true,
-    }),
+  // The one definition of "newly limited", as the shape calibration measures it.
+  const newlyLimited = peakRuleNewlyLimited(
+    prepared,
+    baselineOptions(before.startMs, { demandScale, intensityScale }),
+    ran,
   );
   const after = side("after", scenario.compare.after);
   const sensitive = sensitivity(scenario, fleet, catalog, policy, intensityScale, ran);
@@ -172,7 +177,7 @@ export function plan(
     intensityScale,
     dayConcentration: scenario.demand.day_concentration,
     dayConcentrationCalibrated: shape !== undefined,
-    peakRuleNewlyLimited: before.baseline.sessionLimitedShare - lifted.sessionLimitedShare,
+    peakRuleNewlyLimited: newlyLimited,
     before,
     after,
     sensitivity: sensitive,

@@ -2,10 +2,10 @@
 import * as echarts from "echarts";
 import { SHAPE_RESOLUTION_MINUTES } from "./calibrate.ts";
 import { effectiveActiveDays } from "./cohorts.ts";
+import { percent } from "./format.ts";
 import type { Multiplier, PlanResult, SideResult } from "./plan.ts";
 import type { Margins, SensitivityRow } from "./sensitivity.ts";
 
-const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
 const times = (x: number, digits = 2) => `×${x.toFixed(digits)}`;
 const yesNo = (b: boolean) => (b ? "yes" : "no");
 
@@ -35,9 +35,9 @@ export function textReport(result: PlanResult): string {
     row(
       "mean / peak utilisation (baseline)",
       (side) => side.baseline,
-      (r) => `${pct(r.meanUtilisation)} / ${pct(r.peakUtilisation)}`,
+      (r) => `${percent(r.meanUtilisation)} / ${percent(r.peakUtilisation)}`,
     ),
-    row("overloaded minutes (baseline)", (side) => side.baseline.overloadShare, pct),
+    row("overloaded minutes (baseline)", (side) => side.baseline.overloadShare, percent),
     row(
       `GPU split, mean (${scenario.allocation})`,
       (side) => side.baseline.meanShares,
@@ -46,12 +46,16 @@ export function textReport(result: PlanResult): string {
           .map(([family, share]) => `${family} ${Math.round(share * 100)}%`)
           .join(" "),
     ),
-    row("expected 529 share (baseline)", (side) => side.baseline.shedShare, pct),
-    row("users hitting the 5-hour limit (baseline)", (side) => side.baseline.sessionLimitedShare, pct),
-    row("users hitting the weekly limit (baseline)", (side) => side.baseline.weeklyLimitedShare, pct),
-    row("overloaded minutes, 5-hour ×2, peak lifted", (side) => side.doubledWithoutPeak.overloadShare, pct),
-    row("users hitting the 5-hour limit, ×2", (side) => side.doubledWithoutPeak.sessionLimitedShare, pct),
-    row("users hitting the weekly limit, ×2", (side) => side.doubledWithoutPeak.weeklyLimitedShare, pct),
+    row("expected 529 share (baseline)", (side) => side.baseline.shedShare, percent),
+    row("users hitting the 5-hour limit (baseline)", (side) => side.baseline.sessionLimitedShare, percent),
+    row("users hitting the weekly limit (baseline)", (side) => side.baseline.weeklyLimitedShare, percent),
+    row(
+      "overloaded minutes, 5-hour ×2, peak lifted",
+      (side) => side.doubledWithoutPeak.overloadShare,
+      percent,
+    ),
+    row("users hitting the 5-hour limit, ×2", (side) => side.doubledWithoutPeak.sessionLimitedShare, percent),
+    row("users hitting the weekly limit, ×2", (side) => side.doubledWithoutPeak.weeklyLimitedShare, percent),
     row("largest sustainable 5-hour multiplier (peak lifted)", (side) => side.maxSessionMultiplier, found),
     ...Object.keys(before.maxSessionMultiplierByPlan).map((name) =>
       row(
@@ -61,7 +65,7 @@ export function textReport(result: PlanResult): string {
       ),
     ),
     row("largest sustainable weekly-cap multiplier, 5-hour ×2", (side) => side.maxWeeklyMultiplier, found),
-    row("API traffic cut by tier limits (baseline)", (side) => side.baseline.apiLimitedShare, pct),
+    row("API traffic cut by tier limits (baseline)", (side) => side.baseline.apiLimitedShare, percent),
     row("largest sustainable API-limit multiplier", (side) => side.maxApiMultiplier, found),
     row("break-even demand, baseline (× demand used)", (side) => side.breakEvenDemand.baseline, margin),
     row(
@@ -87,14 +91,14 @@ export function textReport(result: PlanResult): string {
     scenario.demand.weekly_cap_share === undefined
       ? []
       : [
-          `Usage per user: ×${result.intensityScale.toPrecision(3)} the scenario's, so ${pct(scenario.demand.weekly_cap_share)} of subscribers hit a weekly cap at the baseline.`,
+          `Usage per user: ×${result.intensityScale.toPrecision(3)} the scenario's, so ${percent(scenario.demand.weekly_cap_share)} of subscribers hit a weekly cap at the baseline.`,
         ];
   const activeDays = effectiveActiveDays(result.dayConcentration).toFixed(1);
   const shape = result.dayConcentrationCalibrated
-    ? `Demand shape: each subscriber's week in ≈${activeDays} effective active days (day concentration ${result.dayConcentration.toFixed(2)}), calibrated at ${SHAPE_RESOLUTION_MINUTES}-minute resolution so the peak rule newly limits ${pct(scenario.demand.peak_rule_newly_limited_share ?? 0)} of subscribers before the deal (${pct(result.peakRuleNewlyLimited)} in this run).`
-    : `Demand shape: each subscriber's week in ≈${activeDays} effective active days (given); the peak rule newly limits ${pct(result.peakRuleNewlyLimited)} of subscribers before the deal.`;
+    ? `Demand shape: each subscriber's week in ≈${activeDays} effective active days (day concentration ${result.dayConcentration.toFixed(2)}), calibrated at ${SHAPE_RESOLUTION_MINUTES}-minute resolution so the peak rule newly limits ${percent(scenario.demand.peak_rule_newly_limited_share ?? 0)} of subscribers before the deal (${percent(result.peakRuleNewlyLimited)} in this run).`
+    : `Demand shape: each subscriber's week in ≈${activeDays} effective active days (given); the peak rule newly limits ${percent(result.peakRuleNewlyLimited)} of subscribers before the deal.`;
   return [
-    `Target: at most ${pct(scenario.target_overload_share)} of minutes overloaded.`,
+    `Target: at most ${percent(scenario.target_overload_share)} of minutes overloaded.`,
     shape,
     ...perUser,
     demand,

@@ -15,6 +15,7 @@ import { ConfigError } from "../config/load.ts";
 import type { Policy } from "../plans/schema.ts";
 import type { AllocationMode } from "./allocation.ts";
 import { calibrateDayConcentration, calibrateDemand, calibrateIntensity } from "./calibrate.ts";
+import { percent } from "./format.ts";
 import type { Scenario } from "./scenario.ts";
 import { baselineOptions, prepare } from "./simulate.ts";
 import { breakEvenDemand } from "./solve.ts";
@@ -46,8 +47,6 @@ interface Variant {
   /** Usage per user when the variant re-calibrates it (a different public fact). */
   intensityScale?: number;
 }
-
-const percent = (share: number) => `${(share * 100).toFixed(1)}%`;
 
 /** The doubled-and-lifted margin at both instants for one variant of the inputs. */
 function marginsOf(variant: Variant, policy: Policy, givenIntensity: number, onRun: () => void): Margins {

@@ -7,7 +7,7 @@
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import { fullFleetTokensPerSecond } from "../capacity/timeline.ts";
-import { localWeekdayAndHour } from "../plans/peak.ts";
+import { isPeakHour, localWeekdayAndHour } from "../plans/peak.ts";
 import { classFor } from "../plans/plan-limits.ts";
 import type { Policy, SubscriptionPlan } from "../plans/schema.ts";
 import { rebalancePeriodSteps, scheduleShares } from "./allocation.ts";
@@ -235,8 +235,7 @@ function calendarOf(prepared: Prepared, startMs: number, steps: number, marginSt
     if (!rule) return flags;
     const ruleClock = localClock(rule.time_zone);
     for (let step = 0; step < steps; step++) {
-      const { weekday, hour } = ruleClock(startMs + step * resolutionMs);
-      flags[step] = rule.weekdays.includes(weekday) && hour >= rule.hours[0] && hour < rule.hours[1] ? 1 : 0;
+      flags[step] = isPeakHour(rule, ruleClock(startMs + step * resolutionMs)) ? 1 : 0;
     }
     return flags;
   });

@@ -35,6 +35,10 @@ export function localWeekdayAndHour(ms: number, timeZone: string): { weekday: nu
 
 export function isPeak(rule: PeakRule | null, ms: number): boolean {
   if (!rule) return false;
-  const { weekday, hour } = localWeekdayAndHour(ms, rule.time_zone);
-  return rule.weekdays.includes(weekday) && hour >= rule.hours[0] && hour < rule.hours[1];
+  return isPeakHour(rule, localWeekdayAndHour(ms, rule.time_zone));
+}
+
+/** Whether a local weekday and hour fall in the rule's peak (for callers that know them). */
+export function isPeakHour(rule: PeakRule, local: { weekday: number; hour: number }): boolean {
+  return rule.weekdays.includes(local.weekday) && local.hour >= rule.hours[0] && local.hour < rule.hours[1];
 }
