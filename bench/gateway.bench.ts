@@ -9,6 +9,7 @@
  * p50 ≤ 2× what the proxy adds.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { Pool } from "undici";
@@ -129,13 +130,12 @@ async function load(target: Target, stream: boolean, connections: number, second
 }
 
 /** One request in flight for `seconds`, timed to the microsecond (autocannon rounds to 1 ms). */
-async function lightLoad(target: Target, stream: boolean, seconds: number) {
+async function lightLoad(target: Target, stream: boolean, seconds: number, payload = body(stream)) {
   const url = new URL(target.url);
   const pool = new Pool(url.origin, { connections: 1 });
   const times: number[] = [];
   let failed = 0;
   const stopAt = performance.now() + seconds * 1000;
-  const payload = body(stream);
   while (performance.now() < stopAt) {
     const started = performance.now();
     const reply = await pool.request({
@@ -153,6 +153,19 @@ async function lightLoad(target: Target, stream: boolean, seconds: number) {
   const at = (q: number) => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? Number.NaN;
   return { p50: at(0.5), p99: at(0.99), failed };
 }
+
+/** A Claude Code-sized prompt: ≈110k tokens of source code in tool results (≈450 KB of JSON). */
+const source = readFileSync(here("../src/planner/simulate.ts"), "utf8");
+const largeBody = JSON.stringify({
+  model: "claude-sonnet-4-5",
+  max_tokens: 64,
+  messages: Array.from({ length: 20 }, (_, i) => [
+    { role: "user", content: [{ type: "tool_result", tool_use_id: `toolu_${i}`, content: source }] },
+    { role: "assistant", content: [{ type: "text", text: "Read it." }] },
+  ])
+    .flat()
+    .concat([{ role: "user", content: [{ type: "text", text: "Summarise." }] }]),
+});
 
 const fmt = (n: number, digits = 0) =>
   n.toLocaleString("en-US", { maximumFractionDigits: digits, minimumFractionDigits: digits });
@@ -209,5 +222,18 @@ for (const stream of [false, true]) {
       `headroom / Portkey req/s: ${ratio.toFixed(2)}× (target ≥ 5×: ${ratio >= 5 ? "met" : "MISSED"})`,
     );
   }
+}
+console.log(
+  `\n### A Claude Code-sized prompt (${fmt(largeBody.length / 1024)} KiB, JSON reply), one in flight\n`,
+);
+console.log("| target | p50 ms | p99 ms | p50 added ms |");
+console.log("|---|---|---|---|");
+let largeBase = 0;
+for (const target of targets.slice(0, 3)) {
+  const light = await lightLoad(target, false, 3, largeBody);
+  if (target.name.startsWith("mock")) largeBase = light.p50;
+  console.log(
+    `| ${target.name} | ${fmt(light.p50, 3)} | ${fmt(light.p99, 3)} | ${fmt(light.p50 - largeBase, 3)} |${light.failed > 0 ? ` ${light.failed} failed` : ""}`,
+  );
 }
 process.exit(0);

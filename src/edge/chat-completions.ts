@@ -37,6 +37,7 @@ export function registerChatRoutes(
     "/v1/chat/completions",
     generationHandler(gateway, {
       endpoint: "openai",
+      passthrough: false,
       schema: chatCompletionRequestSchema,
       translate: (chat) => ({
         request: chatToMessagesRequest(chat),

@@ -9,7 +9,7 @@ import { HeadroomError, overloaded } from "../errors.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
 import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
-import { countRequestTokens } from "../tokens/count.ts";
+import { estimateRequestTokens } from "../tokens/estimate.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import type { MessageReply, ResolvedModel } from "../upstreams/upstream.ts";
 import type { EdgeServices, InFlightRequest } from "./services.ts";
@@ -65,11 +65,19 @@ export class Exchange implements InFlightRequest {
     gateway.inFlight.add(this);
   }
 
-  /** Resolves the model and starts the upstream call. Errors here still get an HTTP status. */
-  async open(body: MessagesRequest, headers: Record<string, string>): Promise<MessageReply> {
+  /**
+   * Resolves the model and starts the upstream call. Errors here still get an HTTP status.
+   * `rawBody` is the client's JSON text when it is `body` unchanged: sent as is when the model
+   * id needs no rewriting, which spares serializing a large prompt again.
+   */
+  async open(
+    body: MessagesRequest,
+    headers: Record<string, string>,
+    rawBody?: string,
+  ): Promise<MessageReply> {
     const { model, upstream } = routeModel(this.gateway.router, this.gateway.upstreams, body.model);
     this.model = model;
-    const inputTokens = countRequestTokens(body);
+    const inputTokens = estimateRequestTokens(body);
     const { enforcer } = this.gateway;
     // The clock reading taken when the request arrived (the ledger's at_ms) chooses the policy
     // and the plan's limits, and one plan lookup serves both shedding and the limiter. The
@@ -78,7 +86,7 @@ export class Exchange implements InFlightRequest {
     const nowMs = this.startedAtMs;
     const limits = enforcer.limitsFor(this.identity, model.entry.family, nowMs);
     this.admitToCapacity(model, limits.plan.priority);
-    this.admission = await enforcer.admit(
+    const admission = enforcer.admit(
       this.identity,
       limits,
       nowMs,
@@ -86,9 +94,12 @@ export class Exchange implements InFlightRequest {
       inputTokens,
       this.endpoint,
     );
+    this.admission = admission instanceof Promise ? await admission : admission;
     this.rateLimitHeaders = enforcer.headers(this.admission, this.endpoint);
+    const renamed = model.upstreamModel !== body.model;
     return upstream.createMessage({
-      body: model.upstreamModel === body.model ? body : { ...body, model: model.upstreamModel },
+      body: renamed ? { ...body, model: model.upstreamModel } : body,
+      rawBody: renamed ? undefined : rawBody,
       model,
       inputTokens,
       headers,
@@ -182,9 +193,14 @@ export class Exchange implements InFlightRequest {
   private settle(): void {
     if (!this.admission) return;
     const actual = { ...this.meter.usage, output_tokens: this.meter.outputTokens };
-    this.gateway.enforcer.settle(this.admission, actual).catch((failure: unknown) => {
+    const failed = (failure: unknown) =>
       this.gateway.logger.error({ err: failure, request_id: this.requestId }, "reconcile failed");
-    });
+    try {
+      this.gateway.enforcer.settle(this.admission, actual)?.catch(failed);
+    } catch (failure) {
+      // The ledger row must still be written.
+      failed(failure);
+    }
   }
 
   /** One line per exchange with its usage; streamed replies bypass Fastify's onResponse log. */

@@ -30,6 +30,7 @@ export function registerMessagesRoutes(
     "/v1/messages",
     generationHandler(gateway, {
       endpoint: "anthropic",
+      passthrough: true,
       schema: messagesRequestSchema,
       translate: (body) => ({ request: body, context: undefined }),
       forwardedHeaders: (request) => forwardedHeaders(request.headers),

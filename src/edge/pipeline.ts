@@ -19,6 +19,8 @@ import { validateBody } from "./validate.ts";
 export interface Surface<Schema extends z.ZodType, Context> {
   /** Which family of envelopes and rate-limit headers the client expects. */
   endpoint: "anthropic" | "openai";
+  /** The body is already in the gateway's shape, so its text can go upstream unchanged. */
+  passthrough: boolean;
   schema: Schema;
   /** The request in the gateway's shape, and what the surface needs to answer in its own. */
   translate(body: z.infer<Schema>): { request: MessagesRequest; context: Context };
@@ -41,7 +43,8 @@ export function generationHandler<Schema extends z.ZodType, Context>(
     const streamed = body.stream === true;
     const exchange = new Exchange(gateway, request.id, identity, surface.endpoint, streamed);
     try {
-      const upstreamReply = await exchange.open(body, surface.forwardedHeaders(request));
+      const rawBody = surface.passthrough ? request.rawBody : undefined;
+      const upstreamReply = await exchange.open(body, surface.forwardedHeaders(request), rawBody);
       if (streamed) {
         await relayStream(exchange, upstreamReply, request, reply, surface.stream(context), {
           ...surface.streamHeaders(request.id),

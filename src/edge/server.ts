@@ -38,6 +38,13 @@ function fromFastifyError(error: FastifyError, limitMb: number): HeadroomError {
   }
 }
 
+declare module "fastify" {
+  interface FastifyRequest {
+    /** The JSON body as the client sent it, for upstreams that take it unchanged. */
+    rawBody?: string;
+  }
+}
+
 export function buildServer(gateway: EdgeServices): FastifyInstance {
   const { server: config } = gateway.config;
   const app = Fastify({
@@ -49,8 +56,9 @@ export function buildServer(gateway: EdgeServices): FastifyInstance {
     return503OnClosing: true,
   });
 
-  app.addContentTypeParser(["application/json", "*"], { parseAs: "string" }, (_request, body, done) => {
+  app.addContentTypeParser(["application/json", "*"], { parseAs: "string" }, (request, body, done) => {
     const text = body as string;
+    request.rawBody = text;
     if (text.length === 0) {
       done(invalidRequest("The request body is empty; send a JSON object."));
       return;

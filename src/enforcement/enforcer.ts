@@ -7,7 +7,7 @@
 import type { Logger } from "pino";
 import { HeadroomError } from "../errors.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
-import { type LimiterStore, LimiterUnavailableError } from "../limits/limiter-store.ts";
+import { type CheckRequest, type LimiterStore, LimiterUnavailableError } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.ts";
 import type { PolicyBook } from "../plans/policy-book.ts";
@@ -105,14 +105,14 @@ export class Enforcer {
     return limits;
   }
 
-  private async check(request: Parameters<LimiterStore["check"]>[0]): Promise<Decision> {
-    try {
-      return await this.limiter.check(request);
-    } catch (error) {
+  /** The store's decision: without a promise when the store lives in this process. */
+  private check(request: CheckRequest): Decision | Promise<Decision> {
+    if (this.limiter.checkSync) return this.limiter.checkSync(request);
+    return this.limiter.check(request).catch((error: unknown) => {
       if (!(error instanceof LimiterUnavailableError)) throw error;
       this.logger.warn({ err: error }, "limiter store unavailable: deciding locally (fail open)");
-      return this.fallback.check(request);
-    }
+      return this.fallback.checkSync(request);
+    });
   }
 
   private outputEstimate(account: string, maxTokens: number, limits: PlanLimits): number {
@@ -120,15 +120,18 @@ export class Enforcer {
     return Math.min(maxTokens, Math.round(this.averageOutput.get(account) ?? DEFAULT_OUTPUT_ESTIMATE));
   }
 
-  /** Decides the request; throws the 429 when it is over a limit. */
-  async admit(
+  /**
+   * Decides the request; throws (or rejects with) the 429 when it is over a limit. With an
+   * in-process store an admitted request gets its answer without a promise.
+   */
+  admit(
     identity: KeyIdentity,
     limits: PlanLimits,
     nowMs: number,
     maxTokens: number,
     inputTokens: number,
     endpoint: "anthropic" | "openai",
-  ): Promise<Admission> {
+  ): Admission | Promise<Admission> {
     const estimate: Usage = {
       ...emptyUsage(),
       input_tokens: inputTokens,
@@ -136,20 +139,31 @@ export class Enforcer {
     };
     const leaseId = `${process.pid}-${++this.leaseCounter}`;
     const key = identity.account;
-    const decision = await this.check({
+    const conclude = (decision: Decision): Admission | Promise<Admission> => {
+      const admission: Admission = { limits, key, estimate, decision, leaseId, nowMs, onCredits: false };
+      return decision.admitted ? admission : this.refused(identity, admission, endpoint);
+    };
+    const decision = this.check({
       key,
       dimensions: limits.dimensions,
       costs: limits.costs(estimate),
       leaseId,
     });
-    const admission: Admission = { limits, key, estimate, decision, leaseId, nowMs, onCredits: false };
-    if (decision.admitted) return admission;
+    return decision instanceof Promise ? decision.then(conclude) : conclude(decision);
+  }
+
+  /** Past a limit: usage credits may continue the work, otherwise the 429. */
+  private async refused(
+    identity: KeyIdentity,
+    admission: Admission,
+    endpoint: "anthropic" | "openai",
+  ): Promise<Admission> {
     const credits = await this.tryCredits(identity, admission);
     if (credits) return credits;
     throw this.rejection(
       admission,
       endpoint,
-      identity.creditsCapUsd !== null && limits.plan.kind === "subscription",
+      identity.creditsCapUsd !== null && admission.limits.plan.kind === "subscription",
     );
   }
 
@@ -202,8 +216,11 @@ export class Enforcer {
     return headers;
   }
 
-  /** Charges the difference between the actual usage and the estimate; releases the lease. */
-  async settle(admission: Admission, actual: Usage): Promise<void> {
+  /**
+   * Charges the difference between the actual usage and the estimate; releases the lease.
+   * Settled in place (no promise) with an in-process store.
+   */
+  settle(admission: Admission, actual: Usage): void | Promise<void> {
     const { limits, estimate } = admission;
     const before = limits.costs(estimate);
     const after = limits.costs(actual);
@@ -216,12 +233,11 @@ export class Enforcer {
       this.averageOutput.set(admission.key, previous + AVERAGE_WEIGHT * (actual.output_tokens - previous));
     }
     const request = { key: admission.key, dimensions: limits.dimensions, deltas, leaseId: admission.leaseId };
-    try {
-      await this.limiter.reconcile(request);
-    } catch (error) {
+    if (this.limiter.reconcileSync) return this.limiter.reconcileSync(request);
+    return this.limiter.reconcile(request).catch((error: unknown) => {
       if (!(error instanceof LimiterUnavailableError)) throw error;
-      await this.fallback.reconcile(request);
-    }
+      this.fallback.reconcileSync(request);
+    });
   }
 
   /** The key's limits now, without consuming anything (GET /v1/headroom/limits). */

@@ -27,6 +27,9 @@ export interface ReconcileRequest {
 export interface LimiterStore {
   check(request: CheckRequest): Promise<Decision>;
   reconcile(request: ReconcileRequest): Promise<void>;
+  /** Stores that live in this process decide without a promise (the request path's fast lane). */
+  checkSync?(request: CheckRequest): Decision;
+  reconcileSync?(request: ReconcileRequest): void;
   close(): Promise<void>;
 }
 

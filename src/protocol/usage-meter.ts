@@ -1,11 +1,22 @@
 /**
  * Observes an Anthropic event stream and keeps the usage it reports. Input and cache counts
- * arrive in message_start; output is counted from the deltas as they flow (so a stream cut
+ * arrive in message_start; output is estimated from the deltas as they flow (so a stream cut
  * short is charged for what was produced) and replaced by the cumulative `usage` of
- * message_delta, which is authoritative when it arrives.
+ * message_delta, which is authoritative when it arrives. Only the few events that carry usage
+ * or an error are parsed: deltas, the bulk of a stream, are measured by their length.
  */
-import { countTextTokens } from "../tokens/count.ts";
+import { estimateTextTokens } from "../tokens/estimate.ts";
 import type { SseEvent, StopReason, Usage } from "./anthropic.ts";
+
+/** The JSON around a delta's text: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}`. */
+const DELTA_FRAMING = 80;
+
+/** Output characters a content_block_delta carries, read from its length without parsing. */
+export function deltaCharacters(data: string): number {
+  // Signatures are not output the model wrote; they are long and must not be counted.
+  if (data.includes('"signature_delta"')) return 0;
+  return Math.max(1, data.length - DELTA_FRAMING);
+}
 
 interface UsageFields {
   input_tokens?: number | null;
@@ -26,14 +37,21 @@ export class UsageMeter {
   errorType: string | null = null;
   errorMessage: string | null = null;
   completed = false;
-  private countedOutput = 0;
+  /** Estimated from deltas: characters seen, and how many deltas carried them. */
+  private countedCharacters = 0;
+  private countedDeltas = 0;
   private reportedOutput = false;
 
   /** The output tokens to charge: reported if the upstream said so, else what was counted. */
   get outputTokens(): number {
     return this.reportedOutput
       ? this.usage.output_tokens
-      : Math.max(this.usage.output_tokens, this.countedOutput);
+      : Math.max(this.usage.output_tokens, this.countedOutput());
+  }
+
+  /** Each delta is at least one token; beyond that, the characters' estimate. */
+  private countedOutput(): number {
+    return Math.max(this.countedDeltas, estimateTextTokens(this.countedCharacters));
   }
 
   observe(event: SseEvent): void {
@@ -44,10 +62,11 @@ export class UsageMeter {
         break;
       }
       case "content_block_delta": {
-        const payload = JSON.parse(event.data) as { delta?: Record<string, unknown> };
-        const delta = payload.delta ?? {};
-        const text = delta.text ?? delta.thinking ?? delta.partial_json;
-        if (typeof text === "string") this.countedOutput += countTextTokens(text);
+        const characters = deltaCharacters(event.data);
+        if (characters > 0) {
+          this.countedCharacters += characters;
+          this.countedDeltas++;
+        }
         break;
       }
       case "message_delta": {

@@ -109,11 +109,15 @@ export class MemoryLimiterStore implements LimiterStore {
   }
 
   reconcile(request: ReconcileRequest): Promise<void> {
+    this.reconcileSync(request);
+    return Promise.resolve();
+  }
+
+  reconcileSync(request: ReconcileRequest): void {
     const now = this.now();
     // A key without a record (never seen, or swept) is fresh, and a charge against it counts.
     const record = this.recordFor(request.key, request.dimensions, now);
     reconcile(record, request.dimensions, now, request.deltas, request.leaseId);
-    return Promise.resolve();
   }
 
   private recordFor(key: string, specs: readonly DimensionSpec[], now: number): KeyRecord {

@@ -48,7 +48,7 @@ export class AnthropicUpstream implements Upstream {
   }
 
   async createMessage(call: MessageCall): Promise<MessageReply> {
-    const response = await this.post("/v1/messages", call, call.body);
+    const response = await this.post("/v1/messages", call, call.rawBody ?? call.body);
     if (call.body.stream) return { kind: "events", events: this.events(response.body) };
     try {
       return { kind: "message", message: (await response.body.json()) as Message };

@@ -9,7 +9,7 @@ import type { SimulatedUpstreamConfig, SimulationProfile } from "../config/schem
 import { upstreamFailed } from "../errors.ts";
 import { newMessageId, newToolUseId } from "../ids.ts";
 import { type SseEvent, type StopReason, sseEvent } from "../protocol/anthropic.ts";
-import { countTextTokens } from "../tokens/count.ts";
+import { countRequestTokens, countTextTokens } from "../tokens/count.ts";
 import {
   chooseTool,
   generatePieces,
@@ -151,10 +151,12 @@ export class SimulatedUpstream implements Upstream {
   ): AsyncGenerator<SseEvent> {
     try {
       const plan = planReply(call, profile);
-      const ttft = profile.ttft_ms + (1000 * call.inputTokens) / profile.prefill_tokens_per_s;
+      // The simulated GPU reports usage as a real one does: counted exactly, not the edge's estimate.
+      const inputTokens = countRequestTokens(call.body);
+      const ttft = profile.ttft_ms + (1000 * inputTokens) / profile.prefill_tokens_per_s;
       await this.pacer.sleep(ttft, call.signal);
       const usage = {
-        input_tokens: call.inputTokens,
+        input_tokens: inputTokens,
         output_tokens: 1,
         cache_creation_input_tokens: 0,
         cache_read_input_tokens: 0,

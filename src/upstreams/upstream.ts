@@ -10,8 +10,10 @@ import type { Message, MessagesRequest, SseEvent } from "../protocol/anthropic.t
 export interface MessageCall {
   /** The validated request, unknown fields kept for passthrough. */
   body: MessagesRequest;
+  /** `body` as JSON text exactly as the client sent it, when known: an Anthropic upstream sends it unchanged. */
+  rawBody?: string | undefined;
   model: ResolvedModel;
-  /** Input tokens counted locally at the edge. */
+  /** Input tokens estimated at the edge (tokens/estimate.ts); the upstream's own count wins. */
   inputTokens: number;
   /** Client headers a real upstream must receive unchanged (anthropic-beta, anthropic-version). */
   headers: Record<string, string>;

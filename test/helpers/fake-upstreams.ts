@@ -9,7 +9,13 @@ import type { AddressInfo } from "node:net";
 
 export interface FakeUpstream {
   url: string;
-  requests: Array<{ path: string; headers: IncomingMessage["headers"]; body: Record<string, unknown> }>;
+  requests: Array<{
+    path: string;
+    headers: IncomingMessage["headers"];
+    body: Record<string, unknown>;
+    /** The body's bytes as they arrived. */
+    text: string;
+  }>;
   close(): Promise<void>;
 }
 
@@ -17,10 +23,11 @@ function sse(response: ServerResponse, event: string, payload: unknown): void {
   response.write(`event: ${event}\ndata: ${JSON.stringify(payload)}\n\n`);
 }
 
-async function readBody(request: IncomingMessage): Promise<Record<string, unknown>> {
+async function readBody(request: IncomingMessage): Promise<{ body: Record<string, unknown>; text: string }> {
   const chunks: Buffer[] = [];
   for await (const chunk of request) chunks.push(chunk as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString("utf8"));
+  const text = Buffer.concat(chunks).toString("utf8");
+  return { body: JSON.parse(text), text };
 }
 
 async function listen(server: Server, requests: FakeUpstream["requests"]): Promise<FakeUpstream> {
@@ -43,8 +50,8 @@ const usage = { input_tokens: 11, cache_creation_input_tokens: 5, cache_read_inp
 export async function startFakeAnthropic(): Promise<FakeUpstream> {
   const requests: FakeUpstream["requests"] = [];
   const server = createServer(async (request, response) => {
-    const body = await readBody(request);
-    requests.push({ path: request.url ?? "", headers: request.headers, body });
+    const { body, text } = await readBody(request);
+    requests.push({ path: request.url ?? "", headers: request.headers, body, text });
     const model = String(body.model);
     if (request.url === "/v1/messages/count_tokens") {
       response
@@ -135,8 +142,8 @@ function chunk(model: string, delta: Record<string, unknown>, finish: string | n
 export async function startFakeOpenAI(): Promise<FakeUpstream> {
   const requests: FakeUpstream["requests"] = [];
   const server = createServer(async (request, response) => {
-    const body = await readBody(request);
-    requests.push({ path: request.url ?? "", headers: request.headers, body });
+    const { body, text } = await readBody(request);
+    requests.push({ path: request.url ?? "", headers: request.headers, body, text });
     const model = String(body.model);
     const wantsTool = Array.isArray(body.tools) && body.tools.length > 0;
     if (!body.stream) {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { loadConfig } from "../../src/config/load.ts";
-import { countTextTokens } from "../../src/tokens/count.ts";
+import { countRequestTokens, countTextTokens } from "../../src/tokens/count.ts";
 import { SimulatedUpstream } from "../../src/upstreams/simulated.ts";
 import { generatePieces, seededRandom, WORDS } from "../../src/upstreams/simulated-text.ts";
 import {
@@ -52,8 +52,13 @@ describe("the simulated pool's pace, on a virtual clock", () => {
       undefined,
       pacer,
     );
+    const body = {
+      model: entry.id,
+      max_tokens: 10_000,
+      messages: [{ role: "user" as const, content: "sim:tokens=40" }],
+    };
     const reply = await upstream.createMessage({
-      body: { model: entry.id, max_tokens: 10_000, messages: [{ role: "user", content: "sim:tokens=40" }] },
+      body,
       model: { requested: entry.id, entry, upstream: "sim", upstreamModel: entry.id },
       inputTokens: 0,
       headers: {},
@@ -68,7 +73,10 @@ describe("the simulated pool's pace, on a virtual clock", () => {
       text += (JSON.parse(event.data) as { delta: { text?: string } }).delta.text ?? "";
     }
     assert.equal(countTextTokens(text), 40);
-    assert.equal(slept[0], 20, "time to first token first");
+    // Time to first token: the fixed part, then the prompt's prefill at the model's rate.
+    const prefillMs = (1000 * countRequestTokens(body)) / entry.simulation.prefill_tokens_per_s;
+    assert.ok(prefillMs > 0);
+    assert.equal(slept[0], 20 + prefillMs, "time to first token first");
     const decoding = now - (firstDeltaAt ?? 0);
     // The first token is due at once, the 40th at 39 / 200 s; an upstream that ignored the rate
     // would take no virtual time at all.

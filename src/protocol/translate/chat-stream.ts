@@ -4,7 +4,7 @@
  * events for OpenAI-compatible upstreams.
  */
 import { newMessageId } from "../../ids.ts";
-import { countTextTokens } from "../../tokens/count.ts";
+import { estimateTextTokens } from "../../tokens/estimate.ts";
 import { type SseEvent, type StopReason, sseEvent, type Usage } from "../anthropic.ts";
 import type { ChatCompletionChunk, ChatToolCall, ChatUsage, FinishReason } from "../openai.ts";
 import { anthropicUsage, chatUsage, finishReason, stopReason } from "./chat-response.ts";
@@ -160,7 +160,7 @@ export class ChatChunksToAnthropic {
     const choice = chunk.choices?.[0];
     const delta = choice?.delta;
     if (delta?.content) {
-      this.countedOutput += countTextTokens(delta.content);
+      this.countedOutput += Math.max(1, estimateTextTokens(delta.content.length));
       if (this.open?.kind !== "text") {
         events.push(...this.close());
         this.open = { index: this.nextIndex++, kind: "text" };
@@ -195,7 +195,7 @@ export class ChatChunksToAnthropic {
         );
       }
       if (this.open && call.function?.arguments) {
-        this.countedOutput += countTextTokens(call.function.arguments);
+        this.countedOutput += Math.max(1, estimateTextTokens(call.function.arguments.length));
         events.push(
           sseEvent({
             type: "content_block_delta",
