@@ -112,7 +112,7 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
     db,
     accounts,
     identities: new IdentityCache(accounts),
-    ledger: new SqliteLedger(db),
+    ledger: new SqliteLedger(db, logger),
     inFlight: new Set(),
     clock,
     limiter,

@@ -52,7 +52,8 @@ export class Exchange implements InFlightRequest {
   /** Rate-limit headers for the response, once admitted. */
   rateLimitHeaders: Record<string, string> = {};
   private firstTokenAt: number | null = null;
-  private finished = false;
+  /** Set once the exchange is finished: the ledger row's durability. */
+  private recorded: Promise<void> | undefined;
 
   constructor(
     private readonly gateway: ExchangeServices,
@@ -161,16 +162,19 @@ export class Exchange implements InFlightRequest {
       metrics.tokens.inc({ kind: "cache_read", model }, usage.cache_read_input_tokens);
   }
 
-  /** Records the outcome once and releases everything the request held. */
-  finish(status: number, error?: HeadroomError | string | null): void {
-    if (this.finished) return;
-    this.finished = true;
+  /**
+   * Records the outcome once and releases everything the request held. Resolves when the
+   * ledger row is durable: callers hold back the response's final byte until then.
+   */
+  finish(status: number, error?: HeadroomError | string | null): Promise<void> {
+    if (this.recorded) return this.recorded;
     this.release(status, error);
     this.countMetrics(status, error);
     const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
     this.settle();
     this.log(status, errorType);
-    this.record(status, errorType);
+    this.recorded = this.record(status, errorType);
+    return this.recorded;
   }
 
   /** Lets go of the upstream, the in-flight set and the capacity slot; tells admission how it went. */
@@ -221,9 +225,9 @@ export class Exchange implements InFlightRequest {
   }
 
   /** The ledger row, exactly once per exchange. */
-  private record(status: number, errorType: string | null): void {
+  private record(status: number, errorType: string | null): Promise<void> {
     const usage = this.meter.usage;
-    this.gateway.ledger.append({
+    return this.gateway.ledger.record({
       at_ms: this.startedAtMs,
       request_id: this.requestId,
       account: this.identity.account,

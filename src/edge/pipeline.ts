@@ -53,12 +53,13 @@ export function generationHandler<Schema extends z.ZodType, Context>(
         return reply;
       }
       const message = await collectMessage(exchange, upstreamReply, reply);
-      exchange.finish(200);
+      // The ledger row is durable before the reply's first byte (docs/ledger.md).
+      await exchange.finish(200);
       reply.headers(exchange.rateLimitHeaders);
       return surface.answer(message, context);
     } catch (error) {
       const failure = asHeadroomError(error);
-      exchange.finish(failure.status, failure);
+      await exchange.finish(failure.status, failure);
       throw error;
     }
   };

@@ -50,9 +50,17 @@ export async function relayStream(
   reply.raw.on("close", onClose);
   let status = 200;
   let failure: HeadroomError | string | null = null;
+  // The stream's last words, written only once the ledger row is durable: a client that saw
+  // the end of a stream has been counted (docs/ledger.md).
+  let closing: (() => Promise<void>) | undefined;
   try {
+    let terminal: SseEvent | undefined;
     for await (const event of replyEvents(upstreamReply)) {
       exchange.observe(event);
+      if (event.event === "message_stop") {
+        terminal = event;
+        continue;
+      }
       await format.event(writer, event);
       if (writer.closed) break;
     }
@@ -63,10 +71,16 @@ export async function relayStream(
       failure = errorFromUpstream(exchange.meter.errorType, exchange.meter.errorMessage ?? "");
       status = failure.status;
     } else if (!exchange.meter.completed) {
-      failure = interruption(exchange);
-      status = failure.status;
-      await format.error(writer, failure);
-    } else await format.end(writer);
+      const cause = interruption(exchange);
+      status = cause.status;
+      failure = cause;
+      closing = () => format.error(writer, cause);
+    } else {
+      closing = async () => {
+        if (terminal) await format.event(writer, terminal);
+        await format.end(writer);
+      };
+    }
   } catch (error) {
     if (writer.closed) {
       status = CLIENT_CLOSED;
@@ -76,12 +90,16 @@ export async function relayStream(
       if (cause.status === 500) request.log.error({ err: error }, "stream failed");
       status = cause.status;
       failure = cause;
-      await format.error(writer, cause);
+      closing = () => format.error(writer, cause);
     }
   } finally {
     reply.raw.off("close", onClose);
-    writer.end();
-    exchange.finish(status, failure);
+    try {
+      await exchange.finish(status, failure);
+      if (closing && !writer.closed) await closing();
+    } finally {
+      writer.end();
+    }
   }
 }
 

@@ -1,7 +1,10 @@
 /**
  * One request's usage as the ledger records it: the record of what was served, for usage
- * reports and billing. (Limiter windows are not yet rebuilt from it at start: an in-memory
- * limiter begins empty after a restart.)
+ * reports, billing, and the limiter's long windows, which are rebuilt from it at start.
+ *
+ * The promise (docs/ledger.md): a response whose last byte reached the client has its usage
+ * durably recorded exactly once. The gateway awaits `record` before it releases a response's
+ * final event or byte, and rows are keyed by request id, so a repeated write never counts twice.
  */
 export interface UsageEvent {
   at_ms: number;
@@ -35,11 +38,24 @@ export interface UsageSummaryRow {
   cache_read_input_tokens: number;
 }
 
+export interface EventFilter {
+  account?: string | undefined;
+  /** Rows at or after this instant (ms since epoch). */
+  sinceMs?: number | undefined;
+  limit?: number | undefined;
+}
+
 export interface Ledger {
-  /** Queues an event; it is durable after the next flush (at most `flushIntervalMs` later). */
-  append(event: UsageEvent): void;
+  /**
+   * Records an event; resolves once it is durable (written with others in one transaction,
+   * a group commit). A second event with the same request id is ignored.
+   */
+  record(event: UsageEvent): Promise<void>;
   flush(): Promise<void>;
   summary(filter?: { account?: string; sinceMs?: number }): Promise<UsageSummaryRow[]>;
-  events(filter?: { account?: string; limit?: number }): Promise<UsageEvent[]>;
+  /** The newest rows first. */
+  events(filter?: EventFilter): Promise<UsageEvent[]>;
+  /** Rows at or after `sinceMs`, oldest first: what rebuilding the windows replays. */
+  replay(sinceMs: number): Iterable<UsageEvent> | AsyncIterable<UsageEvent>;
   close(): Promise<void>;
 }

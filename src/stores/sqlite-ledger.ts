@@ -1,9 +1,16 @@
 /**
- * The usage ledger in SQLite with group commit: events queue in memory and are written in one
- * transaction every `flushIntervalMs` or when `batchSize` are waiting, so a busy gateway does
- * one fsync per batch instead of one per request. close() writes whatever is queued.
+ * The usage ledger in SQLite with group commit: events recorded in the same turn of the event
+ * loop are written in one transaction at the end of that turn, and each `record` resolves when
+ * its transaction has committed. A busy gateway thus pays one commit per batch, and a response
+ * waits well under a millisecond for its row (docs/ledger.md). Rows are unique by request id:
+ * a repeated write is ignored.
+ *
+ * If a write fails (disk full, the file locked for longer than busy_timeout) the events stay
+ * queued and are retried; the requests waiting on them are released with an error logged, so
+ * a broken disk degrades to "recorded later" rather than to a stalled gateway.
  */
-import type { Ledger, UsageEvent, UsageSummaryRow } from "../ledger/usage-event.ts";
+import type { Logger } from "pino";
+import type { EventFilter, Ledger, UsageEvent, UsageSummaryRow } from "../ledger/usage-event.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
 
 const COLUMNS = [
@@ -26,51 +33,100 @@ const COLUMNS = [
   "on_credits",
 ] as const;
 
+type Row = Omit<UsageEvent, "streamed" | "on_credits"> & { streamed: number; on_credits: number };
+
+const fromRow = (row: Row): UsageEvent => ({
+  ...row,
+  streamed: row.streamed === 1,
+  on_credits: row.on_credits === 1,
+});
+
+/** Retry delay after a failed write. */
+const RETRY_MS = 100;
+
+interface Waiter {
+  resolve(): void;
+}
+
 export class SqliteLedger implements Ledger {
   private queue: UsageEvent[] = [];
-  private readonly timer: NodeJS.Timeout;
+  private waiters: Waiter[] = [];
+  private scheduled: NodeJS.Immediate | NodeJS.Timeout | undefined;
+  private failing = false;
   private readonly writeBatch: (events: UsageEvent[]) => void;
 
   constructor(
     private readonly db: SqliteDatabase,
-    private readonly options: { flushIntervalMs?: number; batchSize?: number } = {},
+    private readonly logger?: Pick<Logger, "error" | "info">,
   ) {
     const insert = db.prepare(
-      `insert into usage_events (${COLUMNS.join(", ")}) values (${COLUMNS.map((c) => `@${c}`).join(", ")})`,
+      `insert into usage_events (${COLUMNS.join(", ")}) values (${COLUMNS.map((c) => `@${c}`).join(", ")})
+       on conflict (request_id) do nothing`,
     );
     this.writeBatch = db.transaction((events: UsageEvent[]) => {
       for (const event of events) {
         insert.run({ ...event, streamed: event.streamed ? 1 : 0, on_credits: event.on_credits ? 1 : 0 });
       }
     });
-    this.timer = setInterval(() => this.flushNow(), options.flushIntervalMs ?? 200);
-    this.timer.unref();
   }
 
-  append(event: UsageEvent): void {
+  /** How many events wait to be written. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  record(event: UsageEvent): Promise<void> {
     this.queue.push(event);
-    if (this.queue.length >= (this.options.batchSize ?? 512)) this.flushNow();
+    const durable = new Promise<void>((resolve) => this.waiters.push({ resolve }));
+    this.scheduled ??= setImmediate(this.commit);
+    return durable;
   }
 
-  private flushNow(): void {
-    if (this.queue.length === 0) return;
-    const batch = this.queue;
-    this.queue = [];
-    try {
-      this.writeBatch(batch);
-    } catch (error) {
-      // Keep the events for the next attempt rather than lose them (e.g. SQLITE_BUSY).
-      this.queue = batch.concat(this.queue);
-      throw error;
+  private readonly commit = (): void => {
+    this.scheduled = undefined;
+    this.writeNow();
+  };
+
+  /** Writes everything queued in one transaction; on failure keeps it queued and retries. */
+  private writeNow(): boolean {
+    const waiters = this.waiters;
+    this.waiters = [];
+    if (this.queue.length > 0) {
+      const batch = this.queue;
+      this.queue = [];
+      try {
+        this.writeBatch(batch);
+        if (this.failing) this.logger?.info({ events: batch.length }, "ledger writes recovered");
+        this.failing = false;
+      } catch (error) {
+        this.queue = batch.concat(this.queue);
+        if (!this.failing) {
+          this.logger?.error(
+            { err: error, pending: this.queue.length },
+            "ledger write failed; events kept, retrying",
+          );
+        }
+        this.failing = true;
+        this.scheduled ??= setTimeout(this.commit, RETRY_MS);
+        for (const waiter of waiters) waiter.resolve();
+        return false;
+      }
     }
+    for (const waiter of waiters) waiter.resolve();
+    return true;
   }
 
   async flush(): Promise<void> {
-    this.flushNow();
+    if (this.scheduled) {
+      clearImmediate(this.scheduled as NodeJS.Immediate);
+      clearTimeout(this.scheduled as NodeJS.Timeout);
+      this.scheduled = undefined;
+    }
+    if (!this.writeNow()) throw new Error(`The ledger could not write ${this.queue.length} events.`);
   }
 
   async summary(filter: { account?: string; sinceMs?: number } = {}): Promise<UsageSummaryRow[]> {
-    this.flushNow();
+    await this.flush();
     const where: string[] = ["account is not null"];
     const params: unknown[] = [];
     if (filter.account) {
@@ -94,22 +150,38 @@ export class SqliteLedger implements Ledger {
       .all(...params);
   }
 
-  async events(filter: { account?: string; limit?: number } = {}): Promise<UsageEvent[]> {
-    this.flushNow();
+  async events(filter: EventFilter = {}): Promise<UsageEvent[]> {
+    await this.flush();
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.account) {
+      where.push("account = ?");
+      params.push(filter.account);
+    }
+    if (filter.sinceMs !== undefined) {
+      where.push("at_ms >= ?");
+      params.push(filter.sinceMs);
+    }
     const rows = this.db
-      .prepare<
-        unknown[],
-        Omit<UsageEvent, "streamed" | "on_credits"> & { streamed: number; on_credits: number }
-      >(
-        `select ${COLUMNS.join(", ")} from usage_events ${filter.account ? "where account = ?" : ""}
-          order by id desc limit ?`,
+      .prepare<unknown[], Row>(
+        `select ${COLUMNS.join(", ")} from usage_events ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+          order by at_ms desc, id desc limit ?`,
       )
-      .all(...(filter.account ? [filter.account] : []), filter.limit ?? 100);
-    return rows.map((row) => ({ ...row, streamed: row.streamed === 1, on_credits: row.on_credits === 1 }));
+      .all(...params, filter.limit ?? 100);
+    return rows.map(fromRow);
+  }
+
+  *replay(sinceMs: number): Iterable<UsageEvent> {
+    const rows = this.db
+      .prepare<[number], Row>(
+        `select ${COLUMNS.join(", ")} from usage_events where at_ms >= ? and account is not null
+          order by at_ms, id`,
+      )
+      .iterate(sinceMs);
+    for (const row of rows) yield fromRow(row);
   }
 
   async close(): Promise<void> {
-    clearInterval(this.timer);
-    this.flushNow();
+    await this.flush();
   }
 }

@@ -54,6 +54,10 @@ const MIGRATIONS: string[] = [
   // Usage credits: a monthly cap the account chose (null = not opted in), and which requests used them.
   `alter table accounts add column credits_cap_usd real;
    alter table usage_events add column on_credits integer not null default 0;`,
+  // One row per request: a write repeated after a retry or a crash can never count twice.
+  `delete from usage_events where id not in (select min(id) from usage_events group by request_id);
+   create unique index usage_events_request_id on usage_events(request_id);
+   create index usage_events_at on usage_events(at_ms);`,
 ];
 
 export function openDatabase(dataDir: string): SqliteDatabase {

@@ -1,0 +1,148 @@
+/**
+ * The ledger under SIGKILL: a gateway serving concurrent JSON and streaming requests from SDK
+ * clients is killed at random moments, 20 times, and restarted on the same data directory.
+ * Every response a client received completely must then have exactly one row, with the tokens
+ * the client was told. Kills wait for completions first, so a slow machine changes when they
+ * land, never what is checked.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
+import Database from "better-sqlite3";
+import OpenAI from "openai";
+import { runCli, startServe } from "../helpers/cli.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const KILLS = 20;
+const WORKERS = 8;
+
+interface Completed {
+  requestId: string;
+  outputTokens: number;
+}
+
+let dir: string;
+let key: string;
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), "headroom-crash-"));
+  writeFileSync(
+    join(dir, "fast.yaml"),
+    [
+      "server:",
+      "  log_level: warn",
+      "models:",
+      "  - id: claude-sonnet-4-6",
+      "    display_name: Claude Sonnet 4.6",
+      "    created_at: 2026-02-01T00:00:00Z",
+      "    family: sonnet",
+      "    upstream: simulated",
+      "    simulation: { decode_tokens_per_s: 5000, ttft_ms: 0 }",
+    ].join("\n"),
+  );
+  const created = await runCli(
+    ["keys", "create", "--account", "crash", "--plan", "api-tier-4", "--json", "--config", "fast.yaml"],
+    { cwd: dir },
+  );
+  assert.equal(created.code, 0, created.stderr);
+  key = JSON.parse(created.stdout).key;
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** One request of the kind `n` picks; resolves with what the client saw if it saw all of it. */
+async function oneRequest(url: string, n: number): Promise<Completed | null> {
+  const tokens = 5 + (n % 40);
+  const prompt = `sim:tokens=${tokens}`;
+  if (n % 3 === 0) {
+    const client = new Anthropic({ baseURL: url, apiKey: key, maxRetries: 0 });
+    const { data, response } = await client.messages
+      .create({ model: "claude-sonnet-4-6", max_tokens: 256, messages: [{ role: "user", content: prompt }] })
+      .withResponse();
+    return { requestId: response.headers.get("request-id") ?? "", outputTokens: data.usage.output_tokens };
+  }
+  if (n % 3 === 1) {
+    const client = new Anthropic({ baseURL: url, apiKey: key, maxRetries: 0 });
+    const { data: stream, response } = await client.messages
+      .create({
+        model: "claude-sonnet-4-6",
+        max_tokens: 256,
+        stream: true,
+        messages: [{ role: "user", content: prompt }],
+      })
+      .withResponse();
+    let output = -1;
+    let stopped = false;
+    for await (const event of stream) {
+      if (event.type === "message_delta") output = event.usage.output_tokens;
+      if (event.type === "message_stop") stopped = true;
+    }
+    return stopped ? { requestId: response.headers.get("request-id") ?? "", outputTokens: output } : null;
+  }
+  const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: key, maxRetries: 0 });
+  const { data: stream, response } = await client.chat.completions
+    .create({
+      model: "claude-sonnet-4-6",
+      stream: true,
+      stream_options: { include_usage: true },
+      messages: [{ role: "user", content: prompt }],
+    })
+    .withResponse();
+  let output = -1;
+  for await (const chunk of stream) if (chunk.usage) output = chunk.usage.completion_tokens;
+  // The usage chunk comes last, just before [DONE]: without it the response was not complete.
+  return output >= 0 ? { requestId: response.headers.get("x-request-id") ?? "", outputTokens: output } : null;
+}
+
+test(`every completely received response has exactly one ledger row after ${KILLS} SIGKILLs`, async () => {
+  const completed: Completed[] = [];
+  let seed = 20261130;
+  const random = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  let n = 0;
+  for (let kill = 0; kill < KILLS; kill++) {
+    const { child, url } = await startServe(["--port", "0", "--config", "fast.yaml"], { cwd: dir });
+    let stop = false;
+    const before = completed.length;
+    const worker = async () => {
+      while (!stop) {
+        try {
+          const done = await oneRequest(url, n++);
+          if (done) completed.push(done);
+        } catch {
+          // Killed mid-request: the client did not receive this response completely.
+        }
+      }
+    };
+    const workers = Array.from({ length: WORKERS }, worker);
+    await waitFor(() => completed.length >= before + 5, "the gateway to complete some requests");
+    // A random moment within the next stretch of requests.
+    await new Promise((resolve) => setTimeout(resolve, random() * 150));
+    child.kill("SIGKILL");
+    stop = true;
+    await Promise.all([once(child as ChildProcess, "exit"), ...workers]);
+  }
+
+  const db = new Database(join(dir, ".headroom", "headroom.db"), { readonly: true });
+  const rows = db.prepare("select status, output_tokens from usage_events where request_id = ?");
+  for (const response of completed) {
+    assert.ok(response.requestId, "every response carries its request id");
+    const found = rows.all(response.requestId) as Array<{ status: number; output_tokens: number }>;
+    assert.equal(found.length, 1, `request ${response.requestId}: ${found.length} rows`);
+    assert.equal(found[0]?.status, 200);
+    assert.equal(found[0]?.output_tokens, response.outputTokens, `request ${response.requestId}'s tokens`);
+  }
+  const total = (db.prepare("select count(*) as n from usage_events").get() as { n: number }).n;
+  const distinct = (
+    db.prepare("select count(distinct request_id) as n from usage_events").get() as { n: number }
+  ).n;
+  db.close();
+  assert.equal(total, distinct, "no request counted twice");
+  assert.ok(completed.length >= KILLS * 5, `${completed.length} complete responses checked`);
+});
