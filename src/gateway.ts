@@ -16,6 +16,7 @@ import type { Config } from "./config/schema.ts";
 import { buildServer } from "./edge/server.ts";
 import type { EdgeServices } from "./edge/services.ts";
 import { Enforcer } from "./enforcement/enforcer.ts";
+import { rebuildWindows } from "./enforcement/rebuild-windows.ts";
 import type { LimiterStore } from "./limits/limiter-store.ts";
 import { type CapacityProvider, ConstantCapacity } from "./plans/capacity-provider.ts";
 import { PolicyBook } from "./plans/policy-book.ts";
@@ -142,6 +143,7 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
   await gateway.ready.catch((error: unknown) => {
     gateway.logger.warn({ err: error }, "limiter store not ready: deciding locally until it is (fail open)");
   });
+  await rebuildFromLedger(gateway);
   const app = buildServer(gateway);
   const { host, port } = gateway.config.server;
   await app.listen({ host, port });
@@ -154,6 +156,52 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
     return closing;
   };
   return { gateway, app, url: `http://${shownHost}:${boundPort}`, close };
+}
+
+/**
+ * Long windows survive a restart: replayed from the ledger before the first request. A memory
+ * limiter starts empty every time; Redis is rebuilt when it is empty (first start, or Redis
+ * restarted without persistence), by one gateway, also when Redis comes back while we run.
+ */
+async function rebuildFromLedger(gateway: Gateway): Promise<void> {
+  const { limiter } = gateway;
+  if (limiter instanceof RedisLimiterStore) {
+    const claim = async () => {
+      if (await limiter.claimRebuild()) await replayLedger(gateway);
+    };
+    limiter.onReady(() => {
+      claim().catch((error: unknown) =>
+        gateway.logger.error({ err: error }, "rebuilding limiter windows from the ledger failed"),
+      );
+    });
+    await claim().catch((error: unknown) =>
+      gateway.logger.warn(
+        { err: error },
+        "limiter windows not rebuilt: Redis unavailable; will retry when it is",
+      ),
+    );
+    return;
+  }
+  if (limiter.replay) await replayLedger(gateway);
+}
+
+async function replayLedger(gateway: Gateway): Promise<void> {
+  const started = performance.now();
+  const report = await rebuildWindows(
+    {
+      ledger: gateway.ledger,
+      limiter: gateway.limiter,
+      enforcer: gateway.enforcer,
+      identityOfKey: (keyId) => gateway.accounts.identityOfKey(keyId),
+      familyOf: (model) => gateway.router.resolve(model)?.entry.family,
+    },
+    gateway.clock(),
+  );
+  if (report.rows === 0) return;
+  gateway.logger.info(
+    { ...report, since: new Date(report.sinceMs).toISOString(), ms: Math.round(performance.now() - started) },
+    "limiter windows rebuilt from the ledger",
+  );
 }
 
 async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {

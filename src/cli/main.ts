@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { registerAccountsCommand } from "./accounts.ts";
+import { registerDbCommand } from "./db.ts";
 import { registerFleetCommand } from "./fleet.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { registerPlanCommand } from "./plan.ts";
@@ -21,11 +22,13 @@ registerFleetCommand(program);
 registerPlanCommand(program);
 registerPolicyCommand(program);
 registerUsageCommand(program);
+registerDbCommand(program);
 
 try {
   await program.parseAsync(process.argv);
 } catch (error) {
-  if (error instanceof ConfigError || (error instanceof Error && error.name === "UsageError")) {
+  const plain = ["UsageError", "DatabaseError"];
+  if (error instanceof ConfigError || (error instanceof Error && plain.includes(error.name))) {
     process.stderr.write(`headroom: ${error.message}\n`);
     process.exit(2);
   }

@@ -1,42 +1,147 @@
-/** `headroom usage`: what the ledger recorded, per account and model. */
+/**
+ * `headroom usage`: what the ledger recorded, grouped by account, key, model and/or day, with
+ * its cost from the prices of the policy in force when each request was served; or, with
+ * --requests, the ledger's rows one by one. Table, CSV or JSON.
+ */
 import type { Command } from "commander";
+import type { UsageEvent } from "../ledger/usage-event.ts";
+import {
+  GROUPINGS,
+  type Grouping,
+  pricer,
+  type ReportRow,
+  requestRow,
+  summarize,
+  toCsv,
+} from "../ledger/usage-report.ts";
+import { PolicyBook } from "../plans/policy-book.ts";
 import { openDatabase } from "../stores/sqlite.ts";
 import { SqliteLedger } from "../stores/sqlite-ledger.ts";
-import { configFor, formatTable, type StateOptions, withStateOptions } from "./options.ts";
+import { SqlitePolicyStore } from "../stores/sqlite-policies.ts";
+import { ModelRouter } from "../upstreams/routing.ts";
+import { configFor, formatTable, type StateOptions, UsageError, withStateOptions } from "./options.ts";
+
+interface UsageOptions extends StateOptions {
+  account?: string;
+  by: string;
+  since?: string;
+  until?: string;
+  requests?: boolean;
+  format?: string;
+  json?: boolean;
+}
+
+function parseInstant(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = Date.parse(text);
+  if (Number.isNaN(ms))
+    throw new UsageError(
+      `${option} takes an ISO 8601 date or time, e.g. 2026-05-06 or 2026-05-06T12:00:00Z; got "${text}"`,
+    );
+  return ms;
+}
+
+function parseGroupings(text: string): Grouping[] {
+  const groupings = text
+    .split(",")
+    .map((part) => part.trim())
+    .filter(Boolean);
+  for (const grouping of groupings) {
+    if (!(GROUPINGS as readonly string[]).includes(grouping)) {
+      throw new UsageError(`--by takes a list of ${GROUPINGS.join(", ")}; got "${grouping}"`);
+    }
+  }
+  if (groupings.length === 0) throw new UsageError(`--by needs at least one of ${GROUPINGS.join(", ")}`);
+  return groupings as Grouping[];
+}
+
+function formatOf(options: UsageOptions): "table" | "csv" | "json" {
+  if (options.json) return "json";
+  const format = options.format ?? "table";
+  if (format !== "table" && format !== "csv" && format !== "json") {
+    throw new UsageError(`--format takes table, csv or json; got "${format}"`);
+  }
+  return format;
+}
+
+const REPORT_COLUMNS = [
+  "requests",
+  "errors",
+  "input_tokens",
+  "output_tokens",
+  "cache_creation_input_tokens",
+  "cache_creation_1h_input_tokens",
+  "cache_read_input_tokens",
+  "cost_usd",
+  "credits_usd",
+] as const;
+
+const usd = (value: number) => `$${value.toFixed(value !== 0 && Math.abs(value) < 0.01 ? 4 : 2)}`;
+
+function reportTable(rows: ReportRow[], by: Grouping[]): string {
+  const headers = [...by, "requests", "errors", "input", "output", "cache write", "cache read", "cost"];
+  const cells = rows.map((row) => [
+    ...by.map((grouping) => row[grouping] ?? "-"),
+    row.requests,
+    row.errors,
+    row.input_tokens,
+    row.output_tokens,
+    row.cache_creation_input_tokens,
+    row.cache_read_input_tokens,
+    usd(row.cost_usd),
+  ]);
+  return formatTable(headers, cells);
+}
 
 export function registerUsageCommand(program: Command): void {
   withStateOptions(
     program
       .command("usage")
-      .description("summarise recorded usage per account and model")
+      .description("usage and cost from the ledger, per account, key, model or day; or its rows one by one")
+      .option("--by <groups>", `group by a comma-separated list of ${GROUPINGS.join(", ")}`, "account,model")
       .option("--account <name>", "only this account")
-      .option("--json", "print rows as JSON"),
-  ).action(async (options: StateOptions & { account?: string; json?: boolean }) => {
-    const db = openDatabase(configFor(options).server.data_dir);
+      .option("--since <iso>", "only requests from this instant on (ISO 8601)")
+      .option("--until <iso>", "only requests before this instant (ISO 8601)")
+      .option("--requests", "print the ledger's rows, one per request, oldest first")
+      .option("--format <format>", "table, csv or json", "table")
+      .option("--json", "same as --format json"),
+  ).action(async (options: UsageOptions) => {
+    const format = formatOf(options);
+    const by = parseGroupings(options.by);
+    const sinceMs = parseInstant(options.since, "--since") ?? 0;
+    const untilMs = parseInstant(options.until, "--until") ?? Number.POSITIVE_INFINITY;
+    const config = configFor(options);
+    const db = openDatabase(config.server.data_dir);
     const ledger = new SqliteLedger(db);
     try {
-      const rows = await ledger.summary({ account: options.account });
-      if (options.json) {
-        process.stdout.write(`${JSON.stringify(rows, null, 2)}\n`);
-        return;
-      }
-      if (rows.length === 0) {
-        process.stdout.write("No usage recorded yet.\n");
-        return;
-      }
-      const table = rows.map((row) => [
-        row.account,
-        row.model,
-        row.requests,
-        row.errors,
-        row.input_tokens,
-        row.output_tokens,
-        row.cache_creation_input_tokens,
-        row.cache_read_input_tokens,
-      ]);
-      process.stdout.write(
-        `${formatTable(["account", "model", "requests", "errors", "input", "output", "cache write", "cache read"], table)}\n`,
+      const policies = new PolicyBook(new SqlitePolicyStore(db));
+      const router = new ModelRouter(config);
+      const price = pricer(
+        (ms) => policies.inForce(ms),
+        (model) => router.resolve(model)?.entry.family,
       );
+      const events = function* (): Iterable<UsageEvent> {
+        for (const event of ledger.replay(sinceMs, { account: options.account })) {
+          if (event.at_ms >= untilMs) return;
+          yield event;
+        }
+      };
+      const write = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
+      if (options.requests) {
+        if (format === "table") throw new UsageError("--requests prints --json or --format csv");
+        const rows = [...events()].map((event) => requestRow(event, price));
+        if (format === "json") write(JSON.stringify(rows, null, 2));
+        else
+          write(
+            toCsv(rows as unknown as Array<Record<string, unknown>>, rows[0] ? Object.keys(rows[0]) : []),
+          );
+        return;
+      }
+      const rows = summarize(events(), by, price);
+      if (format === "json") write(JSON.stringify(rows, null, 2));
+      else if (format === "csv")
+        write(toCsv(rows as unknown as Array<Record<string, unknown>>, [...by, ...REPORT_COLUMNS]));
+      else write(rows.length === 0 ? "No usage recorded yet." : reportTable(rows, by));
     } finally {
       await ledger.close();
       db.close();

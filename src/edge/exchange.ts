@@ -242,6 +242,7 @@ export class Exchange implements InFlightRequest {
       output_tokens: this.meter.outputTokens,
       cache_creation_input_tokens: usage.cache_creation_input_tokens,
       cache_read_input_tokens: usage.cache_read_input_tokens,
+      cache_creation_1h_input_tokens: usage.cache_creation_1h_input_tokens ?? 0,
       ttft_ms: this.firstTokenAt === null ? null : this.firstTokenAt - this.startedAt,
       duration_ms: performance.now() - this.startedAt,
       on_credits: this.admission?.onCredits ?? false,

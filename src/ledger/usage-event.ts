@@ -21,6 +21,8 @@ export interface UsageEvent {
   output_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
+  /** Of the cache writes, those kept for an hour. */
+  cache_creation_1h_input_tokens: number;
   ttft_ms: number | null;
   duration_ms: number;
   /** Served past the subscription's limits on the account's usage credits (billed at API prices). */
@@ -55,7 +57,10 @@ export interface Ledger {
   summary(filter?: { account?: string; sinceMs?: number }): Promise<UsageSummaryRow[]>;
   /** The newest rows first. */
   events(filter?: EventFilter): Promise<UsageEvent[]>;
-  /** Rows at or after `sinceMs`, oldest first: what rebuilding the windows replays. */
-  replay(sinceMs: number): Iterable<UsageEvent> | AsyncIterable<UsageEvent>;
+  /** Rows at or after `sinceMs` (of one account if given), oldest first: for rebuilding windows and reports. */
+  replay(
+    sinceMs: number,
+    filter?: { account?: string | undefined },
+  ): Iterable<UsageEvent> | AsyncIterable<UsageEvent>;
   close(): Promise<void>;
 }

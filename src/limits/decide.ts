@@ -6,7 +6,7 @@
 import { checkConcurrency, liveLeases, releaseLease } from "./concurrency.ts";
 import type { Decision, DimensionResult, DimensionSpec, KeyState, StepResult } from "./dimension.ts";
 import { bucketIdleMs, checkBucket, reconcileBucket } from "./token-bucket.ts";
-import { checkWindow, reconcileWindow, windowIdleMs } from "./window.ts";
+import { chargeWindow, checkWindow, reconcileWindow, windowIdleMs } from "./window.ts";
 
 const step: StepResult = { admitAtMs: 0, remaining: 0, resetAtMs: 0, a: 0, b: 0 };
 /** New pair values, committed only when every dimension admits. Grows as needed. */
@@ -91,6 +91,24 @@ export function reconcile(
     const b = state.b(i);
     if (spec.kind === "rate") reconcileBucket(a, b, spec, now, delta, step);
     else reconcileWindow(a, b, spec, now, delta, step);
+    state.set(i, step.a, step.b);
+  }
+}
+
+/**
+ * Replays usage served at `at` into the window dimensions, in place (rebuilding from the
+ * ledger). Rates and concurrency are short-lived and start fresh after a restart.
+ */
+export function replay(
+  state: KeyState,
+  specs: readonly DimensionSpec[],
+  at: number,
+  costs: readonly number[],
+): void {
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i] as DimensionSpec;
+    if (spec.kind !== "window") continue;
+    chargeWindow(state.a(i), state.b(i), spec, at, costs[i] ?? 0, step);
     state.set(i, step.a, step.b);
   }
 }

@@ -24,12 +24,23 @@ export interface ReconcileRequest {
   leaseId?: string;
 }
 
+/** Usage served in the past, replayed into a key's windows (rebuilding them from the ledger). */
+export interface ReplayRequest {
+  key: string;
+  dimensions: readonly DimensionSpec[];
+  /** When the usage was served (ms since epoch). */
+  atMs: number;
+  costs: readonly number[];
+}
+
 export interface LimiterStore {
   check(request: CheckRequest): Promise<Decision>;
   reconcile(request: ReconcileRequest): Promise<void>;
   /** Stores that live in this process decide without a promise (the request path's fast lane). */
   checkSync?(request: CheckRequest): Decision;
   reconcileSync?(request: ReconcileRequest): void;
+  /** Charges past usage to its windows, never refusing (see limits/window.ts chargeWindow). */
+  replay?(request: ReplayRequest): void | Promise<void>;
   close(): Promise<void>;
 }
 

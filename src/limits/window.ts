@@ -53,6 +53,28 @@ export function reconcileWindow(
   out.b = !Number.isNaN(running) && a === running ? Math.max(0, b + delta) : b;
 }
 
+/**
+ * Charges usage served at `at` to the window it fell in, whatever the limit: rebuilding a
+ * window from the ledger replays what was admitted then, so it is never refused now. A charge
+ * of nothing starts no window (a refused request was not served).
+ */
+export function chargeWindow(
+  a: number,
+  b: number,
+  spec: WindowSpec,
+  at: number,
+  cost: number,
+  out: StepResult,
+): void {
+  out.a = a;
+  out.b = b;
+  if (cost <= 0) return;
+  const running = currentStart(a, spec, at);
+  const start = Number.isNaN(running) ? at : running;
+  out.a = start;
+  out.b = (a === start ? b : 0) + cost;
+}
+
 /** Milliseconds until this state is indistinguishable from a fresh one. */
 export function windowIdleMs(a: number, spec: WindowSpec, now: number): number {
   return Number.isNaN(a) ? 0 : Math.max(0, a + spec.periodMs - now);

@@ -18,7 +18,10 @@ export const modelClassSchema = z
     families: z.array(z.string().min(1)).min(1),
     input: pricePerMTok,
     output: pricePerMTok,
+    /** 5-minute cache writes. */
     cache_write: pricePerMTok,
+    /** 1-hour cache writes; twice the input price when not given (Anthropic's published rate). */
+    cache_write_1h: pricePerMTok.optional(),
     cache_read: pricePerMTok,
   })
   .strict();

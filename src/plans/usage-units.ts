@@ -15,6 +15,7 @@ export interface UnitPrices {
   input: number;
   output: number;
   cacheWrite: number;
+  cacheWrite1h: number;
   cacheRead: number;
 }
 
@@ -23,15 +24,18 @@ export function unitPrices(modelClass: ModelClass): UnitPrices {
     input: Math.round(modelClass.input * 100),
     output: Math.round(modelClass.output * 100),
     cacheWrite: Math.round(modelClass.cache_write * 100),
+    cacheWrite1h: Math.round((modelClass.cache_write_1h ?? modelClass.input * 2) * 100),
     cacheRead: Math.round(modelClass.cache_read * 100),
   };
 }
 
 export function usageUnits(prices: UnitPrices, usage: Usage): number {
+  const oneHour = Math.min(usage.cache_creation_1h_input_tokens ?? 0, usage.cache_creation_input_tokens);
   return (
     usage.input_tokens * prices.input +
     usage.output_tokens * prices.output +
-    usage.cache_creation_input_tokens * prices.cacheWrite +
+    (usage.cache_creation_input_tokens - oneHour) * prices.cacheWrite +
+    oneHour * prices.cacheWrite1h +
     usage.cache_read_input_tokens * prices.cacheRead
   );
 }

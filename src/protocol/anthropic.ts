@@ -53,6 +53,8 @@ export interface Usage {
   output_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
+  /** Of the cache writes, those kept for an hour (priced above 5-minute ones); none if absent. */
+  cache_creation_1h_input_tokens?: number;
 }
 
 export type StopReason = "end_turn" | "max_tokens" | "stop_sequence" | "tool_use" | "pause_turn" | "refusal";

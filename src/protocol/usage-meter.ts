@@ -23,6 +23,7 @@ interface UsageFields {
   output_tokens?: number | null;
   cache_creation_input_tokens?: number | null;
   cache_read_input_tokens?: number | null;
+  cache_creation?: { ephemeral_1h_input_tokens?: number | null } | null;
 }
 
 export class UsageMeter {
@@ -110,5 +111,7 @@ export class UsageMeter {
     if (typeof fields.cache_read_input_tokens === "number") {
       usage.cache_read_input_tokens = fields.cache_read_input_tokens;
     }
+    const oneHour = fields.cache_creation?.ephemeral_1h_input_tokens;
+    if (typeof oneHour === "number") usage.cache_creation_1h_input_tokens = oneHour;
   }
 }

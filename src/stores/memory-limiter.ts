@@ -4,9 +4,9 @@
  * kept for a while (its key may return) and then deleted by an incremental sweep, so memory is
  * bounded by the keys active recently without churning records of busy keys.
  */
-import { decide, idleMs, reconcile } from "../limits/decide.ts";
+import { decide, idleMs, reconcile, replay } from "../limits/decide.ts";
 import { type Decision, type DimensionSpec, KeyState, type Lease } from "../limits/dimension.ts";
-import type { CheckRequest, LimiterStore, ReconcileRequest } from "../limits/limiter-store.ts";
+import type { CheckRequest, LimiterStore, ReconcileRequest, ReplayRequest } from "../limits/limiter-store.ts";
 
 interface ParkedState {
   spec: DimensionSpec;
@@ -118,6 +118,11 @@ export class MemoryLimiterStore implements LimiterStore {
     // A key without a record (never seen, or swept) is fresh, and a charge against it counts.
     const record = this.recordFor(request.key, request.dimensions, now);
     reconcile(record, request.dimensions, now, request.deltas, request.leaseId);
+  }
+
+  replay(request: ReplayRequest): void {
+    const record = this.recordFor(request.key, request.dimensions, request.atMs);
+    replay(record, request.dimensions, request.atMs, request.costs);
   }
 
   private recordFor(key: string, specs: readonly DimensionSpec[], now: number): KeyRecord {

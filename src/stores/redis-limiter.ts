@@ -12,6 +12,7 @@ import {
   type LimiterStore,
   LimiterUnavailableError,
   type ReconcileRequest,
+  type ReplayRequest,
 } from "../limits/limiter-store.ts";
 
 const SCRIPT = readFileSync(new URL("./lua/limiter.lua", import.meta.url), "utf8");
@@ -66,16 +67,17 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   private args(
-    op: "check" | "peek" | "reconcile",
+    op: "check" | "peek" | "reconcile" | "replay",
     key: string,
     dimensions: readonly DimensionSpec[],
     amounts: readonly number[],
     leaseId: string | undefined,
+    atMs?: number,
   ): Array<string | number> {
     // `{key}` is the hash tag: the state and every lease set live in one cluster slot.
     const base = `${this.prefix}{${key}}`;
     const { specs, leaseSuffixes } = this.layout(dimensions);
-    const now = this.now ? this.now() : "";
+    const now = atMs ?? (this.now ? this.now() : "");
     const costs = `[${amounts.join(",")}]`;
     if (leaseSuffixes.length === 0) return [1, base, op, now, leaseId ?? "", specs, costs];
     const keys = leaseSuffixes.map((suffix) => base + suffix);
@@ -119,6 +121,32 @@ export class RedisLimiterStore implements LimiterStore {
 
   async reconcile(request: ReconcileRequest): Promise<void> {
     await this.run(this.args("reconcile", request.key, request.dimensions, request.deltas, request.leaseId));
+  }
+
+  async replay(request: ReplayRequest): Promise<void> {
+    await this.run(
+      this.args("replay", request.key, request.dimensions, request.costs, undefined, request.atMs),
+    );
+  }
+
+  /**
+   * Whether this gateway should rebuild Redis's windows from the ledger: true once per cold
+   * Redis (a marker key that an empty Redis lacks), to exactly one of the gateways asking.
+   */
+  async claimRebuild(): Promise<boolean> {
+    const marker = `${this.prefix}ledger-rebuilt`;
+    try {
+      return (await this.client.set(marker, String(Date.now()), "NX")) === "OK";
+    } catch (error) {
+      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Calls `listener` whenever the connection (re)becomes ready: a restarted Redis may be empty. */
+  onReady(listener: () => void): void {
+    this.client.on("ready", listener);
   }
 
   async close(): Promise<void> {

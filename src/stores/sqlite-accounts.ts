@@ -75,6 +75,17 @@ export class SqliteAccountStore {
     return { keyId: row.id, account: row.account, plan: row.plan, creditsCapUsd: row.credits_cap_usd };
   }
 
+  /** The identity a key id stands for, revoked or not (its usage still counts for its account). */
+  identityOfKey(keyId: string): KeyIdentity | undefined {
+    const row = this.db
+      .prepare<[string], { id: string; account: string; plan: string; credits_cap_usd: number | null }>(
+        `select k.id, k.account, coalesce(k.plan, a.plan) as plan, a.credits_cap_usd
+           from api_keys k join accounts a on a.name = k.account where k.id = ?`,
+      )
+      .get(keyId);
+    return row && { keyId: row.id, account: row.account, plan: row.plan, creditsCapUsd: row.credits_cap_usd };
+  }
+
   /** Whether a key exists but was revoked, to say so in the 401. */
   isRevoked(key: string): boolean {
     return Boolean(this.findByHash.get(hashKey(key))?.revoked_at);

@@ -28,6 +28,7 @@ const COLUMNS = [
   "output_tokens",
   "cache_creation_input_tokens",
   "cache_read_input_tokens",
+  "cache_creation_1h_input_tokens",
   "ttft_ms",
   "duration_ms",
   "on_credits",
@@ -171,14 +172,31 @@ export class SqliteLedger implements Ledger {
     return rows.map(fromRow);
   }
 
-  *replay(sinceMs: number): Iterable<UsageEvent> {
-    const rows = this.db
-      .prepare<[number], Row>(
-        `select ${COLUMNS.join(", ")} from usage_events where at_ms >= ? and account is not null
-          order by at_ms, id`,
-      )
-      .iterate(sinceMs);
-    for (const row of rows) yield fromRow(row);
+  /**
+   * Pages of rows in time order. No statement stays open between pages, so the caller may use
+   * the same connection while it goes through them (a SQLite connection runs one at a time).
+   */
+  *replay(
+    sinceMs: number,
+    filter: { account?: string | undefined } = {},
+    pageSize = 5_000,
+  ): Iterable<UsageEvent> {
+    const page = this.db.prepare<unknown[], Row & { id: number }>(
+      `select id, ${COLUMNS.join(", ")} from usage_events
+        where ${filter.account ? "account = ?" : "account is not null"} and (at_ms > ? or (at_ms = ? and id > ?))
+        order by at_ms, id limit ?`,
+    );
+    const account = filter.account ? [filter.account] : [];
+    let afterAt = sinceMs - 1;
+    let afterId = Number.MAX_SAFE_INTEGER;
+    for (;;) {
+      const rows = page.all(...account, afterAt, afterAt, afterId, pageSize);
+      for (const { id: _id, ...row } of rows) yield fromRow(row);
+      const last = rows.at(-1);
+      if (!last || rows.length < pageSize) return;
+      afterAt = last.at_ms;
+      afterId = last.id;
+    }
   }
 
   async close(): Promise<void> {

@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 export type SqliteDatabase = Database.Database;
 
 /** Ordered schema migrations; `PRAGMA user_version` records how many have run. */
-const MIGRATIONS: string[] = [
+export const MIGRATIONS: readonly string[] = [
   `create table accounts (
      name text primary key,
      plan text not null,
@@ -58,31 +58,64 @@ const MIGRATIONS: string[] = [
   `delete from usage_events where id not in (select min(id) from usage_events group by request_id);
    create unique index usage_events_request_id on usage_events(request_id);
    create index usage_events_at on usage_events(at_ms);`,
+  `alter table usage_events add column cache_creation_1h_input_tokens integer not null default 0;`,
 ];
 
-export function openDatabase(dataDir: string): SqliteDatabase {
+/** The schema version this code writes: the number of migrations. */
+export const SCHEMA_VERSION = MIGRATIONS.length;
+
+/** A database headroom cannot use as it is; the message says what to do. */
+export class DatabaseError extends Error {
+  override name = "DatabaseError";
+}
+
+export interface Migration {
+  from: number;
+  to: number;
+}
+
+/**
+ * Opens (creating if needed) the database under `dataDir` and brings its schema up to date,
+ * forward only. A file that is not SQLite, or a schema newer than this code, is a DatabaseError.
+ */
+export function openDatabase(dataDir: string, onMigrated?: (migration: Migration) => void): SqliteDatabase {
   mkdirSync(dataDir, { recursive: true });
-  const db = new Database(join(dataDir, "headroom.db"));
-  db.pragma("journal_mode = WAL");
-  db.pragma("busy_timeout = 5000");
-  db.pragma("foreign_keys = ON");
-  // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose the tail.
-  db.pragma("synchronous = NORMAL");
-  migrate(db);
+  const path = join(dataDir, "headroom.db");
+  const db = new Database(path);
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("busy_timeout = 5000");
+    db.pragma("foreign_keys = ON");
+    // NORMAL is durable across process crashes in WAL mode; only an OS crash can lose the tail.
+    db.pragma("synchronous = NORMAL");
+    const migration = migrate(db, path);
+    if (migration.to !== migration.from) onMigrated?.(migration);
+  } catch (error) {
+    db.close();
+    if (error instanceof DatabaseError) throw error;
+    const code = (error as { code?: string }).code;
+    if (code === "SQLITE_NOTADB" || code === "SQLITE_CORRUPT") {
+      throw new DatabaseError(
+        `${path} is not a usable headroom database (SQLite: ${(error as Error).message}). Move it aside, or give another --data-dir.`,
+      );
+    }
+    throw error;
+  }
   return db;
 }
 
-function migrate(db: SqliteDatabase): void {
+function migrate(db: SqliteDatabase, path: string): Migration {
   const version = db.pragma("user_version", { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    throw new Error(
-      `The database was written by a newer headroom (schema ${version}, this one knows ${MIGRATIONS.length}).`,
+  if (version > SCHEMA_VERSION) {
+    throw new DatabaseError(
+      `${path} was written by a newer headroom: its schema is version ${version}, this headroom knows versions up to ${SCHEMA_VERSION}. Upgrade headroom, or give another --data-dir.`,
     );
   }
-  for (let i = version; i < MIGRATIONS.length; i++) {
+  for (let i = version; i < SCHEMA_VERSION; i++) {
     db.transaction(() => {
       db.exec(MIGRATIONS[i] ?? "");
       db.pragma(`user_version = ${i + 1}`);
     })();
   }
+  return { from: version, to: SCHEMA_VERSION };
 }

@@ -31,16 +31,18 @@ export async function startTestGateway(
     env?: NodeJS.ProcessEnv;
     clock?: () => number;
     plan?: string;
+    /** Start on an existing data directory (a restart), with the key already made there. */
+    restart?: { dataDir: string; key: string };
   } = {},
 ): Promise<TestGateway> {
-  const dataDir = mkdtempSync(join(tmpdir(), "headroom-test-"));
+  const dataDir = options.restart?.dataDir ?? mkdtempSync(join(tmpdir(), "headroom-test-"));
   const config = loadConfig({ env: options.env ?? {}, overrides: { port: 0, dataDir } });
   config.server.log_level = "silent";
   fastSimulation(config);
   options.configure?.(config);
   const gateway = createGateway(config, { env: options.env ?? {}, clock: options.clock });
   const running = await startGateway(gateway);
-  const { key } = gateway.accounts.createKey("test", options.plan ?? "pro");
+  const key = options.restart?.key ?? gateway.accounts.createKey("test", options.plan ?? "pro").key;
   return {
     ...running,
     key,

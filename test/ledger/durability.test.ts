@@ -105,6 +105,7 @@ describe("ledger rows are unique by request id", () => {
       output_tokens: 20,
       cache_creation_input_tokens: 0,
       cache_read_input_tokens: 0,
+      cache_creation_1h_input_tokens: 0,
       ttft_ms: null,
       duration_ms: 5,
       on_credits: false,
@@ -114,6 +115,19 @@ describe("ledger rows are unique by request id", () => {
     const rows = await ledger.events({ account: "a" });
     assert.equal(rows.length, 1);
     assert.equal(rows[0]?.output_tokens, 20, "the first write stands");
+
+    // Replay goes through rows in time order, page by page, ties broken by insertion.
+    await Promise.all(
+      [5_000, 3_000, 3_000, 4_000, 3_000].map((at, i) =>
+        ledger.record({ ...event, request_id: `req_${i}`, at_ms: at, output_tokens: i }),
+      ),
+    );
+    const replayed = [...(ledger.replay(2_000, {}, 2) as Iterable<UsageEvent>)].map((row) => row.request_id);
+    assert.deepEqual(replayed, ["req_1", "req_2", "req_4", "req_3", "req_0"]);
+    assert.deepEqual(
+      [...(ledger.replay(3_500, {}, 2) as Iterable<UsageEvent>)].map((row) => row.request_id),
+      ["req_3", "req_0"],
+    );
     await ledger.close();
     db.close();
     rmSync(dir, { recursive: true, force: true });

@@ -211,6 +211,31 @@ export function describeLimiterContract(
       await store.close();
     });
 
+    test("replayed usage lands in the window it was served in, over the limit if it was, and rates start fresh", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      assert.ok(store.replay, "the store can rebuild from the ledger");
+      const k = key();
+      const HOUR = 60 * MINUTE;
+      // Served 3 h and 2 h ago: the first starts the 5-hour window, both count in it.
+      await store.replay({ key: k, dimensions: all, atMs: clock.now - 3 * HOUR, costs: [1, 500, 30, 30, 1] });
+      await store.replay({ key: k, dimensions: all, atMs: clock.now - 2 * HOUR, costs: [1, 500, 30, 30, 1] });
+      const now = await store.check({ key: k, dimensions: all, costs: [0, 0, 0, 0, 0], dryRun: true });
+      const byName = Object.fromEntries(now.dimensions.map((d) => [d.name, d]));
+      assert.equal(byName["5h"]?.remaining, 0, "60 of 50 used: replay never refuses");
+      assert.equal(byName["5h"]?.resetAtMs, clock.now + 2 * HOUR, "the window started 3 h ago");
+      assert.equal(byName.week?.remaining, 60);
+      assert.equal(byName.rpm?.remaining, 5, "rates are not replayed");
+      assert.equal(byName.conc?.remaining, 1, "nor leases (a dry run counts itself)");
+      assert.equal(now.admitted, false, "a request that costs anything waits for the window");
+      // Usage older than its window is not counted in the current one.
+      const old = key();
+      await store.replay({ key: old, dimensions: [session], atMs: clock.now - 6 * HOUR, costs: [45] });
+      const fresh = await store.check({ key: old, dimensions: [session], costs: [45] });
+      assert.equal(fresh.admitted, true);
+      await store.close();
+    });
+
     test("keys are independent", async () => {
       const clock = { now: Date.UTC(2026, 4, 6, 12) };
       const store = await makeStore(clock);

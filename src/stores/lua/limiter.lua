@@ -9,7 +9,7 @@
 --
 -- KEYS[1]   the numeric state: "<expiry ms>;<name>=<a>,<b>;<name>=<a>,<b>;..." (integers)
 -- KEYS[2..] one sorted set of leases per concurrency dimension, in dimension order
--- ARGV      op ("check" | "peek" | "reconcile"; a peek decides without changing anything), now (ms, or "" for the Redis server's clock, so every
+-- ARGV      op ("check" | "peek" | "reconcile" | "replay"; a peek decides without changing anything; a replay charges past usage to its windows), now (ms, or "" for the Redis server's clock, so every
 --           gateway host agrees), lease id ("" if none),
 --           dimensions as JSON [[name, kind (r | w | c), limit, period (lease ms for c),
 --           anchor (0 = window starts on first use), true if anchored], ...],
@@ -206,6 +206,35 @@ if op == "check" or op == "peek" then
   end
   write_state()
   return out
+end
+
+-- replay: usage served at `now` (a past instant) charged to its windows, never refused, as
+-- limits/window.ts chargeWindow does when the windows are rebuilt from the ledger
+if op == "replay" then
+  for j = 1, n do
+    local cost = amount[j]
+    if kind[j] == "w" and cost > 0 then
+      local P = period[j]
+      local start
+      if anchor[j] then
+        start = anchor[j] + floor((now - anchor[j]) / P) * P
+      elseif a[j] and now < a[j] + P then
+        start = a[j]
+      else
+        start = now
+      end
+      local used = 0
+      if a[j] == start then used = b[j] end
+      wa[name[j]], wb[name[j]] = start, used + cost
+      -- Later rows of the same key read this call's state as theirs.
+      a[j], b[j] = start, used + cost
+      dirty = true
+      local idle = start + P - now
+      if idle > ttl then ttl = idle end
+    end
+  end
+  if dirty then write_state() end
+  return {}
 end
 
 -- reconcile: refunds, extra charges and lease releases
