@@ -21,11 +21,9 @@ import type { LimiterStore } from "./limits/limiter-store.ts";
 import { type CapacityProvider, ConstantCapacity } from "./plans/capacity-provider.ts";
 import { PolicyBook } from "./plans/policy-book.ts";
 import { MemoryLimiterStore } from "./stores/memory-limiter.ts";
+import { openStores } from "./stores/open-stores.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
-import { openDatabase, type SqliteDatabase } from "./stores/sqlite.ts";
-import { SqliteAccountStore } from "./stores/sqlite-accounts.ts";
-import { SqliteLedger } from "./stores/sqlite-ledger.ts";
-import { SqlitePolicyStore } from "./stores/sqlite-policies.ts";
+import type { Stores } from "./stores/store.ts";
 import { createUpstreams } from "./upstreams/registry.ts";
 import { ModelRouter } from "./upstreams/routing.ts";
 import type { FleetSizing } from "./upstreams/simulated.ts";
@@ -34,9 +32,9 @@ import type { Upstream } from "./upstreams/upstream.ts";
 /** A running gateway: what the edge uses (`EdgeServices`) and what only the root manages. */
 export interface Gateway extends EdgeServices {
   upstreams: Map<string, Upstream>;
-  db: SqliteDatabase;
+  /** Accounts, keys, policies and the ledger: SQLite or PostgreSQL. */
+  stores: Stores;
   limiter: LimiterStore;
-  policyStore: SqlitePolicyStore;
   policies: PolicyBook;
   /** Resolves once external stores (Redis) can take requests. */
   ready: Promise<void>;
@@ -85,14 +83,25 @@ function createLimiter(
   };
 }
 
-export function createGateway(config: Config, options: GatewayOptions = {}): Gateway {
+/**
+ * Builds the gateway from its configuration: opens (and migrates) the durable stores — SQLite
+ * under the data directory, or PostgreSQL when DATABASE_URL says so — and loads the policies.
+ */
+export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? pino({ level: config.server.log_level });
   const env = options.env ?? process.env;
   const clock = options.clock ?? Date.now;
-  const db = openDatabase(config.server.data_dir);
+  const stores = await openStores({
+    dataDir: config.server.data_dir,
+    env,
+    logger,
+    onMigrated: ({ from, to }) => logger.info({ from, to }, "database schema migrated"),
+  });
   const { limiter, ready } = createLimiter(env, clock);
-  const policyStore = new SqlitePolicyStore(db);
-  const policies = new PolicyBook(policyStore);
+  const policies = new PolicyBook(stores.policies, undefined, undefined, (error) =>
+    logger.warn({ err: error }, "could not re-read policies; keeping the ones loaded"),
+  );
+  await policies.refresh();
   // One truth: with a fleet configured, the same capacity timeline sizes the simulated pool and
   // scales the policies.
   const fleetCapacity = config.capacity ? loadFleetCapacity(config.capacity.fleet) : undefined;
@@ -104,20 +113,19 @@ export function createGateway(config: Config, options: GatewayOptions = {}): Gat
         clock,
       }
     : undefined;
-  const accounts = new SqliteAccountStore(db);
+  const { accounts } = stores;
   return {
     config,
     logger,
     router: new ModelRouter(config),
     upstreams: createUpstreams(config, env, sizing),
-    db,
+    stores,
     accounts,
     identities: new IdentityCache(accounts),
-    ledger: new SqliteLedger(db, logger),
+    ledger: stores.ledger,
     inFlight: new Set(),
     clock,
     limiter,
-    policyStore,
     policies,
     enforcer: new Enforcer(
       limiter,
@@ -223,9 +231,8 @@ async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {
   if (!drained) app.server.closeAllConnections();
   await closed;
   await Promise.all([...gateway.upstreams.values()].map((upstream) => upstream.close?.()));
-  await gateway.ledger.close();
+  await gateway.stores.close();
   await gateway.limiter.close();
-  gateway.db.close();
 }
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {

@@ -10,12 +10,12 @@ const [upstreamUrl, accounts = "200"] = process.argv.slice(2);
 const dataDir = mkdtempSync(join(tmpdir(), "headroom-bench-"));
 const config = loadConfig({ env: {}, overrides: { port: 0, dataDir, upstreamUrl } });
 config.server.log_level = "silent";
-const gateway = createGateway(config, { env: { HEADROOM_UPSTREAM_KEY: "bench" } });
+const gateway = await createGateway(config, { env: { HEADROOM_UPSTREAM_KEY: "bench" } });
 const running = await startGateway(gateway);
 // Many accounts on the largest API tier, so the benchmark measures the path, not the limits.
 const keys = [];
 for (let i = 0; i < Number(accounts); i++)
-  keys.push(gateway.accounts.createKey(`bench-${i}`, "api-tier-4").key);
+  keys.push((await gateway.accounts.createKey(`bench-${i}`, "api-tier-4")).key);
 console.log(`ready ${new URL(running.url).port} ${keys.join(",")}`);
 // A clean exit on a signal, so `--cpu-prof` writes its profile.
 for (const signal of ["SIGINT", "SIGTERM"])

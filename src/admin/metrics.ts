@@ -39,4 +39,10 @@ export class Metrics {
     labelNames: ["upstream"] as const,
     registers: [this.registry],
   });
+
+  readonly ledgerBuffered = new Gauge({
+    name: "headroom_ledger_buffered_events",
+    help: "Usage events recorded but not yet written to the ledger's store (grows while it is down)",
+    registers: [this.registry],
+  });
 }

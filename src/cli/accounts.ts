@@ -1,8 +1,7 @@
 /** `headroom accounts set`: change an account's plan or its usage-credit cap. */
 import type { Command } from "commander";
 import { builtInPlans, findPlan } from "../plans/registry.ts";
-import { SqliteAccountStore } from "../stores/sqlite-accounts.ts";
-import { type StateOptions, UsageError, withDatabase, withStateOptions } from "./options.ts";
+import { type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 
 function parseCap(text: string): number {
   const cap = Number(text);
@@ -24,7 +23,7 @@ export function registerAccountsCommand(program: Command): void {
       .option("--credits-cap-usd <usd>", "opt in to usage credits with this monthly cap", parseCap)
       .option("--no-credits", "opt out of usage credits"),
   ).action(
-    (
+    async (
       options: StateOptions & { account: string; plan?: string; creditsCapUsd?: number; credits: boolean },
     ) => {
       if (options.plan && !findPlan(options.plan)) {
@@ -34,8 +33,8 @@ export function registerAccountsCommand(program: Command): void {
       }
       const creditsCapUsd = options.credits === false ? null : options.creditsCapUsd;
       const changes = { plan: options.plan, creditsCapUsd };
-      const found = withDatabase(options, (db) =>
-        new SqliteAccountStore(db).updateAccount(options.account, changes),
+      const found = await withStores(options, (stores) =>
+        stores.accounts.updateAccount(options.account, changes),
       );
       if (!found) throw new UsageError(`no account ${options.account}`);
       const parts = [

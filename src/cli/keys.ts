@@ -1,11 +1,11 @@
 /** `headroom keys create|list|revoke`: manage API keys, also while a server runs on the same data dir. */
 import type { Command } from "commander";
 import { builtInPlans, findPlan } from "../plans/registry.ts";
-import { SqliteAccountStore } from "../stores/sqlite-accounts.ts";
-import { formatTable, type StateOptions, UsageError, withDatabase, withStateOptions } from "./options.ts";
+import type { AccountStore } from "../stores/store.ts";
+import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 
-function withAccounts<T>(options: StateOptions, work: (accounts: SqliteAccountStore) => T): T {
-  return withDatabase(options, (db) => work(new SqliteAccountStore(db)));
+function withAccounts<T>(options: StateOptions, work: (accounts: AccountStore) => Promise<T>): Promise<T> {
+  return withStores(options, (stores) => work(stores.accounts));
 }
 
 export function registerKeysCommand(program: Command): void {
@@ -21,19 +21,17 @@ export function registerKeysCommand(program: Command): void {
         `plan of a new account, or this key's own plan (${builtInPlans.map((p) => p.name).join(", ")})`,
       )
       .option("--json", 'print {"key": …} as JSON'),
-  ).action((options: StateOptions & { account: string; plan?: string; json?: boolean }) => {
+  ).action(async (options: StateOptions & { account: string; plan?: string; json?: boolean }) => {
     if (options.plan && !findPlan(options.plan)) {
       throw new UsageError(
         `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
       );
     }
-    const created = withAccounts(options, (accounts) => {
-      try {
-        return accounts.createKey(options.account, options.plan);
-      } catch (error) {
+    const created = await withAccounts(options, (accounts) =>
+      accounts.createKey(options.account, options.plan).catch((error: unknown) => {
         throw new UsageError((error as Error).message);
-      }
-    });
+      }),
+    );
     if (options.json) {
       process.stdout.write(
         `${JSON.stringify({ key: created.key, id: created.id, account: created.account, plan: created.plan })}\n`,
@@ -53,8 +51,8 @@ export function registerKeysCommand(program: Command): void {
       .description("list keys (never the keys themselves)")
       .option("--account <name>")
       .option("--json"),
-  ).action((options: StateOptions & { account?: string; json?: boolean }) => {
-    const listing = withAccounts(options, (accounts) => accounts.listKeys(options.account));
+  ).action(async (options: StateOptions & { account?: string; json?: boolean }) => {
+    const listing = await withAccounts(options, (accounts) => accounts.listKeys(options.account));
     if (options.json) {
       process.stdout.write(`${JSON.stringify(listing, null, 2)}\n`);
       return;
@@ -79,8 +77,8 @@ export function registerKeysCommand(program: Command): void {
       .command("revoke")
       .description("revoke a key by id")
       .argument("<id>", "key id, as `keys list` shows it"),
-  ).action((id: string, options: StateOptions) => {
-    const revoked = withAccounts(options, (accounts) => accounts.revokeKey(id));
+  ).action(async (id: string, options: StateOptions) => {
+    const revoked = await withAccounts(options, (accounts) => accounts.revokeKey(id));
     if (!revoked) throw new UsageError(`no active key with id ${id}`);
     process.stdout.write(`Revoked ${id}. Requests with it now get 401.\n`);
   });

@@ -2,7 +2,8 @@
 import type { Command } from "commander";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
-import { openDatabase, type SqliteDatabase } from "../stores/sqlite.ts";
+import { openStores } from "../stores/open-stores.ts";
+import type { Stores } from "../stores/store.ts";
 
 export interface StateOptions {
   config?: string;
@@ -12,7 +13,10 @@ export interface StateOptions {
 export function withStateOptions(command: Command): Command {
   return command
     .option("--config <file>", "configuration file (YAML)")
-    .option("--data-dir <dir>", "where headroom keeps its database (default .headroom/)");
+    .option(
+      "--data-dir <dir>",
+      "where headroom keeps its SQLite database (default .headroom/; DATABASE_URL=postgres://… selects PostgreSQL)",
+    );
 }
 
 export function configFor(options: StateOptions): Config {
@@ -39,12 +43,18 @@ export function formatTable(headers: string[], rows: Array<Array<string | number
   return [line(cells[0] ?? []), ...cells.slice(1).map(line)].join("\n");
 }
 
-/** Opens the database of `--data-dir` for one piece of work and closes it after. */
-export function withDatabase<T>(options: StateOptions, work: (db: SqliteDatabase) => T): T {
-  const db = openDatabase(configFor(options).server.data_dir);
+/**
+ * Opens the stores a server with the same options uses (SQLite under --data-dir, or the
+ * PostgreSQL of DATABASE_URL) for one piece of work, and closes them after.
+ */
+export async function withStores<T>(
+  options: StateOptions,
+  work: (stores: Stores) => Promise<T> | T,
+): Promise<T> {
+  const stores = await openStores({ dataDir: configFor(options).server.data_dir, env: process.env });
   try {
-    return work(db);
+    return await work(stores);
   } finally {
-    db.close();
+    await stores.close();
   }
 }

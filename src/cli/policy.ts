@@ -6,16 +6,16 @@ import { readPolicyFile } from "../plans/load-policy.ts";
 import { PolicyBook } from "../plans/policy-book.ts";
 import { diffPolicies } from "../plans/policy-diff.ts";
 import type { Policy } from "../plans/schema.ts";
-import { SqlitePolicyStore } from "../stores/sqlite-policies.ts";
-import { formatTable, type StateOptions, UsageError, withDatabase, withStateOptions } from "./options.ts";
+import type { PolicyStore } from "../stores/store.ts";
+import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 
-function withPolicies<T>(options: StateOptions, work: (store: SqlitePolicyStore) => T): T {
-  return withDatabase(options, (db) => work(new SqlitePolicyStore(db)));
+function withPolicies<T>(options: StateOptions, work: (store: PolicyStore) => Promise<T>): Promise<T> {
+  return withStores(options, (stores) => work(stores.policies));
 }
 
-function findPolicy(store: SqlitePolicyStore, version: string): Policy {
+async function findPolicy(store: PolicyStore, version: string): Promise<Policy> {
   if (version === defaultPolicy.version) return defaultPolicy;
-  const policy = store.list().find((candidate) => candidate.version === version);
+  const policy = (await store.list()).find((candidate) => candidate.version === version);
   if (!policy) throw new UsageError(`no policy ${version}; \`headroom policy list\` shows them`);
   return policy;
 }
@@ -30,8 +30,10 @@ export function registerPolicyCommand(program: Command): void {
 
   withStateOptions(
     policy.command("list").description("stored policies and which is in force").option("--json"),
-  ).action((options: StateOptions & { json?: boolean }) => {
-    const rows = withPolicies(options, (store) => new PolicyBook(store).timeline(Date.now()));
+  ).action(async (options: StateOptions & { json?: boolean }) => {
+    const rows = await withPolicies(options, async (store) =>
+      (await PolicyBook.open(store)).timeline(Date.now()),
+    );
     if (options.json) {
       process.stdout.write(
         `${JSON.stringify(
@@ -56,8 +58,8 @@ export function registerPolicyCommand(program: Command): void {
   });
 
   withStateOptions(policy.command("show").description("print a policy as YAML").argument("<version>")).action(
-    (version: string, options: StateOptions) => {
-      const found = withPolicies(options, (store) => findPolicy(store, version));
+    async (version: string, options: StateOptions) => {
+      const found = await withPolicies(options, (store) => findPolicy(store, version));
       process.stdout.write(stringify(found));
     },
   );
@@ -68,9 +70,9 @@ export function registerPolicyCommand(program: Command): void {
       .description("what changes from one policy to another")
       .argument("<from>")
       .argument("<to>"),
-  ).action((from: string, to: string, options: StateOptions) => {
-    const changes = withPolicies(options, (store) =>
-      diffPolicies(findPolicy(store, from), findPolicy(store, to)),
+  ).action(async (from: string, to: string, options: StateOptions) => {
+    const changes = await withPolicies(options, async (store) =>
+      diffPolicies(await findPolicy(store, from), await findPolicy(store, to)),
     );
     if (changes.length === 0) {
       process.stdout.write("No differences in plans or prices.\n");
@@ -92,16 +94,14 @@ export function registerPolicyCommand(program: Command): void {
       )
       .argument("<file>")
       .option("--replace", "overwrite stored policies with the same version"),
-  ).action((file: string, options: StateOptions & { replace?: boolean }) => {
+  ).action(async (file: string, options: StateOptions & { replace?: boolean }) => {
     const policies = readPolicyFile(file);
-    withPolicies(options, (store) => {
-      try {
-        store.applyAll(policies, { replace: options.replace });
-      } catch (error) {
+    const statuses = await withPolicies(options, async (store) => {
+      await store.applyAll(policies, { replace: options.replace }).catch((error: unknown) => {
         throw new UsageError(`${(error as Error).message} (nothing from ${file} was stored)`);
-      }
+      });
+      return (await PolicyBook.open(store)).timeline(Date.now());
     });
-    const statuses = withPolicies(options, (store) => new PolicyBook(store).timeline(Date.now()));
     for (const p of policies) {
       const status = statuses.find((entry) => entry.policy.version === p.version)?.status ?? "stored";
       const when = status === "scheduled" ? `takes effect at ${p.effective_from}` : status;

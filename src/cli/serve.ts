@@ -55,7 +55,7 @@ export function registerServeCommand(program: Command): void {
           upstreamUrl: options.upstream,
         },
       });
-      const gateway = createGateway(config, { clock: clockFrom(process.env.HEADROOM_CLOCK_START) });
+      const gateway = await createGateway(config, { clock: clockFrom(process.env.HEADROOM_CLOCK_START) });
       const running = await startGateway(gateway);
       const dataDirFlag =
         config.server.data_dir === ".headroom" ? "" : ` --data-dir ${config.server.data_dir}`;
@@ -65,7 +65,7 @@ export function registerServeCommand(program: Command): void {
           "",
           `headroom is listening on ${running.url}`,
           `  upstream: ${config.upstream_override ? `${config.upstreams.override?.type} ${running.gateway.config.upstreams.override && "url" in running.gateway.config.upstreams.override ? running.gateway.config.upstreams.override.url : ""}` : upstreams}`,
-          `  data:     ${config.server.data_dir}/headroom.db`,
+          `  data:     ${gateway.stores.location}`,
           "",
           "Get a key (in another terminal):",
           `  npx headroom keys create --account demo --plan pro${dataDirFlag}`,

@@ -10,16 +10,21 @@ import {
   type Grouping,
   pricer,
   type ReportRow,
+  type RequestRow,
   requestRow,
   summarize,
   toCsv,
 } from "../ledger/usage-report.ts";
 import { PolicyBook } from "../plans/policy-book.ts";
-import { openDatabase } from "../stores/sqlite.ts";
-import { SqliteLedger } from "../stores/sqlite-ledger.ts";
-import { SqlitePolicyStore } from "../stores/sqlite-policies.ts";
 import { ModelRouter } from "../upstreams/routing.ts";
-import { configFor, formatTable, type StateOptions, UsageError, withStateOptions } from "./options.ts";
+import {
+  configFor,
+  formatTable,
+  type StateOptions,
+  UsageError,
+  withStateOptions,
+  withStores,
+} from "./options.ts";
 
 interface UsageOptions extends StateOptions {
   account?: string;
@@ -111,17 +116,15 @@ export function registerUsageCommand(program: Command): void {
     const sinceMs = parseInstant(options.since, "--since") ?? 0;
     const untilMs = parseInstant(options.until, "--until") ?? Number.POSITIVE_INFINITY;
     const config = configFor(options);
-    const db = openDatabase(config.server.data_dir);
-    const ledger = new SqliteLedger(db);
-    try {
-      const policies = new PolicyBook(new SqlitePolicyStore(db));
+    await withStores(options, async ({ ledger, policies: store }) => {
+      const policies = await PolicyBook.open(store);
       const router = new ModelRouter(config);
       const price = pricer(
         (ms) => policies.inForce(ms),
         (model) => router.resolve(model)?.entry.family,
       );
-      const events = function* (): Iterable<UsageEvent> {
-        for (const event of ledger.replay(sinceMs, { account: options.account })) {
+      const events = async function* (): AsyncIterable<UsageEvent> {
+        for await (const event of ledger.replay(sinceMs, { account: options.account })) {
           if (event.at_ms >= untilMs) return;
           yield event;
         }
@@ -129,7 +132,8 @@ export function registerUsageCommand(program: Command): void {
       const write = (text: string) => process.stdout.write(text.endsWith("\n") ? text : `${text}\n`);
       if (options.requests) {
         if (format === "table") throw new UsageError("--requests prints --json or --format csv");
-        const rows = [...events()].map((event) => requestRow(event, price));
+        const rows: RequestRow[] = [];
+        for await (const event of events()) rows.push(requestRow(event, price));
         if (format === "json") write(JSON.stringify(rows, null, 2));
         else
           write(
@@ -137,14 +141,11 @@ export function registerUsageCommand(program: Command): void {
           );
         return;
       }
-      const rows = summarize(events(), by, price);
+      const rows = await summarize(events(), by, price);
       if (format === "json") write(JSON.stringify(rows, null, 2));
       else if (format === "csv")
         write(toCsv(rows as unknown as Array<Record<string, unknown>>, [...by, ...REPORT_COLUMNS]));
       else write(rows.length === 0 ? "No usage recorded yet." : reportTable(rows, by));
-    } finally {
-      await ledger.close();
-      db.close();
-    }
+    });
   });
 }

@@ -8,7 +8,7 @@ import type { Admission } from "../enforcement/enforcer.ts";
 import { HeadroomError, overloaded } from "../errors.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
-import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
+import type { KeyIdentity } from "../stores/store.ts";
 import { estimateRequestTokens } from "../tokens/estimate.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import type { MessageReply, ResolvedModel } from "../upstreams/upstream.ts";

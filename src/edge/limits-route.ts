@@ -22,7 +22,7 @@ export function registerLimitsRoute(
   gateway: Pick<EdgeServices, "identities" | "enforcer" | "router" | "upstreams">,
 ): void {
   app.get<{ Querystring: { model?: string } }>("/v1/headroom/limits", async (request) => {
-    const identity = authenticate(gateway.identities, request.headers);
+    const identity = await authenticate(gateway.identities, request.headers);
     const family = request.query.model
       ? routeModel(gateway.router, gateway.upstreams, request.query.model).model.entry.family
       : "sonnet";

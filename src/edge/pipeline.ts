@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { asHeadroomError } from "../errors.ts";
+import { asHeadroomError, HeadroomError } from "../errors.ts";
 import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
 import { authenticate } from "./auth.ts";
 import { Exchange, type ExchangeServices } from "./exchange.ts";
@@ -38,7 +38,15 @@ export function generationHandler<Schema extends z.ZodType, Context>(
   surface: Surface<Schema, Context>,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   return async (request, reply) => {
-    const identity = authenticate(gateway.identities, request.headers);
+    const found = authenticate(gateway.identities, request.headers);
+    const identity = found instanceof Promise ? await found : found;
+    // While the ledger cannot take more (its store down and its buffer full), nothing new is
+    // served: usage that cannot be recorded would be lost.
+    if (gateway.ledger.saturated) {
+      throw new HeadroomError(503, "api_error", "Usage cannot be recorded right now; retry shortly.", {
+        headers: { "retry-after": "5" },
+      });
+    }
     const { request: body, context } = surface.translate(validateBody(surface.schema, request.body));
     const streamed = body.stream === true;
     const exchange = new Exchange(gateway, request.id, identity, surface.endpoint, streamed);

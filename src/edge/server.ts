@@ -109,6 +109,7 @@ export function buildServer(gateway: EdgeServices): FastifyInstance {
       gateway.metrics.inFlight.set({ upstream: name }, stats.inFlight);
       gateway.metrics.demand.set({ upstream: name }, stats.demandTokensPerSecond);
     }
+    gateway.metrics.ledgerBuffered.set(gateway.ledger.pending);
     reply.header("content-type", gateway.metrics.registry.contentType);
     return gateway.metrics.registry.metrics();
   });

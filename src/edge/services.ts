@@ -4,13 +4,13 @@
  * edge depends on these narrow shapes and never imports the gateway itself.
  */
 import type { Logger } from "pino";
-import type { KeyLookup } from "../accounts/identity-cache.ts";
+import type { IdentityCache } from "../accounts/identity-cache.ts";
 import type { Metrics } from "../admin/metrics.ts";
 import type { AdmissionController } from "../admission/admission-controller.ts";
 import type { Config } from "../config/schema.ts";
 import type { Enforcer } from "../enforcement/enforcer.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
-import type { SqliteAccountStore } from "../stores/sqlite-accounts.ts";
+import type { AccountStore } from "../stores/store.ts";
 import type { ModelRouter } from "../upstreams/routing.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 
@@ -26,9 +26,9 @@ export interface EdgeServices {
   logger: Logger;
   /** Milliseconds since the epoch; injected in tests to cross windows and policy dates. */
   clock: () => number;
-  accounts: SqliteAccountStore;
+  accounts: AccountStore;
   /** Key → identity, remembered for a second (accounts/identity-cache.ts). */
-  identities: KeyLookup;
+  identities: Pick<IdentityCache, "authenticate" | "isRevoked">;
   router: ModelRouter;
   upstreams: ReadonlyMap<string, Upstream>;
   enforcer: Enforcer;

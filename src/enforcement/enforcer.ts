@@ -19,7 +19,7 @@ import {
   rfc3339,
 } from "../protocol/rate-limit-headers.ts";
 import { MemoryLimiterStore } from "../stores/memory-limiter.ts";
-import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
+import type { KeyIdentity } from "../stores/store.ts";
 
 /** Output tokens assumed for an account with no history yet. */
 const DEFAULT_OUTPUT_ESTIMATE = 256;

@@ -10,7 +10,7 @@ import { HeadroomError } from "../errors.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
 import type { LimiterStore } from "../limits/limiter-store.ts";
 import { creditLimits, WEEK_MS } from "../plans/plan-limits.ts";
-import type { KeyIdentity } from "../stores/sqlite-accounts.ts";
+import type { KeyIdentity } from "../stores/store.ts";
 import type { Enforcer } from "./enforcer.ts";
 
 export interface RebuildSources {
@@ -18,7 +18,7 @@ export interface RebuildSources {
   limiter: LimiterStore;
   enforcer: Pick<Enforcer, "limitsFor">;
   /** The identity behind a key id, revoked keys included. */
-  identityOfKey(keyId: string): KeyIdentity | undefined;
+  identityOfKey(keyId: string): Promise<KeyIdentity | undefined>;
   /** The model family a recorded model id belongs to, if the catalog still knows it. */
   familyOf(model: string): string | undefined;
 }
@@ -51,7 +51,7 @@ export async function rebuildWindows(sources: RebuildSources, nowMs: number): Pr
       report.skipped++;
       continue;
     }
-    if (!identities.has(row.key_id)) identities.set(row.key_id, sources.identityOfKey(row.key_id));
+    if (!identities.has(row.key_id)) identities.set(row.key_id, await sources.identityOfKey(row.key_id));
     const identity = identities.get(row.key_id);
     const family = sources.familyOf(row.model);
     if (!identity || !family) {

@@ -48,6 +48,10 @@ export interface EventFilter {
 }
 
 export interface Ledger {
+  /** Events recorded but not yet written (buffered while the store is failing). */
+  readonly pending: number;
+  /** The buffer is full: new requests are refused until the store is back, so none is lost. */
+  readonly saturated: boolean;
   /**
    * Records an event; resolves once it is durable (written with others in one transaction,
    * a group commit). A second event with the same request id is ignored.

@@ -58,9 +58,13 @@ function groupValue(event: UsageEvent, by: Grouping): string {
 }
 
 /** Sums rows per group, in the order of `by`, groups sorted by their values. */
-export function summarize(events: Iterable<UsageEvent>, by: readonly Grouping[], price: Pricer): ReportRow[] {
+export async function summarize(
+  events: Iterable<UsageEvent> | AsyncIterable<UsageEvent>,
+  by: readonly Grouping[],
+  price: Pricer,
+): Promise<ReportRow[]> {
   const groups = new Map<string, ReportRow>();
-  for (const event of events) {
+  for await (const event of events) {
     const values = by.map((grouping) => groupValue(event, grouping));
     const id = values.join("\u0000");
     let row = groups.get(id);

@@ -1,9 +1,9 @@
 /**
  * Which policy is in force: the latest stored one whose `effective_from` is not after the
- * clock, else the built-in one. Re-reads the store when the database changed (another process
- * ran `headroom policy apply`), so a scheduled or new policy takes effect with no restart.
+ * clock, else the built-in one. Re-reads the store when it changed (another process ran
+ * `headroom policy apply`), so a scheduled or new policy takes effect with no restart.
  */
-import type { SqlitePolicyStore } from "../stores/sqlite-policies.ts";
+import type { PolicyStore } from "../stores/store.ts";
 import { defaultPolicy } from "./default-policy.ts";
 import type { Policy } from "./schema.ts";
 
@@ -14,37 +14,54 @@ interface Dated {
 
 export class PolicyBook {
   private dated: Dated[] = [];
-  private seenVersion = -1;
+  private seenVersion: string | undefined;
   private checkedAtMs = Number.NEGATIVE_INFINITY;
+  private refreshing: Promise<void> | undefined;
 
   constructor(
-    private readonly store: SqlitePolicyStore | undefined,
+    private readonly store: PolicyStore | undefined,
     /**
-     * How often to ask the database whether policies changed. This is wall time between polls
-     * of the database, not the policy clock (which tests freeze and move by hours), so it reads
-     * the monotonic clock; asking on every request would cost a query per request.
+     * How often to ask the store whether policies changed. This is wall time between polls,
+     * not the policy clock (which tests freeze and move by hours), so it reads the monotonic
+     * clock; asking on every request would cost a query per request. The question is asked in
+     * the background: a request never waits for it.
      */
     private readonly refreshMs = 250,
     private readonly monotonicMs: () => number = () => performance.now(),
-  ) {
-    this.refresh();
+    private readonly onError: (error: unknown) => void = () => {},
+  ) {}
+
+  /** A book with the store's policies loaded. */
+  static async open(store: PolicyStore | undefined): Promise<PolicyBook> {
+    const book = new PolicyBook(store);
+    await book.refresh();
+    return book;
   }
 
-  /** Reloads policies now (after an apply in this process). */
-  refresh(): void {
+  /** Reloads policies now (at start, after an apply in this process). */
+  async refresh(): Promise<void> {
     if (!this.store) return;
-    this.seenVersion = this.store.dataVersion();
-    this.dated = this.store
-      .list()
+    this.checkedAtMs = this.monotonicMs();
+    const version = await this.store.dataVersion();
+    const policies = await this.store.list();
+    this.seenVersion = version;
+    this.dated = policies
       .map((policy) => ({ fromMs: Date.parse(policy.effective_from), policy }))
       .sort((a, b) => a.fromMs - b.fromMs);
   }
 
   private maybeRefresh(): void {
     const wall = this.monotonicMs();
-    if (!this.store || wall - this.checkedAtMs < this.refreshMs) return;
+    const store = this.store;
+    if (!store || this.refreshing || wall - this.checkedAtMs < this.refreshMs) return;
     this.checkedAtMs = wall;
-    if (this.store.dataVersion() !== this.seenVersion) this.refresh();
+    this.refreshing = store
+      .dataVersion()
+      .then((version) => (version !== this.seenVersion ? this.refresh() : undefined))
+      .catch(this.onError)
+      .finally(() => {
+        this.refreshing = undefined;
+      });
   }
 
   inForce(nowMs: number): Policy {

@@ -1,33 +1,11 @@
 /** Accounts and API keys in SQLite. Persistence only: key material is made in accounts/. */
 import { displayPrefix, generateKey, hashKey, newKeyId } from "../accounts/api-keys.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
+import type { AccountStore, CreatedKey, KeyIdentity, KeyListing } from "./store.ts";
 
-export interface KeyIdentity {
-  keyId: string;
-  account: string;
-  /** The key's own plan if it overrides the account's, else the account's. */
-  plan: string;
-  /** Monthly cap on usage credits in USD, or null if the account has not opted in. */
-  creditsCapUsd: number | null;
-}
+export type { CreatedKey, KeyIdentity, KeyListing } from "./store.ts";
 
-export interface KeyListing {
-  id: string;
-  account: string;
-  plan: string;
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-export interface CreatedKey {
-  id: string;
-  key: string;
-  account: string;
-  plan: string;
-}
-
-export class SqliteAccountStore {
+export class SqliteAccountStore implements AccountStore {
   private readonly findByHash;
 
   constructor(private readonly db: SqliteDatabase) {
@@ -45,7 +23,7 @@ export class SqliteAccountStore {
    * Creates a key for an account, creating the account with `plan` if it is new. For an
    * existing account a different plan becomes this key's own override.
    */
-  createKey(account: string, plan: string | undefined, now = new Date()): CreatedKey {
+  async createKey(account: string, plan: string | undefined, now = new Date()): Promise<CreatedKey> {
     return this.db.transaction(() => {
       const existing = this.db
         .prepare<[string], { plan: string }>("select plan from accounts where name = ?")
@@ -69,14 +47,14 @@ export class SqliteAccountStore {
   }
 
   /** The identity behind a key, or undefined if unknown or revoked. */
-  authenticate(key: string): KeyIdentity | undefined {
+  async authenticate(key: string): Promise<KeyIdentity | undefined> {
     const row = this.findByHash.get(hashKey(key));
     if (!row || row.revoked_at) return undefined;
     return { keyId: row.id, account: row.account, plan: row.plan, creditsCapUsd: row.credits_cap_usd };
   }
 
   /** The identity a key id stands for, revoked or not (its usage still counts for its account). */
-  identityOfKey(keyId: string): KeyIdentity | undefined {
+  async identityOfKey(keyId: string): Promise<KeyIdentity | undefined> {
     const row = this.db
       .prepare<[string], { id: string; account: string; plan: string; credits_cap_usd: number | null }>(
         `select k.id, k.account, coalesce(k.plan, a.plan) as plan, a.credits_cap_usd
@@ -87,11 +65,11 @@ export class SqliteAccountStore {
   }
 
   /** Whether a key exists but was revoked, to say so in the 401. */
-  isRevoked(key: string): boolean {
+  async isRevoked(key: string): Promise<boolean> {
     return Boolean(this.findByHash.get(hashKey(key))?.revoked_at);
   }
 
-  listKeys(account?: string): KeyListing[] {
+  async listKeys(account?: string): Promise<KeyListing[]> {
     const sql = `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.prefix, k.created_at, k.revoked_at
                    from api_keys k join accounts a on a.name = k.account
                   ${account ? "where k.account = ?" : ""}
@@ -101,7 +79,10 @@ export class SqliteAccountStore {
   }
 
   /** Changes an account's plan and/or its usage-credit cap (null turns credits off). */
-  updateAccount(account: string, changes: { plan?: string; creditsCapUsd?: number | null }): boolean {
+  async updateAccount(
+    account: string,
+    changes: { plan?: string; creditsCapUsd?: number | null },
+  ): Promise<boolean> {
     const sets: string[] = [];
     const params: unknown[] = [];
     if (changes.plan !== undefined) {
@@ -121,7 +102,7 @@ export class SqliteAccountStore {
   }
 
   /** Revokes by key id; returns false if there is no such active key. */
-  revokeKey(id: string, now = new Date()): boolean {
+  async revokeKey(id: string, now = new Date()): Promise<boolean> {
     const result = this.db
       .prepare("update api_keys set revoked_at = ? where id = ? and revoked_at is null")
       .run(now.toISOString(), id);

@@ -59,6 +59,8 @@ export class SqliteLedger implements Ledger {
   constructor(
     private readonly db: SqliteDatabase,
     private readonly logger?: Pick<Logger, "error" | "info">,
+    /** Events kept while writes fail before the edge refuses new requests. */
+    readonly maxBuffered = 100_000,
   ) {
     const insert = db.prepare(
       `insert into usage_events (${COLUMNS.join(", ")}) values (${COLUMNS.map((c) => `@${c}`).join(", ")})
@@ -74,6 +76,10 @@ export class SqliteLedger implements Ledger {
   /** How many events wait to be written. */
   get pending(): number {
     return this.queue.length;
+  }
+
+  get saturated(): boolean {
+    return this.queue.length >= this.maxBuffered;
   }
 
   record(event: UsageEvent): Promise<void> {

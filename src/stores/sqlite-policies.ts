@@ -1,16 +1,14 @@
 /** Dated policies in SQLite. Stored as validated JSON; the policy book decides which is in force. */
 import { type Policy, policySchema } from "../plans/schema.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
+import { type PolicyStore, policyAlreadyStored } from "./store.ts";
 
-export class SqlitePolicyStore {
+export class SqlitePolicyStore implements PolicyStore {
   constructor(private readonly db: SqliteDatabase) {}
 
-  /** Stores a policy; a version already stored is refused unless `replace`. */
-  apply(policy: Policy, options: { replace?: boolean; now?: Date } = {}): void {
+  private apply(policy: Policy, options: { replace?: boolean; now?: Date }): void {
     const exists = this.db.prepare("select 1 from policies where version = ?").get(policy.version);
-    if (exists && !options.replace) {
-      throw new Error(`policy ${policy.version} is already stored; give --replace to overwrite it`);
-    }
+    if (exists && !options.replace) throw policyAlreadyStored(policy.version);
     this.db
       .prepare(
         `insert into policies (version, effective_from_ms, body, applied_at) values (?, ?, ?, ?)
@@ -24,27 +22,34 @@ export class SqlitePolicyStore {
       );
   }
 
-  /** Stores every policy of a file, or none of them. */
-  applyAll(policies: readonly Policy[], options: { replace?: boolean; now?: Date } = {}): void {
+  async applyAll(
+    policies: readonly Policy[],
+    options: { replace?: boolean; now?: Date } = {},
+  ): Promise<void> {
     this.db.transaction(() => {
       for (const policy of policies) this.apply(policy, options);
     })();
   }
 
-  /** Every stored policy, earliest effective first. */
-  list(): Policy[] {
+  async list(): Promise<Policy[]> {
     return this.db
       .prepare<[], { body: string }>("select body from policies order by effective_from_ms, version")
       .all()
       .map((row) => policySchema.parse(JSON.parse(row.body)));
   }
 
-  remove(version: string): boolean {
+  async remove(version: string): Promise<boolean> {
     return this.db.prepare("delete from policies where version = ?").run(version).changes > 0;
   }
 
-  /** Changes whenever another connection commits: a cheap way to notice `policy apply`. */
-  dataVersion(): number {
-    return this.db.pragma("data_version", { simple: true }) as number;
+  /** SQLite's data_version changes whenever another connection commits: a cheap way to notice `policy apply`. */
+  async dataVersion(): Promise<string> {
+    const commits = this.db.pragma("data_version", { simple: true }) as number;
+    const own = this.db
+      .prepare<[], { n: number; at: string | null }>(
+        "select count(*) as n, max(applied_at) as at from policies",
+      )
+      .get();
+    return `${commits}:${own?.n}:${own?.at}`;
   }
 }

@@ -6,6 +6,9 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
+import { DatabaseError } from "./store.ts";
+
+export { DatabaseError };
 
 export type SqliteDatabase = Database.Database;
 
@@ -63,11 +66,6 @@ export const MIGRATIONS: readonly string[] = [
 
 /** The schema version this code writes: the number of migrations. */
 export const SCHEMA_VERSION = MIGRATIONS.length;
-
-/** A database headroom cannot use as it is; the message says what to do. */
-export class DatabaseError extends Error {
-  override name = "DatabaseError";
-}
 
 export interface Migration {
   from: number;

@@ -3,11 +3,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
-import { IDENTITY_TTL_MS, IdentityCache } from "../../src/accounts/identity-cache.ts";
+import { IDENTITY_TTL_MS, IdentityCache, STALE_IF_ERROR_MS } from "../../src/accounts/identity-cache.ts";
 import { openDatabase } from "../../src/stores/sqlite.ts";
 import { SqliteAccountStore } from "../../src/stores/sqlite-accounts.ts";
 
-test("a key's identity is remembered for a second: a revocation from another connection is seen once it expires", (t) => {
+test("a key's identity is remembered for a second: a revocation from another connection is seen once it expires", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "headroom-identity-"));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const gatewayDb = openDatabase(dir);
@@ -27,22 +27,49 @@ test("a key's identity is remembered for a second: a revocation from another con
   };
   let now = 0;
   const cache = new IdentityCache(counted, () => now);
-  const { key, id } = new SqliteAccountStore(cliDb).createKey("alice", "pro");
+  const { key, id } = await new SqliteAccountStore(cliDb).createKey("alice", "pro");
 
-  assert.equal(cache.authenticate(key)?.account, "alice");
-  assert.equal(cache.authenticate(key)?.account, "alice");
+  assert.equal((await cache.authenticate(key))?.account, "alice");
+  const remembered = cache.authenticate(key);
+  assert.ok(!(remembered instanceof Promise), "a remembered key is answered without a promise");
+  assert.equal(remembered?.account, "alice");
   assert.equal(reads, 1, "the second request within the second reads no database");
 
-  assert.ok(new SqliteAccountStore(cliDb).revokeKey(id));
+  assert.ok(await new SqliteAccountStore(cliDb).revokeKey(id));
   now += IDENTITY_TTL_MS - 1;
-  assert.equal(cache.authenticate(key)?.account, "alice", "within the second the remembered identity stands");
+  assert.equal(
+    (await cache.authenticate(key))?.account,
+    "alice",
+    "within the second the remembered identity stands",
+  );
   now += 1;
-  assert.equal(cache.authenticate(key), undefined, "after it, the revocation is seen");
-  assert.equal(cache.isRevoked(key), true);
+  assert.equal(await cache.authenticate(key), undefined, "after it, the revocation is seen");
+  assert.equal(await cache.isRevoked(key), true);
 
   // Unknown keys are asked every time (never remembered).
   const before = reads;
-  cache.authenticate("sk-hr-unknown");
-  cache.authenticate("sk-hr-unknown");
+  await cache.authenticate("sk-hr-unknown");
+  await cache.authenticate("sk-hr-unknown");
   assert.equal(reads, before + 2);
+});
+
+test("while the account store is down, keys seen recently keep working; unknown ones are not let in", async () => {
+  const identity = { keyId: "key_1", account: "alice", plan: "pro", creditsCapUsd: null };
+  let down = false;
+  const store = {
+    authenticate: async (key: string) => {
+      if (down) throw new Error("connection refused");
+      return key === "sk-known" ? identity : undefined;
+    },
+    isRevoked: async () => false,
+  };
+  let now = 0;
+  const cache = new IdentityCache(store, () => now);
+  assert.deepEqual(await cache.authenticate("sk-known"), identity);
+  down = true;
+  now += IDENTITY_TTL_MS * 5;
+  assert.deepEqual(await cache.authenticate("sk-known"), identity, "the remembered identity stands in");
+  await assert.rejects(Promise.resolve(cache.authenticate("sk-other")), /connection refused/);
+  now += STALE_IF_ERROR_MS + IDENTITY_TTL_MS * 5;
+  await assert.rejects(Promise.resolve(cache.authenticate("sk-known")), /connection refused/, "not forever");
 });

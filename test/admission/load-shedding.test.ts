@@ -56,7 +56,7 @@ describe("priority load shedding on a small simulated pool", () => {
     low = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
     high = new Anthropic({
       baseURL: server.url,
-      apiKey: server.gateway.accounts.createKey("vip", "priority").key,
+      apiKey: (await server.gateway.accounts.createKey("vip", "priority")).key,
       maxRetries: 0,
     });
   });

@@ -39,7 +39,7 @@ describe("one truth: the fleet sizes the simulated pool and scales the policies"
       capacity_scaling: { baseline: fleet.capacityAt(deal - 3_600_000, "sonnet") },
     });
     const db = openDatabase(server.dataDir);
-    new SqlitePolicyStore(db).apply(scaled);
+    await new SqlitePolicyStore(db).applyAll([scaled]);
     db.close();
     await waitFor(
       () => server.gateway.policies.inForce(clock.now).version === "capacity-scaled",

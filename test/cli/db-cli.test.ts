@@ -37,7 +37,7 @@ describe("headroom db and the schema", () => {
     assert.equal(first.code, 0, first.stderr);
     assert.match(first.stdout, new RegExp(`from version 3 to ${SCHEMA_VERSION}`));
     const second = await runCli(["db", "migrate", "--data-dir", dir]);
-    assert.match(second.stdout, new RegExp(`already at version ${SCHEMA_VERSION}`));
+    assert.match(second.stdout, /already at the latest version/);
 
     const db = new Database(join(dir, "headroom.db"), { readonly: true });
     assert.deepEqual(db.prepare("select request_id, output_tokens from usage_events order by at_ms").all(), [

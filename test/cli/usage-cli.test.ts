@@ -47,12 +47,14 @@ describe("headroom usage", () => {
     const db = openDatabase(dir);
     const sonnet = defaultPolicy.model_classes.sonnet;
     assert.ok(sonnet);
-    new SqlitePolicyStore(db).apply({
-      ...defaultPolicy,
-      version: "2026-05-06-dearer-output",
-      effective_from: "2026-05-06T00:00:00Z",
-      model_classes: { ...defaultPolicy.model_classes, sonnet: { ...sonnet, output: 30 } },
-    });
+    await new SqlitePolicyStore(db).applyAll([
+      {
+        ...defaultPolicy,
+        version: "2026-05-06-dearer-output",
+        effective_from: "2026-05-06T00:00:00Z",
+        model_classes: { ...defaultPolicy.model_classes, sonnet: { ...sonnet, output: 30 } },
+      },
+    ]);
     const ledger = new SqliteLedger(db);
     await Promise.all([
       // 0.003 + 0.03 + 600 × 3.75e-6 + 400 × 6e-6 + 0.003 = $0.04065

@@ -26,7 +26,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
 
   before(async () => {
     server = await startTestGateway();
-    const revoked = server.gateway.accounts.createKey("test", undefined);
+    const revoked = await server.gateway.accounts.createKey("test", undefined);
     server.gateway.accounts.revokeKey(revoked.id);
     revokedKey = revoked.key;
   });

@@ -16,7 +16,7 @@ const HOUR = 3_600_000;
 async function applyFromAnotherProcess(server: TestGateway, policies: Policy[]) {
   const db = openDatabase(server.dataDir);
   const store = new SqlitePolicyStore(db);
-  for (const policy of policies) store.apply(policy);
+  await store.applyAll(policies);
   db.close();
   // The gateway notices another connection's commit on its own (it polls the database's version).
   const versions = policies.map((policy) => policy.version);
@@ -178,7 +178,7 @@ describe("subscription plans: 5-hour and weekly windows", () => {
     pro = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
     max = new Anthropic({
       baseURL: server.url,
-      apiKey: server.gateway.accounts.createKey("maxer", "max-5x").key,
+      apiKey: (await server.gateway.accounts.createKey("maxer", "max-5x")).key,
       maxRetries: 0,
     });
   });
@@ -256,7 +256,7 @@ describe("usage credits", () => {
   after(() => server.stop());
 
   test("an account that opted in continues past its 5-hour limit at API prices, up to its monthly cap", async () => {
-    const { key } = server.gateway.accounts.createKey("saver", "pro");
+    const { key } = await server.gateway.accounts.createKey("saver", "pro");
     assert.ok(server.gateway.accounts.updateAccount("saver", { creditsCapUsd: 0.2 }));
     const client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
     const outcomes: string[] = [];
@@ -293,7 +293,7 @@ describe("usage credits", () => {
   });
 
   test("an account that did not opt in is simply refused", async () => {
-    const { key } = server.gateway.accounts.createKey("plain", "pro");
+    const { key } = await server.gateway.accounts.createKey("plain", "pro");
     const client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
     for (let i = 0; i < 5; i++) await ask(client, 3_500, "claude-sonnet-4-6", 3_500);
     await assert.rejects(ask(client, 3_500, "claude-sonnet-4-6", 3_500), (error: unknown) => {
@@ -317,7 +317,7 @@ describe("dated policies: the deal doubles limits at exactly its date, with no r
   after(() => server.stop());
 
   test("5-hour budgets double, the peak rule goes and Opus API limits rise at D", async () => {
-    const apiKey = server.gateway.accounts.createKey("api", "api-tier-1").key;
+    const apiKey = (await server.gateway.accounts.createKey("api", "api-tier-1")).key;
     clock.now = deal - 1;
     const before = await limitsOf(server, server.key);
     assert.equal(before.policy, "2026-01-01-baseline");
@@ -350,7 +350,7 @@ describe("dated policies: the deal doubles limits at exactly its date, with no r
   test("during peak the same request draws 1.5 times the usage", async () => {
     const client = new Anthropic({
       baseURL: server.url,
-      apiKey: server.gateway.accounts.createKey("peaky", "pro").key,
+      apiKey: (await server.gateway.accounts.createKey("peaky", "pro")).key,
       maxRetries: 0,
     });
     const key = client.apiKey ?? "";

@@ -1,17 +1,31 @@
-/** Runs the real `headroom` bin as a child process. */
+/**
+ * Runs the real `headroom` bin as a child process. The environment's DATABASE_URL and REDIS_URL
+ * (set for the test suite's own clients) are not passed on unless a test gives them: a child
+ * uses its own data directory unless told otherwise, so tests never share state by accident.
+ */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 
 export const BIN = fileURLToPath(new URL("../../bin/headroom.js", import.meta.url));
 
+export function childEnv(env: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const { DATABASE_URL: _database, REDIS_URL: _redis, ...rest } = process.env;
+  return { ...rest, ...env };
+}
+
 export function runCli(
   args: string[],
-  options: { cwd?: string } = {},
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [BIN, ...args], { cwd: options.cwd }, (error, stdout, stderr) => {
-      resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
-    });
+    execFile(
+      process.execPath,
+      [BIN, ...args],
+      { cwd: options.cwd, env: childEnv(options.env) },
+      (error, stdout, stderr) => {
+        resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr });
+      },
+    );
   });
 }
 
@@ -22,7 +36,7 @@ export function startServe(
 ): Promise<{ child: ChildProcess; url: string; output: () => string }> {
   const child = spawn(process.execPath, [BIN, "serve", ...args], {
     cwd: options.cwd,
-    env: { ...process.env, ...options.env },
+    env: childEnv(options.env),
   });
   let output = "";
   return new Promise((resolve, reject) => {

@@ -40,9 +40,9 @@ export async function startTestGateway(
   config.server.log_level = "silent";
   fastSimulation(config);
   options.configure?.(config);
-  const gateway = createGateway(config, { env: options.env ?? {}, clock: options.clock });
+  const gateway = await createGateway(config, { env: options.env ?? {}, clock: options.clock });
   const running = await startGateway(gateway);
-  const key = options.restart?.key ?? gateway.accounts.createKey("test", options.plan ?? "pro").key;
+  const key = options.restart?.key ?? (await gateway.accounts.createKey("test", options.plan ?? "pro")).key;
   return {
     ...running,
     key,

@@ -9,14 +9,26 @@ import { connect, createServer, type Socket } from "node:net";
 export interface FreezableProxy {
   url: string;
   freeze(): void;
+  /** Like a server that went away: open connections are reset, new ones refused (closed at once). */
+  down(): void;
+  /** The server is back: connections pass again. */
+  up(): void;
   close(): Promise<void>;
 }
 
 export async function startFreezableProxy(target: URL): Promise<FreezableProxy> {
   let frozen = false;
+  let isDown = false;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
-    const upstream = connect(Number(target.port || 6379), target.hostname);
+    if (isDown) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect(
+      Number(target.port || (target.protocol.startsWith("postgres") ? 5432 : 6379)),
+      target.hostname,
+    );
     for (const socket of [client, upstream]) {
       sockets.add(socket);
       socket.on("error", () => socket.destroy());
@@ -41,6 +53,13 @@ export async function startFreezableProxy(target: URL): Promise<FreezableProxy> 
     url: url.href,
     freeze: () => {
       frozen = true;
+    },
+    down: () => {
+      isDown = true;
+      for (const socket of sockets) socket.resetAndDestroy();
+    },
+    up: () => {
+      isDown = false;
     },
     async close() {
       for (const socket of sockets) socket.destroy();

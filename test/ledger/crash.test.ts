@@ -11,11 +11,12 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, before, test } from "node:test";
+import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import Database from "better-sqlite3";
 import OpenAI from "openai";
 import { runCli, startServe } from "../helpers/cli.ts";
+import { DATABASE_URL, dropSchema, inSchema, postgresSkipReason, uniqueSchema } from "../helpers/postgres.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const KILLS = 20;
@@ -26,10 +27,17 @@ interface Completed {
   outputTokens: number;
 }
 
-let dir: string;
-let key: string;
+interface Engine {
+  name: string;
+  env: NodeJS.ProcessEnv;
+  /** Rows per request id as the engine's own client reads them. */
+  rows(requestId: string): Promise<Array<{ status: number; output_tokens: number }>>;
+  counts(): Promise<{ total: number; distinct: number }>;
+}
 
-before(async () => {
+let dir: string;
+
+before(() => {
   dir = mkdtempSync(join(tmpdir(), "headroom-crash-"));
   writeFileSync(
     join(dir, "fast.yaml"),
@@ -45,17 +53,11 @@ before(async () => {
       "    simulation: { decode_tokens_per_s: 5000, ttft_ms: 0 }",
     ].join("\n"),
   );
-  const created = await runCli(
-    ["keys", "create", "--account", "crash", "--plan", "api-tier-4", "--json", "--config", "fast.yaml"],
-    { cwd: dir },
-  );
-  assert.equal(created.code, 0, created.stderr);
-  key = JSON.parse(created.stdout).key;
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 /** One request of the kind `n` picks; resolves with what the client saw if it saw all of it. */
-async function oneRequest(url: string, n: number): Promise<Completed | null> {
+async function oneRequest(url: string, key: string, n: number): Promise<Completed | null> {
   const tokens = 5 + (n % 40);
   const prompt = `sim:tokens=${tokens}`;
   if (n % 3 === 0) {
@@ -98,7 +100,17 @@ async function oneRequest(url: string, n: number): Promise<Completed | null> {
   return output >= 0 ? { requestId: response.headers.get("x-request-id") ?? "", outputTokens: output } : null;
 }
 
-test(`every completely received response has exactly one ledger row after ${KILLS} SIGKILLs`, async () => {
+async function createKey(env: NodeJS.ProcessEnv): Promise<string> {
+  const created = await runCli(
+    ["keys", "create", "--account", "crash", "--plan", "api-tier-4", "--json", "--config", "fast.yaml"],
+    { cwd: dir, env },
+  );
+  assert.equal(created.code, 0, created.stderr);
+  return JSON.parse(created.stdout).key;
+}
+
+async function crashAndCheck(engine: Engine): Promise<void> {
+  const key = await createKey(engine.env);
   const completed: Completed[] = [];
   let seed = 20261130;
   const random = () => {
@@ -107,13 +119,16 @@ test(`every completely received response has exactly one ledger row after ${KILL
   };
   let n = 0;
   for (let kill = 0; kill < KILLS; kill++) {
-    const { child, url } = await startServe(["--port", "0", "--config", "fast.yaml"], { cwd: dir });
+    const { child, url } = await startServe(["--port", "0", "--config", "fast.yaml"], {
+      cwd: dir,
+      env: engine.env,
+    });
     let stop = false;
     const before = completed.length;
     const worker = async () => {
       while (!stop) {
         try {
-          const done = await oneRequest(url, n++);
+          const done = await oneRequest(url, key, n++);
           if (done) completed.push(done);
         } catch {
           // Killed mid-request: the client did not receive this response completely.
@@ -129,20 +144,67 @@ test(`every completely received response has exactly one ledger row after ${KILL
     await Promise.all([once(child as ChildProcess, "exit"), ...workers]);
   }
 
-  const db = new Database(join(dir, ".headroom", "headroom.db"), { readonly: true });
-  const rows = db.prepare("select status, output_tokens from usage_events where request_id = ?");
   for (const response of completed) {
     assert.ok(response.requestId, "every response carries its request id");
-    const found = rows.all(response.requestId) as Array<{ status: number; output_tokens: number }>;
+    const found = await engine.rows(response.requestId);
     assert.equal(found.length, 1, `request ${response.requestId}: ${found.length} rows`);
     assert.equal(found[0]?.status, 200);
     assert.equal(found[0]?.output_tokens, response.outputTokens, `request ${response.requestId}'s tokens`);
   }
-  const total = (db.prepare("select count(*) as n from usage_events").get() as { n: number }).n;
-  const distinct = (
-    db.prepare("select count(distinct request_id) as n from usage_events").get() as { n: number }
-  ).n;
-  db.close();
+  const { total, distinct } = await engine.counts();
   assert.equal(total, distinct, "no request counted twice");
   assert.ok(completed.length >= KILLS * 5, `${completed.length} complete responses checked`);
+}
+
+describe(`every completely received response has exactly one ledger row after ${KILLS} SIGKILLs`, async () => {
+  test("on SQLite", async () => {
+    const file = () => new Database(join(dir, ".headroom", "headroom.db"), { readonly: true });
+    await crashAndCheck({
+      name: "SQLite",
+      env: {},
+      rows: async (requestId) => {
+        const db = file();
+        try {
+          return db
+            .prepare("select status, output_tokens from usage_events where request_id = ?")
+            .all(requestId) as Array<{ status: number; output_tokens: number }>;
+        } finally {
+          db.close();
+        }
+      },
+      counts: async () => {
+        const db = file();
+        try {
+          return db
+            .prepare('select count(*) as total, count(distinct request_id) as "distinct" from usage_events')
+            .get() as { total: number; distinct: number };
+        } finally {
+          db.close();
+        }
+      },
+    });
+  });
+
+  const skip = await postgresSkipReason();
+  const schema = uniqueSchema("crash");
+  after(() => (skip ? undefined : dropSchema(schema)));
+  test("on PostgreSQL", { skip }, async () => {
+    await crashAndCheck({
+      name: "PostgreSQL",
+      env: { DATABASE_URL, HEADROOM_DATABASE_SCHEMA: schema },
+      rows: (requestId) =>
+        inSchema<{ status: number; output_tokens: number }>(
+          schema,
+          "select status, output_tokens::int from usage_events where request_id = $1",
+          [requestId],
+        ),
+      counts: async () => {
+        const [row] = await inSchema<{ total: number; distinct: number }>(
+          schema,
+          "select count(*)::int as total, count(distinct request_id)::int as distinct from usage_events",
+        );
+        return row ?? { total: -1, distinct: -2 };
+      },
+    });
+  });
 });

@@ -13,6 +13,7 @@ import { diffPolicies } from "../../src/plans/policy-diff.ts";
 import { type Policy, policySchema } from "../../src/plans/schema.ts";
 import { openDatabase } from "../../src/stores/sqlite.ts";
 import { SqlitePolicyStore } from "../../src/stores/sqlite-policies.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "headroom-policies-"));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,11 +38,11 @@ describe("the policy book", () => {
     assert.equal(new PolicyBook(undefined).inForce(MAY_6), defaultPolicy);
   });
 
-  test("the latest policy whose date has come is in force, from its exact millisecond", () => {
+  test("the latest policy whose date has come is in force, from its exact millisecond", async () => {
     const db = openDatabase(join(dir, "book"));
     const store = new SqlitePolicyStore(db);
-    store.applyAll([may, january]);
-    const book = new PolicyBook(store);
+    await store.applyAll([may, january]);
+    const book = await PolicyBook.open(store);
     assert.equal(book.inForce(Date.parse(january.effective_from) - 1).version, "builtin");
     assert.equal(book.inForce(Date.parse(january.effective_from)).version, "jan");
     assert.equal(book.inForce(MAY_6 - 1).version, "jan");
@@ -63,19 +64,35 @@ describe("the policy book", () => {
     db.close();
   });
 
-  test("a policy applied by another connection is seen at the next poll, not before", () => {
+  test("a policy applied by another connection is seen after the next poll, not before", async () => {
     const dataDir = join(dir, "poll");
     const db = openDatabase(dataDir);
     const wall = { ms: 0 };
-    const book = new PolicyBook(new SqlitePolicyStore(db), 250, () => wall.ms);
+    const store = new SqlitePolicyStore(db);
+    let asked = 0;
+    const counting = {
+      list: () => store.list(),
+      remove: (version: string) => store.remove(version),
+      applyAll: (policies: Parameters<typeof store.applyAll>[0]) => store.applyAll(policies),
+      dataVersion: () => {
+        asked++;
+        return store.dataVersion();
+      },
+    };
+    const book = new PolicyBook(counting, 250, () => wall.ms);
+    await book.refresh();
     assert.equal(book.inForce(MAY_6).version, "builtin");
     const other = openDatabase(dataDir);
-    new SqlitePolicyStore(other).apply(january);
+    await new SqlitePolicyStore(other).applyAll([january]);
     other.close();
     wall.ms = 249;
-    assert.equal(book.inForce(MAY_6).version, "builtin", "the database is asked at most every 250 ms");
+    const before = asked;
+    assert.equal(book.inForce(MAY_6).version, "builtin");
+    assert.equal(asked, before, "the store is asked at most every 250 ms");
     wall.ms = 250;
-    assert.equal(book.inForce(MAY_6).version, "jan");
+    book.inForce(MAY_6);
+    assert.equal(asked, before + 1, "asked once the poll is due, in the background");
+    await waitFor(() => book.inForce(MAY_6).version === "jan", "the book to load the new policy");
     db.close();
   });
 });

@@ -1,0 +1,56 @@
+/**
+ * Chooses the engine for durable state, the same way for `serve` and every CLI command:
+ * DATABASE_URL=postgres://… selects PostgreSQL (schema HEADROOM_DATABASE_SCHEMA, default
+ * public); otherwise SQLite under the data directory. Migrations run on open.
+ */
+import type { Logger } from "pino";
+import { openPostgresStores } from "./postgres.ts";
+import { type Migration, openDatabase } from "./sqlite.ts";
+import { SqliteAccountStore } from "./sqlite-accounts.ts";
+import { SqliteLedger } from "./sqlite-ledger.ts";
+import { SqlitePolicyStore } from "./sqlite-policies.ts";
+import type { Stores } from "./store.ts";
+
+export interface OpenStoresOptions {
+  dataDir: string;
+  env: NodeJS.ProcessEnv;
+  logger?: Pick<Logger, "error" | "info" | "warn">;
+  onMigrated?: (migration: Migration) => void;
+}
+
+export function isPostgresUrl(url: string | undefined): url is string {
+  return url !== undefined && /^postgres(ql)?:\/\//.test(url);
+}
+
+/** HEADROOM_LEDGER_BUFFER: usage events kept in memory while the ledger's store fails. */
+function ledgerBuffer(env: NodeJS.ProcessEnv): number | undefined {
+  const value = Number(env.HEADROOM_LEDGER_BUFFER);
+  return Number.isInteger(value) && value > 0 ? value : undefined;
+}
+
+export async function openStores(options: OpenStoresOptions): Promise<Stores> {
+  const url = options.env.DATABASE_URL;
+  const maxBuffered = ledgerBuffer(options.env);
+  if (isPostgresUrl(url)) {
+    return openPostgresStores({
+      url,
+      schema: options.env.HEADROOM_DATABASE_SCHEMA ?? "public",
+      logger: options.logger,
+      onMigrated: options.onMigrated,
+      maxBuffered,
+    });
+  }
+  const db = openDatabase(options.dataDir, options.onMigrated);
+  const ledger = new SqliteLedger(db, options.logger, maxBuffered);
+  return {
+    engine: "sqlite",
+    location: `${options.dataDir}/headroom.db`,
+    accounts: new SqliteAccountStore(db),
+    policies: new SqlitePolicyStore(db),
+    ledger,
+    async close() {
+      await ledger.close();
+      db.close();
+    },
+  };
+}

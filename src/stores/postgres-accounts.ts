@@ -1,0 +1,186 @@
+/** Accounts, API keys and dated policies in PostgreSQL: the same contract as the SQLite stores. */
+import type pg from "pg";
+import { displayPrefix, generateKey, hashKey, newKeyId } from "../accounts/api-keys.ts";
+import { type Policy, policySchema } from "../plans/schema.ts";
+import {
+  type AccountStore,
+  type CreatedKey,
+  type KeyIdentity,
+  type KeyListing,
+  type PolicyStore,
+  policyAlreadyStored,
+} from "./store.ts";
+
+interface IdentityRow {
+  id: string;
+  account: string;
+  plan: string;
+  revoked_at: string | null;
+  credits_cap_usd: number | null;
+}
+
+const identity = (row: IdentityRow): KeyIdentity => ({
+  keyId: row.id,
+  account: row.account,
+  plan: row.plan,
+  creditsCapUsd: row.credits_cap_usd,
+});
+
+const IDENTITY_SELECT = `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.revoked_at, a.credits_cap_usd
+                           from api_keys k join accounts a on a.name = k.account`;
+
+/** Runs `work` in one transaction on one pooled connection. */
+async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  try {
+    await client.query("begin");
+    const result = await work(client);
+    await client.query("commit");
+    return result;
+  } catch (error) {
+    await client.query("rollback").catch(() => {});
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+export class PostgresAccountStore implements AccountStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  createKey(account: string, plan: string | undefined, now = new Date()): Promise<CreatedKey> {
+    return inTransaction(this.pool, async (client) => {
+      const find = async () =>
+        (
+          await client.query<{ plan: string }>("select plan from accounts where name = $1 for update", [
+            account,
+          ])
+        ).rows[0];
+      let existing = await find();
+      if (!existing) {
+        if (!plan) throw new Error(`Account "${account}" does not exist yet; give --plan to create it.`);
+        const inserted = await client.query(
+          "insert into accounts (name, plan, created_at) values ($1, $2, $3) on conflict (name) do nothing",
+          [account, plan, now.toISOString()],
+        );
+        // Another process created it in the meantime: it is an existing account now.
+        if (inserted.rowCount === 0) existing = await find();
+      }
+      const override = existing && plan && plan !== existing.plan ? plan : null;
+      const key = generateKey();
+      const id = newKeyId();
+      await client.query(
+        "insert into api_keys (id, account, hash, prefix, plan, created_at) values ($1, $2, $3, $4, $5, $6)",
+        [id, account, hashKey(key), displayPrefix(key), override, now.toISOString()],
+      );
+      return { id, key, account, plan: override ?? existing?.plan ?? plan ?? "" };
+    });
+  }
+
+  async authenticate(key: string): Promise<KeyIdentity | undefined> {
+    const { rows } = await this.pool.query<IdentityRow>(`${IDENTITY_SELECT} where k.hash = $1`, [
+      hashKey(key),
+    ]);
+    const row = rows[0];
+    return row && !row.revoked_at ? identity(row) : undefined;
+  }
+
+  async isRevoked(key: string): Promise<boolean> {
+    const { rows } = await this.pool.query<IdentityRow>(`${IDENTITY_SELECT} where k.hash = $1`, [
+      hashKey(key),
+    ]);
+    return Boolean(rows[0]?.revoked_at);
+  }
+
+  async identityOfKey(keyId: string): Promise<KeyIdentity | undefined> {
+    const { rows } = await this.pool.query<IdentityRow>(`${IDENTITY_SELECT} where k.id = $1`, [keyId]);
+    return rows[0] && identity(rows[0]);
+  }
+
+  async listKeys(account?: string): Promise<KeyListing[]> {
+    const { rows } = await this.pool.query<KeyListing>(
+      `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.prefix, k.created_at, k.revoked_at
+         from api_keys k join accounts a on a.name = k.account
+        ${account ? "where k.account = $1" : ""}
+        order by k.created_at, k.id`,
+      account ? [account] : [],
+    );
+    return rows;
+  }
+
+  async updateAccount(
+    account: string,
+    changes: { plan?: string; creditsCapUsd?: number | null },
+  ): Promise<boolean> {
+    const sets: string[] = [];
+    const params: unknown[] = [];
+    if (changes.plan !== undefined) {
+      params.push(changes.plan);
+      sets.push(`plan = $${params.length}`);
+    }
+    if (changes.creditsCapUsd !== undefined) {
+      params.push(changes.creditsCapUsd);
+      sets.push(`credits_cap_usd = $${params.length}`);
+    }
+    params.push(account);
+    const sql =
+      sets.length === 0
+        ? `select 1 from accounts where name = $${params.length}`
+        : `update accounts set ${sets.join(", ")} where name = $${params.length}`;
+    const result = await this.pool.query(sql, params);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  async revokeKey(id: string, now = new Date()): Promise<boolean> {
+    const result = await this.pool.query(
+      "update api_keys set revoked_at = $1 where id = $2 and revoked_at is null",
+      [now.toISOString(), id],
+    );
+    return (result.rowCount ?? 0) > 0;
+  }
+}
+
+export class PostgresPolicyStore implements PolicyStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  applyAll(policies: readonly Policy[], options: { replace?: boolean; now?: Date } = {}): Promise<void> {
+    return inTransaction(this.pool, async (client) => {
+      for (const policy of policies) {
+        const { rows } = await client.query("select 1 from policies where version = $1", [policy.version]);
+        if (rows.length > 0 && !options.replace) throw policyAlreadyStored(policy.version);
+        await client.query(
+          `insert into policies (version, effective_from_ms, body, applied_at) values ($1, $2, $3, $4)
+           on conflict (version) do update set effective_from_ms = excluded.effective_from_ms,
+             body = excluded.body, applied_at = excluded.applied_at`,
+          [
+            policy.version,
+            Date.parse(policy.effective_from),
+            JSON.stringify(policy),
+            (options.now ?? new Date()).toISOString(),
+          ],
+        );
+      }
+    });
+  }
+
+  async list(): Promise<Policy[]> {
+    const { rows } = await this.pool.query<{ body: string }>(
+      "select body from policies order by effective_from_ms, version",
+    );
+    return rows.map((row) => policySchema.parse(JSON.parse(row.body)));
+  }
+
+  async remove(version: string): Promise<boolean> {
+    const result = await this.pool.query("delete from policies where version = $1", [version]);
+    return (result.rowCount ?? 0) > 0;
+  }
+
+  /** What changes when any process applies, replaces or removes a policy. */
+  async dataVersion(): Promise<string> {
+    const { rows } = await this.pool.query<{ version: string }>(
+      `select count(*) || ':' || coalesce(max(applied_at), '') || ':' || coalesce(sum(length(body)), 0) as version
+         from policies`,
+    );
+    return rows[0]?.version ?? "";
+  }
+}

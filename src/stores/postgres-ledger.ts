@@ -1,0 +1,231 @@
+/**
+ * The usage ledger in PostgreSQL. Group commit as in SQLite: events recorded while a write is
+ * on its way go together in the next one (one INSERT … SELECT FROM unnest(…) per batch, one
+ * round trip), and each `record` resolves when its batch has committed. Rows are unique by
+ * request id (ON CONFLICT DO NOTHING), so retrying a batch whose answer was lost never counts
+ * twice.
+ *
+ * When PostgreSQL is unreachable the gateway keeps serving: events stay buffered in memory (up
+ * to `maxBuffered`; `saturated` then tells the edge to refuse new work rather than lose any),
+ * the waiting responses are released with one log line per outage, and the buffer is written
+ * with retries until PostgreSQL answers again.
+ */
+import type pg from "pg";
+import type { Logger } from "pino";
+import type { EventFilter, Ledger, UsageEvent, UsageSummaryRow } from "../ledger/usage-event.ts";
+
+const COLUMNS = [
+  ["at_ms", "bigint"],
+  ["request_id", "text"],
+  ["account", "text"],
+  ["key_id", "text"],
+  ["model", "text"],
+  ["endpoint", "text"],
+  ["streamed", "boolean"],
+  ["status", "integer"],
+  ["error_type", "text"],
+  ["stop_reason", "text"],
+  ["input_tokens", "bigint"],
+  ["output_tokens", "bigint"],
+  ["cache_creation_input_tokens", "bigint"],
+  ["cache_read_input_tokens", "bigint"],
+  ["cache_creation_1h_input_tokens", "bigint"],
+  ["ttft_ms", "double precision"],
+  ["duration_ms", "double precision"],
+  ["on_credits", "boolean"],
+] as const satisfies ReadonlyArray<readonly [keyof UsageEvent, string]>;
+
+const NAMES = COLUMNS.map(([name]) => name).join(", ");
+const INSERT = `insert into usage_events (${NAMES})
+  select * from unnest(${COLUMNS.map(([, type], i) => `$${i + 1}::${type}[]`).join(", ")})
+  on conflict (request_id) do nothing`;
+
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+
+export class PostgresLedger implements Ledger {
+  private queue: UsageEvent[] = [];
+  private waiters: Array<() => void> = [];
+  private writing: Promise<void> | undefined;
+  private writingCount = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private retryMs = RETRY_MIN_MS;
+  private failing = false;
+  private closed = false;
+
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly logger?: Pick<Logger, "error" | "info" | "warn">,
+    /** Events kept while PostgreSQL is down before the edge refuses new requests. */
+    readonly maxBuffered = 100_000,
+  ) {}
+
+  /** Events recorded but not yet written (queued, or in the write on its way). */
+  get pending(): number {
+    return this.queue.length + this.writingCount;
+  }
+
+  /** Whether the buffer is full: new requests must wait until the store is back. */
+  get saturated(): boolean {
+    return this.pending >= this.maxBuffered;
+  }
+
+  record(event: UsageEvent): Promise<void> {
+    this.queue.push(event);
+    const durable = new Promise<void>((resolve) => this.waiters.push(resolve));
+    // During an outage the response goes on; the event waits in the buffer for the retry.
+    if (this.failing) this.releaseWaiters();
+    else this.writing ??= this.writeLoop();
+    return durable;
+  }
+
+  private releaseWaiters(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Writes batches until the queue is empty; on failure schedules a retry with backoff. */
+  private async writeLoop(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const batch = this.queue;
+        const waiters = this.waiters;
+        this.queue = [];
+        this.waiters = [];
+        try {
+          this.writingCount = batch.length;
+          await this.pool.query(
+            INSERT,
+            COLUMNS.map(([name]) => batch.map((event) => event[name])),
+          );
+        } catch (error) {
+          this.writingCount = 0;
+          this.queue = batch.concat(this.queue);
+          this.waiters = waiters.concat(this.waiters);
+          this.outage(error);
+          return;
+        }
+        this.writingCount = 0;
+        for (const resolve of waiters) resolve();
+        if (this.failing) {
+          this.failing = false;
+          this.retryMs = RETRY_MIN_MS;
+          this.logger?.info(
+            { written: batch.length, pending: this.queue.length },
+            "ledger store is back; buffered events written",
+          );
+        }
+      }
+    } finally {
+      this.writing = undefined;
+    }
+  }
+
+  private outage(error: unknown): void {
+    if (!this.failing) {
+      this.logger?.error(
+        { err: (error as Error).message, pending: this.queue.length },
+        "ledger store unavailable: buffering usage events in memory until it is back",
+      );
+    }
+    this.failing = true;
+    this.releaseWaiters();
+    if (this.closed || this.retryTimer) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.writing ??= this.writeLoop();
+    }, this.retryMs);
+    this.retryTimer.unref();
+    this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  async flush(): Promise<void> {
+    if (this.retryTimer) {
+      clearTimeout(this.retryTimer);
+      this.retryTimer = undefined;
+    }
+    while (this.writing) await this.writing;
+    if (this.queue.length > 0) {
+      this.writing = this.writeLoop();
+      await this.writing;
+    }
+    if (this.queue.length > 0) throw new Error(`The ledger could not write ${this.queue.length} events.`);
+  }
+
+  async summary(filter: { account?: string; sinceMs?: number } = {}): Promise<UsageSummaryRow[]> {
+    await this.flush();
+    const where = ["account is not null"];
+    const params: unknown[] = [];
+    if (filter.account) {
+      params.push(filter.account);
+      where.push(`account = $${params.length}`);
+    }
+    if (filter.sinceMs !== undefined) {
+      params.push(filter.sinceMs);
+      where.push(`at_ms >= $${params.length}`);
+    }
+    const { rows } = await this.pool.query<UsageSummaryRow>(
+      `select account, coalesce(model, '-') as model, count(*)::bigint as requests,
+              sum(case when status >= 400 then 1 else 0 end)::bigint as errors,
+              sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
+              sum(cache_creation_input_tokens)::bigint as cache_creation_input_tokens,
+              sum(cache_read_input_tokens)::bigint as cache_read_input_tokens
+         from usage_events where ${where.join(" and ")}
+        group by account, model order by account, model`,
+      params,
+    );
+    return rows;
+  }
+
+  async events(filter: EventFilter = {}): Promise<UsageEvent[]> {
+    await this.flush();
+    const where: string[] = [];
+    const params: unknown[] = [];
+    if (filter.account) {
+      params.push(filter.account);
+      where.push(`account = $${params.length}`);
+    }
+    if (filter.sinceMs !== undefined) {
+      params.push(filter.sinceMs);
+      where.push(`at_ms >= $${params.length}`);
+    }
+    params.push(filter.limit ?? 100);
+    const { rows } = await this.pool.query<UsageEvent>(
+      `select ${NAMES} from usage_events ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+        order by at_ms desc, id desc limit $${params.length}`,
+      params,
+    );
+    return rows;
+  }
+
+  async *replay(
+    sinceMs: number,
+    filter: { account?: string | undefined } = {},
+    pageSize = 5_000,
+  ): AsyncIterable<UsageEvent> {
+    let afterAt = sinceMs - 1;
+    let afterId = Number.MAX_SAFE_INTEGER;
+    for (;;) {
+      const params: unknown[] = [afterAt, afterId, pageSize];
+      if (filter.account) params.push(filter.account);
+      const { rows } = await this.pool.query<UsageEvent & { id: number }>(
+        `select id, ${NAMES} from usage_events
+          where ${filter.account ? "account = $4" : "account is not null"}
+            and (at_ms > $1 or (at_ms = $1 and id > $2))
+          order by at_ms, id limit $3`,
+        params,
+      );
+      for (const { id: _id, ...row } of rows) yield row;
+      const last = rows.at(-1);
+      if (!last || rows.length < pageSize) return;
+      afterAt = last.at_ms;
+      afterId = last.id;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await this.flush();
+  }
+}

@@ -1,0 +1,120 @@
+/**
+ * The gateway on PostgreSQL: a complete response's row is in the database before its last byte;
+ * windows survive a restart; and while PostgreSQL is away the gateway keeps serving, buffers
+ * the usage (shown in /metrics), and writes every row once it is back.
+ */
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { DATABASE_URL, dropSchema, inSchema, postgresSkipReason, uniqueSchema } from "../helpers/postgres.ts";
+import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const skip = await postgresSkipReason();
+
+const ask = (server: TestGateway, tokens: number, stream = false) => {
+  const client = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
+  const body = {
+    model: "claude-sonnet-4-6",
+    max_tokens: 4_000,
+    messages: [{ role: "user" as const, content: `sim:tokens=${tokens}` }],
+  };
+  if (!stream) return client.messages.create(body).withResponse();
+  return client.messages.stream(body).withResponse();
+};
+
+describe("the gateway on PostgreSQL", { skip }, () => {
+  const schema = uniqueSchema("gateway");
+  const env = { DATABASE_URL, HEADROOM_DATABASE_SCHEMA: schema };
+  const servers: TestGateway[] = [];
+  after(async () => {
+    for (const server of servers) await server.close();
+    await dropSchema(schema);
+  });
+
+  test("a complete response is already in PostgreSQL; windows come back after a restart", async () => {
+    const clock = { now: Date.UTC(2026, 6, 4, 12) };
+    const first = await startTestGateway({ env, clock: () => clock.now });
+    servers.push(first);
+    const { response } = await ask(first, 300);
+    const requestId = response.headers.get("request-id");
+    const rows = await inSchema<{ output_tokens: number }>(
+      schema,
+      "select output_tokens::int from usage_events where request_id = $1",
+      [requestId],
+    );
+    assert.deepEqual(rows, [{ output_tokens: 300 }]);
+    const limits = async (server: TestGateway) =>
+      (await (
+        await fetch(`${server.url}/v1/headroom/limits`, { headers: { "x-api-key": server.key } })
+      ).json()) as { limits: Array<{ name: string; remaining: number; resets_at: string }> };
+    const before = await limits(first);
+    await first.close();
+
+    const second = await startTestGateway({
+      env,
+      clock: () => clock.now,
+      restart: { dataDir: first.dataDir, key: first.key },
+    });
+    servers.push(second);
+    assert.deepEqual((await limits(second)).limits, before.limits);
+  });
+});
+
+describe("PostgreSQL goes away under load and comes back", { skip }, () => {
+  const schema = uniqueSchema("outage");
+  let proxy: FreezableProxy;
+  let server: TestGateway;
+  before(async () => {
+    proxy = await startFreezableProxy(new URL(DATABASE_URL));
+    server = await startTestGateway({
+      env: { DATABASE_URL: proxy.url, HEADROOM_DATABASE_SCHEMA: schema, HEADROOM_LEDGER_BUFFER: "30" },
+      plan: "api-tier-4",
+    });
+  });
+  after(async () => {
+    await server.close();
+    await proxy.close();
+    await dropSchema(schema);
+  });
+
+  test("serving goes on, usage waits in a bounded buffer, and every row is written after", async () => {
+    const served: string[] = [];
+    const take = async (stream: boolean) => {
+      const { response } = await ask(server, 20, stream);
+      served.push(response.headers.get("request-id") ?? "");
+    };
+    for (let i = 0; i < 4; i++) await take(i % 2 === 0);
+
+    proxy.down();
+    // Every request during the outage is served (JSON and streams), its row kept in memory.
+    for (let i = 0; i < 20; i++) await take(i % 2 === 0);
+    assert.ok(server.gateway.ledger.pending > 0, "events wait in the buffer");
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const buffered = Number(/^headroom_ledger_buffered_events (\d+)/m.exec(metrics)?.[1]);
+    assert.ok(buffered > 0, `the metric shows the buffer (${buffered})`);
+
+    // A full buffer refuses new work (503, retry-after) instead of serving what it could not record.
+    for (let i = 0; i < 10; i++) await take(false);
+    assert.equal(server.gateway.ledger.pending, 30);
+    const refused = await ask(server, 20).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    assert.ok(refused instanceof Anthropic.APIError && refused.status === 503, String(refused));
+    assert.match(refused.message, /Usage cannot be recorded right now/);
+
+    proxy.up();
+    await waitFor(
+      () => server.gateway.ledger.pending === 0,
+      "the buffer to be written after PostgreSQL is back",
+    );
+    const rows = await inSchema<{ request_id: string }>(schema, "select request_id from usage_events");
+    const stored = new Set(rows.map((row) => row.request_id));
+    assert.equal(rows.length, stored.size, "no row twice");
+    const missing = served.map((id, i) => [i, id] as const).filter(([, id]) => !stored.has(id));
+    assert.deepEqual(missing, [], `${rows.length} rows for ${served.length} served`);
+    assert.equal(rows.length, served.length);
+  });
+});

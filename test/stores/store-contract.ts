@@ -1,0 +1,219 @@
+/**
+ * The contract both durable engines pass (SQLite, PostgreSQL): accounts and keys, dated
+ * policies, and the ledger, each also seen from a second connection as another gateway or
+ * a CLI command in another terminal would.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { UsageEvent } from "../../src/ledger/usage-event.ts";
+import { defaultPolicy } from "../../src/plans/default-policy.ts";
+import { type Policy, policySchema } from "../../src/plans/schema.ts";
+import type { Stores } from "../../src/stores/store.ts";
+
+/** Opens the stores of one location; each call is another connection to it. */
+export type OpenStores = () => Promise<Stores>;
+/** A new, empty location (a data directory, a PostgreSQL schema) for one test. */
+export type NewLocation = () => OpenStores;
+
+const dated = (version: string, from: string): Policy =>
+  policySchema.parse({ ...defaultPolicy, version, effective_from: from, description: version });
+
+export const usageEvent = (overrides: Partial<UsageEvent>): UsageEvent => ({
+  at_ms: 1_000,
+  request_id: "req",
+  account: "alice",
+  key_id: "key_a",
+  model: "claude-sonnet-4-6",
+  endpoint: "anthropic",
+  streamed: false,
+  status: 200,
+  error_type: null,
+  stop_reason: "end_turn",
+  input_tokens: 10,
+  output_tokens: 20,
+  cache_creation_input_tokens: 3,
+  cache_read_input_tokens: 4,
+  cache_creation_1h_input_tokens: 1,
+  ttft_ms: 12.5,
+  duration_ms: 40.25,
+  on_credits: false,
+  ...overrides,
+});
+
+async function collect<T>(items: Iterable<T> | AsyncIterable<T>): Promise<T[]> {
+  const all: T[] = [];
+  for await (const item of items) all.push(item);
+  return all;
+}
+
+export function describeStoreContract(
+  name: string,
+  newLocation: NewLocation,
+  options: { skip?: string | undefined } = {},
+): void {
+  describe(`durable store contract: ${name}`, { skip: options.skip }, () => {
+    test("keys: an account is made with its first key; later keys may carry their own plan", async () => {
+      const open = newLocation();
+      const stores = await open();
+      const { accounts } = stores;
+      await assert.rejects(accounts.createKey("nobody", undefined), /does not exist yet; give --plan/);
+      const first = await accounts.createKey("alice", "pro", new Date("2026-05-01T00:00:00Z"));
+      assert.match(first.key, /^sk-hr-/);
+      assert.equal(first.plan, "pro");
+      const second = await accounts.createKey("alice", "max-5x", new Date("2026-05-02T00:00:00Z"));
+      assert.equal(second.plan, "max-5x", "a key's own plan overrides the account's");
+      const third = await accounts.createKey("alice", undefined, new Date("2026-05-03T00:00:00Z"));
+      assert.equal(third.plan, "pro");
+
+      assert.deepEqual(await accounts.authenticate(first.key), {
+        keyId: first.id,
+        account: "alice",
+        plan: "pro",
+        creditsCapUsd: null,
+      });
+      assert.equal((await accounts.authenticate(second.key))?.plan, "max-5x");
+      assert.equal(await accounts.authenticate("sk-hr-not-a-key"), undefined);
+
+      const listed = await accounts.listKeys("alice");
+      assert.deepEqual(
+        listed.map((key) => [key.id, key.plan, key.revoked_at]),
+        [first, second, third].map((key) => [key.id, key.plan, null]),
+        "in the order they were made",
+      );
+      assert.ok(
+        listed.every((key) => !JSON.stringify(key).includes(first.key)),
+        "secrets are never listed",
+      );
+
+      assert.equal(await accounts.revokeKey(first.id), true);
+      assert.equal(await accounts.revokeKey(first.id), false, "already revoked");
+      assert.equal(await accounts.authenticate(first.key), undefined);
+      assert.equal(await accounts.isRevoked(first.key), true);
+      assert.equal(await accounts.isRevoked(second.key), false);
+      assert.equal(
+        (await accounts.identityOfKey(first.id))?.account,
+        "alice",
+        "revoked keys still name their account",
+      );
+
+      assert.equal(await accounts.updateAccount("alice", { plan: "max-20x", creditsCapUsd: 50 }), true);
+      assert.deepEqual(await accounts.identityOfKey(third.id), {
+        keyId: third.id,
+        account: "alice",
+        plan: "max-20x",
+        creditsCapUsd: 50,
+      });
+      assert.equal(await accounts.updateAccount("alice", { creditsCapUsd: null }), true);
+      assert.equal((await accounts.identityOfKey(third.id))?.creditsCapUsd, null);
+      assert.equal(await accounts.updateAccount("ghost", { plan: "pro" }), false);
+      assert.equal(await accounts.updateAccount("alice", {}), true, "no change, but the account exists");
+
+      const other = await open();
+      assert.equal(
+        (await other.accounts.authenticate(second.key))?.account,
+        "alice",
+        "another connection sees it",
+      );
+      await other.close();
+      await stores.close();
+    });
+
+    test("policies: applied all or none, replaced on request, listed by date, changes noticed elsewhere", async () => {
+      const open = newLocation();
+      const stores = await open();
+      const { policies } = stores;
+      const may = dated("may", "2026-05-06T00:00:00Z");
+      const january = dated("jan", "2026-01-01T00:00:00Z");
+      await policies.applyAll([may, january]);
+      assert.deepEqual(
+        (await policies.list()).map((policy) => policy.version),
+        ["jan", "may"],
+      );
+      const other = await open();
+      const before = await other.policies.dataVersion();
+      await assert.rejects(policies.applyAll([dated("june", "2026-06-01T00:00:00Z"), may]), /already stored/);
+      assert.deepEqual(
+        (await policies.list()).map((policy) => policy.version),
+        ["jan", "may"],
+        "nothing of a refused file is stored",
+      );
+      await policies.applyAll([{ ...may, description: "replaced" }], { replace: true });
+      assert.equal(
+        (await other.policies.list()).find((policy) => policy.version === "may")?.description,
+        "replaced",
+      );
+      assert.notEqual(await other.policies.dataVersion(), before, "another connection notices the change");
+      const after = await other.policies.dataVersion();
+      assert.equal(await policies.remove("jan"), true);
+      assert.equal(await policies.remove("jan"), false);
+      assert.notEqual(await other.policies.dataVersion(), after, "and a removal");
+      await other.close();
+      await stores.close();
+    });
+
+    test("ledger: a recorded event is durable for every connection, once per request id, every field intact", async () => {
+      const open = newLocation();
+      const stores = await open();
+      const event = usageEvent({ request_id: "req_exact", on_credits: true, streamed: true });
+      await stores.ledger.record(event);
+      await stores.ledger.record({ ...event, output_tokens: 999 });
+      const other = await open();
+      const rows = await other.ledger.events({ account: "alice" });
+      assert.deepEqual(
+        rows.filter((row) => row.request_id === "req_exact"),
+        [event],
+      );
+      await other.close();
+      await stores.close();
+    });
+
+    test("ledger: replay walks rows in time order across pages, by account; events and summary filter", async () => {
+      const open = newLocation();
+      const stores = await open();
+      const { ledger } = stores;
+      const times = [5_000, 3_000, 3_000, 4_000, 3_000, 6_000];
+      await Promise.all(
+        times.map((at, i) =>
+          ledger.record(
+            usageEvent({
+              request_id: `req_r${i}`,
+              at_ms: at,
+              account: i === 5 ? "bob" : "carol",
+              output_tokens: i,
+            }),
+          ),
+        ),
+      );
+      const replay = ledger.replay as (
+        since: number,
+        filter?: { account?: string },
+        pageSize?: number,
+      ) => Iterable<UsageEvent> | AsyncIterable<UsageEvent>;
+      const ids = async (since: number, account?: string) =>
+        (await collect(replay.call(ledger, since, { account }, 2))).map((row) => row.request_id);
+      assert.deepEqual(await ids(2_000, "carol"), ["req_r1", "req_r2", "req_r4", "req_r3", "req_r0"]);
+      assert.deepEqual(await ids(3_500, "carol"), ["req_r3", "req_r0"]);
+      assert.deepEqual((await ids(5_500)).slice(-1), ["req_r5"]);
+      const recent = await ledger.events({ account: "carol", sinceMs: 4_000, limit: 10 });
+      assert.deepEqual(
+        recent.map((row) => row.request_id),
+        ["req_r0", "req_r3"],
+        "newest first",
+      );
+      const summary = await ledger.summary({ account: "carol" });
+      assert.deepEqual(summary, [
+        {
+          account: "carol",
+          model: "claude-sonnet-4-6",
+          requests: 5,
+          errors: 0,
+          input_tokens: 50,
+          output_tokens: 0 + 1 + 2 + 3 + 4,
+          cache_creation_input_tokens: 15,
+          cache_read_input_tokens: 20,
+        },
+      ]);
+      await stores.close();
+    });
+  });
+}
