@@ -95,6 +95,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     dataDir: config.server.data_dir,
     env,
     logger,
+    server: true,
     onMigrated: ({ from, to }) => logger.info({ from, to }, "database schema migrated"),
   });
   const { limiter, ready } = createLimiter(env, clock);

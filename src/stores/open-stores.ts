@@ -3,10 +3,12 @@
  * DATABASE_URL=postgres://… selects PostgreSQL (schema HEADROOM_DATABASE_SCHEMA, default
  * public); otherwise SQLite under the data directory. Migrations run on open.
  */
+import { join } from "node:path";
 import type { Logger } from "pino";
 import { openPostgresStores } from "./postgres.ts";
 import { type Migration, openDatabase } from "./sqlite.ts";
 import { SqliteAccountStore } from "./sqlite-accounts.ts";
+import { type Checkpointer, startCheckpointer } from "./sqlite-checkpointer.ts";
 import { SqliteLedger } from "./sqlite-ledger.ts";
 import { SqlitePolicyStore } from "./sqlite-policies.ts";
 import type { Stores } from "./store.ts";
@@ -16,6 +18,8 @@ export interface OpenStoresOptions {
   env: NodeJS.ProcessEnv;
   logger?: Pick<Logger, "error" | "info" | "warn">;
   onMigrated?: (migration: Migration) => void;
+  /** A long-running server: SQLite checkpoints its WAL in a worker thread, off the request path. */
+  server?: boolean;
 }
 
 export function isPostgresUrl(url: string | undefined): url is string {
@@ -42,14 +46,25 @@ export async function openStores(options: OpenStoresOptions): Promise<Stores> {
   }
   const db = openDatabase(options.dataDir, options.onMigrated);
   const ledger = new SqliteLedger(db, options.logger, maxBuffered);
+  const location = join(options.dataDir, "headroom.db");
+  let checkpointer: Checkpointer | undefined;
+  if (options.server) {
+    db.pragma("wal_autocheckpoint = 0");
+    checkpointer = startCheckpointer(location, {
+      onError: (message) => options.logger?.warn({ err: message }, "WAL checkpoint failed; retrying"),
+    });
+  }
   return {
     engine: "sqlite",
-    location: `${options.dataDir}/headroom.db`,
+    location,
     accounts: new SqliteAccountStore(db),
     policies: new SqlitePolicyStore(db),
     ledger,
     async close() {
       await ledger.close();
+      await checkpointer?.stop();
+      // What the worker has not checkpointed yet goes into the database file now.
+      if (checkpointer) db.pragma("wal_checkpoint(TRUNCATE)");
       db.close();
     },
   };

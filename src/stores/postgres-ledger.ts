@@ -41,13 +41,18 @@ const INSERT = `insert into usage_events (${NAMES})
   on conflict (request_id) do nothing`;
 
 const RETRY_MIN_MS = 100;
+/** Batches written at once: a few connections of the pool, the rest left to other queries. */
+const MAX_WRITERS = 4;
 const RETRY_MAX_MS = 5_000;
 
 export class PostgresLedger implements Ledger {
   private queue: UsageEvent[] = [];
   private waiters: Array<() => void> = [];
-  private writing: Promise<void> | undefined;
-  private writingCount = 0;
+  /** Batches on their way, and the events in them. */
+  private writers = 0;
+  private inFlight = 0;
+  /** flush() calls waiting for every writer to finish. */
+  private idle: Array<() => void> = [];
   private retryTimer: NodeJS.Timeout | undefined;
   private retryMs = RETRY_MIN_MS;
   private failing = false;
@@ -62,7 +67,7 @@ export class PostgresLedger implements Ledger {
 
   /** Events recorded but not yet written (queued, or in the write on its way). */
   get pending(): number {
-    return this.queue.length + this.writingCount;
+    return this.queue.length + this.inFlight;
   }
 
   /** Whether the buffer is full: new requests must wait until the store is back. */
@@ -75,7 +80,7 @@ export class PostgresLedger implements Ledger {
     const durable = new Promise<void>((resolve) => this.waiters.push(resolve));
     // During an outage the response goes on; the event waits in the buffer for the retry.
     if (this.failing) this.releaseWaiters();
-    else this.writing ??= this.writeLoop();
+    else this.kick();
     return durable;
   }
 
@@ -85,59 +90,71 @@ export class PostgresLedger implements Ledger {
     for (const resolve of waiters) resolve();
   }
 
-  /** Writes batches until the queue is empty; on failure schedules a retry with backoff. */
-  private async writeLoop(): Promise<void> {
+  /**
+   * Starts writers for what is queued, up to MAX_WRITERS at once: events that arrive while a
+   * batch is on its way leave in the next one at once instead of queueing behind it.
+   */
+  private kick(): void {
+    while (!this.failing && this.writers < MAX_WRITERS && this.queue.length > 0) void this.writeBatch();
+  }
+
+  /** Writes everything queued in one INSERT; on failure puts it back and schedules a retry. */
+  private async writeBatch(): Promise<void> {
+    const batch = this.queue;
+    const waiters = this.waiters;
+    this.queue = [];
+    this.waiters = [];
+    this.writers++;
+    this.inFlight += batch.length;
     try {
-      while (this.queue.length > 0) {
-        const batch = this.queue;
-        const waiters = this.waiters;
-        this.queue = [];
-        this.waiters = [];
-        try {
-          this.writingCount = batch.length;
-          await this.pool.query(
-            INSERT,
-            COLUMNS.map(([name]) => batch.map((event) => event[name])),
-          );
-        } catch (error) {
-          this.writingCount = 0;
-          this.queue = batch.concat(this.queue);
-          this.waiters = waiters.concat(this.waiters);
-          this.outage(error);
-          return;
-        }
-        this.writingCount = 0;
-        for (const resolve of waiters) resolve();
-        if (this.failing) {
-          this.failing = false;
-          this.retryMs = RETRY_MIN_MS;
-          this.logger?.info(
-            { written: batch.length, pending: this.queue.length },
-            "ledger store is back; buffered events written",
-          );
-        }
+      // Named: prepared once per connection, so PostgreSQL plans it once, not per batch.
+      await this.pool.query({
+        name: "headroom-ledger-insert",
+        text: INSERT,
+        values: COLUMNS.map(([name]) => batch.map((event) => event[name])),
+      });
+      for (const resolve of waiters) resolve();
+      if (this.failing) {
+        this.failing = false;
+        this.retryMs = RETRY_MIN_MS;
+        this.logger?.info(
+          { written: batch.length, pending: this.queue.length },
+          "ledger store is back; buffered events written",
+        );
       }
+    } catch (error) {
+      this.queue = batch.concat(this.queue);
+      this.waiters = waiters.concat(this.waiters);
+      this.outage(error);
     } finally {
-      this.writing = undefined;
+      this.writers--;
+      this.inFlight -= batch.length;
+      this.kick();
+      if (this.writers === 0) for (const resolve of this.idle.splice(0)) resolve();
     }
   }
 
   private outage(error: unknown): void {
     if (!this.failing) {
       this.logger?.error(
-        { err: (error as Error).message, pending: this.queue.length },
+        { err: (error as Error).message, pending: this.pending },
         "ledger store unavailable: buffering usage events in memory until it is back",
       );
     }
     this.failing = true;
     this.releaseWaiters();
     if (this.closed || this.retryTimer) return;
+    // One writer probes with the whole buffer; when it gets through, the others follow.
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      this.writing ??= this.writeLoop();
+      if (this.writers === 0 && this.queue.length > 0) void this.writeBatch();
     }, this.retryMs);
     this.retryTimer.unref();
     this.retryMs = Math.min(RETRY_MAX_MS, this.retryMs * 2);
+  }
+
+  private whenIdle(): Promise<void> {
+    return this.writers === 0 ? Promise.resolve() : new Promise((resolve) => this.idle.push(resolve));
   }
 
   async flush(): Promise<void> {
@@ -145,10 +162,10 @@ export class PostgresLedger implements Ledger {
       clearTimeout(this.retryTimer);
       this.retryTimer = undefined;
     }
-    while (this.writing) await this.writing;
+    await this.whenIdle();
     if (this.queue.length > 0) {
-      this.writing = this.writeLoop();
-      await this.writing;
+      void this.writeBatch();
+      await this.whenIdle();
     }
     if (this.queue.length > 0) throw new Error(`The ledger could not write ${this.queue.length} events.`);
   }

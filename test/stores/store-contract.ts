@@ -189,8 +189,15 @@ export function describeStoreContract(
         filter?: { account?: string },
         pageSize?: number,
       ) => Iterable<UsageEvent> | AsyncIterable<UsageEvent>;
-      const ids = async (since: number, account?: string) =>
-        (await collect(replay.call(ledger, since, { account }, 2))).map((row) => row.request_id);
+      // Rows of the same millisecond may come in any order; across pages none is lost or repeated.
+      const ids = async (since: number, account?: string) => {
+        const rows = await collect(replay.call(ledger, since, { account }, 2));
+        for (let i = 1; i < rows.length; i++)
+          assert.ok((rows[i]?.at_ms ?? 0) >= (rows[i - 1]?.at_ms ?? 0), "time order");
+        const byTime = new Map<number, string[]>();
+        for (const row of rows) byTime.set(row.at_ms, [...(byTime.get(row.at_ms) ?? []), row.request_id]);
+        return [...byTime.values()].flatMap((group) => group.sort());
+      };
       assert.deepEqual(await ids(2_000, "carol"), ["req_r1", "req_r2", "req_r4", "req_r3", "req_r0"]);
       assert.deepEqual(await ids(3_500, "carol"), ["req_r3", "req_r0"]);
       assert.deepEqual((await ids(5_500)).slice(-1), ["req_r5"]);
