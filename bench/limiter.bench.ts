@@ -5,6 +5,7 @@
 import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import type { DimensionSpec } from "../src/limits/dimension.ts";
+import { LeasedLimiterStore } from "../src/stores/leased-limiter.ts";
 import { MemoryLimiterStore } from "../src/stores/memory-limiter.ts";
 import { RedisLimiterStore, whenReady } from "../src/stores/redis-limiter.ts";
 import { compare, measure } from "./measure.ts";
@@ -19,13 +20,14 @@ const keys = Array.from({ length: 10_000 }, (_, i) => `account-${i}`);
 const lines: string[] = [];
 
 async function memory(): Promise<void> {
+  // The gateway asks the memory store with checkSync (no promise); the peer's API returns one.
   const ours = new MemoryLimiterStore();
   const peer = new RateLimiterMemory({ points: BIG, duration: 60 });
   const oneDim = [rpm];
   lines.push(
     compare(
       "memory, one key",
-      await measure("headroom", () => ours.check({ key: "one", dimensions: oneDim, costs: [1] })),
+      await measure("headroom", () => ours.checkSync({ key: "one", dimensions: oneDim, costs: [1] })),
       await measure("rate-limiter-flexible", () => peer.consume("one", 1)),
       1,
     ),
@@ -34,7 +36,7 @@ async function memory(): Promise<void> {
     compare(
       "memory, 10,000 keys",
       await measure("headroom", (i) =>
-        ours.check({ key: keys[i % 10_000] as string, dimensions: oneDim, costs: [1] }),
+        ours.checkSync({ key: keys[i % 10_000] as string, dimensions: oneDim, costs: [1] }),
       ),
       await measure("rate-limiter-flexible", (i) => peer.consume(keys[i % 10_000] as string, 1)),
       2,
@@ -50,7 +52,7 @@ async function memory(): Promise<void> {
     compare(
       "memory, 10,000 keys, RPM + ITPM + OTPM",
       await measure("headroom", (i) =>
-        ours.check({ key: keys[i % 10_000] as string, dimensions: three, costs: [1, 1200, 300] }),
+        ours.checkSync({ key: keys[i % 10_000] as string, dimensions: three, costs: [1, 1200, 300] }),
       ),
       await measure("rate-limiter-flexible×3", (i) => {
         const key = keys[i % 10_000] as string;
@@ -89,6 +91,9 @@ async function redis(): Promise<void> {
   const trivial = client as unknown as { trivial(key: string): Promise<number> };
   const three = [rpm, itpm, otpm];
   const oneDim = [rpm];
+  const leased = new LeasedLimiterStore(new RedisLimiterStore(client, { prefix: `${prefix}leased:` }), {
+    fraction: 0.005,
+  });
   for (const concurrency of [1, 64, 256]) {
     const options = { concurrency, durationMs: 2_000 };
     lines.push(
@@ -123,6 +128,39 @@ async function redis(): Promise<void> {
       compare(
         `redis, RPM + ITPM + OTPM, ${concurrency} in flight`,
         ourThree,
+        peerThree,
+        concurrency === 256 ? 2.5 : undefined,
+      ),
+    );
+    // Leases (0.5% slices) at API tier 4's limits: 4,000 requests, 2M input and 400k output
+    // tokens a minute; a slice then covers six to twenty requests of a key.
+    const tier4 = [
+      { ...rpm, limit: 4_000 },
+      { ...itpm, limit: 2_000_000 },
+      { ...otpm, limit: 400_000 },
+    ];
+    const tier4Rpm = tier4.slice(0, 1);
+    const leasedOne = await measure(
+      "headroom leased",
+      (i) => leased.check({ key: keys[i % 10_000] as string, dimensions: tier4Rpm, costs: [1] }),
+      options,
+    );
+    lines.push(
+      compare(
+        `redis leased, 10,000 keys, ${concurrency} in flight`,
+        leasedOne,
+        await measure("rate-limiter-flexible", (i) => peer.consume(keys[i % 10_000] as string, 1), options),
+        1,
+      ),
+    );
+    lines.push(
+      compare(
+        `redis leased, RPM + ITPM + OTPM, ${concurrency} in flight`,
+        await measure(
+          "headroom leased",
+          (i) => leased.check({ key: keys[i % 10_000] as string, dimensions: tier4, costs: [1, 1200, 300] }),
+          options,
+        ),
         peerThree,
         concurrency === 256 ? 2.5 : undefined,
       ),

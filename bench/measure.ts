@@ -17,7 +17,8 @@ function percentile(sorted: Float64Array, q: number): number {
 
 export async function measure(
   name: string,
-  operation: (i: number) => Promise<unknown>,
+  /** A promise is awaited; a plain value (a store that answers at once) is not. */
+  operation: (i: number) => unknown,
   options: { concurrency?: number; durationMs?: number; warmupMs?: number; sampleEvery?: number } = {},
 ): Promise<Measurement> {
   const concurrency = options.concurrency ?? 1;
@@ -35,9 +36,13 @@ export async function measure(
           const i = counter++;
           if (record && i % sampleEvery === 0) {
             const start = performance.now();
-            await operation(i);
+            const result = operation(i);
+            if (result instanceof Promise) await result;
             latencies.push(performance.now() - start);
-          } else await operation(i);
+          } else {
+            const result = operation(i);
+            if (result instanceof Promise) await result;
+          }
           completed++;
         }
       }

@@ -12,6 +12,7 @@ import { AdmissionController } from "./admission/admission-controller.ts";
 import { loadCalibratedCatalog } from "./capacity/calibration.ts";
 import { FleetCapacity } from "./capacity/fleet-capacity.ts";
 import { readFleetFile } from "./capacity/timeline.ts";
+import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { buildServer } from "./edge/server.ts";
 import type { EdgeServices } from "./edge/services.ts";
@@ -20,6 +21,7 @@ import { rebuildWindows } from "./enforcement/rebuild-windows.ts";
 import type { LimiterStore } from "./limits/limiter-store.ts";
 import { type CapacityProvider, ConstantCapacity } from "./plans/capacity-provider.ts";
 import { PolicyBook } from "./plans/policy-book.ts";
+import { LeasedLimiterStore } from "./stores/leased-limiter.ts";
 import { MemoryLimiterStore } from "./stores/memory-limiter.ts";
 import { openStores } from "./stores/open-stores.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
@@ -35,6 +37,8 @@ export interface Gateway extends EdgeServices {
   /** Accounts, keys, policies and the ledger: SQLite or PostgreSQL. */
   stores: Stores;
   limiter: LimiterStore;
+  /** The shared Redis store under the limiter (with or without leases), when REDIS_URL is set. */
+  redis: RedisLimiterStore | undefined;
   policies: PolicyBook;
   /** Resolves once external stores (Redis) can take requests. */
   ready: Promise<void>;
@@ -69,18 +73,27 @@ function loadFleetCapacity(file: string): FleetCapacity {
   return new FleetCapacity(readFleetFile(file, catalog), catalog);
 }
 
-/** REDIS_URL selects the shared Redis limiter; otherwise limits live in this process. */
+/**
+ * REDIS_URL selects the shared Redis limiter; otherwise limits live in this process.
+ * HEADROOM_LIMITER_LEASE_FRACTION (e.g. 0.005) lets this gateway take leases of that share of a
+ * key's limits from Redis and decide within them locally (stores/leased-limiter.ts).
+ */
 function createLimiter(
   env: NodeJS.ProcessEnv,
   clock: () => number,
-): { limiter: LimiterStore; ready: Promise<void> } {
+): { limiter: LimiterStore; redis?: RedisLimiterStore; ready: Promise<void> } {
   if (!env.REDIS_URL) return { limiter: new MemoryLimiterStore({ now: clock }), ready: Promise.resolve() };
   const client = connectRedis(env.REDIS_URL, { timeoutMs: Number(env.HEADROOM_LIMITER_TIMEOUT_MS ?? 250) });
   client.on("error", () => {}); // reported through LimiterUnavailableError on use
-  return {
-    limiter: new RedisLimiterStore(client, { prefix: env.HEADROOM_REDIS_PREFIX ?? "hr:" }),
-    ready: whenReady(client),
-  };
+  const redis = new RedisLimiterStore(client, { prefix: env.HEADROOM_REDIS_PREFIX ?? "hr:" });
+  const fraction = Number(env.HEADROOM_LIMITER_LEASE_FRACTION ?? 0);
+  if (!(fraction >= 0 && fraction < 0.1)) {
+    throw new ConfigError(
+      `HEADROOM_LIMITER_LEASE_FRACTION must be a share below 0.1, e.g. 0.005; got "${env.HEADROOM_LIMITER_LEASE_FRACTION}"`,
+    );
+  }
+  const limiter = fraction > 0 ? new LeasedLimiterStore(redis, { fraction }) : redis;
+  return { limiter, redis, ready: whenReady(client) };
 }
 
 /**
@@ -98,7 +111,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     server: true,
     onMigrated: ({ from, to }) => logger.info({ from, to }, "database schema migrated"),
   });
-  const { limiter, ready } = createLimiter(env, clock);
+  const { limiter, redis, ready } = createLimiter(env, clock);
   const policies = new PolicyBook(stores.policies, undefined, undefined, (error) =>
     logger.warn({ err: error }, "could not re-read policies; keeping the ones loaded"),
   );
@@ -127,6 +140,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     inFlight: new Set(),
     clock,
     limiter,
+    redis,
     policies,
     enforcer: new Enforcer(
       limiter,
@@ -173,12 +187,12 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
  * restarted without persistence), by one gateway, also when Redis comes back while we run.
  */
 async function rebuildFromLedger(gateway: Gateway): Promise<void> {
-  const { limiter } = gateway;
-  if (limiter instanceof RedisLimiterStore) {
+  const { limiter, redis } = gateway;
+  if (redis) {
     const claim = async () => {
-      if (await limiter.claimRebuild()) await replayLedger(gateway);
+      if (await redis.claimRebuild()) await replayLedger(gateway);
     };
-    limiter.onReady(() => {
+    redis.onReady(() => {
       claim().catch((error: unknown) =>
         gateway.logger.error({ err: error }, "rebuilding limiter windows from the ledger failed"),
       );
