@@ -17,14 +17,19 @@ import type { EdgeServices } from "./services.ts";
 
 function chatStream(translator: AnthropicToChatChunks, includeUsage: boolean): StreamFormat {
   return {
-    async event(writer, event) {
-      for (const chunk of translator.translate(event)) await writer.data(JSON.stringify(chunk));
+    event(writer, event) {
+      let waiting: Promise<void> | undefined;
+      for (const chunk of translator.translate(event)) {
+        // Chunks of one event go out together; a full socket is waited for once, after them.
+        waiting = writer.data(JSON.stringify(chunk)) ?? waiting;
+      }
+      return waiting;
     },
     // OpenAI streams report a failure as a data line holding the error envelope.
     error: (writer, error) => writer.data(JSON.stringify(toOpenAIEnvelope(error))),
-    async end(writer) {
-      if (includeUsage) await writer.data(JSON.stringify(translator.usageChunk()));
-      await writer.data("[DONE]");
+    end(writer) {
+      if (includeUsage) writer.data(JSON.stringify(translator.usageChunk()));
+      return writer.data("[DONE]");
     },
   };
 }

@@ -19,7 +19,7 @@ const anthropicStream: StreamFormat = {
   event: (writer, event) => writer.event(event.event, event.data),
   error: (writer, error) =>
     writer.event("error", JSON.stringify({ ...toAnthropicEnvelope(error, ""), request_id: undefined })),
-  end: async () => {},
+  end: () => undefined,
 };
 
 export function registerMessagesRoutes(

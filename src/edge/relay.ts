@@ -17,12 +17,15 @@ import type { MessageReply } from "../upstreams/upstream.ts";
 import { CLIENT_CLOSED, type Exchange } from "./exchange.ts";
 import { SseWriter } from "./sse-writer.ts";
 
-/** How an endpoint writes events in its own stream format. */
+/**
+ * How an endpoint writes events in its own stream format. A method returns a promise only when
+ * it must wait (the client's socket is full).
+ */
 export interface StreamFormat {
-  event(writer: SseWriter, event: SseEvent): Promise<void>;
-  error(writer: SseWriter, error: HeadroomError): Promise<void>;
+  event(writer: SseWriter, event: SseEvent): Promise<void> | undefined;
+  error(writer: SseWriter, error: HeadroomError): Promise<void> | undefined;
   /** Called after the last event of a complete stream (OpenAI's usage chunk and [DONE]). */
-  end(writer: SseWriter): Promise<void>;
+  end(writer: SseWriter): Promise<void> | undefined;
 }
 
 function replyEvents(reply: MessageReply): AsyncIterable<SseEvent> | SseEvent[] {
@@ -52,7 +55,7 @@ export async function relayStream(
   let failure: HeadroomError | string | null = null;
   // The stream's last words, written only once the ledger row is durable: a client that saw
   // the end of a stream has been counted (docs/ledger.md).
-  let closing: (() => Promise<void>) | undefined;
+  let closing: (() => Promise<void> | undefined) | undefined;
   try {
     let terminal: SseEvent | undefined;
     for await (const event of replyEvents(upstreamReply)) {
@@ -61,7 +64,8 @@ export async function relayStream(
         terminal = event;
         continue;
       }
-      await format.event(writer, event);
+      const backpressure = format.event(writer, event);
+      if (backpressure) await backpressure;
       if (writer.closed) break;
     }
     if (writer.closed) {

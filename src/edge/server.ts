@@ -70,22 +70,28 @@ export function buildServer(gateway: EdgeServices): FastifyInstance {
     }
   });
 
-  app.addHook("onRequest", async (request, reply) => {
+  // Callback hooks, not async ones: no promise per request for work that never waits.
+  app.addHook("onRequest", (request, reply, done) => {
     reply.header("request-id", request.id);
     if (isOpenAIPath(request.url)) reply.header("x-request-id", request.id);
+    done();
   });
 
-  app.addHook("onResponse", async (request, reply) => {
-    request.log.info(
-      {
-        method: request.method,
-        url: request.url,
-        status: reply.statusCode,
-        ms: Math.round(reply.elapsedTime),
-      },
-      "request",
-    );
-  });
+  // The per-request line only where it would be printed.
+  if (gateway.logger.isLevelEnabled("info")) {
+    app.addHook("onResponse", (request, reply, done) => {
+      request.log.info(
+        {
+          method: request.method,
+          url: request.url,
+          status: reply.statusCode,
+          ms: Math.round(reply.elapsedTime),
+        },
+        "request",
+      );
+      done();
+    });
+  }
 
   app.setErrorHandler((error: FastifyError, request: FastifyRequest, reply) => {
     const failure = error instanceof HeadroomError ? error : fromFastifyError(error, config.body_limit_mb);

@@ -34,26 +34,28 @@ export class SseWriter {
     return this.response.destroyed || this.response.writableEnded;
   }
 
-  /** Writes one chunk; resolves when the socket can take more. */
-  async write(chunk: string): Promise<void> {
-    if (this.closed) return;
+  /**
+   * Writes one chunk. Returns a promise only when the socket is full (resolving once it can
+   * take more): the usual event costs no promise.
+   */
+  write(chunk: string): Promise<void> | undefined {
+    if (this.closed) return undefined;
     if (!this.corked) {
       this.corked = true;
       this.response.cork();
       setImmediate(this.uncork);
     }
-    if (!this.response.write(chunk)) {
-      await Promise.race([once(this.response, "drain"), once(this.response, "close")]);
-    }
+    if (this.response.write(chunk)) return undefined;
+    return Promise.race([once(this.response, "drain"), once(this.response, "close")]).then(() => {});
   }
 
   /** `event: <type>\ndata: <json>\n\n` (Anthropic). */
-  event(event: string, data: string): Promise<void> {
+  event(event: string, data: string): Promise<void> | undefined {
     return this.write(`event: ${event}\ndata: ${data}\n\n`);
   }
 
   /** `data: <json>\n\n` (OpenAI). */
-  data(data: string): Promise<void> {
+  data(data: string): Promise<void> | undefined {
     return this.write(`data: ${data}\n\n`);
   }
 
