@@ -51,6 +51,29 @@ const mock = `http://127.0.0.1:${mockPort}`;
 const [proxyPort] = await start([here("http/bare-proxy.js"), mock]);
 const [headroomPort, keyList] = await start([here("http/headroom-server.js"), mock]);
 const keys = (keyList ?? "").split(",");
+// With REDIS_URL set, headroom once more with its limits in Redis (a key prefix of its own).
+const redisHeadroom = process.env.REDIS_URL
+  ? await (async () => {
+      const child = spawn(process.execPath, [here("http/headroom-server.js"), mock], {
+        stdio: ["ignore", "pipe", "pipe"],
+        env: { ...process.env, BENCH_REDIS_URL: process.env.REDIS_URL },
+      });
+      children.push(child);
+      const words = await new Promise<string[]>((resolve, reject) => {
+        let output = "";
+        const timer = setTimeout(() => reject(new Error(`no ready line:\n${output}`)), 30_000);
+        child.stdout?.on("data", (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /ready (\S+) (\S+)/.exec(output);
+          if (match) {
+            clearTimeout(timer);
+            resolve([match[1] ?? "", match[2] ?? ""]);
+          }
+        });
+      });
+      return { port: words[0], keys: (words[1] ?? "").split(",") };
+    })()
+  : undefined;
 const portkeyPort = 18_000 + Math.floor(Math.random() * 1_000);
 await start(
   [
@@ -77,6 +100,15 @@ const targets: Target[] = [
     url: `http://127.0.0.1:${headroomPort}/v1/messages`,
     headers: () => ({ "x-api-key": keys[next++ % keys.length] as string }),
   },
+  ...(redisHeadroom
+    ? [
+        {
+          name: "headroom, limits in Redis",
+          url: `http://127.0.0.1:${redisHeadroom.port}/v1/messages`,
+          headers: () => ({ "x-api-key": redisHeadroom.keys[next++ % redisHeadroom.keys.length] as string }),
+        },
+      ]
+    : []),
   {
     name: "Portkey gateway 1.15.2",
     url: `http://127.0.0.1:${portkeyPort}/v1/messages`,
@@ -204,7 +236,7 @@ for (const stream of [false, true]) {
   }
   const find = (name: string) => rows.find((row) => row.name.startsWith(name));
   const proxy = find("bare");
-  const headroom = find("headroom");
+  const headroom = rows.find((row) => row.name === "headroom");
   const portkey = find("Portkey");
   if (headroom && "rps" in headroom && proxy && "rps" in proxy) {
     const ratio = headroom.rps / proxy.rps;

@@ -6,11 +6,30 @@ import { join } from "node:path";
 import { loadConfig } from "../../dist/config/load.js";
 import { createGateway, startGateway } from "../../dist/gateway.js";
 
-const [upstreamUrl, accounts = "200"] = process.argv.slice(2);
+// "simulated" as the upstream: the built-in pool, with room for `slots` streams decoding at
+// `rate` tokens/s (so many streams stay open at once without an upstream socket each).
+const [upstreamUrl, accounts = "200", slots = "256", rate] = process.argv.slice(2);
 const dataDir = mkdtempSync(join(tmpdir(), "headroom-bench-"));
-const config = loadConfig({ env: {}, overrides: { port: 0, dataDir, upstreamUrl } });
+const simulated = upstreamUrl === "simulated";
+const config = loadConfig({
+  env: {},
+  overrides: { port: 0, dataDir, upstreamUrl: simulated ? undefined : upstreamUrl },
+});
 config.server.log_level = "silent";
-const gateway = await createGateway(config, { env: { HEADROOM_UPSTREAM_KEY: "bench" } });
+if (simulated) {
+  const pool = config.upstreams.simulated;
+  if (pool?.type === "simulated") Object.assign(pool, { slots: Number(slots), queue: 0 });
+  for (const model of config.models)
+    if (model.simulation && rate)
+      model.simulation = { ...model.simulation, decode_tokens_per_s: Number(rate), ttft_ms: 0 };
+}
+const gateway = await createGateway(config, {
+  env: {
+    HEADROOM_UPSTREAM_KEY: "bench",
+    REDIS_URL: process.env.BENCH_REDIS_URL,
+    HEADROOM_REDIS_PREFIX: `hrbench:${process.pid}:`,
+  },
+});
 const running = await startGateway(gateway);
 // Many accounts on the largest API tier, so the benchmark measures the path, not the limits.
 const keys = [];

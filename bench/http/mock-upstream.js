@@ -58,6 +58,32 @@ const server = createServer((request, response) => {
       body = JSON.parse(Buffer.concat(chunks).toString() || "{}");
     } catch {}
     const model = body.model ?? "claude-sonnet-4-5";
+    const prompt = body.messages?.[0]?.content;
+    if (body.stream && prompt === "timed") {
+      // 25 deltas 20 ms apart, each carrying the instant it was sent (ms, comparable across
+      // processes of this machine), for the per-event latency of whatever sits in between.
+      response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
+      const parts = stream(model);
+      response.write(parts[0]);
+      response.write(parts[1]);
+      let sent = 0;
+      const timer = setInterval(() => {
+        const at = performance.timeOrigin + performance.now();
+        response.write(
+          event("content_block_delta", {
+            type: "content_block_delta",
+            index: 0,
+            delta: { type: "text_delta", text: ` t=${at.toFixed(3)}` },
+          }),
+        );
+        if (++sent === 25) {
+          clearInterval(timer);
+          for (const part of parts.slice(-3)) response.write(part);
+          response.end();
+        }
+      }, 20);
+      return;
+    }
     if (body.stream) {
       response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache" });
       for (const part of stream(model)) response.write(part);
