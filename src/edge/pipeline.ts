@@ -11,7 +11,7 @@ import type { z } from "zod";
 import { asHeadroomError, HeadroomError } from "../errors.ts";
 import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
 import { authenticate } from "./auth.ts";
-import { Exchange, type ExchangeServices } from "./exchange.ts";
+import { CLIENT_CLOSED, Exchange, type ExchangeServices } from "./exchange.ts";
 import { collectMessage, relayStream, type StreamFormat } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
@@ -50,6 +50,12 @@ export function generationHandler<Schema extends z.ZodType, Context>(
     const { request: body, context } = surface.translate(validateBody(surface.schema, request.body));
     const streamed = body.stream === true;
     const exchange = new Exchange(gateway, request.id, identity, surface.endpoint, streamed);
+    // A client that leaves at any point, even before the upstream has answered, cuts the
+    // upstream call at once, so nothing it held (a concurrency slot, a pool slot) outlives it.
+    const onClose = () => {
+      if (!reply.raw.writableEnded) exchange.abort();
+    };
+    reply.raw.on("close", onClose);
     try {
       const rawBody = surface.passthrough ? request.rawBody : undefined;
       const upstreamReply = await exchange.open(body, surface.forwardedHeaders(request), rawBody);
@@ -66,9 +72,16 @@ export function generationHandler<Schema extends z.ZodType, Context>(
       reply.headers(exchange.rateLimitHeaders);
       return surface.answer(message, context);
     } catch (error) {
+      if (reply.raw.destroyed && !reply.raw.writableEnded) {
+        // Nobody is left to answer: the request ends as the client's doing (nginx's 499).
+        await exchange.finish(CLIENT_CLOSED, "client_closed");
+        throw error;
+      }
       const failure = asHeadroomError(error);
       await exchange.finish(failure.status, failure);
       throw error;
+    } finally {
+      reply.raw.off("close", onClose);
     }
   };
 }

@@ -16,6 +16,8 @@ export interface FakeUpstream {
     /** The body's bytes as they arrived. */
     text: string;
   }>;
+  /** Models of never-answered calls whose connection the gateway closed. */
+  abandoned?: string[];
   close(): Promise<void>;
 }
 
@@ -49,6 +51,7 @@ const usage = { input_tokens: 11, cache_creation_input_tokens: 5, cache_read_inp
 
 export async function startFakeAnthropic(): Promise<FakeUpstream> {
   const requests: FakeUpstream["requests"] = [];
+  const abandoned: string[] = [];
   const server = createServer(async (request, response) => {
     const { body, text } = await readBody(request);
     requests.push({ path: request.url ?? "", headers: request.headers, body, text });
@@ -73,7 +76,8 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
       return;
     }
     if (model.endsWith("-slow")) {
-      // Never answers: only the gateway's timeout can end this request.
+      // Never answers: only the gateway's timeout, or the gateway giving up, ends this request.
+      response.on("close", () => abandoned.push(String(body.model)));
       return;
     }
     const message = {
@@ -126,7 +130,7 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
     sse(response, "message_stop", { type: "message_stop" });
     response.end();
   });
-  return listen(server, requests);
+  return { ...(await listen(server, requests)), abandoned };
 }
 
 function chunk(model: string, delta: Record<string, unknown>, finish: string | null = null) {

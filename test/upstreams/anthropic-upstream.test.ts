@@ -6,6 +6,7 @@ import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { estimateTextTokens } from "../../src/tokens/estimate.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import { postMessages, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe("the Anthropic upstream adapter against a server speaking the Anthropic wire format", () => {
   let upstream: FakeUpstream;
@@ -25,6 +26,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
         };
         // The same server behind a short timeout, for the model that never answers.
         config.upstreams.hung = { type: "anthropic", url: upstream.url, timeout_ms: 300 };
+        config.upstreams.patient = { type: "anthropic", url: upstream.url, timeout_ms: 600_000 };
         config.upstreams.down = { type: "anthropic", url: "http://127.0.0.1:1", timeout_ms: 1000 };
         config.models.push(
           {
@@ -43,6 +45,14 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
             aliases: [],
             upstream: "fake",
             upstream_model: "fake-json",
+          },
+          {
+            id: "fake-hang-slow",
+            display_name: "Never answers, waited for up to 10 minutes",
+            created_at: "2026-01-01T00:00:00Z",
+            family: "fake",
+            aliases: [],
+            upstream: "patient",
           },
           {
             id: "fake-slow",
@@ -224,6 +234,29 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     });
     assert.equal(response.status, 504);
     assert.equal((await response.json()).error.type, "timeout_error");
+  });
+
+  test("a client that leaves before the upstream answers cuts the upstream call and is recorded as 499", async () => {
+    const controller = new AbortController();
+    const asked = upstream.requests.length;
+    const pending = postMessages(
+      server,
+      { model: "fake-hang-slow", max_tokens: 10, messages: [{ role: "user", content: "hi" }] },
+      { signal: controller.signal },
+    ).catch(() => undefined);
+    await waitFor(() => upstream.requests.length > asked, "the upstream to receive the call");
+    controller.abort();
+    await pending;
+    // Within the ten minutes the upstream would be waited for, the gateway lets go of it.
+    await waitFor(
+      () => upstream.abandoned?.includes("fake-hang-slow"),
+      "the gateway to close the upstream call",
+    );
+    await waitFor(() => server.gateway.inFlight.size === 0, "the exchange to end");
+    const [row] = await server.gateway.ledger.events({ account: "test", limit: 1 });
+    assert.equal(row?.model, "fake-hang-slow");
+    assert.equal(row?.status, 499);
+    assert.equal(row?.error_type, "client_closed");
   });
 
   test("an unreachable upstream is 502 api_error in both envelopes", async () => {
