@@ -8,43 +8,15 @@
  * Targets (issue 11): headroom ≥ 0.7× the proxy's req/s and ≥ 5× Portkey's; light-load added
  * p50 ≤ 2× what the proxy adds.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import autocannon from "autocannon";
 import { Pool } from "undici";
+import { buildDist, benchPath as here, startServer } from "./processes.ts";
 
-const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const build = spawnSync(process.execPath, [here("../scripts/build.js")], { stdio: "inherit" });
-if (build.status !== 0) process.exit(1);
-
-const children: ChildProcess[] = [];
-process.on("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
-/** Starts a server process and resolves with the words after "ready" on its stdout. */
-function start(args: string[], readyPattern = /ready (\S+)(?: (\S+))?/): Promise<string[]> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`no ready line from ${args.join(" ")}:\n${output}`)),
-      30_000,
-    );
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = readyPattern.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match.slice(1).filter((part): part is string => part !== undefined));
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-  });
-}
+buildDist();
+/** The words after "ready" of a server process started for this run. */
+const start = async (args: string[], readyPattern?: RegExp) =>
+  (await startServer(args, { readyPattern })).words;
 
 const [mockPort] = await start([here("http/mock-upstream.js")]);
 const mock = `http://127.0.0.1:${mockPort}`;
@@ -54,22 +26,8 @@ const keys = (keyList ?? "").split(",");
 // With REDIS_URL set, headroom once more with its limits in Redis (a key prefix of its own).
 const redisHeadroom = process.env.REDIS_URL
   ? await (async () => {
-      const child = spawn(process.execPath, [here("http/headroom-server.js"), mock], {
-        stdio: ["ignore", "pipe", "pipe"],
+      const { words } = await startServer([here("http/headroom-server.js"), mock], {
         env: { ...process.env, BENCH_REDIS_URL: process.env.REDIS_URL },
-      });
-      children.push(child);
-      const words = await new Promise<string[]>((resolve, reject) => {
-        let output = "";
-        const timer = setTimeout(() => reject(new Error(`no ready line:\n${output}`)), 30_000);
-        child.stdout?.on("data", (chunk: Buffer) => {
-          output += chunk.toString();
-          const match = /ready (\S+) (\S+)/.exec(output);
-          if (match) {
-            clearTimeout(timer);
-            resolve([match[1] ?? "", match[2] ?? ""]);
-          }
-        });
       });
       return { port: words[0], keys: (words[1] ?? "").split(",") };
     })()

@@ -7,40 +7,11 @@
  * peak RSS. Targets (issue 11): added latency per event p99 ≤ 0.2 ms; 10,000 concurrent streams
  * under 1.5 GB RSS. `npm run bench streams`.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
-import { fileURLToPath } from "node:url";
 import { Agent, request } from "undici";
+import { buildDist, benchPath as here, startServer as start } from "./processes.ts";
 
-const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-if (spawnSync(process.execPath, [here("../scripts/build.js")], { stdio: "inherit" }).status !== 0)
-  process.exit(1);
-const children: ChildProcess[] = [];
-process.on("exit", () => {
-  for (const child of children) child.kill("SIGKILL");
-});
-
-function start(args: string[]): Promise<{ child: ChildProcess; words: string[] }> {
-  const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  let output = "";
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`no ready line from ${args.join(" ")}:\n${output}`)),
-      30_000,
-    );
-    const onData = (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /ready (\S+)(?: (\S+))?/.exec(output);
-      if (match) {
-        clearTimeout(timer);
-        resolve({ child, words: match.slice(1).filter((word): word is string => word !== undefined) });
-      }
-    };
-    child.stdout?.on("data", onData);
-    child.stderr?.on("data", onData);
-  });
-}
+buildDist();
 
 const percentile = (sorted: number[], q: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;

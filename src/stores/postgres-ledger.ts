@@ -13,6 +13,7 @@
 import type pg from "pg";
 import type { Logger } from "pino";
 import type { EventFilter, Ledger, UsageEvent, UsageSummaryRow } from "../ledger/usage-event.ts";
+import { ledgerWhere } from "./ledger-filter.ts";
 
 const COLUMNS = [
   ["at_ms", "bigint"],
@@ -172,23 +173,14 @@ export class PostgresLedger implements Ledger {
 
   async summary(filter: { account?: string; sinceMs?: number } = {}): Promise<UsageSummaryRow[]> {
     await this.flush();
-    const where = ["account is not null"];
-    const params: unknown[] = [];
-    if (filter.account) {
-      params.push(filter.account);
-      where.push(`account = $${params.length}`);
-    }
-    if (filter.sinceMs !== undefined) {
-      params.push(filter.sinceMs);
-      where.push(`at_ms >= $${params.length}`);
-    }
+    const { where, params } = ledgerWhere(filter, (n) => `$${n}`, ["account is not null"]);
     const { rows } = await this.pool.query<UsageSummaryRow>(
       `select account, coalesce(model, '-') as model, count(*)::bigint as requests,
               sum(case when status >= 400 then 1 else 0 end)::bigint as errors,
               sum(input_tokens)::bigint as input_tokens, sum(output_tokens)::bigint as output_tokens,
               sum(cache_creation_input_tokens)::bigint as cache_creation_input_tokens,
               sum(cache_read_input_tokens)::bigint as cache_read_input_tokens
-         from usage_events where ${where.join(" and ")}
+         from usage_events ${where}
         group by account, model order by account, model`,
       params,
     );
@@ -197,19 +189,10 @@ export class PostgresLedger implements Ledger {
 
   async events(filter: EventFilter = {}): Promise<UsageEvent[]> {
     await this.flush();
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.account) {
-      params.push(filter.account);
-      where.push(`account = $${params.length}`);
-    }
-    if (filter.sinceMs !== undefined) {
-      params.push(filter.sinceMs);
-      where.push(`at_ms >= $${params.length}`);
-    }
+    const { where, params } = ledgerWhere(filter, (n) => `$${n}`);
     params.push(filter.limit ?? 100);
     const { rows } = await this.pool.query<UsageEvent>(
-      `select ${NAMES} from usage_events ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+      `select ${NAMES} from usage_events ${where}
         order by at_ms desc, id desc limit $${params.length}`,
       params,
     );

@@ -11,6 +11,7 @@
  */
 import type { Logger } from "pino";
 import type { EventFilter, Ledger, UsageEvent, UsageSummaryRow } from "../ledger/usage-event.ts";
+import { ledgerWhere } from "./ledger-filter.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
 
 const COLUMNS = [
@@ -134,16 +135,7 @@ export class SqliteLedger implements Ledger {
 
   async summary(filter: { account?: string; sinceMs?: number } = {}): Promise<UsageSummaryRow[]> {
     await this.flush();
-    const where: string[] = ["account is not null"];
-    const params: unknown[] = [];
-    if (filter.account) {
-      where.push("account = ?");
-      params.push(filter.account);
-    }
-    if (filter.sinceMs !== undefined) {
-      where.push("at_ms >= ?");
-      params.push(filter.sinceMs);
-    }
+    const { where, params } = ledgerWhere(filter, () => "?", ["account is not null"]);
     return this.db
       .prepare<unknown[], UsageSummaryRow>(
         `select account, coalesce(model, '-') as model, count(*) as requests,
@@ -151,7 +143,7 @@ export class SqliteLedger implements Ledger {
                 sum(input_tokens) as input_tokens, sum(output_tokens) as output_tokens,
                 sum(cache_creation_input_tokens) as cache_creation_input_tokens,
                 sum(cache_read_input_tokens) as cache_read_input_tokens
-           from usage_events where ${where.join(" and ")}
+           from usage_events ${where}
           group by account, model order by account, model`,
       )
       .all(...params);
@@ -159,19 +151,10 @@ export class SqliteLedger implements Ledger {
 
   async events(filter: EventFilter = {}): Promise<UsageEvent[]> {
     await this.flush();
-    const where: string[] = [];
-    const params: unknown[] = [];
-    if (filter.account) {
-      where.push("account = ?");
-      params.push(filter.account);
-    }
-    if (filter.sinceMs !== undefined) {
-      where.push("at_ms >= ?");
-      params.push(filter.sinceMs);
-    }
+    const { where, params } = ledgerWhere(filter, () => "?");
     const rows = this.db
       .prepare<unknown[], Row>(
-        `select ${COLUMNS.join(", ")} from usage_events ${where.length > 0 ? `where ${where.join(" and ")}` : ""}
+        `select ${COLUMNS.join(", ")} from usage_events ${where}
           order by at_ms desc, id desc limit ?`,
       )
       .all(...params, filter.limit ?? 100);

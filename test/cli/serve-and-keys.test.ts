@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { runCli, startServe } from "../helpers/cli.ts";
+import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe("headroom serve with keys managed from a second terminal", () => {
@@ -20,21 +20,7 @@ describe("headroom serve with keys managed from a second terminal", () => {
 
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), "headroom-cli-"));
-    // Fast simulated models so the test does not wait on realistic decode speeds.
-    writeFileSync(
-      join(dir, "fast.yaml"),
-      [
-        "server:",
-        "  log_level: warn",
-        "models:",
-        "  - id: claude-sonnet-4-6",
-        "    display_name: Claude Sonnet 4.6",
-        "    created_at: 2026-02-01T00:00:00Z",
-        "    family: sonnet",
-        "    upstream: simulated",
-        "    simulation: { decode_tokens_per_s: 5000, ttft_ms: 0 }",
-      ].join("\n"),
-    );
+    writeFastConfig(dir);
     ({
       child,
       url,

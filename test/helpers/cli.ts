@@ -4,6 +4,8 @@
  * uses its own data directory unless told otherwise, so tests never share state by accident.
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const BIN = fileURLToPath(new URL("../../bin/headroom.js", import.meta.url));
@@ -56,4 +58,25 @@ export function startServe(
       reject(new Error(`serve exited with ${code}:\n${output}`));
     });
   });
+}
+
+/**
+ * Writes `fast.yaml` into `dir`: Sonnet 4.6 simulated at 5,000 tokens/s with no time to first
+ * token, so tests through the real bin do not wait on realistic decode speeds.
+ */
+export function writeFastConfig(dir: string): void {
+  writeFileSync(
+    join(dir, "fast.yaml"),
+    [
+      "server:",
+      "  log_level: warn",
+      "models:",
+      "  - id: claude-sonnet-4-6",
+      "    display_name: Claude Sonnet 4.6",
+      "    created_at: 2026-02-01T00:00:00Z",
+      "    family: sonnet",
+      "    upstream: simulated",
+      "    simulation: { decode_tokens_per_s: 5000, ttft_ms: 0 }",
+    ].join("\n"),
+  );
 }

@@ -13,6 +13,14 @@ export interface WaitOptions {
 
 type Truthy<T> = Exclude<T, false | null | undefined | 0 | "">;
 
+/**
+ * Resolves after `turns` turns of the event loop (each one polls I/O), whatever the clock says:
+ * a delay counted in the gateway's own steps, so it means the same on a fast and a slow machine.
+ */
+export async function afterTurns(turns: number): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Polls `condition` until it returns a truthy value, and returns that value. */
 export async function waitFor<T>(
   condition: () => T | Promise<T>,

@@ -8,14 +8,14 @@
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
 import { once } from "node:events";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import Database from "better-sqlite3";
 import OpenAI from "openai";
-import { runCli, startServe } from "../helpers/cli.ts";
+import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
 import { DATABASE_URL, dropSchema, inSchema, postgresSkipReason, uniqueSchema } from "../helpers/postgres.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -39,20 +39,7 @@ let dir: string;
 
 before(() => {
   dir = mkdtempSync(join(tmpdir(), "headroom-crash-"));
-  writeFileSync(
-    join(dir, "fast.yaml"),
-    [
-      "server:",
-      "  log_level: warn",
-      "models:",
-      "  - id: claude-sonnet-4-6",
-      "    display_name: Claude Sonnet 4.6",
-      "    created_at: 2026-02-01T00:00:00Z",
-      "    family: sonnet",
-      "    upstream: simulated",
-      "    simulation: { decode_tokens_per_s: 5000, ttft_ms: 0 }",
-    ].join("\n"),
-  );
+  writeFastConfig(dir);
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 

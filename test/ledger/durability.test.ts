@@ -13,6 +13,8 @@ import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 import { openDatabase } from "../../src/stores/sqlite.ts";
 import { SqliteLedger } from "../../src/stores/sqlite-ledger.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { afterTurns } from "../helpers/wait.ts";
+import { usageEvent } from "../stores/store-contract.ts";
 
 describe("a complete response is already in the ledger file", () => {
   let server: TestGateway;
@@ -24,11 +26,12 @@ describe("a complete response is already in the ledger file", () => {
 
   before(async () => {
     server = await startTestGateway();
-    // A slow disk: each write starts 30 ms late. A gateway that released a response's end
-    // before its row was durable would let the client read a ledger without it.
+    // A slow disk: each write starts 50 turns of the event loop late, turns in which the client's
+    // socket is read. A gateway that released a response's end before its row was durable would
+    // let the client read a ledger without it.
     const { ledger } = server.gateway;
     const write = ledger.record.bind(ledger);
-    ledger.record = (event) => new Promise((resolve) => setTimeout(resolve, 30)).then(() => write(event));
+    ledger.record = (event) => afterTurns(50).then(() => write(event));
     reader = new Database(join(server.dataDir, "headroom.db"), { readonly: true });
   });
   after(async () => {
@@ -90,26 +93,7 @@ describe("ledger rows are unique by request id", () => {
     const dir = mkdtempSync(join(tmpdir(), "headroom-ledger-"));
     const db = openDatabase(dir);
     const ledger = new SqliteLedger(db);
-    const event: UsageEvent = {
-      at_ms: 1_000,
-      request_id: "req_once",
-      account: "a",
-      key_id: "k",
-      model: "m",
-      endpoint: "anthropic",
-      streamed: false,
-      status: 200,
-      error_type: null,
-      stop_reason: "end_turn",
-      input_tokens: 10,
-      output_tokens: 20,
-      cache_creation_input_tokens: 0,
-      cache_read_input_tokens: 0,
-      cache_creation_1h_input_tokens: 0,
-      ttft_ms: null,
-      duration_ms: 5,
-      on_credits: false,
-    };
+    const event = usageEvent({ request_id: "req_once", account: "a" });
     await Promise.all([ledger.record(event), ledger.record({ ...event, output_tokens: 999 })]);
     await ledger.record(event);
     const rows = await ledger.events({ account: "a" });

@@ -81,6 +81,15 @@ local function bucket_level(j)
   return min(full, a[j] + elapsed * limit[j])
 end
 
+-- The start of the window `now` falls in (limits/window.ts currentStart): an anchored one's,
+-- the running first-use one's, or nil when no first-use window is running.
+local function window_start(j)
+  local P = period[j]
+  if anchor[j] then return anchor[j] + floor((now - anchor[j]) / P) * P end
+  if a[j] and now < a[j] + P then return a[j] end
+  return nil
+end
+
 -- The state to write (new pairs by name) and how long until it equals a fresh one.
 local ttl, dirty = 0, false
 local wa, wb = {}, {}
@@ -136,14 +145,8 @@ if op == "check" or op == "peek" then
       reset = now + max(0, ceil((full - after) / L))
       next_a[j], next_b[j] = after, now
     elseif kind[j] == "w" then
-      local start
-      if anchor[j] then
-        start = anchor[j] + floor((now - anchor[j]) / P) * P
-      elseif a[j] and now < a[j] + P then
-        start = a[j]
-      else
-        start = now
-      end
+      -- A first-use window that is not running would start now, with this request.
+      local start = window_start(j) or now
       local used = 0
       if a[j] == start then used = b[j] end
       local after = used
@@ -215,14 +218,7 @@ if op == "replay" then
     local cost = amount[j]
     if kind[j] == "w" and cost > 0 then
       local P = period[j]
-      local start
-      if anchor[j] then
-        start = anchor[j] + floor((now - anchor[j]) / P) * P
-      elseif a[j] and now < a[j] + P then
-        start = a[j]
-      else
-        start = now
-      end
+      local start = window_start(j) or now
       local used = 0
       if a[j] == start then used = b[j] end
       wa[name[j]], wb[name[j]] = start, used + cost
@@ -252,12 +248,7 @@ for j = 1, n do
       local idle = ceil((full - after) / L)
       if idle > ttl then ttl = idle end
     else
-      local start = nil
-      if anchor[j] then
-        start = anchor[j] + floor((now - anchor[j]) / P) * P
-      elseif a[j] and now < a[j] + P then
-        start = a[j]
-      end
+      local start = window_start(j)
       if start ~= nil and a[j] == start then
         wa[name[j]], wb[name[j]] = start, max(0, b[j] + cost)
         dirty = true
