@@ -25,3 +25,5 @@ export const newMessageId = () => `msg_01${randomId(22)}`;
 export const newToolUseId = () => `toolu_01${randomId(22)}`;
 export const newRequestId = () => `req_01${randomId(22)}`;
 export const newCompletionId = () => `chatcmpl-${randomId(29)}`;
+export const newResponseId = () => `resp_${randomId(32)}`;
+export const newOutputItemId = (prefix: "msg" | "fc" | "ctc") => `${prefix}_${randomId(32)}`;

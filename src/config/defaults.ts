@@ -79,6 +79,13 @@ export function defaultConfig(): Config {
       { match: "opus", model: "claude-opus-4-8" },
       { match: "sonnet", model: "claude-sonnet-4-6" },
       { match: "haiku", model: "claude-haiku-4-5" },
+      // OpenAI clients (the Codex CLI asks for gpt-5.5 and its siblings) are served by the
+      // Sonnet class and counted against its limits; a config routes them elsewhere.
+      { match: "gpt-*", model: "claude-sonnet-4-6", send_as: "model" },
+      { match: "codex-*", model: "claude-sonnet-4-6", send_as: "model" },
+      { match: "o1*", model: "claude-sonnet-4-6", send_as: "model" },
+      { match: "o3*", model: "claude-sonnet-4-6", send_as: "model" },
+      { match: "o4*", model: "claude-sonnet-4-6", send_as: "model" },
     ],
   };
 }

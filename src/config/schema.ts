@@ -86,6 +86,12 @@ export const routeSchema = z
     match: z.string().min(1),
     /** Serve matching ids like this catalog model (its upstream and simulation profile). */
     model: z.string().min(1),
+    /**
+     * The id the upstream receives: the client's (`requested`: a newer dated id of the same
+     * family passes through) or the catalog model's (`model`: another vendor's id, such as the
+     * Codex CLI's gpt-5.5, served by this model).
+     */
+    send_as: z.enum(["requested", "model"]).optional(),
   })
   .strict();
 

@@ -16,6 +16,7 @@ import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
 import { registerMessagesRoutes } from "./messages.ts";
 import { registerModelRoutes } from "./models.ts";
+import { registerResponsesRoutes } from "./responses.ts";
 import type { EdgeServices } from "./services.ts";
 
 /** OpenAI-shaped paths answer errors in OpenAI's envelope; everything else in Anthropic's. */
@@ -121,6 +122,7 @@ export function buildServer(gateway: EdgeServices): FastifyInstance {
   });
   registerMessagesRoutes(app, gateway);
   registerChatRoutes(app, gateway);
+  registerResponsesRoutes(app, gateway);
   registerModelRoutes(app, gateway);
   registerLimitsRoute(app, gateway);
   return app;

@@ -14,7 +14,8 @@ function globToRegExp(glob: string): RegExp {
 
 export class ModelRouter {
   private readonly byId = new Map<string, ModelConfig>();
-  private readonly routes: Array<{ pattern: RegExp; entry: ModelConfig }> = [];
+  private readonly routes: Array<{ pattern: RegExp; entry: ModelConfig; sendAs?: "requested" | "model" }> =
+    [];
   private readonly cache = new Map<string, ResolvedModel | null>();
 
   constructor(private readonly config: Config) {
@@ -24,7 +25,7 @@ export class ModelRouter {
     }
     for (const route of config.routes) {
       const entry = config.models.find((model) => model.id === route.model);
-      if (entry) this.routes.push({ pattern: globToRegExp(route.match), entry });
+      if (entry) this.routes.push({ pattern: globToRegExp(route.match), entry, sendAs: route.send_as });
     }
   }
 
@@ -49,8 +50,9 @@ export class ModelRouter {
   }
 
   private resolveUncached(requested: string): ResolvedModel | undefined {
-    const entry =
-      this.byId.get(requested) ?? this.routes.find((route) => route.pattern.test(requested))?.entry;
+    const known = this.byId.get(requested);
+    const route = known ? undefined : this.routes.find((candidate) => candidate.pattern.test(requested));
+    const entry = known ?? route?.entry;
     const override = this.config.upstream_override;
     if (override) {
       // `serve --upstream URL`: every id goes to that upstream, known or not.
@@ -69,7 +71,7 @@ export class ModelRouter {
       requested,
       entry,
       upstream: entry.upstream,
-      upstreamModel: entry.upstream_model ?? requested,
+      upstreamModel: entry.upstream_model ?? (route?.sendAs === "model" ? entry.id : requested),
     };
   }
 }

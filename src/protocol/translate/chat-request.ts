@@ -11,7 +11,7 @@ export const DEFAULT_MAX_TOKENS = 4096;
 
 type Part = { type: string; text?: string; image_url?: { url: string } | string };
 
-function imageBlock(url: string): ContentBlockParam {
+export function imageBlock(url: string): ContentBlockParam {
   const data = /^data:([^;]+);base64,(.*)$/s.exec(url);
   if (data) return { type: "image", source: { type: "base64", media_type: data[1], data: data[2] } };
   return { type: "image", source: { type: "url", url } };
@@ -36,7 +36,7 @@ function chatContentText(content: ChatMessage["content"]): string {
   return (content as Part[]).map((part) => part.text ?? "").join("");
 }
 
-function parseArguments(text: string): unknown {
+export function parseArguments(text: string): unknown {
   try {
     return JSON.parse(text);
   } catch {
