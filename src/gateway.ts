@@ -128,11 +128,12 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       }
     : undefined;
   const { accounts } = stores;
+  const metrics = new Metrics();
   return {
     config,
     logger,
     router: new ModelRouter(config),
-    upstreams: createUpstreams(config, env, sizing),
+    upstreams: createUpstreams(config, env, sizing, { clock, metrics }),
     stores,
     accounts,
     identities: new IdentityCache(accounts),
@@ -151,7 +152,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     ),
     ready,
     admission: createAdmission(config, sizing),
-    metrics: new Metrics(),
+    metrics,
   };
 }
 

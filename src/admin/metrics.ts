@@ -45,4 +45,25 @@ export class Metrics {
     help: "Usage events recorded but not yet written to the ledger's store (grows while it is down)",
     registers: [this.registry],
   });
+
+  readonly deploymentAttempts = new Counter({
+    name: "headroom_deployment_attempts_total",
+    help: "Calls to a model's deployments (and fallback models), by outcome: ok, failed (retried or given up), aborted",
+    labelNames: ["model", "deployment", "outcome"],
+    registers: [this.registry],
+  });
+
+  readonly fallbacks = new Counter({
+    name: "headroom_fallbacks_total",
+    help: "Requests served by a configured fallback model after every deployment of theirs failed",
+    labelNames: ["model", "fallback"],
+    registers: [this.registry],
+  });
+
+  readonly breakerOpen = new Gauge({
+    name: "headroom_deployment_breaker_open",
+    help: "1 while a deployment's circuit breaker keeps traffic away from it",
+    labelNames: ["model", "deployment"],
+    registers: [this.registry],
+  });
 }

@@ -8,7 +8,7 @@
  * `created_at` is the catalog date headroom lists, not a claim about a release date.
  */
 import type { Config, ModelConfig, SimulationProfile } from "./schema.ts";
-import { serverSchema } from "./schema.ts";
+import { routingSchema, serverSchema } from "./schema.ts";
 
 const opus: SimulationProfile = {
   decode_tokens_per_s: 60,
@@ -70,6 +70,7 @@ export function defaultConfig(): Config {
       simulated: { type: "simulated", slots: 256, queue: 1024, queue_timeout_ms: 30_000 },
     },
     models: structuredClone(defaultModels),
+    routing: routingSchema.parse({}),
     routes: [
       { match: "claude-fable-*", model: "claude-fable-5" },
       { match: "claude-opus-*", model: "claude-opus-4-8" },

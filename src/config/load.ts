@@ -19,6 +19,7 @@ export function mergeConfig(base: Config, file: ConfigFile): Config {
     upstreams: { ...base.upstreams, ...file.upstreams },
     models: [...models.values()],
     routes: [...(file.routes ?? []), ...base.routes],
+    routing: { ...base.routing, ...file.routing },
     capacity: file.capacity ?? base.capacity,
   };
 }
@@ -36,13 +37,24 @@ export function checkReferences(config: Config, file: string): void {
   const problems: string[] = [];
   const ids = new Set<string>();
   config.models.forEach((model, index) => {
-    if (!config.upstreams[model.upstream]) {
-      problems.push(`models.${index}.upstream: no upstream named "${model.upstream}"`);
+    const served = model.deployments
+      ? model.deployments.map((deployment, at) => ({
+          name: deployment.upstream,
+          path: `models.${index}.deployments.${at}.upstream`,
+        }))
+      : [{ name: model.upstream, path: `models.${index}.upstream` }];
+    for (const { name, path } of served) {
+      const upstream = config.upstreams[name];
+      if (!upstream) problems.push(`${path}: no upstream named "${name}"`);
+      if (upstream?.type === "simulated" && !model.simulation) {
+        problems.push(`models.${index}.simulation: required for a model on a simulated upstream`);
+      }
     }
-    const upstream = config.upstreams[model.upstream];
-    if (upstream?.type === "simulated" && !model.simulation) {
-      problems.push(`models.${index}.simulation: required for a model on a simulated upstream`);
-    }
+    (model.fallbacks ?? []).forEach((fallback, at) => {
+      if (fallback === model.id || !config.models.some((other) => other.id === fallback)) {
+        problems.push(`models.${index}.fallbacks.${at}: no other model with id "${fallback}"`);
+      }
+    });
     for (const id of [model.id, ...model.aliases]) {
       if (ids.has(id)) problems.push(`models.${index}: id or alias "${id}" is used twice`);
       ids.add(id);

@@ -66,6 +66,31 @@ export const simulationProfileSchema = z
   })
   .strict();
 
+export const deploymentSchema = z
+  .object({
+    /** A configured upstream serving this model (a site, a region, a provider account). */
+    upstream: z.string().min(1),
+    /** Share of traffic among healthy deployments when capacity does not decide. */
+    weight: z.number().positive().default(1),
+    /** The id this deployment knows the model by; by default the model's. */
+    upstream_model: z.string().min(1).optional(),
+  })
+  .strict();
+
+/** The upstream name a model with several deployments is served under (upstreams/deployments.ts). */
+export const deploymentsUpstreamName = (modelId: string) => `deployments:${modelId}`;
+
+/** Whether a model needs the deployment balancer: several deployments, or fallback models. */
+export const isBalanced = (model: {
+  deployments?: unknown[] | undefined;
+  fallbacks?: string[] | undefined;
+}) => model.deployments !== undefined || (model.fallbacks?.length ?? 0) > 0;
+
+/** The upstream a request for this model goes to: its own, or its balancer. */
+export const servingUpstream = (
+  model: { id: string; upstream: string } & Parameters<typeof isBalanced>[0],
+) => (isBalanced(model) ? deploymentsUpstreamName(model.id) : model.upstream);
+
 export const modelSchema = z
   .object({
     id: z.string().min(1),
@@ -73,10 +98,38 @@ export const modelSchema = z
     created_at: z.iso.datetime(),
     family: z.string().min(1),
     aliases: z.array(z.string().min(1)).default([]),
-    upstream: z.string().min(1),
+    /** The one upstream serving this model; or list several under `deployments`. */
+    upstream: z.string().min(1).optional(),
+    deployments: z.array(deploymentSchema).min(1).optional(),
+    /** Models tried, in order, when every deployment of this one failed before any output. */
+    fallbacks: z.array(z.string().min(1)).optional(),
     /** The id sent upstream; by default the id the client asked for. */
     upstream_model: z.string().min(1).optional(),
     simulation: simulationProfileSchema.optional(),
+  })
+  .strict()
+  .refine((model) => (model.upstream === undefined) !== (model.deployments === undefined), {
+    message: "give either upstream or deployments",
+    path: ["upstream"],
+  })
+  .transform((model) => ({ ...model, upstream: model.upstream ?? deploymentsUpstreamName(model.id) }));
+
+export const routingSchema = z
+  .object({
+    /**
+     * How a model's deployments are ordered: `capacity` prefers the one with the most free
+     * capacity right now (known for simulated pools and upstreams with capacity_concurrency),
+     * weights breaking ties; `weighted` draws by weight alone.
+     */
+    strategy: z.enum(["capacity", "weighted"]).default("capacity"),
+    /** Further attempts after a failure before the first output byte (next deployment each time). */
+    retries: z.number().int().min(0).max(10).default(2),
+    /** Base of the exponential backoff between attempts (full jitter), capped at 2 s. */
+    backoff_ms: z.number().int().min(0).default(100),
+    /** Consecutive failures that open a deployment's circuit breaker. */
+    breaker_failures: positiveInt.default(5),
+    /** How long an open breaker keeps traffic away before one trial request. */
+    breaker_cooldown_ms: positiveInt.default(30_000),
   })
   .strict();
 
@@ -111,6 +164,7 @@ export const configFileSchema = z
     models: z.array(modelSchema).optional(),
     routes: z.array(routeSchema).optional(),
     capacity: capacitySchema.optional(),
+    routing: routingSchema.partial().optional(),
   })
   .strict();
 
@@ -122,6 +176,8 @@ export type OpenAIUpstreamConfig = z.infer<typeof openAIUpstreamSchema>;
 export type SimulationProfile = z.infer<typeof simulationProfileSchema>;
 export type ModelConfig = z.infer<typeof modelSchema>;
 export type RouteConfig = z.infer<typeof routeSchema>;
+export type DeploymentConfig = z.infer<typeof deploymentSchema>;
+export type RoutingConfig = z.infer<typeof routingSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
 /** The whole configuration after defaults, the file and the environment are merged. */
@@ -130,6 +186,7 @@ export interface Config {
   upstreams: Record<string, UpstreamConfig>;
   models: ModelConfig[];
   routes: RouteConfig[];
+  routing: RoutingConfig;
   /** When set, every model is served by this upstream (`serve --upstream URL`). */
   upstream_override?: string;
   /** When set, capacity comes from this fleet (path resolved against the config file). */

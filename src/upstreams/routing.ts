@@ -3,7 +3,7 @@
  * aliases win, then wildcard routes in order. Clients change their default id with every
  * release, so families are routed by glob (`claude-opus-*`) rather than by a fixed list.
  */
-import type { Config, ModelConfig } from "../config/schema.ts";
+import { type Config, type ModelConfig, servingUpstream } from "../config/schema.ts";
 import { notFound, upstreamFailed } from "../errors.ts";
 import type { ResolvedModel, Upstream } from "./upstream.ts";
 
@@ -70,7 +70,7 @@ export class ModelRouter {
     return {
       requested,
       entry,
-      upstream: entry.upstream,
+      upstream: servingUpstream(entry),
       upstreamModel: entry.upstream_model ?? (route?.sendAs === "model" ? entry.id : requested),
     };
   }

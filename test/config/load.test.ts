@@ -50,8 +50,52 @@ describe("configuration", () => {
       new ModelRouter(config).resolve("llama")?.upstreamModel,
       "meta-llama/Llama-3.3-70B-Instruct",
     );
+    // The file's route wins over the default one, and sends the catalog id upstream.
+    const gpt = new ModelRouter(config).resolve("gpt-5.5");
+    assert.equal(gpt?.entry.id, "claude-haiku-4-5");
+    assert.equal(gpt?.upstreamModel, "claude-haiku-4-5");
+    assert.equal(gpt?.requested, "gpt-5.5");
   });
 
+  test("by default OpenAI ids are served by the Sonnet class under its own id; newer Claude ids pass through", () => {
+    const router = new ModelRouter(loadConfig({ env: {} }));
+    for (const id of ["gpt-5.5", "gpt-5.1-codex", "codex-mini-latest", "o3", "o4-mini"]) {
+      const resolved = router.resolve(id);
+      assert.equal(resolved?.entry.family, "sonnet", id);
+      assert.equal(resolved?.upstreamModel, "claude-sonnet-4-6", id);
+    }
+    assert.equal(router.resolve("claude-sonnet-4-5-20250929")?.upstreamModel, "claude-sonnet-4-5-20250929");
+    assert.equal(router.resolve("gemini-3"), undefined);
+  });
+
+  const deployed = (extra: string) =>
+    `upstreams:\n  a: { type: anthropic, url: "http://127.0.0.1:9" }\nmodels:\n  - id: m\n    display_name: M\n    created_at: "2026-01-01T00:00:00Z"\n    family: f\n${extra}`;
+  test("a model's deployments must name configured upstreams", () =>
+    assertConfigError(
+      deployed("    deployments:\n      - upstream: a\n      - upstream: nowhere\n"),
+      /models\.\d+\.deployments\.1\.upstream: no upstream named "nowhere"/,
+    ));
+  test("a model has an upstream or deployments, not both, not neither", () => {
+    assertConfigError(
+      deployed("    upstream: a\n    deployments:\n      - upstream: a\n"),
+      /give either upstream or deployments/,
+    );
+    assertConfigError(deployed(""), /give either upstream or deployments/);
+  });
+  test("fallbacks must name other models", () =>
+    assertConfigError(
+      deployed("    upstream: a\n    fallbacks: [ghost]\n"),
+      /fallbacks\.0: no other model with id "ghost"/,
+    ));
+  test("a model with deployments is served by its balancer", () => {
+    const { load } = loadText(
+      deployed("    deployments:\n      - { upstream: a, weight: 3 }\n    fallbacks: [claude-haiku-4-5]\n"),
+    );
+    const config = load();
+    const resolved = new ModelRouter(config).resolve("m");
+    assert.equal(resolved?.upstream, "deployments:m");
+    assert.equal(config.routing.strategy, "capacity");
+  });
   test("a wrong type names the path inside the file", () =>
     assertConfigError("server:\n  port: high\n", /: server\.port: /));
   test("an unknown key is refused", () =>
@@ -104,7 +148,7 @@ describe("configuration", () => {
     assert.equal(router.resolve("claude-sonnet-7")?.entry.family, "sonnet");
     assert.equal(router.resolve("sonnet")?.entry.family, "sonnet");
     assert.equal(router.resolve("claude-opus-4-8")?.requested, "claude-opus-4-8");
-    assert.equal(router.resolve("gpt-4o"), undefined);
+    assert.equal(router.resolve("gemini-3"), undefined);
     assert.equal(router.resolve("xclaude-opus-4"), undefined, "globs are anchored");
   });
 });

@@ -193,11 +193,11 @@ describe("the official Anthropic SDK against headroom", () => {
   test("an unknown model is a NotFoundError from the SDK", async () => {
     await assert.rejects(
       client.messages.create({
-        model: "gpt-nope",
+        model: "mistral-nope",
         max_tokens: 5,
         messages: [{ role: "user", content: "x" }],
       }),
-      (error: unknown) => error instanceof Anthropic.NotFoundError && error.message.includes("gpt-nope"),
+      (error: unknown) => error instanceof Anthropic.NotFoundError && error.message.includes("mistral-nope"),
     );
   });
 

@@ -75,6 +75,17 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
       response.writeHead(500, { "content-type": "text/html" }).end("<html>boom</html>");
       return;
     }
+    if (model.endsWith("-529")) {
+      response
+        .writeHead(529, { "content-type": "application/json" })
+        .end(JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
+      return;
+    }
+    if (model.endsWith("-reset")) {
+      // The connection drops before a status line: a crashed or restarting upstream.
+      response.socket?.destroy();
+      return;
+    }
     if (model.endsWith("-slow")) {
       // Never answers: only the gateway's timeout, or the gateway giving up, ends this request.
       response.on("close", () => abandoned.push(String(body.model)));
