@@ -4,6 +4,7 @@
  * ledger, close the database).
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { IdentityCache } from "./accounts/identity-cache.ts";
@@ -26,6 +27,7 @@ import { MemoryLimiterStore } from "./stores/memory-limiter.ts";
 import { openStores } from "./stores/open-stores.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
 import type { Stores } from "./stores/store.ts";
+import { createTracing, type Tracing } from "./telemetry/tracing.ts";
 import { createUpstreams } from "./upstreams/registry.ts";
 import { ModelRouter } from "./upstreams/routing.ts";
 import type { FleetSizing } from "./upstreams/simulated.ts";
@@ -37,6 +39,7 @@ export interface Gateway extends EdgeServices {
   /** Accounts, keys, policies and the ledger: SQLite or PostgreSQL. */
   stores: Stores;
   limiter: LimiterStore;
+  tracing: Tracing;
   /** The shared Redis store under the limiter (with or without leases), when REDIS_URL is set. */
   redis: RedisLimiterStore | undefined;
   policies: PolicyBook;
@@ -66,6 +69,8 @@ export interface GatewayOptions {
   env?: NodeJS.ProcessEnv;
   clock?: () => number;
   capacity?: CapacityProvider;
+  /** Receives every request's span (tests pass OpenTelemetry's in-memory exporter). */
+  spanExporter?: SpanExporter;
 }
 
 function loadFleetCapacity(file: string): FleetCapacity {
@@ -129,7 +134,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     : undefined;
   const { accounts } = stores;
   const metrics = new Metrics();
+  const tracing = createTracing(env, options.spanExporter);
   return {
+    tracing,
+    tracer: tracing.tracer,
     config,
     logger,
     router: new ModelRouter(config),
@@ -249,6 +257,7 @@ async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {
   await Promise.all([...gateway.upstreams.values()].map((upstream) => upstream.close?.()));
   await gateway.stores.close();
   await gateway.limiter.close();
+  await gateway.tracing.shutdown();
 }
 
 async function waitUntil(done: () => boolean, timeoutMs: number): Promise<void> {

@@ -4,11 +4,13 @@
  * in the ledger exactly once — whether the response completed, failed, or the client left.
  */
 
+import type { Span } from "@opentelemetry/api";
 import type { Admission } from "../enforcement/enforcer.ts";
 import { HeadroomError, overloaded } from "../errors.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
 import type { KeyIdentity } from "../stores/store.ts";
+import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
 import { estimateRequestTokens } from "../tokens/estimate.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import type { MessageReply, ResolvedModel } from "../upstreams/upstream.ts";
@@ -35,7 +37,16 @@ export function forwardedHeaders(
 /** What one exchange uses of the gateway. */
 export type ExchangeServices = Pick<
   EdgeServices,
-  "clock" | "inFlight" | "router" | "upstreams" | "enforcer" | "admission" | "metrics" | "ledger" | "logger"
+  | "clock"
+  | "inFlight"
+  | "router"
+  | "upstreams"
+  | "enforcer"
+  | "admission"
+  | "metrics"
+  | "ledger"
+  | "logger"
+  | "tracer"
 >;
 
 /** The abort reason once an exchange is over (named like an abort, so abort handling applies). */
@@ -54,6 +65,8 @@ export class Exchange implements InFlightRequest {
   private firstTokenAt: number | null = null;
   /** Set once the exchange is finished: the ledger row's durability. */
   private recorded: Promise<void> | undefined;
+  /** This request's trace span, when tracing is on. */
+  private readonly span: Span | undefined;
 
   constructor(
     private readonly gateway: ExchangeServices,
@@ -64,6 +77,15 @@ export class Exchange implements InFlightRequest {
   ) {
     this.startedAtMs = gateway.clock();
     gateway.inFlight.add(this);
+    this.span =
+      gateway.tracer &&
+      startRequestSpan(gateway.tracer, {
+        plan: identity.plan,
+        account: identity.account,
+        endpoint,
+        streamed,
+        requestId,
+      });
   }
 
   /**
@@ -78,6 +100,16 @@ export class Exchange implements InFlightRequest {
   ): Promise<MessageReply> {
     const { model, upstream } = routeModel(this.gateway.router, this.gateway.upstreams, body.model);
     this.model = model;
+    const span = this.span;
+    if (span) {
+      span.updateName(`chat ${model.requested}`);
+      span.setAttributes({
+        "gen_ai.request.model": model.requested,
+        "gen_ai.request.max_tokens": body.max_tokens,
+        "headroom.upstream": model.upstream,
+        "headroom.model_family": model.entry.family,
+      });
+    }
     const inputTokens = estimateRequestTokens(body);
     const { enforcer } = this.gateway;
     // The clock reading taken when the request arrived (the ledger's at_ms) chooses the policy
@@ -105,6 +137,7 @@ export class Exchange implements InFlightRequest {
       inputTokens,
       headers,
       signal: this.controller.signal,
+      placed: span && ((deployment) => span.setAttribute("headroom.deployment", deployment)),
     });
   }
 
@@ -173,6 +206,19 @@ export class Exchange implements InFlightRequest {
     const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
     this.settle();
     this.log(status, errorType);
+    if (this.span) {
+      endRequestSpan(this.span, {
+        status,
+        errorType,
+        errorMessage: error instanceof HeadroomError ? error.message : undefined,
+        inputTokens: this.meter.usage.input_tokens,
+        outputTokens: this.meter.outputTokens,
+        cacheReadTokens: this.meter.usage.cache_read_input_tokens,
+        cacheWriteTokens: this.meter.usage.cache_creation_input_tokens,
+        stopReason: this.meter.stopReason,
+        decision: this.admission ? "admitted" : status === 429 ? "refused" : "not reached",
+      });
+    }
     this.recorded = this.record(status, errorType);
     return this.recorded;
   }

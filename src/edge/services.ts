@@ -3,6 +3,7 @@
  * (`../gateway.ts`) provides them; each edge module takes only the ones it uses (`Pick`), so the
  * edge depends on these narrow shapes and never imports the gateway itself.
  */
+import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
 import type { IdentityCache } from "../accounts/identity-cache.ts";
 import type { Metrics } from "../admin/metrics.ts";
@@ -38,4 +39,6 @@ export interface EdgeServices {
   ledger: Ledger;
   /** Requests between authentication and their ledger record. */
   inFlight: Set<InFlightRequest>;
+  /** A span per request when OpenTelemetry export is configured (telemetry/tracing.ts). */
+  tracer?: Tracer | undefined;
 }

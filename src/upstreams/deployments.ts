@@ -152,6 +152,7 @@ export class DeploymentBalancer implements Upstream {
         const reply = await this.attempt(candidate, call);
         candidate.breaker.success();
         this.count(candidate, "ok");
+        call.placed?.(candidate.fallbackModel ?? candidate.name);
         if (candidate.fallbackModel)
           this.options.metrics?.fallbacks.inc({ model: this.model, fallback: candidate.fallbackModel });
         return reply;

@@ -19,6 +19,8 @@ export interface MessageCall {
   headers: Record<string, string>;
   /** Aborted when the client goes away or the gateway shuts down. */
   signal: AbortSignal;
+  /** Told which deployment took the request, when a model has several (deployments.ts). */
+  placed?: (deployment: string) => void;
 }
 
 export type MessageReply =

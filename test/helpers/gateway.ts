@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config } from "../../src/config/schema.ts";
 import { createGateway, type RunningGateway, startGateway } from "../../src/gateway.ts";
@@ -31,6 +32,8 @@ export async function startTestGateway(
     env?: NodeJS.ProcessEnv;
     clock?: () => number;
     plan?: string;
+    /** Receives every request's span (OpenTelemetry's in-memory exporter). */
+    spanExporter?: SpanExporter;
     /** Start on an existing data directory (a restart), with the key already made there. */
     restart?: { dataDir: string; key: string };
   } = {},
@@ -40,7 +43,11 @@ export async function startTestGateway(
   config.server.log_level = "silent";
   fastSimulation(config);
   options.configure?.(config);
-  const gateway = await createGateway(config, { env: options.env ?? {}, clock: options.clock });
+  const gateway = await createGateway(config, {
+    env: options.env ?? {},
+    clock: options.clock,
+    spanExporter: options.spanExporter,
+  });
   const running = await startGateway(gateway);
   const key = options.restart?.key ?? (await gateway.accounts.createKey("test", options.plan ?? "pro")).key;
   return {
