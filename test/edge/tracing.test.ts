@@ -34,8 +34,9 @@ describe("OpenTelemetry: a span per request with the GenAI conventions", () => {
 
   /** The span of one request, found by its request id. */
   const spanOf = (requestId: string | null): Promise<ReadableSpan> =>
-    waitFor(() =>
-      exporter.getFinishedSpans().find((span) => span.attributes["headroom.request_id"] === requestId),
+    waitFor(
+      () => exporter.getFinishedSpans().find((span) => span.attributes["headroom.request_id"] === requestId),
+      `the span of ${requestId}`,
     );
 
   test("an admitted request's span carries the model, the usage the ledger recorded, the plan and the decision", async () => {
