@@ -16,7 +16,22 @@ export const defaultPolicy: Policy = policySchema.parse({
   description: "Built-in defaults: public plan shapes, 5-hour limits after the May 2026 doubling",
   model_classes: {
     opus: { families: ["opus", "fable"], input: 5, output: 25, cache_write: 6.25, cache_read: 0.5 },
-    sonnet: { families: ["sonnet"], input: 3, output: 15, cache_write: 3.75, cache_read: 0.3 },
+    sonnet: {
+      families: ["sonnet"],
+      input: 3,
+      output: 15,
+      cache_write: 3.75,
+      cache_read: 0.3,
+      // Prompts over 200k tokens on the 1M-context window (Anthropic's published Sonnet rates).
+      long_context: {
+        above_input_tokens: 200_000,
+        input: 6,
+        output: 22.5,
+        cache_write: 7.5,
+        cache_write_1h: 12,
+        cache_read: 0.6,
+      },
+    },
     haiku: { families: ["haiku"], input: 1, output: 5, cache_write: 1.25, cache_read: 0.1 },
   },
   plans: {

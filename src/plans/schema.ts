@@ -12,17 +12,30 @@ const pricePerMTok = z
     "at most two decimals ($ per million tokens)",
   );
 
+const tokenPrices = {
+  input: pricePerMTok,
+  output: pricePerMTok,
+  /** 5-minute cache writes. */
+  cache_write: pricePerMTok,
+  /** 1-hour cache writes; twice the input price when not given (Anthropic's published rate). */
+  cache_write_1h: pricePerMTok.optional(),
+  cache_read: pricePerMTok,
+};
+
 export const modelClassSchema = z
   .object({
     /** Model families (as the model catalog names them) priced and limited as this class. */
     families: z.array(z.string().min(1)).min(1),
-    input: pricePerMTok,
-    output: pricePerMTok,
-    /** 5-minute cache writes. */
-    cache_write: pricePerMTok,
-    /** 1-hour cache writes; twice the input price when not given (Anthropic's published rate). */
-    cache_write_1h: pricePerMTok.optional(),
-    cache_read: pricePerMTok,
+    ...tokenPrices,
+    /**
+     * Long-context pricing: a request whose prompt (input, cache writes and cache reads together)
+     * is over `above_input_tokens` has all its tokens priced at these rates (Anthropic prices
+     * prompts over 200k tokens on 1M-context models this way).
+     */
+    long_context: z
+      .object({ above_input_tokens: z.number().int().positive(), ...tokenPrices })
+      .strict()
+      .optional(),
   })
   .strict();
 

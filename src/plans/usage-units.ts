@@ -17,25 +17,42 @@ export interface UnitPrices {
   cacheWrite: number;
   cacheWrite1h: number;
   cacheRead: number;
+  /** Rates for a request whose prompt is over `aboveInputTokens`, when the class has them. */
+  longContext?: { aboveInputTokens: number; prices: UnitPrices };
 }
 
-export function unitPrices(modelClass: ModelClass): UnitPrices {
+type TokenPrices = Pick<ModelClass, "input" | "output" | "cache_write" | "cache_write_1h" | "cache_read">;
+
+function ratesOf(prices: TokenPrices): UnitPrices {
   return {
-    input: Math.round(modelClass.input * 100),
-    output: Math.round(modelClass.output * 100),
-    cacheWrite: Math.round(modelClass.cache_write * 100),
-    cacheWrite1h: Math.round((modelClass.cache_write_1h ?? modelClass.input * 2) * 100),
-    cacheRead: Math.round(modelClass.cache_read * 100),
+    input: Math.round(prices.input * 100),
+    output: Math.round(prices.output * 100),
+    cacheWrite: Math.round(prices.cache_write * 100),
+    cacheWrite1h: Math.round((prices.cache_write_1h ?? prices.input * 2) * 100),
+    cacheRead: Math.round(prices.cache_read * 100),
   };
 }
 
+export function unitPrices(modelClass: ModelClass): UnitPrices {
+  const rates = ratesOf(modelClass);
+  const long = modelClass.long_context;
+  if (long) rates.longContext = { aboveInputTokens: long.above_input_tokens, prices: ratesOf(long) };
+  return rates;
+}
+
+/** The prompt's size as long-context pricing counts it: every input token, cached or not. */
+export const promptTokens = (usage: Usage): number =>
+  usage.input_tokens + usage.cache_creation_input_tokens + usage.cache_read_input_tokens;
+
 export function usageUnits(prices: UnitPrices, usage: Usage): number {
+  const long = prices.longContext;
+  const rates = long && promptTokens(usage) > long.aboveInputTokens ? long.prices : prices;
   const oneHour = Math.min(usage.cache_creation_1h_input_tokens ?? 0, usage.cache_creation_input_tokens);
   return (
-    usage.input_tokens * prices.input +
-    usage.output_tokens * prices.output +
-    (usage.cache_creation_input_tokens - oneHour) * prices.cacheWrite +
-    oneHour * prices.cacheWrite1h +
-    usage.cache_read_input_tokens * prices.cacheRead
+    usage.input_tokens * rates.input +
+    usage.output_tokens * rates.output +
+    (usage.cache_creation_input_tokens - oneHour) * rates.cacheWrite +
+    oneHour * rates.cacheWrite1h +
+    usage.cache_read_input_tokens * rates.cacheRead
   );
 }
