@@ -130,6 +130,11 @@ export const routingSchema = z
     breaker_failures: positiveInt.default(5),
     /** How long an open breaker keeps traffic away before one trial request. */
     breaker_cooldown_ms: positiveInt.default(30_000),
+    /**
+     * Active health checks: every this many ms each network deployment is probed (GET its
+     * /v1/models); a failed probe counts against its breaker, a good one closes it. 0 = off.
+     */
+    health_check_interval_ms: z.number().int().min(0).default(0),
   })
   .strict();
 

@@ -7,7 +7,7 @@ import type { Agent } from "undici";
 import type { AnthropicUpstreamConfig } from "../config/schema.ts";
 import type { Message, SseEvent } from "../protocol/anthropic.ts";
 import { parseSse } from "../protocol/sse-parser.ts";
-import { joinUrl, postJson, transportError, upstreamAgent, upstreamKey } from "./http.ts";
+import { joinUrl, postJson, probe, transportError, upstreamAgent, upstreamKey } from "./http.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
 const DEFAULT_VERSION = "2023-06-01";
@@ -72,6 +72,11 @@ export class AnthropicUpstream implements Upstream {
     const response = await this.post("/v1/messages/count_tokens", call, body);
     const parsed = (await response.body.json()) as { input_tokens?: number };
     return parsed.input_tokens ?? 0;
+  }
+
+  probe(timeoutMs: number): Promise<void> {
+    const { "content-type": _json, ...headers } = this.headers({ headers: {} });
+    return probe(this.name, this.agent, joinUrl(this.config.url, "/v1/models"), headers, timeoutMs);
   }
 
   async close(): Promise<void> {

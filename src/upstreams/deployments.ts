@@ -65,6 +65,7 @@ const abortableSleep = (ms: number, signal: AbortSignal) =>
 
 export class DeploymentBalancer implements Upstream {
   private readonly deployments: Candidate[];
+  private readonly checks: NodeJS.Timeout | undefined;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
@@ -81,6 +82,35 @@ export class DeploymentBalancer implements Upstream {
     this.deployments = deployments.map((target) => ({ ...target, breaker: breaker(), inFlight: 0 }));
     this.random = options.random ?? Math.random;
     this.sleep = options.sleep ?? abortableSleep;
+    const interval = options.health_check_interval_ms;
+    if (interval > 0 && this.deployments.some((candidate) => candidate.upstream.probe)) {
+      this.checks = setInterval(() => void this.checkHealth(interval), interval);
+      // Health checks never keep the process alive on their own.
+      this.checks.unref();
+    }
+  }
+
+  /**
+   * Probes every deployment that can be probed: a failure counts against its breaker like a
+   * failed request; a success closes it, so a deployment that came back gets traffic again
+   * without waiting for its cooldown to end. Probes time out within the interval.
+   */
+  async checkHealth(timeoutMs: number): Promise<void> {
+    await Promise.all(
+      this.deployments.map(async (candidate) => {
+        if (!candidate.upstream.probe) return;
+        try {
+          await candidate.upstream.probe(timeoutMs);
+          candidate.breaker.success();
+        } catch {
+          candidate.breaker.failure();
+        }
+        this.options.metrics?.breakerOpen.set(
+          { model: this.model, deployment: candidate.name },
+          candidate.breaker.state === "closed" ? 0 : 1,
+        );
+      }),
+    );
   }
 
   /** Free capacity of a deployment, or undefined when it is not known. */
@@ -237,6 +267,7 @@ export class DeploymentBalancer implements Upstream {
   }
 
   async close(): Promise<void> {
-    // The deployments' upstreams are closed by their own owner (the registry).
+    // The deployments' upstreams are closed by their own owner (the gateway), not here.
+    clearInterval(this.checks);
   }
 }

@@ -93,3 +93,29 @@ export async function postJson(
   }
   return response;
 }
+
+/**
+ * An active health probe: GET `path` (both Anthropic and OpenAI-compatible servers answer
+ * `/v1/models`) within `timeoutMs`; resolves on a 2xx, throws a gateway error otherwise.
+ */
+export async function probe(
+  name: string,
+  agent: Agent,
+  url: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<void> {
+  let response: Dispatcher.ResponseData;
+  try {
+    response = await request(url, {
+      method: "GET",
+      headers,
+      dispatcher: agent,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+  } catch (error) {
+    throw transportError(name, error);
+  }
+  const text = await response.body.text().catch(() => "");
+  if (response.statusCode >= 300) throw httpError(name, response.statusCode, text);
+}

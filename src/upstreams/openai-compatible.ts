@@ -10,7 +10,7 @@ import { parseSse } from "../protocol/sse-parser.ts";
 import { messagesToChatRequest } from "../protocol/translate/chat-request.ts";
 import { completionToMessage } from "../protocol/translate/chat-response.ts";
 import { ChatChunksToAnthropic } from "../protocol/translate/chat-stream.ts";
-import { httpError, joinUrl, postJson, transportError, upstreamAgent, upstreamKey } from "./http.ts";
+import { httpError, joinUrl, postJson, probe, transportError, upstreamAgent, upstreamKey } from "./http.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
 export class OpenAICompatibleUpstream implements Upstream {
@@ -74,6 +74,11 @@ export class OpenAICompatibleUpstream implements Upstream {
     } finally {
       body.destroy();
     }
+  }
+
+  probe(timeoutMs: number): Promise<void> {
+    const headers: Record<string, string> = this.key ? { authorization: `Bearer ${this.key}` } : {};
+    return probe(this.name, this.agent, joinUrl(this.config.url, "/models"), headers, timeoutMs);
   }
 
   async close(): Promise<void> {

@@ -32,6 +32,8 @@ export interface Upstream {
   createMessage(call: MessageCall): Promise<MessageReply>;
   /** Counts tokens upstream when it can; otherwise the edge counts locally. */
   countTokens?(call: Omit<MessageCall, "inputTokens">): Promise<number>;
+  /** An active health check (deployments.ts), for upstreams reached over the network. */
+  probe?(timeoutMs: number): Promise<void>;
   close?(): Promise<void>;
 }
 

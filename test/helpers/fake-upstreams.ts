@@ -32,6 +32,13 @@ async function readBody(request: IncomingMessage): Promise<{ body: Record<string
   return { body: JSON.parse(text), text };
 }
 
+/** GET /v1/models (what a health probe asks for): an empty list. Not recorded as a request. */
+function answeredModels(request: IncomingMessage, response: ServerResponse): boolean {
+  if (request.method !== "GET" || !request.url?.endsWith("/models")) return false;
+  response.writeHead(200, { "content-type": "application/json" }).end('{"data":[]}');
+  return true;
+}
+
 async function listen(server: Server, requests: FakeUpstream["requests"]): Promise<FakeUpstream> {
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
@@ -53,6 +60,7 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
   const requests: FakeUpstream["requests"] = [];
   const abandoned: string[] = [];
   const server = createServer(async (request, response) => {
+    if (answeredModels(request, response)) return;
     const { body, text } = await readBody(request);
     requests.push({ path: request.url ?? "", headers: request.headers, body, text });
     const model = String(body.model);
@@ -157,6 +165,7 @@ function chunk(model: string, delta: Record<string, unknown>, finish: string | n
 export async function startFakeOpenAI(): Promise<FakeUpstream> {
   const requests: FakeUpstream["requests"] = [];
   const server = createServer(async (request, response) => {
+    if (answeredModels(request, response)) return;
     const { body, text } = await readBody(request);
     requests.push({ path: request.url ?? "", headers: request.headers, body, text });
     const model = String(body.model);

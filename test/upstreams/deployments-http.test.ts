@@ -3,6 +3,7 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /**
  * Deployments over real HTTP: each fake server decides its behaviour by the model id it receives,
@@ -29,7 +30,13 @@ describe("a model with several deployments, over HTTP", () => {
     siteB = await startFakeAnthropic();
     server = await startTestGateway({
       configure(config) {
-        config.routing = { ...config.routing, backoff_ms: 1 };
+        // Probes every 20 ms: the unreachable deployment is found out without a request.
+        config.routing = {
+          ...config.routing,
+          backoff_ms: 1,
+          health_check_interval_ms: 20,
+          breaker_failures: 2,
+        };
         // Site A is the emptier one, so capacity-aware routing tries it first.
         config.upstreams.a = {
           type: "anthropic",
@@ -90,6 +97,15 @@ describe("a model with several deployments, over HTTP", () => {
       assert.equal(recorded.model, `flaky-${failure}`);
     });
   }
+
+  test("active health checks find the unreachable deployment on their own", async () => {
+    await waitFor(async () => {
+      const text = await (await fetch(`${server.url}/metrics`)).text();
+      return /headroom_deployment_breaker_open\{model="refused",deployment="down"\} 1/.test(text);
+    }, "the breaker of the deployment nobody listens for to open");
+    const text = await (await fetch(`${server.url}/metrics`)).text();
+    assert.match(text, /headroom_deployment_breaker_open\{model="refused",deployment="b"\} 0/);
+  });
 
   test("a refused connection moves on too, for a stream", async () => {
     const stream = client.messages.stream({

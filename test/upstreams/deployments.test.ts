@@ -28,6 +28,11 @@ type Behaviour = "ok" | "fail" | "bad-request" | "error-event" | "cut-after-firs
 /** An in-process upstream that behaves as told and remembers the model ids it was asked for. */
 class ScriptedUpstream implements Upstream {
   readonly models: string[] = [];
+  /** Whether an active health probe succeeds. */
+  reachable = true;
+  async probe(): Promise<void> {
+    if (!this.reachable) throw upstreamFailed(`Upstream ${this.name} failed: connection refused`);
+  }
   constructor(
     readonly name: string,
     public behaviour: Behaviour = "ok",
@@ -272,5 +277,29 @@ describe("a model's deployments", () => {
       const expected = overloaded("x", 5);
       return error instanceof Error && (error as typeof expected).status === 529;
     });
+  });
+
+  test("active health checks open the breaker of a deployment that stopped answering, and close it when it is back", async () => {
+    const a = new ScriptedUpstream("a");
+    const b = new ScriptedUpstream("b");
+    const { instance } = balancer(
+      [
+        { upstream: a, capacity: () => 10 },
+        { upstream: b, capacity: () => 1 },
+      ],
+      { breaker_failures: 2 },
+    );
+    a.reachable = false;
+    await instance.checkHealth(100);
+    assert.equal(instance.health()[0]?.state, "closed", "one failed probe is not yet enough");
+    await instance.checkHealth(100);
+    assert.equal(instance.health()[0]?.state, "open");
+    await drain(await instance.createMessage(call()));
+    assert.deepEqual([a.calls, b.calls], [0, 1], "no request was sent to find out");
+    a.reachable = true;
+    await instance.checkHealth(100);
+    assert.equal(instance.health()[0]?.state, "closed");
+    await drain(await instance.createMessage(call()));
+    assert.deepEqual([a.calls, b.calls], [1, 1]);
   });
 });
