@@ -1,6 +1,15 @@
 /** The kinds of limits a plan can place on a request, and what a decision reports for each. */
 
-export interface RateSpec {
+/**
+ * Whose limit a dimension is. Without a scope it belongs to the request's key (an account);
+ * with one it is shared by every request naming the same scope (a team, an organisation, one
+ * API key), and is decided together with the key's own dimensions, all or nothing.
+ */
+export interface Scoped {
+  scope?: string;
+}
+
+export interface RateSpec extends Scoped {
   kind: "rate";
   name: string;
   /** Tokens (or requests) per period; also the burst. */
@@ -8,7 +17,7 @@ export interface RateSpec {
   periodMs: number;
 }
 
-export interface WindowSpec {
+export interface WindowSpec extends Scoped {
   kind: "window";
   name: string;
   limit: number;
@@ -17,7 +26,7 @@ export interface WindowSpec {
   anchorMs?: number;
 }
 
-export interface ConcurrencySpec {
+export interface ConcurrencySpec extends Scoped {
   kind: "concurrency";
   name: string;
   limit: number;

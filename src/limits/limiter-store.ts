@@ -5,8 +5,16 @@
 import type { Decision, DimensionSpec } from "./dimension.ts";
 
 export interface CheckRequest {
-  /** Whose limits: every dimension of one key is decided together (an account, a key…). */
+  /**
+   * Whose limits: every dimension of one key is decided together (an account, a key…), with
+   * any dimensions of other scopes the list names (DimensionSpec.scope), all or nothing.
+   */
   key: string;
+  /**
+   * What the key and every scope of the request share on Redis Cluster (its hash tag), so one
+   * script sees them all: the organisation when there is one. Defaults to the key.
+   */
+  slot?: string;
   dimensions: readonly DimensionSpec[];
   /** Cost per dimension, in its unit (requests, tokens, usage units); ignored for concurrency. */
   costs: readonly number[];
@@ -18,6 +26,7 @@ export interface CheckRequest {
 
 export interface ReconcileRequest {
   key: string;
+  slot?: string;
   dimensions: readonly DimensionSpec[];
   /** Actual minus estimated cost per dimension: positive charges more, negative refunds. */
   deltas: readonly number[];
@@ -27,6 +36,7 @@ export interface ReconcileRequest {
 /** Usage served in the past, replayed into a key's windows (rebuilding them from the ledger). */
 export interface ReplayRequest {
   key: string;
+  slot?: string;
   dimensions: readonly DimensionSpec[];
   /** When the usage was served (ms since epoch). */
   atMs: number;

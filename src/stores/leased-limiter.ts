@@ -2,8 +2,8 @@
  * Leases: a gateway takes a slice of a key's budget from the shared store in the same round
  * trip as a decision, and spends it locally; most decisions then need no round trip at all.
  *
- * - A decision over rate and window dimensions only (no concurrency: every slot is a lease of
- *   its own in the shared store) is made locally when this gateway holds enough of every
+ * - A decision over the key's own rate and window dimensions only (no concurrency: every slot
+ *   is a lease of its own in the shared store; no team or organisation scope) is made locally when this gateway holds enough of every
  *   dimension. Otherwise the held rest goes back and the request's cost plus a new slice is
  *   asked for in one script call (and, should the slice not fit, the cost alone).
  * - A slice is `fraction` of the dimension's limit. Everything spent locally was taken from the
@@ -38,7 +38,12 @@ export interface LeaseOptions {
   now?: () => number;
 }
 
-const hasConcurrency = (specs: readonly DimensionSpec[]) => specs.some((spec) => spec.kind === "concurrency");
+/**
+ * Decisions leases cannot serve locally: concurrency (every slot is its own lease in the store)
+ * and shared scopes (a team's or an organisation's budget), which go to the store every time.
+ */
+const hasConcurrency = (specs: readonly DimensionSpec[]) =>
+  specs.some((spec) => spec.kind === "concurrency" || spec.scope !== undefined);
 
 export class LeasedLimiterStore implements LimiterStore {
   private readonly leases = new Map<string, Lease>();

@@ -32,6 +32,33 @@ class KeyRecord extends KeyState {
   }
 }
 
+/** A dimension list split by scope: each group decided on its own record, all or nothing. */
+interface ScopeGroup {
+  /** The record's key: the request's own (undefined) or a scope's. */
+  scope: string | undefined;
+  specs: DimensionSpec[];
+  /** Where each of the group's dimensions sits in the request's list. */
+  positions: number[];
+}
+
+function groupByScope(dimensions: readonly DimensionSpec[]): ScopeGroup[] | null {
+  if (!dimensions.some((spec) => spec.scope !== undefined)) return null;
+  const groups = new Map<string | undefined, ScopeGroup>();
+  dimensions.forEach((spec, position) => {
+    let group = groups.get(spec.scope);
+    if (!group) {
+      group = { scope: spec.scope, specs: [], positions: [] };
+      groups.set(spec.scope, group);
+    }
+    group.specs.push(spec);
+    group.positions.push(position);
+  });
+  return [...groups.values()];
+}
+
+/** A scope's record key; a control character keeps it apart from every account's. */
+const scopeKey = (scope: string) => `\u0001${scope}`;
+
 /** Records unused this long (and equal to fresh) are deleted; busy keys are never churned. */
 const EVICT_AFTER_IDLE_MS = 60_000;
 /** Every this many operations the sweep inspects a batch of records. */
@@ -84,6 +111,8 @@ function isIdle(record: KeyRecord, now: number): boolean {
 
 export class MemoryLimiterStore implements LimiterStore {
   private readonly records = new Map<string, KeyRecord>();
+  /** Each dimension list's split by scope (null: no scopes), computed once per list. */
+  private readonly layouts = new WeakMap<readonly DimensionSpec[], ScopeGroup[] | null>();
   private sweeper: Iterator<string> | undefined;
   private operations = 0;
   private readonly now: () => number;
@@ -104,8 +133,75 @@ export class MemoryLimiterStore implements LimiterStore {
   checkSync(request: CheckRequest): Decision {
     const now = this.now();
     if (++this.operations % SWEEP_EVERY === 0) this.sweep(now);
-    const record = this.recordFor(request.key, request.dimensions, now);
-    return decide(record, request.dimensions, now, request.costs, request.leaseId, !request.dryRun);
+    const groups = this.groupsOf(request.dimensions);
+    if (!groups) {
+      const record = this.recordFor(request.key, request.dimensions, now);
+      return decide(record, request.dimensions, now, request.costs, request.leaseId, !request.dryRun);
+    }
+    // Every scope is asked first without changing anything; only if all admit is each charged.
+    const parts = groups.map((group) => ({
+      group,
+      record: this.recordFor(
+        group.scope === undefined ? request.key : scopeKey(group.scope),
+        group.specs,
+        now,
+      ),
+      costs: group.positions.map((position) => request.costs[position] ?? 0),
+    }));
+    let decisions = parts.map(({ group, record, costs }) =>
+      decide(record, group.specs, now, costs, request.leaseId, false),
+    );
+    const admitted = decisions.every((decision) => decision.admitted);
+    if (admitted && !request.dryRun) {
+      decisions = parts.map(({ group, record, costs }) =>
+        decide(record, group.specs, now, costs, request.leaseId, true),
+      );
+    }
+    const dimensions: Decision["dimensions"] = new Array(request.dimensions.length);
+    let retryAfterMs: number | null = 0;
+    decisions.forEach((decision, index) => {
+      (parts[index] as (typeof parts)[number]).group.positions.forEach((position, at) => {
+        dimensions[position] = decision.dimensions[at] as Decision["dimensions"][number];
+      });
+      if (retryAfterMs !== null) {
+        retryAfterMs = decision.retryAfterMs === null ? null : Math.max(retryAfterMs, decision.retryAfterMs);
+      }
+    });
+    return { admitted, retryAfterMs: admitted ? 0 : retryAfterMs, dimensions };
+  }
+
+  private groupsOf(dimensions: readonly DimensionSpec[]): ScopeGroup[] | null {
+    let groups = this.layouts.get(dimensions);
+    if (groups === undefined) {
+      groups = groupByScope(dimensions);
+      this.layouts.set(dimensions, groups);
+    }
+    return groups;
+  }
+
+  /** Runs `apply` on each scope's record with its share of the amounts. */
+  private eachScope(
+    key: string,
+    dimensions: readonly DimensionSpec[],
+    amounts: readonly number[],
+    now: number,
+    apply: (record: KeyRecord, specs: readonly DimensionSpec[], amounts: number[]) => void,
+  ): void {
+    const groups = this.groupsOf(dimensions) ?? [
+      { scope: undefined, specs: dimensions as DimensionSpec[], positions: dimensions.map((_, i) => i) },
+    ];
+    for (const group of groups) {
+      const record = this.recordFor(
+        group.scope === undefined ? key : scopeKey(group.scope),
+        group.specs,
+        now,
+      );
+      apply(
+        record,
+        group.specs,
+        group.positions.map((position) => amounts[position] ?? 0),
+      );
+    }
   }
 
   reconcile(request: ReconcileRequest): Promise<void> {
@@ -116,13 +212,15 @@ export class MemoryLimiterStore implements LimiterStore {
   reconcileSync(request: ReconcileRequest): void {
     const now = this.now();
     // A key without a record (never seen, or swept) is fresh, and a charge against it counts.
-    const record = this.recordFor(request.key, request.dimensions, now);
-    reconcile(record, request.dimensions, now, request.deltas, request.leaseId);
+    this.eachScope(request.key, request.dimensions, request.deltas, now, (record, specs, deltas) =>
+      reconcile(record, specs, now, deltas, request.leaseId),
+    );
   }
 
   replay(request: ReplayRequest): void {
-    const record = this.recordFor(request.key, request.dimensions, request.atMs);
-    replay(record, request.dimensions, request.atMs, request.costs);
+    this.eachScope(request.key, request.dimensions, request.costs, request.atMs, (record, specs, costs) =>
+      replay(record, specs, request.atMs, costs),
+    );
   }
 
   private recordFor(key: string, specs: readonly DimensionSpec[], now: number): KeyRecord {

@@ -32,14 +32,20 @@ function kindCode(spec: DimensionSpec): string {
   return spec.kind === "rate" ? "r" : spec.kind === "window" ? "w" : "c";
 }
 
+/** How a dimension list is laid out for the script: its JSON, its scopes, its lease sets. */
+interface Layout {
+  specs: string;
+  /** Scopes other than the key's own, in the order the script numbers them (2, 3, …). */
+  scopes: string[];
+  /** One lease set per concurrency dimension: the scope it belongs to (1 = the key's own). */
+  leases: Array<{ scope: number; suffix: string }>;
+}
+
 export class RedisLimiterStore implements LimiterStore {
   private readonly client: ScriptClient;
   private readonly prefix: string;
   private readonly now: (() => number) | undefined;
-  private readonly layouts = new WeakMap<
-    readonly DimensionSpec[],
-    { specs: string; leaseSuffixes: string[] }
-  >();
+  private readonly layouts = new WeakMap<readonly DimensionSpec[], Layout>();
 
   /** Takes a connected ioredis client (standalone or Cluster); see `connectRedis`. */
   constructor(client: Redis | Cluster, options: RedisLimiterOptions = {}) {
@@ -50,17 +56,34 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   /** The script's view of a dimension list, built once per list (plans reuse their lists). */
-  private layout(dimensions: readonly DimensionSpec[]): { specs: string; leaseSuffixes: string[] } {
+  private layout(dimensions: readonly DimensionSpec[]): Layout {
     let layout = this.layouts.get(dimensions);
     if (!layout) {
-      const leaseSuffixes: string[] = [];
+      const scopes: string[] = [];
+      const leases: Layout["leases"] = [];
       const specs = dimensions.map((spec) => {
-        if (spec.kind === "concurrency") leaseSuffixes.push(`:lease:${spec.name}`);
+        // Scope 1 is the request's own key; others are numbered in order of first appearance.
+        let scope = 1;
+        if (spec.scope !== undefined) {
+          let at = scopes.indexOf(spec.scope);
+          if (at < 0) at = scopes.push(spec.scope) - 1;
+          scope = at + 2;
+        }
+        if (spec.kind === "concurrency") leases.push({ scope, suffix: `:lease:${spec.name}` });
         const period = spec.kind === "concurrency" ? spec.leaseMs : spec.periodMs;
         const anchored = spec.kind === "window" && spec.anchorMs !== undefined;
-        return [spec.name, kindCode(spec), spec.limit, period, anchored ? spec.anchorMs : 0, anchored];
+        const fields: unknown[] = [
+          spec.name,
+          kindCode(spec),
+          spec.limit,
+          period,
+          anchored ? spec.anchorMs : 0,
+          anchored,
+        ];
+        if (scope !== 1) fields.push(scope);
+        return fields;
       });
-      layout = { specs: JSON.stringify(specs), leaseSuffixes };
+      layout = { specs: JSON.stringify(specs), scopes, leases };
       this.layouts.set(dimensions, layout);
     }
     return layout;
@@ -68,20 +91,24 @@ export class RedisLimiterStore implements LimiterStore {
 
   private args(
     op: "check" | "peek" | "reconcile" | "replay",
-    key: string,
-    dimensions: readonly DimensionSpec[],
+    request: { key: string; slot?: string | undefined; dimensions: readonly DimensionSpec[] },
     amounts: readonly number[],
     leaseId: string | undefined,
     atMs?: number,
   ): Array<string | number> {
-    // `{key}` is the hash tag: the state and every lease set live in one cluster slot.
-    const base = `${this.prefix}{${key}}`;
-    const { specs, leaseSuffixes } = this.layout(dimensions);
+    const { key, slot } = request;
+    // `{slot}` is the hash tag: every state and lease set of one decision live in one cluster
+    // slot. Without a slot (or with the key as its slot) the key's names are what they always were.
+    const tag = `${this.prefix}{${slot ?? key}}`;
+    const own = slot === undefined || slot === key ? tag : `${tag}:k:${key}`;
+    const { specs, scopes, leases } = this.layout(request.dimensions);
+    const states = [own, ...scopes.map((scope) => `${tag}:s:${scope}`)];
     const now = atMs ?? (this.now ? this.now() : "");
     const costs = `[${amounts.join(",")}]`;
-    if (leaseSuffixes.length === 0) return [1, base, op, now, leaseId ?? "", specs, costs];
-    const keys = leaseSuffixes.map((suffix) => base + suffix);
-    return [1 + keys.length, base, ...keys, op, now, leaseId ?? "", specs, costs];
+    const leaseKeys = leases.map(({ scope, suffix }) => (states[scope - 1] as string) + suffix);
+    const argv: Array<string | number> = [op, now, leaseId ?? "", specs, costs];
+    if (scopes.length > 0) argv.push(states.length);
+    return [states.length + leaseKeys.length, ...states, ...leaseKeys, ...argv];
   }
 
   private async run(args: Array<string | number>): Promise<number[]> {
@@ -100,9 +127,7 @@ export class RedisLimiterStore implements LimiterStore {
 
   async check(request: CheckRequest): Promise<Decision> {
     const op = request.dryRun ? "peek" : "check";
-    const reply = await this.run(
-      this.args(op, request.key, request.dimensions, request.costs, request.leaseId),
-    );
+    const reply = await this.run(this.args(op, request, request.costs, request.leaseId));
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
       const at = 2 + i * 4;
@@ -120,13 +145,11 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   async reconcile(request: ReconcileRequest): Promise<void> {
-    await this.run(this.args("reconcile", request.key, request.dimensions, request.deltas, request.leaseId));
+    await this.run(this.args("reconcile", request, request.deltas, request.leaseId));
   }
 
   async replay(request: ReplayRequest): Promise<void> {
-    await this.run(
-      this.args("replay", request.key, request.dimensions, request.costs, undefined, request.atMs),
-    );
+    await this.run(this.args("replay", request, request.costs, undefined, request.atMs));
   }
 
   /**

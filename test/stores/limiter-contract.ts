@@ -245,5 +245,61 @@ export function describeLimiterContract(
       assert.equal((await store.check({ key: b, dimensions: [rpm], costs: [1] })).admitted, true);
       await store.close();
     });
+
+    test("a scope's dimensions are shared by every key naming it and decided with the key's own, all or nothing", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const [a, b, org] = [key(), key(), key()];
+      const team = `team-${org}`;
+      const own: DimensionSpec = { kind: "rate", name: "rpm", limit: 2, periodMs: MINUTE };
+      const teamRpm: DimensionSpec = {
+        kind: "rate",
+        name: "team-rpm",
+        limit: 3,
+        periodMs: MINUTE,
+        scope: team,
+      };
+      const teamConc: DimensionSpec = {
+        kind: "concurrency",
+        name: "team-conc",
+        limit: 5,
+        leaseMs: 10_000,
+        scope: team,
+      };
+      const dims = [own, teamRpm, teamConc];
+      const ask = (k: string, leaseId: string) =>
+        store.check({ key: k, slot: org, dimensions: dims, costs: [1, 1, 1], leaseId });
+      const first = await ask(a, "1");
+      assert.equal(first.admitted, true);
+      assert.deepEqual(
+        first.dimensions.map((d) => [d.name, d.remaining]),
+        [
+          ["rpm", 1],
+          ["team-rpm", 2],
+          ["team-conc", 4],
+        ],
+      );
+      assert.equal((await ask(a, "2")).admitted, true);
+      // a's own limit refuses its third request: the team is not charged for it.
+      const ownRefusal = await ask(a, "3");
+      assert.equal(ownRefusal.admitted, false);
+      assert.equal(ownRefusal.dimensions[0]?.admitAtMs !== clock.now, true);
+      const third = await ask(b, "4");
+      assert.equal(third.admitted, true, "the team had one request left");
+      assert.equal(third.dimensions[1]?.remaining, 0);
+      assert.equal(third.dimensions[2]?.remaining, 2, "three team leases held");
+      // The team is spent: b is refused by the team's limit, not its own.
+      const teamRefusal = await ask(b, "5");
+      assert.equal(teamRefusal.admitted, false);
+      assert.ok((teamRefusal.retryAfterMs ?? 0) > 0);
+      // A refund to the team (reconcile) lets the next request in; leases are released by id.
+      await store.reconcile({ key: a, slot: org, dimensions: dims, deltas: [0, -1, 0], leaseId: "1" });
+      const afterRefund = await ask(b, "6");
+      assert.equal(afterRefund.admitted, true);
+      assert.equal(afterRefund.dimensions[2]?.remaining, 2, "lease 1 released, lease 6 taken");
+      // b's own bucket (2 a minute) was charged for requests 4 and 6 only, never for the refused 5.
+      assert.equal(afterRefund.dimensions[0]?.remaining, 0);
+      await store.close();
+    });
   });
 }

@@ -7,12 +7,14 @@
 -- a table about a quarter of one, so a key's numeric state is one string (one GET, one
 -- SET ... PX that also sets the expiry) and dimensions live in flat arrays, not tables each.
 --
--- KEYS[1]   the numeric state: "<expiry ms>;<name>=<a>,<b>;<name>=<a>,<b>;..." (integers)
--- KEYS[2..] one sorted set of leases per concurrency dimension, in dimension order
+-- KEYS[1..S] the numeric state of each scope (S = ARGV[6], 1 when absent; scope 1 is the
+--           request's own key): "<expiry ms>;<name>=<a>,<b>;<name>=<a>,<b>;..." (integers)
+-- KEYS[S+1..] one sorted set of leases per concurrency dimension, in dimension order
 -- ARGV      op ("check" | "peek" | "reconcile" | "replay"; a peek decides without changing anything; a replay charges past usage to its windows), now (ms, or "" for the Redis server's clock, so every
 --           gateway host agrees), lease id ("" if none),
 --           dimensions as JSON [[name, kind (r | w | c), limit, period (lease ms for c),
---           anchor (0 = window starts on first use), true if anchored], ...],
+--           anchor (0 = window starts on first use), true if anchored, scope index (1..S,
+--           1 when absent)], ...],
 --           costs (check) or deltas (reconcile) as a JSON array
 -- Returns   check: {admitted, retryAfterMs (-1 = never), then per dimension
 --           limit, remaining, resetAtMs, admitAtMs (-1 = never)}; reconcile: {}
@@ -24,7 +26,7 @@ if not now then
   now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 local lease_id = ARGV[3]
-local state_key = KEYS[1]
+local scopes = tonumber(ARGV[6]) or 1
 local INF = math.huge
 local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 
@@ -33,43 +35,46 @@ local floor, ceil, max, min = math.floor, math.ceil, math.max, math.min
 local specs = cjson.decode(ARGV[4])
 local amount = cjson.decode(ARGV[5])
 local n = #specs
-local name, kind, limit, period, anchor = {}, {}, {}, {}, {}
+local name, kind, limit, period, anchor, scope = {}, {}, {}, {}, {}, {}
 local a, b = {}, {}
 local lease_key = {}
-local next_lease_key = 2
+local next_lease_key = scopes + 1
 for j = 1, n do
   local spec = specs[j]
   name[j], kind[j], limit[j], period[j] = spec[1], spec[2], spec[3], spec[4]
   if spec[5] ~= 0 or spec[6] then anchor[j] = spec[5] end
+  scope[j] = spec[7] or 1
   if kind[j] == "c" then
     lease_key[j] = KEYS[next_lease_key]
     next_lease_key = next_lease_key + 1
   end
 end
 
--- Stored pairs of every dimension this key has used, by name, kept in stored order.
-local stored = redis.call("GET", state_key)
-local old_exp = 0
-local names, sa, sb = {}, {}, {}
-if stored then
-  local k = 0
-  for item in string.gmatch(stored, "[^;]+") do
-    if k == 0 then
-      old_exp = tonumber(item)
-    else
-      local eq = string.find(item, "=", 1, true)
-      local comma = string.find(item, ",", eq, true)
-      local key = string.sub(item, 1, eq - 1)
-      names[k] = key
-      sa[key] = tonumber(string.sub(item, eq + 1, comma - 1))
-      sb[key] = tonumber(string.sub(item, comma + 1))
+-- Per scope: the stored pairs of every dimension it has used, by name, kept in stored order.
+local old_exp, names, sa, sb = {}, {}, {}, {}
+for s = 1, scopes do
+  old_exp[s], names[s], sa[s], sb[s] = 0, {}, {}, {}
+  local stored = redis.call("GET", KEYS[s])
+  if stored then
+    local k = 0
+    for item in string.gmatch(stored, "[^;]+") do
+      if k == 0 then
+        old_exp[s] = tonumber(item)
+      else
+        local eq = string.find(item, "=", 1, true)
+        local comma = string.find(item, ",", eq, true)
+        local key = string.sub(item, 1, eq - 1)
+        names[s][k] = key
+        sa[s][key] = tonumber(string.sub(item, eq + 1, comma - 1))
+        sb[s][key] = tonumber(string.sub(item, comma + 1))
+      end
+      k = k + 1
     end
-    k = k + 1
   end
 end
 for j = 1, n do
-  a[j] = sa[name[j]]
-  b[j] = sb[name[j]]
+  a[j] = sa[scope[j]][name[j]]
+  b[j] = sb[scope[j]][name[j]]
 end
 
 -- A bucket's level × period at `now`, refilled since its last update (full when new).
@@ -90,36 +95,53 @@ local function window_start(j)
   return nil
 end
 
--- The state to write (new pairs by name) and how long until it equals a fresh one.
-local ttl, dirty = 0, false
-local wa, wb = {}, {}
+-- Per scope, the state to write (new pairs by name) and how long until it equals a fresh one.
+local ttl, dirty, wa, wb = {}, {}, {}, {}
+for s = 1, scopes do
+  ttl[s], dirty[s], wa[s], wb[s] = 0, false, {}, {}
+end
 
--- Writes the whole state (stored pairs with this call's new ones) in one SET whose expiry never
--- moves earlier: PX is relative to the script's `now`, which tests may set apart from the
--- server's clock.
-local function write_state()
-  local exp = max(old_exp, now + ttl, now + 1)
+-- Records dimension j's new pair and how long its scope's state stays meaningful.
+local function stage(j, new_a, new_b, idle)
+  local s = scope[j]
+  wa[s][name[j]], wb[s][name[j]] = new_a, new_b
+  dirty[s] = true
+  if idle > ttl[s] then ttl[s] = idle end
+end
+
+-- Writes a scope's whole state (stored pairs with this call's new ones) in one SET whose
+-- expiry never moves earlier: PX is relative to the script's `now`, which tests may set apart
+-- from the server's clock.
+local function write_state(s)
+  local exp = max(old_exp[s], now + ttl[s], now + 1)
   local parts, fmt = { exp }, { "%d" }
   local seen = {}
-  for k = 1, #names do
-    local key = names[k]
+  local stored_names, stored_a, stored_b, new_a, new_b = names[s], sa[s], sb[s], wa[s], wb[s]
+  for k = 1, #stored_names do
+    local key = stored_names[k]
     seen[key] = true
     parts[#parts + 1] = key
-    parts[#parts + 1] = wa[key] or sa[key]
-    parts[#parts + 1] = wb[key] or sb[key]
+    parts[#parts + 1] = new_a[key] or stored_a[key]
+    parts[#parts + 1] = new_b[key] or stored_b[key]
     fmt[#fmt + 1] = "%s=%d,%d"
   end
   for j = 1, n do
     local key = name[j]
-    if wa[key] and not seen[key] then
+    if scope[j] == s and new_a[key] and not seen[key] then
       seen[key] = true
       parts[#parts + 1] = key
-      parts[#parts + 1] = wa[key]
-      parts[#parts + 1] = wb[key]
+      parts[#parts + 1] = new_a[key]
+      parts[#parts + 1] = new_b[key]
       fmt[#fmt + 1] = "%s=%d,%d"
     end
   end
-  redis.call("SET", state_key, string.format(table.concat(fmt, ";"), unpack(parts)), "PX", exp - now)
+  redis.call("SET", KEYS[s], string.format(table.concat(fmt, ";"), unpack(parts)), "PX", exp - now)
+end
+
+local function write_dirty()
+  for s = 1, scopes do
+    if dirty[s] then write_state(s) end
+  end
 end
 
 if op == "check" or op == "peek" then
@@ -194,20 +216,13 @@ if op == "check" or op == "peek" then
         redis.call("ZADD", lease_key[j], now + period[j], lease_id)
         redis.call("PEXPIRE", lease_key[j], period[j])
       else
-        wa[name[j]], wb[name[j]] = next_a[j], next_b[j]
-        dirty = true
+        local idle
+        if kind[j] == "r" then idle = ceil((limit[j] * period[j] - next_a[j]) / limit[j]) else idle = next_a[j] + period[j] - now end
+        stage(j, next_a[j], next_b[j], idle)
       end
     end
   end
-  if not dirty then return out end
-  for j = 1, n do
-    if kind[j] ~= "c" then
-      local idle
-      if kind[j] == "r" then idle = ceil((limit[j] * period[j] - next_a[j]) / limit[j]) else idle = next_a[j] + period[j] - now end
-      if idle > ttl then ttl = idle end
-    end
-  end
-  write_state()
+  write_dirty()
   return out
 end
 
@@ -221,15 +236,12 @@ if op == "replay" then
       local start = window_start(j) or now
       local used = 0
       if a[j] == start then used = b[j] end
-      wa[name[j]], wb[name[j]] = start, used + cost
+      stage(j, start, used + cost, start + P - now)
       -- Later rows of the same key read this call's state as theirs.
       a[j], b[j] = start, used + cost
-      dirty = true
-      local idle = start + P - now
-      if idle > ttl then ttl = idle end
     end
   end
-  if dirty then write_state() end
+  write_dirty()
   return {}
 end
 
@@ -243,20 +255,12 @@ for j = 1, n do
     if kind[j] == "r" then
       local full = L * P
       local after = min(full, bucket_level(j) - cost * P)
-      wa[name[j]], wb[name[j]] = after, now
-      dirty = true
-      local idle = ceil((full - after) / L)
-      if idle > ttl then ttl = idle end
+      stage(j, after, now, ceil((full - after) / L))
     else
       local start = window_start(j)
-      if start ~= nil and a[j] == start then
-        wa[name[j]], wb[name[j]] = start, max(0, b[j] + cost)
-        dirty = true
-        local idle = start + P - now
-        if idle > ttl then ttl = idle end
-      end
+      if start ~= nil and a[j] == start then stage(j, start, max(0, b[j] + cost), start + P - now) end
     end
   end
 end
-if dirty then write_state() end
+write_dirty()
 return {}
