@@ -24,6 +24,8 @@ export interface PlanLimits {
   dimensions: readonly DimensionSpec[];
   /** What `usage` costs in each dimension, in the dimension's unit. */
   costs(usage: Usage): number[];
+  /** The organisation, team or key whose limits were added (level-limits.ts), for messages. */
+  levelNames?: Partial<Record<"organisation" | "team" | "key", string>>;
 }
 
 /** The model class a family belongs to in this policy (the first class listing it). */

@@ -1,33 +1,24 @@
 /** Accounts, API keys and dated policies in PostgreSQL: the same contract as the SQLite stores. */
 import type pg from "pg";
 import { displayPrefix, generateKey, hashKey, newKeyId } from "../accounts/api-keys.ts";
+import { type LevelLimits, parseLevelLimits } from "../plans/level-limits.ts";
 import { type Policy, policySchema } from "../plans/schema.ts";
 import {
   type AccountStore,
   type CreatedKey,
+  IDENTITY_SELECT,
+  type IdentityRow,
+  identityFromRow,
   type KeyIdentity,
   type KeyListing,
+  type LevelListing,
   type PolicyStore,
   policyAlreadyStored,
 } from "./store.ts";
 
-interface IdentityRow {
-  id: string;
-  account: string;
-  plan: string;
-  revoked_at: string | null;
-  credits_cap_usd: number | null;
-}
+type StoredIdentity = IdentityRow & { revoked_at: string | null };
 
-const identity = (row: IdentityRow): KeyIdentity => ({
-  keyId: row.id,
-  account: row.account,
-  plan: row.plan,
-  creditsCapUsd: row.credits_cap_usd,
-});
-
-const IDENTITY_SELECT = `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.revoked_at, a.credits_cap_usd
-                           from api_keys k join accounts a on a.name = k.account`;
+const identity = (row: IdentityRow): KeyIdentity => identityFromRow(row, parseLevelLimits);
 
 /** Runs `work` in one transaction on one pooled connection. */
 async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => Promise<T>): Promise<T> {
@@ -78,7 +69,7 @@ export class PostgresAccountStore implements AccountStore {
   }
 
   async authenticate(key: string): Promise<KeyIdentity | undefined> {
-    const { rows } = await this.pool.query<IdentityRow>(`${IDENTITY_SELECT} where k.hash = $1`, [
+    const { rows } = await this.pool.query<StoredIdentity>(`${IDENTITY_SELECT} where k.hash = $1`, [
       hashKey(key),
     ]);
     const row = rows[0];
@@ -86,14 +77,14 @@ export class PostgresAccountStore implements AccountStore {
   }
 
   async isRevoked(key: string): Promise<boolean> {
-    const { rows } = await this.pool.query<IdentityRow>(`${IDENTITY_SELECT} where k.hash = $1`, [
+    const { rows } = await this.pool.query<StoredIdentity>(`${IDENTITY_SELECT} where k.hash = $1`, [
       hashKey(key),
     ]);
     return Boolean(rows[0]?.revoked_at);
   }
 
   async identityOfKey(keyId: string): Promise<KeyIdentity | undefined> {
-    const { rows } = await this.pool.query<IdentityRow>(`${IDENTITY_SELECT} where k.id = $1`, [keyId]);
+    const { rows } = await this.pool.query<StoredIdentity>(`${IDENTITY_SELECT} where k.id = $1`, [keyId]);
     return rows[0] && identity(rows[0]);
   }
 
@@ -137,6 +128,70 @@ export class PostgresAccountStore implements AccountStore {
       [now.toISOString(), id],
     );
     return (result.rowCount ?? 0) > 0;
+  }
+
+  async createOrganisation(name: string, limits: LevelLimits, now = new Date()): Promise<void> {
+    const { rowCount } = await this.pool.query(
+      "insert into organisations (name, limits, created_at) values ($1, $2, $3) on conflict (name) do nothing",
+      [name, JSON.stringify(limits), now.toISOString()],
+    );
+    if (rowCount === 0) throw new Error(`Organisation "${name}" already exists.`);
+  }
+
+  async createTeam(name: string, organisation: string, limits: LevelLimits, now = new Date()): Promise<void> {
+    const found = await this.pool.query("select 1 from organisations where name = $1", [organisation]);
+    if (found.rowCount === 0) throw new Error(`Organisation "${organisation}" does not exist.`);
+    const { rowCount } = await this.pool.query(
+      "insert into teams (name, organisation, limits, created_at) values ($1, $2, $3, $4) on conflict (name) do nothing",
+      [name, organisation, JSON.stringify(limits), now.toISOString()],
+    );
+    if (rowCount === 0) throw new Error(`Team "${name}" already exists.`);
+  }
+
+  async listOrganisations(): Promise<LevelListing[]> {
+    const { rows } = await this.pool.query<{ name: string; limits: string; created_at: string }>(
+      "select name, limits, created_at from organisations order by name",
+    );
+    return rows.map((row) => ({ ...row, limits: parseLevelLimits(row.limits) }));
+  }
+
+  async listTeams(organisation?: string): Promise<LevelListing[]> {
+    const { rows } = await this.pool.query<{
+      name: string;
+      organisation: string;
+      limits: string;
+      created_at: string;
+    }>(
+      `select name, organisation, limits, created_at from teams ${organisation ? "where organisation = $1" : ""} order by name`,
+      organisation ? [organisation] : [],
+    );
+    return rows.map((row) => ({ ...row, limits: parseLevelLimits(row.limits) }));
+  }
+
+  async setLimits(
+    level: "organisation" | "team" | "key",
+    name: string,
+    limits: LevelLimits,
+  ): Promise<boolean> {
+    const table = { organisation: "organisations", team: "teams", key: "api_keys" }[level];
+    const column = level === "key" ? "id" : "name";
+    const { rowCount } = await this.pool.query(`update ${table} set limits = $1 where ${column} = $2`, [
+      JSON.stringify(limits),
+      name,
+    ]);
+    return (rowCount ?? 0) > 0;
+  }
+
+  async setAccountTeam(account: string, team: string | null): Promise<boolean> {
+    if (team !== null) {
+      const found = await this.pool.query("select 1 from teams where name = $1", [team]);
+      if (found.rowCount === 0) return false;
+    }
+    const { rowCount } = await this.pool.query("update accounts set team = $1 where name = $2", [
+      team,
+      account,
+    ]);
+    return (rowCount ?? 0) > 0;
   }
 }
 

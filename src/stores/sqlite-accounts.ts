@@ -1,7 +1,17 @@
 /** Accounts and API keys in SQLite. Persistence only: key material is made in accounts/. */
 import { displayPrefix, generateKey, hashKey, newKeyId } from "../accounts/api-keys.ts";
+import { type LevelLimits, parseLevelLimits } from "../plans/level-limits.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
-import type { AccountStore, CreatedKey, KeyIdentity, KeyListing } from "./store.ts";
+import {
+  type AccountStore,
+  type CreatedKey,
+  IDENTITY_SELECT,
+  type IdentityRow,
+  identityFromRow,
+  type KeyIdentity,
+  type KeyListing,
+  type LevelListing,
+} from "./store.ts";
 
 export type { CreatedKey, KeyIdentity, KeyListing } from "./store.ts";
 
@@ -9,13 +19,8 @@ export class SqliteAccountStore implements AccountStore {
   private readonly findByHash;
 
   constructor(private readonly db: SqliteDatabase) {
-    this.findByHash = db.prepare<
-      [string],
-      { id: string; account: string; plan: string; revoked_at: string | null; credits_cap_usd: number | null }
-    >(
-      `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.revoked_at, a.credits_cap_usd
-         from api_keys k join accounts a on a.name = k.account
-        where k.hash = ?`,
+    this.findByHash = db.prepare<[string], IdentityRow & { revoked_at: string | null }>(
+      `${IDENTITY_SELECT} where k.hash = ?`,
     );
   }
 
@@ -50,18 +55,13 @@ export class SqliteAccountStore implements AccountStore {
   async authenticate(key: string): Promise<KeyIdentity | undefined> {
     const row = this.findByHash.get(hashKey(key));
     if (!row || row.revoked_at) return undefined;
-    return { keyId: row.id, account: row.account, plan: row.plan, creditsCapUsd: row.credits_cap_usd };
+    return identityFromRow(row, parseLevelLimits);
   }
 
   /** The identity a key id stands for, revoked or not (its usage still counts for its account). */
   async identityOfKey(keyId: string): Promise<KeyIdentity | undefined> {
-    const row = this.db
-      .prepare<[string], { id: string; account: string; plan: string; credits_cap_usd: number | null }>(
-        `select k.id, k.account, coalesce(k.plan, a.plan) as plan, a.credits_cap_usd
-           from api_keys k join accounts a on a.name = k.account where k.id = ?`,
-      )
-      .get(keyId);
-    return row && { keyId: row.id, account: row.account, plan: row.plan, creditsCapUsd: row.credits_cap_usd };
+    const row = this.db.prepare<[string], IdentityRow>(`${IDENTITY_SELECT} where k.id = ?`).get(keyId);
+    return row && identityFromRow(row, parseLevelLimits);
   }
 
   /** Whether a key exists but was revoked, to say so in the 401. */
@@ -107,5 +107,65 @@ export class SqliteAccountStore implements AccountStore {
       .prepare("update api_keys set revoked_at = ? where id = ? and revoked_at is null")
       .run(now.toISOString(), id);
     return result.changes > 0;
+  }
+
+  async createOrganisation(name: string, limits: LevelLimits, now = new Date()): Promise<void> {
+    if (this.db.prepare("select 1 from organisations where name = ?").get(name))
+      throw new Error(`Organisation "${name}" already exists.`);
+    this.db
+      .prepare("insert into organisations (name, limits, created_at) values (?, ?, ?)")
+      .run(name, JSON.stringify(limits), now.toISOString());
+  }
+
+  async createTeam(name: string, organisation: string, limits: LevelLimits, now = new Date()): Promise<void> {
+    this.db.transaction(() => {
+      if (!this.db.prepare("select 1 from organisations where name = ?").get(organisation))
+        throw new Error(`Organisation "${organisation}" does not exist.`);
+      if (this.db.prepare("select 1 from teams where name = ?").get(name))
+        throw new Error(`Team "${name}" already exists.`);
+      this.db
+        .prepare("insert into teams (name, organisation, limits, created_at) values (?, ?, ?, ?)")
+        .run(name, organisation, JSON.stringify(limits), now.toISOString());
+    })();
+  }
+
+  async listOrganisations(): Promise<LevelListing[]> {
+    return this.db
+      .prepare<[], { name: string; limits: string; created_at: string }>(
+        "select name, limits, created_at from organisations order by name",
+      )
+      .all()
+      .map((row) => ({ ...row, limits: parseLevelLimits(row.limits) }));
+  }
+
+  async listTeams(organisation?: string): Promise<LevelListing[]> {
+    const statement = this.db.prepare<
+      unknown[],
+      { name: string; organisation: string; limits: string; created_at: string }
+    >(
+      `select name, organisation, limits, created_at from teams ${organisation ? "where organisation = ?" : ""} order by name`,
+    );
+    return (organisation ? statement.all(organisation) : statement.all()).map((row) => ({
+      ...row,
+      limits: parseLevelLimits(row.limits),
+    }));
+  }
+
+  async setLimits(
+    level: "organisation" | "team" | "key",
+    name: string,
+    limits: LevelLimits,
+  ): Promise<boolean> {
+    const table = { organisation: "organisations", team: "teams", key: "api_keys" }[level];
+    const column = level === "key" ? "id" : "name";
+    return (
+      this.db.prepare(`update ${table} set limits = ? where ${column} = ?`).run(JSON.stringify(limits), name)
+        .changes > 0
+    );
+  }
+
+  async setAccountTeam(account: string, team: string | null): Promise<boolean> {
+    if (team !== null && !this.db.prepare("select 1 from teams where name = ?").get(team)) return false;
+    return this.db.prepare("update accounts set team = ? where name = ?").run(team, account).changes > 0;
   }
 }

@@ -6,6 +6,7 @@
  * answer is ready at once.
  */
 import type { Ledger } from "../ledger/usage-event.ts";
+import type { LevelBinding, LevelLimits } from "../plans/level-limits.ts";
 import type { Policy } from "../plans/schema.ts";
 
 export interface KeyIdentity {
@@ -15,6 +16,57 @@ export interface KeyIdentity {
   plan: string;
   /** Monthly cap on usage credits in USD, or null if the account has not opted in. */
   creditsCapUsd: number | null;
+  /** The account's team and its organisation, when it belongs to one. */
+  team?: string | null;
+  organisation?: string | null;
+  /** Limits of the organisation, the team and the key itself, each in its own scope. */
+  levels?: LevelBinding[];
+}
+
+/** The columns an identity is read from, the same in both engines. */
+export interface IdentityRow {
+  id: string;
+  account: string;
+  plan: string;
+  credits_cap_usd: number | null;
+  key_limits: string | null;
+  team: string | null;
+  team_limits: string | null;
+  organisation: string | null;
+  organisation_limits: string | null;
+}
+
+/** The SQL both engines select an identity with (`?`-free: the caller adds its WHERE). */
+export const IDENTITY_SELECT = `select k.id, k.account, coalesce(k.plan, a.plan) as plan, k.revoked_at, a.credits_cap_usd,
+         k.limits as key_limits, a.team, t.limits as team_limits, t.organisation, o.limits as organisation_limits
+    from api_keys k join accounts a on a.name = k.account
+    left join teams t on t.name = a.team
+    left join organisations o on o.name = t.organisation`;
+
+export function identityFromRow(row: IdentityRow, parse: (text: string | null) => LevelLimits): KeyIdentity {
+  const levels: LevelBinding[] = [];
+  if (row.organisation)
+    levels.push({ level: "organisation", name: row.organisation, limits: parse(row.organisation_limits) });
+  if (row.team) levels.push({ level: "team", name: row.team, limits: parse(row.team_limits) });
+  const keyLimits = parse(row.key_limits);
+  if (Object.keys(keyLimits).length > 0) levels.push({ level: "key", name: row.id, limits: keyLimits });
+  return {
+    keyId: row.id,
+    account: row.account,
+    plan: row.plan,
+    creditsCapUsd: row.credits_cap_usd,
+    team: row.team,
+    organisation: row.organisation,
+    levels,
+  };
+}
+
+export interface LevelListing {
+  name: string;
+  /** A team's organisation. */
+  organisation?: string;
+  limits: LevelLimits;
+  created_at: string;
 }
 
 export interface KeyListing {
@@ -50,6 +102,16 @@ export interface AccountStore {
   updateAccount(account: string, changes: { plan?: string; creditsCapUsd?: number | null }): Promise<boolean>;
   /** Revokes by key id; false if there is no such active key. */
   revokeKey(id: string, now?: Date): Promise<boolean>;
+  /** Creates an organisation; refused if the name is taken. */
+  createOrganisation(name: string, limits: LevelLimits, now?: Date): Promise<void>;
+  /** Creates a team in an existing organisation; refused if the name is taken. */
+  createTeam(name: string, organisation: string, limits: LevelLimits, now?: Date): Promise<void>;
+  listOrganisations(): Promise<LevelListing[]>;
+  listTeams(organisation?: string): Promise<LevelListing[]>;
+  /** Replaces a level's limits ({} removes them); false if there is no such organisation, team or key. */
+  setLimits(level: "organisation" | "team" | "key", name: string, limits: LevelLimits): Promise<boolean>;
+  /** Puts an account in a team (null takes it out); false if the account or team does not exist. */
+  setAccountTeam(account: string, team: string | null): Promise<boolean>;
 }
 
 export interface PolicyStore {

@@ -70,6 +70,9 @@ export function describeStoreContract(
         account: "alice",
         plan: "pro",
         creditsCapUsd: null,
+        team: null,
+        organisation: null,
+        levels: [],
       });
       assert.equal((await accounts.authenticate(second.key))?.plan, "max-5x");
       assert.equal(await accounts.authenticate("sk-hr-not-a-key"), undefined);
@@ -102,6 +105,9 @@ export function describeStoreContract(
         account: "alice",
         plan: "max-20x",
         creditsCapUsd: 50,
+        team: null,
+        organisation: null,
+        levels: [],
       });
       assert.equal(await accounts.updateAccount("alice", { creditsCapUsd: null }), true);
       assert.equal((await accounts.identityOfKey(third.id))?.creditsCapUsd, null);
@@ -115,6 +121,64 @@ export function describeStoreContract(
         "another connection sees it",
       );
       await other.close();
+      await stores.close();
+    });
+
+    test("organisations and teams: made once, listed, limits set; an identity carries every level's limits", async () => {
+      const open = newLocation();
+      const stores = await open();
+      const { accounts } = stores;
+      await accounts.createOrganisation(
+        "acme",
+        { monthly_budget_usd: 1000 },
+        new Date("2026-05-01T00:00:00Z"),
+      );
+      await assert.rejects(accounts.createOrganisation("acme", {}), /already exists/);
+      await assert.rejects(
+        accounts.createTeam("infra", "nowhere", {}),
+        /Organisation "nowhere" does not exist/,
+      );
+      await accounts.createTeam(
+        "infra",
+        "acme",
+        { requests_per_minute: 100 },
+        new Date("2026-05-02T00:00:00Z"),
+      );
+      await accounts.createTeam("web", "acme", {}, new Date("2026-05-03T00:00:00Z"));
+      await assert.rejects(accounts.createTeam("web", "acme", {}), /Team "web" already exists/);
+      assert.deepEqual(
+        (await accounts.listOrganisations()).map((org) => [org.name, org.limits]),
+        [["acme", { monthly_budget_usd: 1000 }]],
+      );
+      assert.deepEqual(
+        (await accounts.listTeams("acme")).map((team) => [team.name, team.organisation, team.limits]),
+        [
+          ["infra", "acme", { requests_per_minute: 100 }],
+          ["web", "acme", {}],
+        ],
+      );
+      const key = await accounts.createKey("bob", "api-tier-1");
+      assert.equal(await accounts.setAccountTeam("bob", "nowhere"), false);
+      assert.equal(await accounts.setAccountTeam("nobody", "infra"), false);
+      assert.equal(await accounts.setAccountTeam("bob", "infra"), true);
+      assert.equal(await accounts.setLimits("key", key.id, { output_tokens_per_minute: 500 }), true);
+      assert.equal(await accounts.setLimits("team", "ghost", {}), false);
+      const identity = await accounts.authenticate(key.key);
+      assert.equal(identity?.team, "infra");
+      assert.equal(identity?.organisation, "acme");
+      assert.deepEqual(identity?.levels, [
+        { level: "organisation", name: "acme", limits: { monthly_budget_usd: 1000 } },
+        { level: "team", name: "infra", limits: { requests_per_minute: 100 } },
+        { level: "key", name: key.id, limits: { output_tokens_per_minute: 500 } },
+      ]);
+      assert.deepEqual(await accounts.identityOfKey(key.id), identity);
+      assert.equal(await accounts.setLimits("organisation", "acme", {}), true);
+      assert.equal(await accounts.setAccountTeam("bob", null), true);
+      const outside = await accounts.authenticate(key.key);
+      assert.equal(outside?.organisation, null);
+      assert.deepEqual(outside?.levels, [
+        { level: "key", name: key.id, limits: { output_tokens_per_minute: 500 } },
+      ]);
       await stores.close();
     });
 
