@@ -21,10 +21,18 @@ export function registerAccountsCommand(program: Command): void {
       .requiredOption("--account <name>")
       .option("--plan <plan>", "the account's plan")
       .option("--credits-cap-usd <usd>", "opt in to usage credits with this monthly cap", parseCap)
-      .option("--no-credits", "opt out of usage credits"),
+      .option("--no-credits", "opt out of usage credits")
+      .option("--team <team>", "move the account into this team")
+      .option("--no-team", "take the account out of its team"),
   ).action(
     async (
-      options: StateOptions & { account: string; plan?: string; creditsCapUsd?: number; credits: boolean },
+      options: StateOptions & {
+        account: string;
+        plan?: string;
+        creditsCapUsd?: number;
+        credits: boolean;
+        team?: string | false;
+      },
     ) => {
       if (options.plan && !findPlan(options.plan)) {
         throw new UsageError(
@@ -33,12 +41,19 @@ export function registerAccountsCommand(program: Command): void {
       }
       const creditsCapUsd = options.credits === false ? null : options.creditsCapUsd;
       const changes = { plan: options.plan, creditsCapUsd };
-      const found = await withStores(options, (stores) =>
-        stores.accounts.updateAccount(options.account, changes),
-      );
+      const found = await withStores(options, async (stores) => {
+        const updated = await stores.accounts.updateAccount(options.account, changes);
+        if (updated && options.team !== undefined) {
+          const team = options.team === false ? null : options.team;
+          if (!(await stores.accounts.setAccountTeam(options.account, team)))
+            throw new UsageError(`no team ${options.team}`);
+        }
+        return updated;
+      });
       if (!found) throw new UsageError(`no account ${options.account}`);
       const parts = [
         options.plan ? `plan ${options.plan}` : "",
+        options.team === false ? "no team" : options.team ? `team ${options.team}` : "",
         creditsCapUsd === null
           ? "usage credits off"
           : creditsCapUsd !== undefined

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { builtInPlans, findPlan } from "../plans/registry.ts";
 import type { AccountStore } from "../stores/store.ts";
+import { describeLimits, limitsFromOptions, withLimitOptions } from "./levels.ts";
 import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 
 function withAccounts<T>(options: StateOptions, work: (accounts: AccountStore) => Promise<T>): Promise<T> {
@@ -20,30 +21,39 @@ export function registerKeysCommand(program: Command): void {
         "--plan <plan>",
         `plan of a new account, or this key's own plan (${builtInPlans.map((p) => p.name).join(", ")})`,
       )
+      .option("--team <team>", "put the account in this team (its limits and its organisation's apply)")
       .option("--json", 'print {"key": …} as JSON'),
-  ).action(async (options: StateOptions & { account: string; plan?: string; json?: boolean }) => {
-    if (options.plan && !findPlan(options.plan)) {
-      throw new UsageError(
-        `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
-      );
-    }
-    const created = await withAccounts(options, (accounts) =>
-      accounts.createKey(options.account, options.plan).catch((error: unknown) => {
-        throw new UsageError((error as Error).message);
-      }),
-    );
-    if (options.json) {
+  ).action(
+    async (options: StateOptions & { account: string; plan?: string; team?: string; json?: boolean }) => {
+      if (options.plan && !findPlan(options.plan)) {
+        throw new UsageError(
+          `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
+        );
+      }
+      const created = await withAccounts(options, async (accounts) => {
+        if (options.team && !(await accounts.listTeams()).some((team) => team.name === options.team))
+          throw new UsageError(
+            `no team ${options.team}; create it with: headroom teams create ${options.team} --org NAME`,
+          );
+        const key = await accounts.createKey(options.account, options.plan).catch((error: unknown) => {
+          throw new UsageError((error as Error).message);
+        });
+        if (options.team) await accounts.setAccountTeam(options.account, options.team);
+        return key;
+      });
+      if (options.json) {
+        process.stdout.write(
+          `${JSON.stringify({ key: created.key, id: created.id, account: created.account, plan: created.plan })}\n`,
+        );
+        return;
+      }
       process.stdout.write(
-        `${JSON.stringify({ key: created.key, id: created.id, account: created.account, plan: created.plan })}\n`,
+        `Created key ${created.id} for account ${created.account} (plan ${created.plan}${options.team ? `, team ${options.team}` : ""}).\n` +
+          `It is shown only this once:\n\n  ${created.key}\n\n` +
+          "Use it as x-api-key (ANTHROPIC_API_KEY) or Authorization: Bearer (OPENAI_API_KEY).\n",
       );
-      return;
-    }
-    process.stdout.write(
-      `Created key ${created.id} for account ${created.account} (plan ${created.plan}).\n` +
-        `It is shown only this once:\n\n  ${created.key}\n\n` +
-        "Use it as x-api-key (ANTHROPIC_API_KEY) or Authorization: Bearer (OPENAI_API_KEY).\n",
-    );
-  });
+    },
+  );
 
   withStateOptions(
     keys
@@ -81,5 +91,24 @@ export function registerKeysCommand(program: Command): void {
     const revoked = await withAccounts(options, (accounts) => accounts.revokeKey(id));
     if (!revoked) throw new UsageError(`no active key with id ${id}`);
     process.stdout.write(`Revoked ${id}. Requests with it now get 401.\n`);
+  });
+
+  withStateOptions(
+    withLimitOptions(
+      keys
+        .command("set")
+        .description("give a key limits of its own, narrower than its account's plan")
+        .argument("<id>", "key id, as `keys list` shows it"),
+    ),
+  ).action(async (id: string, options: StateOptions & Record<string, unknown>) => {
+    const limits = await withAccounts(options, async (accounts) => {
+      const identity = await accounts.identityOfKey(id);
+      if (!identity) throw new UsageError(`no key with id ${id}`);
+      const current = identity.levels?.find((level) => level.level === "key")?.limits ?? {};
+      const next = limitsFromOptions(options as Parameters<typeof limitsFromOptions>[0], current);
+      await accounts.setLimits("key", id, next);
+      return next;
+    });
+    process.stdout.write(`Key ${id}: ${describeLimits(limits)}.\n`);
   });
 }

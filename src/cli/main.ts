@@ -5,6 +5,7 @@ import { registerAccountsCommand } from "./accounts.ts";
 import { registerDbCommand } from "./db.ts";
 import { registerFleetCommand } from "./fleet.ts";
 import { registerKeysCommand } from "./keys.ts";
+import { registerLevelCommands } from "./levels.ts";
 import { registerPlanCommand } from "./plan.ts";
 import { registerPolicyCommand } from "./policy.ts";
 import { registerServeCommand } from "./serve.ts";
@@ -18,6 +19,7 @@ const program = new Command()
 registerServeCommand(program);
 registerKeysCommand(program);
 registerAccountsCommand(program);
+registerLevelCommands(program);
 registerFleetCommand(program);
 registerPlanCommand(program);
 registerPolicyCommand(program);

@@ -9,6 +9,7 @@ import { HeadroomError } from "../errors.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
 import { type CheckRequest, type LimiterStore, LimiterUnavailableError } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
+import { LEVEL_PREFIX, type Level, withLevels } from "../plans/level-limits.ts";
 import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.ts";
 import type { PolicyBook } from "../plans/policy-book.ts";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
@@ -29,6 +30,8 @@ const AVERAGE_WEIGHT = 0.2;
 export interface Admission {
   limits: PlanLimits;
   key: string;
+  /** What the key shares with its team and organisation in the store (limiter-store.ts). */
+  slot: string | undefined;
   estimate: Usage;
   decision: Decision;
   leaseId: string;
@@ -43,17 +46,55 @@ const DIMENSION_WORDS: Record<string, string> = {
   otpm: "output tokens per minute",
   concurrency: "requests in flight",
 };
+// Level dimensions reuse the words: team-rpm, org-concurrency, …
 
 function capitalize(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** The 429 message: which limit, and when it resets. */
+const LEVEL_WORDS: Record<Level, { noun: string; spend: string }> = {
+  organisation: { noun: "organisation", spend: "Organisation spend limit" },
+  team: { noun: "team", spend: "Team budget" },
+  key: { noun: "key", spend: "Key budget" },
+};
+
+/** The level a dimension belongs to, from its name's prefix (level-limits.ts), if any. */
+function levelOf(name: string): { level: Level; rest: string } | undefined {
+  for (const level of Object.keys(LEVEL_PREFIX) as Level[]) {
+    const prefix = `${LEVEL_PREFIX[level]}-`;
+    if (name.startsWith(prefix)) return { level, rest: name.slice(prefix.length) };
+  }
+  return undefined;
+}
+
+/** A refusal by an organisation's, a team's or a key's own limit, in one sentence. */
+function levelMessage(
+  limits: PlanLimits,
+  binding: DimensionResult,
+  retryAfterMs: number | null,
+  level: Level,
+  rest: string,
+): string {
+  const words = LEVEL_WORDS[level];
+  const who = `${words.noun} ${limits.levelNames?.[level] ?? ""}`.trim();
+  const reset = rfc3339(binding.resetAtMs);
+  if (retryAfterMs === null)
+    return `This request alone exceeds the ${words.noun}'s ${rest} limit (${who}, limit ${binding.limit}); it cannot be admitted.`;
+  const dollars = `$${(binding.limit / UNITS_PER_USD).toLocaleString("en-US")}`;
+  if (rest === "month") return `${words.spend} of ${dollars} per month reached (${who}), resets at ${reset}.`;
+  if (rest === "week") return `${words.spend} of ${dollars} per week reached (${who}), resets at ${reset}.`;
+  const unit = DIMENSION_WORDS[rest] ?? rest;
+  return `Rate limit of ${binding.limit.toLocaleString("en-US")} ${unit} exceeded (${who}); retry after ${Math.ceil(retryAfterMs / 1000)} s.`;
+}
+
 export function limitMessage(
   limits: PlanLimits,
   binding: DimensionResult,
   retryAfterMs: number | null,
 ): string {
+  const level = levelOf(binding.name);
+  if (level) return levelMessage(limits, binding, retryAfterMs, level.level, level.rest);
   const plan = `plan ${limits.planName}`;
   const reset = rfc3339(binding.resetAtMs);
   if (retryAfterMs === null) {
@@ -102,7 +143,8 @@ export class Enforcer {
         `Plan ${identity.plan} is not offered by policy ${policy.version}.`,
       );
     }
-    return limits;
+    // The organisation's, the team's and the key's own limits join the plan's in one decision.
+    return withLevels(limits, identity.levels ?? [], nowMs);
   }
 
   /** The store's decision: without a promise when the store lives in this process. */
@@ -139,12 +181,23 @@ export class Enforcer {
     };
     const leaseId = `${process.pid}-${++this.leaseCounter}`;
     const key = identity.account;
+    const slot = identity.organisation ?? undefined;
     const conclude = (decision: Decision): Admission | Promise<Admission> => {
-      const admission: Admission = { limits, key, estimate, decision, leaseId, nowMs, onCredits: false };
+      const admission: Admission = {
+        limits,
+        key,
+        slot,
+        estimate,
+        decision,
+        leaseId,
+        nowMs,
+        onCredits: false,
+      };
       return decision.admitted ? admission : this.refused(identity, admission, endpoint);
     };
     const decision = this.check({
       key,
+      slot,
       dimensions: limits.dimensions,
       costs: limits.costs(estimate),
       leaseId,
@@ -174,9 +227,19 @@ export class Enforcer {
       return undefined;
     // Only budget windows can be bought past; a request too large for any window is not helped.
     if (decision.retryAfterMs === null) return undefined;
-    const credits = creditLimits(limits, identity.creditsCapUsd, nowMs);
+    // Credits continue past the plan's windows, never past an organisation's, team's or key's own.
+    const levelRefused = decision.dimensions.some(
+      (dimension) => dimension.admitAtMs !== nowMs && levelOf(dimension.name) !== undefined,
+    );
+    if (levelRefused) return undefined;
+    const credits = withLevels(
+      creditLimits(limits, identity.creditsCapUsd, nowMs),
+      identity.levels ?? [],
+      nowMs,
+    );
     const creditDecision = await this.check({
       key: refused.key,
+      slot: refused.slot,
       dimensions: credits.dimensions,
       costs: credits.costs(estimate),
     });
@@ -225,14 +288,21 @@ export class Enforcer {
     const before = limits.costs(estimate);
     const after = limits.costs(actual);
     // A request's requests/min charge stands whatever happened; everything else follows usage.
-    const deltas = after.map((cost, i) =>
-      limits.dimensions[i]?.name === "rpm" ? 0 : cost - (before[i] ?? 0),
-    );
+    const deltas = after.map((cost, i) => {
+      const name = limits.dimensions[i]?.name ?? "";
+      return name === "rpm" || name.endsWith("-rpm") ? 0 : cost - (before[i] ?? 0);
+    });
     if (actual.output_tokens > 0) {
       const previous = this.averageOutput.get(admission.key) ?? DEFAULT_OUTPUT_ESTIMATE;
       this.averageOutput.set(admission.key, previous + AVERAGE_WEIGHT * (actual.output_tokens - previous));
     }
-    const request = { key: admission.key, dimensions: limits.dimensions, deltas, leaseId: admission.leaseId };
+    const request = {
+      key: admission.key,
+      slot: admission.slot,
+      dimensions: limits.dimensions,
+      deltas,
+      leaseId: admission.leaseId,
+    };
     if (this.limiter.reconcileSync) return this.limiter.reconcileSync(request);
     return this.limiter.reconcile(request).catch((error: unknown) => {
       if (!(error instanceof LimiterUnavailableError)) throw error;
@@ -249,6 +319,7 @@ export class Enforcer {
     const limits = this.limitsFor(identity, family, nowMs);
     const decision = await this.check({
       key: identity.account,
+      slot: identity.organisation ?? undefined,
       dimensions: limits.dimensions,
       costs: limits.dimensions.map(() => 0),
       leaseId: "peek",

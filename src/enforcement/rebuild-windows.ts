@@ -9,6 +9,7 @@
 import { HeadroomError } from "../errors.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
 import type { LimiterStore } from "../limits/limiter-store.ts";
+import { withLevels } from "../plans/level-limits.ts";
 import { creditLimits, WEEK_MS } from "../plans/plan-limits.ts";
 import type { KeyIdentity } from "../stores/store.ts";
 import type { Enforcer } from "./enforcer.ts";
@@ -68,7 +69,11 @@ export async function rebuildWindows(sources: RebuildSources, nowMs: number): Pr
       continue;
     }
     if (row.on_credits && identity.creditsCapUsd !== null) {
-      limits = creditLimits(limits, identity.creditsCapUsd, row.at_ms);
+      limits = withLevels(
+        creditLimits(limits, identity.creditsCapUsd, row.at_ms),
+        identity.levels ?? [],
+        row.at_ms,
+      );
     }
     const costs = limits.costs({
       input_tokens: row.input_tokens,
@@ -77,8 +82,11 @@ export async function rebuildWindows(sources: RebuildSources, nowMs: number): Pr
       cache_read_input_tokens: row.cache_read_input_tokens,
       cache_creation_1h_input_tokens: row.cache_creation_1h_input_tokens,
     });
+    // Team, organisation and key budgets are rebuilt with the account's (the levels as they
+    // stand now: usage is charged to the team the account is in today).
     await replay({
       key: row.account ?? identity.account,
+      slot: identity.organisation ?? undefined,
       dimensions: limits.dimensions,
       atMs: row.at_ms,
       costs,
