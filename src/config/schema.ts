@@ -135,6 +135,8 @@ export const routingSchema = z
      * /v1/models); a failed probe counts against its breaker, a good one closes it. 0 = off.
      */
     health_check_interval_ms: z.number().int().min(0).default(0),
+    /** How long a probe may take before it counts as failed. */
+    health_check_timeout_ms: positiveInt.default(5_000),
   })
   .strict();
 

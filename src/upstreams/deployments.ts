@@ -66,6 +66,7 @@ const abortableSleep = (ms: number, signal: AbortSignal) =>
 export class DeploymentBalancer implements Upstream {
   private readonly deployments: Candidate[];
   private readonly checks: NodeJS.Timeout | undefined;
+  private checking = false;
   private readonly random: () => number;
   private readonly sleep: (ms: number, signal: AbortSignal) => Promise<void>;
 
@@ -84,7 +85,14 @@ export class DeploymentBalancer implements Upstream {
     this.sleep = options.sleep ?? abortableSleep;
     const interval = options.health_check_interval_ms;
     if (interval > 0 && this.deployments.some((candidate) => candidate.upstream.probe)) {
-      this.checks = setInterval(() => void this.checkHealth(interval), interval);
+      this.checks = setInterval(() => {
+        // One round at a time: a slow probe is not stacked on by the next interval's.
+        if (this.checking) return;
+        this.checking = true;
+        void this.checkHealth(options.health_check_timeout_ms).finally(() => {
+          this.checking = false;
+        });
+      }, interval);
       // Health checks never keep the process alive on their own.
       this.checks.unref();
     }
@@ -93,7 +101,7 @@ export class DeploymentBalancer implements Upstream {
   /**
    * Probes every deployment that can be probed: a failure counts against its breaker like a
    * failed request; a success closes it, so a deployment that came back gets traffic again
-   * without waiting for its cooldown to end. Probes time out within the interval.
+   * without waiting for its cooldown to end.
    */
   async checkHealth(timeoutMs: number): Promise<void> {
     await Promise.all(

@@ -74,6 +74,8 @@ describe("PostgreSQL goes away under load and comes back", { skip }, () => {
     });
   });
   after(async () => {
+    // Back up first, should the test have failed mid-outage: closing flushes the buffer.
+    proxy.up();
     await server.close();
     await proxy.close();
     await dropSchema(schema);
@@ -82,7 +84,12 @@ describe("PostgreSQL goes away under load and comes back", { skip }, () => {
   test("serving goes on, usage waits in a bounded buffer, and every row is written after", async () => {
     const served: string[] = [];
     const take = async (stream: boolean) => {
-      const { response } = await ask(server, 20, stream);
+      const pending = server.gateway.ledger.pending;
+      const { response } = await ask(server, 20, stream).catch((error: unknown) => {
+        throw new Error(`request ${served.length + 1} failed with ${pending} events pending`, {
+          cause: error,
+        });
+      });
       served.push(response.headers.get("request-id") ?? "");
     };
     for (let i = 0; i < 4; i++) await take(i % 2 === 0);
