@@ -45,7 +45,17 @@ export const anthropicUpstreamSchema = z
   .object({ type: z.literal("anthropic"), ...httpUpstreamFields })
   .strict();
 
-export const openAIUpstreamSchema = z.object({ type: z.literal("openai"), ...httpUpstreamFields }).strict();
+export const openAIUpstreamSchema = z
+  .object({
+    type: z.literal("openai"),
+    ...httpUpstreamFields,
+    /**
+     * The server also serves the Responses API (POST …/responses): Responses requests go to it
+     * as the client sent them, unknown fields kept, and its events come back untouched.
+     */
+    responses: z.boolean().optional(),
+  })
+  .strict();
 
 export const upstreamSchema = z.discriminatedUnion("type", [
   simulatedUpstreamSchema,

@@ -13,7 +13,7 @@ import type { KeyIdentity } from "../stores/store.ts";
 import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
 import { estimateRequestTokens } from "../tokens/estimate.ts";
 import { routeModel } from "../upstreams/routing.ts";
-import type { MessageReply, ResolvedModel } from "../upstreams/upstream.ts";
+import type { MessageCall, MessageReply, ResolvedModel } from "../upstreams/upstream.ts";
 import type { EdgeServices, InFlightRequest } from "./services.ts";
 
 /** nginx's convention for "client closed the connection before the response completed". */
@@ -97,6 +97,7 @@ export class Exchange implements InFlightRequest {
     body: MessagesRequest,
     headers: Record<string, string>,
     rawBody?: string,
+    native?: MessageCall["native"],
   ): Promise<MessageReply> {
     const { model, upstream } = routeModel(this.gateway.router, this.gateway.upstreams, body.model);
     this.model = model;
@@ -138,6 +139,7 @@ export class Exchange implements InFlightRequest {
       headers,
       signal: this.controller.signal,
       placed: span && ((deployment) => span.setAttribute("headroom.deployment", deployment)),
+      native,
     });
   }
 

@@ -10,6 +10,7 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { asHeadroomError, HeadroomError } from "../errors.ts";
 import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
+import type { MessageCall } from "../upstreams/upstream.ts";
 import { authenticate } from "./auth.ts";
 import { CLIENT_CLOSED, Exchange, type ExchangeServices } from "./exchange.ts";
 import { collectMessage, relayStream, type StreamFormat } from "./relay.ts";
@@ -29,8 +30,13 @@ export interface Surface<Schema extends z.ZodType, Context> {
   stream(context: Context): StreamFormat;
   /** Response headers of a stream besides the rate-limit ones. */
   streamHeaders(requestId: string): Record<string, string>;
-  /** A whole message (non-streaming request) in the surface's format. */
-  answer(message: Message, context: Context): unknown;
+  /**
+   * A whole message (non-streaming request) in the surface's format; `native` is the upstream's
+   * own answer when it speaks the surface's protocol (see `native` below).
+   */
+  answer(message: Message, context: Context, native: unknown): unknown;
+  /** The request in the surface's own protocol, for upstreams that take it as it came. */
+  native?(body: z.infer<Schema>): MessageCall["native"];
 }
 
 export function generationHandler<Schema extends z.ZodType, Context>(
@@ -47,7 +53,8 @@ export function generationHandler<Schema extends z.ZodType, Context>(
         headers: { "retry-after": "5" },
       });
     }
-    const { request: body, context } = surface.translate(validateBody(surface.schema, request.body));
+    const validated = validateBody(surface.schema, request.body);
+    const { request: body, context } = surface.translate(validated);
     const streamed = body.stream === true;
     const exchange = new Exchange(gateway, request.id, identity, surface.endpoint, streamed);
     // A client that leaves at any point, even before the upstream has answered, cuts the
@@ -58,7 +65,12 @@ export function generationHandler<Schema extends z.ZodType, Context>(
     reply.raw.on("close", onClose);
     try {
       const rawBody = surface.passthrough ? request.rawBody : undefined;
-      const upstreamReply = await exchange.open(body, surface.forwardedHeaders(request), rawBody);
+      const upstreamReply = await exchange.open(
+        body,
+        surface.forwardedHeaders(request),
+        rawBody,
+        surface.native?.(validated),
+      );
       if (streamed) {
         await relayStream(exchange, upstreamReply, request, reply, surface.stream(context), {
           ...surface.streamHeaders(request.id),
@@ -66,11 +78,11 @@ export function generationHandler<Schema extends z.ZodType, Context>(
         });
         return reply;
       }
-      const message = await collectMessage(exchange, upstreamReply, reply);
+      const { message, native } = await collectMessage(exchange, upstreamReply, reply);
       // The ledger row is durable before the reply's first byte (docs/ledger.md).
       await exchange.finish(200);
       reply.headers(exchange.rateLimitHeaders);
-      return surface.answer(message, context);
+      return surface.answer(message, context, native);
     } catch (error) {
       if (reply.raw.destroyed && !reply.raw.writableEnded) {
         // Nobody is left to answer: the request ends as the client's doing (nginx's 499).

@@ -112,7 +112,7 @@ export async function collectMessage(
   exchange: Exchange,
   upstreamReply: MessageReply,
   reply: FastifyReply,
-): Promise<Message> {
+): Promise<{ message: Message; native?: unknown }> {
   const onClose = () => {
     if (!reply.raw.writableEnded) exchange.abort();
   };
@@ -120,7 +120,7 @@ export async function collectMessage(
   try {
     if (upstreamReply.kind === "message") {
       exchange.meter.observeMessage(upstreamReply.message.usage, upstreamReply.message.stop_reason);
-      return upstreamReply.message;
+      return { message: upstreamReply.message, native: upstreamReply.native };
     }
     const accumulator = new MessageAccumulator();
     for await (const event of upstreamReply.events) {
@@ -131,7 +131,7 @@ export async function collectMessage(
     if (meter.errorType) throw errorFromUpstream(meter.errorType, meter.errorMessage ?? "");
     const message = accumulator.result();
     if (!message || !meter.completed) throw interruption(exchange);
-    return message;
+    return { message };
   } finally {
     reply.raw.off("close", onClose);
   }

@@ -2,7 +2,9 @@
  * The OpenAI Responses surface: POST /v1/responses, JSON and SSE (`event: <type>` +
  * `data: {"type": <type>, "sequence_number": n, …}`), what the Codex CLI speaks with
  * `wire_api = "responses"`. Requests are translated to the Anthropic shape and go through the
- * same pipeline as the other endpoints: same limits, same ledger, every kind of upstream.
+ * same pipeline as the other endpoints: same limits, same ledger, every kind of upstream. An
+ * OpenAI upstream configured with `responses: true` gets the request as it came instead, and
+ * its events come back byte for byte (protocol/translate/responses-meter.ts meters them).
  */
 import type { FastifyInstance } from "fastify";
 import { newResponseId } from "../ids.ts";
@@ -45,7 +47,11 @@ function writeAll(writer: SseWriter, events: ResponseEvent[]): Promise<void> | u
 
 function responsesStream(translator: AnthropicToResponseEvents): StreamFormat {
   return {
-    event: (writer, event) => writeAll(writer, translator.translate(event)),
+    // An upstream that speaks Responses itself: its bytes go out untouched ("" = meter only).
+    event(writer, event) {
+      if (event.native === undefined) return writeAll(writer, translator.translate(event));
+      return event.native ? writer.write(event.native) : undefined;
+    },
     error(writer, error) {
       const envelope = toOpenAIEnvelope(error).error;
       return writeAll(writer, [translator.failed(envelope.code ?? error.type, error.message)]);
@@ -78,7 +84,9 @@ export function registerResponsesRoutes(
       forwardedHeaders: () => ({}),
       stream: (translator) => responsesStream(translator),
       streamHeaders: (requestId) => ({ "request-id": requestId, "x-request-id": requestId }),
-      answer: (message, translator) => messageToResponse(message, translator),
+      answer: (message, translator, native) => native ?? messageToResponse(message, translator),
+      // Kept as the client sent it, for an OpenAI upstream that serves the Responses API itself.
+      native: (body) => ({ protocol: "responses", body }),
     }),
   );
 }

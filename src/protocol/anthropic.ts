@@ -79,6 +79,12 @@ export interface Message {
 export interface SseEvent {
   event: string;
   data: string;
+  /**
+   * The upstream's own bytes for this event, when the client speaks the upstream's protocol
+   * (a Responses request passed through to an OpenAI server): the surface forwards them
+   * untouched, and the event/data above only feed the meter. "" = meter only, send nothing.
+   */
+  native?: string;
 }
 
 export const emptyUsage = (): Usage => ({

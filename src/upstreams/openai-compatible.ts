@@ -10,6 +10,7 @@ import { parseSse } from "../protocol/sse-parser.ts";
 import { messagesToChatRequest } from "../protocol/translate/chat-request.ts";
 import { completionToMessage } from "../protocol/translate/chat-response.ts";
 import { ChatChunksToAnthropic } from "../protocol/translate/chat-stream.ts";
+import { meterResponsesEvent, responseToMeteredMessage } from "../protocol/translate/responses-meter.ts";
 import { httpError, joinUrl, postJson, probe, transportError, upstreamAgent, upstreamKey } from "./http.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
@@ -26,9 +27,15 @@ export class OpenAICompatibleUpstream implements Upstream {
     this.key = upstreamKey(config, env);
   }
 
-  async createMessage(call: MessageCall): Promise<MessageReply> {
+  private headers(): Record<string, string> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.key) headers.authorization = `Bearer ${this.key}`;
+    return headers;
+  }
+
+  async createMessage(call: MessageCall): Promise<MessageReply> {
+    if (call.native?.protocol === "responses" && this.config.responses) return this.createResponse(call);
+    const headers = this.headers();
     // The configured URL is the API base, as OpenAI clients take it (…/v1).
     const url = joinUrl(this.config.url, "/chat/completions");
     const chat = messagesToChatRequest(call.body, call.model.upstreamModel);
@@ -69,6 +76,33 @@ export class OpenAICompatibleUpstream implements Upstream {
         yield* translator.translate(chunk);
       }
       // No [DONE]: the upstream cut the stream; the relay reports the incomplete message.
+    } catch (error) {
+      throw transportError(this.name, error);
+    } finally {
+      body.destroy();
+    }
+  }
+
+  /** A Responses request passed through as the client sent it (only the model id is the upstream's). */
+  private async createResponse(call: MessageCall): Promise<MessageReply> {
+    const body: Record<string, unknown> = { ...call.native?.body, model: call.model.upstreamModel };
+    const url = joinUrl(this.config.url, "/responses");
+    const response = await postJson(this.name, this.agent, url, this.headers(), body, call.signal);
+    if (body.stream === true) return { kind: "events", events: this.responseEvents(response.body, call) };
+    try {
+      const native = (await response.body.json()) as Record<string, unknown>;
+      return { kind: "message", message: responseToMeteredMessage(native, call.model.requested), native };
+    } catch (error) {
+      throw transportError(this.name, error);
+    }
+  }
+
+  private async *responseEvents(
+    body: AsyncIterable<Buffer> & { destroy(): void },
+    call: MessageCall,
+  ): AsyncGenerator<SseEvent> {
+    try {
+      for await (const event of parseSse(body)) yield* meterResponsesEvent(event, call.inputTokens);
     } catch (error) {
       throw transportError(this.name, error);
     } finally {

@@ -21,11 +21,18 @@ export interface MessageCall {
   signal: AbortSignal;
   /** Told which deployment took the request, when a model has several (deployments.ts). */
   placed?: (deployment: string) => void;
+  /**
+   * The client's request in its own protocol, for an upstream that speaks it natively: an
+   * OpenAI server with `responses: true` takes a Responses request as it came (unknown fields
+   * kept); every other upstream uses `body`.
+   */
+  native?: { protocol: "responses"; body: Record<string, unknown> };
 }
 
 export type MessageReply =
   | { kind: "events"; events: AsyncIterable<SseEvent> }
-  | { kind: "message"; message: Message };
+  /** `native`: the upstream's own answer, for a client of the same protocol (see MessageCall.native). */
+  | { kind: "message"; message: Message; native?: unknown };
 
 export interface Upstream {
   readonly name: string;

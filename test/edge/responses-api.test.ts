@@ -3,7 +3,12 @@ import { readFileSync } from "node:fs";
 import { after, before, describe, test } from "node:test";
 import OpenAI from "openai";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
-import { type FakeUpstream, startFakeAnthropic, startFakeOpenAI } from "../helpers/fake-upstreams.ts";
+import {
+  FAKE_RESPONSE_EVENTS,
+  type FakeUpstream,
+  startFakeAnthropic,
+  startFakeOpenAI,
+} from "../helpers/fake-upstreams.ts";
 import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 type StreamEvent = OpenAI.Responses.ResponseStreamEvent;
@@ -398,5 +403,120 @@ describe("the Responses API in front of an Anthropic upstream", () => {
     assert.equal(events.filter((event) => event.type === "response.completed").length, 0);
     const recorded = await recordedUsage(server, response.headers.get("x-request-id"));
     assert.equal(recorded.status, 502);
+  });
+});
+
+describe("the Responses API passed through to an OpenAI server that serves it (responses: true)", () => {
+  let upstream: FakeUpstream;
+  let server: TestGateway;
+  let client: OpenAI;
+
+  before(async () => {
+    upstream = await startFakeOpenAI();
+    server = await startTestGateway({
+      configure(config) {
+        config.upstreams.openai = {
+          type: "openai",
+          url: `${upstream.url}/v1`,
+          api_key: "upstream-key",
+          timeout_ms: 5000,
+          responses: true,
+        };
+        config.models.push({
+          id: "gpt-up",
+          display_name: "GPT upstream",
+          created_at: "2026-01-01T00:00:00Z",
+          family: "gpt",
+          aliases: [],
+          upstream: "openai",
+          upstream_model: "gpt-upstream-id",
+        });
+        // The fake server cuts streams for ids ending in -cut.
+        config.models.push({
+          id: "gpt-cut",
+          display_name: "GPT upstream, cut",
+          created_at: "2026-01-01T00:00:00Z",
+          family: "gpt",
+          aliases: [],
+          upstream: "openai",
+          upstream_model: "gpt-upstream-cut",
+        });
+      },
+    });
+    client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key, maxRetries: 0 });
+  });
+  after(async () => {
+    await server.stop();
+    await upstream.close();
+  });
+
+  test("the request goes upstream as the client sent it, unknown fields and all; the answer comes back as the upstream gave it", async () => {
+    const { data, response } = await client.responses
+      .create({
+        model: "gpt-up",
+        input: "hi",
+        reasoning: { effort: "high" },
+        include: ["reasoning.encrypted_content"],
+        prompt_cache_key: "thread-7",
+        text: { verbosity: "low" },
+        store: false,
+      })
+      .withResponse();
+    const sent = upstream.requests[upstream.requests.length - 1];
+    assert.equal(sent?.path, "/v1/responses");
+    assert.equal(sent?.headers.authorization, "Bearer upstream-key");
+    assert.deepEqual(sent?.body, {
+      model: "gpt-upstream-id",
+      input: "hi",
+      reasoning: { effort: "high" },
+      include: ["reasoning.encrypted_content"],
+      prompt_cache_key: "thread-7",
+      text: { verbosity: "low" },
+      store: false,
+    });
+    assert.equal(data.output_text, "Hi there");
+    assert.equal((data as unknown as { x_vendor_field: string }).x_vendor_field, "kept");
+    const recorded = await recordedUsage(server, response.headers.get("x-request-id"));
+    assert.deepEqual(
+      [recorded.input_tokens, recorded.cache_read_input_tokens, recorded.output_tokens, recorded.status],
+      [20, 10, 7, 200],
+      "OpenAI's input includes the cached tokens; the ledger keeps them apart",
+    );
+  });
+
+  test("a stream's events arrive byte for byte, unknown ones included, and its usage is recorded", async () => {
+    const response = await fetch(`${server.url}/v1/responses`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-up", input: "hi", stream: true }),
+    });
+    assert.equal(response.status, 200);
+    assert.ok(response.body);
+    const received: Array<{ event: string; data: string }> = [];
+    for await (const sse of parseSse(response.body)) received.push(sse);
+    const expected = FAKE_RESPONSE_EVENTS("gpt-upstream-id");
+    assert.deepEqual(
+      received.map((sse) => [sse.event, sse.data]),
+      expected.map((event) => [event.type, JSON.stringify(event)]),
+    );
+    const recorded = await recordedUsage(server, response.headers.get("x-request-id"));
+    assert.deepEqual([recorded.input_tokens, recorded.output_tokens, recorded.streamed], [20, 7, true]);
+  });
+
+  test("a stream the upstream cuts ends with response.failed and is charged what it produced", async () => {
+    const response = await fetch(`${server.url}/v1/responses`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${server.key}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-cut", input: "hi", stream: true }),
+    });
+    assert.ok(response.body);
+    const received: StreamEvent[] = [];
+    for await (const sse of parseSse(response.body)) received.push(JSON.parse(sse.data) as StreamEvent);
+    const last = received[received.length - 1];
+    assert.equal(last?.type, "response.failed");
+    assert.equal(received.filter((event) => event.type === "response.completed").length, 0);
+    const recorded = await recordedUsage(server, response.headers.get("x-request-id"));
+    assert.equal(recorded.status, 502);
+    assert.ok(recorded.output_tokens >= 1, "the delta that arrived is charged");
   });
 });

@@ -168,6 +168,10 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
     if (answeredModels(request, response)) return;
     const { body, text } = await readBody(request);
     requests.push({ path: request.url ?? "", headers: request.headers, body, text });
+    if (request.url?.endsWith("/responses")) {
+      answerResponses(body, response);
+      return;
+    }
     const model = String(body.model);
     const wantsTool = Array.isArray(body.tools) && body.tools.length > 0;
     if (!body.stream) {
@@ -232,4 +236,67 @@ export async function startFakeOpenAI(): Promise<FakeUpstream> {
     response.end();
   });
   return listen(server, requests);
+}
+
+/** The events a Responses server streams for one short text answer (with one vendor event). */
+export const FAKE_RESPONSE_EVENTS = (model: string): Array<Record<string, unknown>> => {
+  const item = { id: "msg_up", type: "message", status: "in_progress", role: "assistant", content: [] };
+  const part = { type: "output_text", text: "", annotations: [] };
+  const text = "Hi there";
+  const done = { ...item, status: "completed", content: [{ ...part, text }] };
+  const response = (status: string, extra: Record<string, unknown> = {}) => ({
+    id: "resp_up",
+    object: "response",
+    created_at: 1,
+    status,
+    model,
+    output: status === "completed" ? [done] : [],
+    x_vendor_field: "kept",
+    ...extra,
+  });
+  const usage = {
+    input_tokens: 30,
+    input_tokens_details: { cached_tokens: 10 },
+    output_tokens: 7,
+    output_tokens_details: { reasoning_tokens: 2 },
+    total_tokens: 37,
+  };
+  return [
+    { type: "response.created", response: response("in_progress") },
+    { type: "response.in_progress", response: response("in_progress") },
+    { type: "response.vendor_event", note: "clients skip what they do not know" },
+    { type: "response.output_item.added", output_index: 0, item },
+    { type: "response.content_part.added", item_id: "msg_up", output_index: 0, content_index: 0, part },
+    { type: "response.output_text.delta", item_id: "msg_up", output_index: 0, content_index: 0, delta: "Hi" },
+    {
+      type: "response.output_text.delta",
+      item_id: "msg_up",
+      output_index: 0,
+      content_index: 0,
+      delta: " there",
+    },
+    { type: "response.output_text.done", item_id: "msg_up", output_index: 0, content_index: 0, text },
+    { type: "response.output_item.done", output_index: 0, item: done },
+    { type: "response.completed", response: response("completed", { usage }) },
+  ].map((event, index) => ({ ...event, sequence_number: index }));
+};
+
+/** POST /v1/responses: the whole response as JSON, or its events (cut after a delta for "-cut"). */
+function answerResponses(body: Record<string, unknown>, response: ServerResponse): void {
+  const model = String(body.model);
+  const events = FAKE_RESPONSE_EVENTS(model);
+  if (!body.stream) {
+    const completed = events[events.length - 1] as { response: unknown };
+    response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(completed.response));
+    return;
+  }
+  response.writeHead(200, { "content-type": "text/event-stream" });
+  for (const event of events) {
+    response.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
+    if (model.endsWith("-cut") && event.type === "response.output_text.delta") {
+      setTimeout(() => response.socket?.destroy(), 50);
+      return;
+    }
+  }
+  response.end();
 }
