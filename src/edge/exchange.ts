@@ -6,7 +6,7 @@
 
 import type { Span } from "@opentelemetry/api";
 import type { Admission } from "../enforcement/enforcer.ts";
-import { HeadroomError, overloaded } from "../errors.ts";
+import { HeadroomError, invalidRequest, overloaded } from "../errors.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
 import type { KeyIdentity } from "../stores/store.ts";
@@ -101,6 +101,9 @@ export class Exchange implements InFlightRequest {
   ): Promise<MessageReply> {
     const { model, upstream } = routeModel(this.gateway.router, this.gateway.upstreams, body.model);
     this.model = model;
+    const untranslatable = native?.untranslatable;
+    if (untranslatable && !upstream.speaks?.(native.protocol))
+      throw invalidRequest(untranslatable.message, untranslatable.param);
     const span = this.span;
     if (span) {
       span.updateName(`chat ${model.requested}`);

@@ -86,7 +86,18 @@ export function registerResponsesRoutes(
       streamHeaders: (requestId) => ({ "request-id": requestId, "x-request-id": requestId }),
       answer: (message, translator, native) => native ?? messageToResponse(message, translator),
       // Kept as the client sent it, for an OpenAI upstream that serves the Responses API itself.
-      native: (body) => ({ protocol: "responses", body }),
+      native: (body) => ({
+        protocol: "responses",
+        body,
+        // A stored earlier response exists only upstream: no translation can stand in for it.
+        untranslatable: body.previous_response_id
+          ? {
+              param: "previous_response_id",
+              message:
+                "previous_response_id is not supported for this model: headroom stores no responses. Send the whole conversation in input (as the Codex CLI does with store: false).",
+            }
+          : undefined,
+      }),
     }),
   );
 }

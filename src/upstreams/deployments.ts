@@ -121,6 +121,13 @@ export class DeploymentBalancer implements Upstream {
     );
   }
 
+  /** A protocol passes through only if every deployment (and fallback) would take it as it came. */
+  speaks(protocol: "responses"): boolean {
+    return [...this.deployments, ...this.fallbacks()].every(
+      (target) => target.upstream.speaks?.(protocol) === true,
+    );
+  }
+
   /** Free capacity of a deployment, or undefined when it is not known. */
   private free(candidate: Candidate): number | undefined {
     const capacity = candidate.capacity?.();

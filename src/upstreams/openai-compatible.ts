@@ -27,6 +27,10 @@ export class OpenAICompatibleUpstream implements Upstream {
     this.key = upstreamKey(config, env);
   }
 
+  speaks(protocol: string): boolean {
+    return protocol === "responses" && this.config.responses === true;
+  }
+
   private headers(): Record<string, string> {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (this.key) headers.authorization = `Bearer ${this.key}`;
@@ -34,7 +38,7 @@ export class OpenAICompatibleUpstream implements Upstream {
   }
 
   async createMessage(call: MessageCall): Promise<MessageReply> {
-    if (call.native?.protocol === "responses" && this.config.responses) return this.createResponse(call);
+    if (call.native && this.speaks(call.native.protocol)) return this.createResponse(call);
     const headers = this.headers();
     // The configured URL is the API base, as OpenAI clients take it (…/v1).
     const url = joinUrl(this.config.url, "/chat/completions");

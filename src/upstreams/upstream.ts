@@ -26,7 +26,14 @@ export interface MessageCall {
    * OpenAI server with `responses: true` takes a Responses request as it came (unknown fields
    * kept); every other upstream uses `body`.
    */
-  native?: { protocol: "responses"; body: Record<string, unknown> };
+  native?: NativeRequest;
+}
+
+export interface NativeRequest {
+  protocol: "responses";
+  body: Record<string, unknown>;
+  /** What only an upstream speaking the protocol itself can serve (field, and why), if anything. */
+  untranslatable?: { param: string; message: string };
 }
 
 export type MessageReply =
@@ -39,6 +46,8 @@ export interface Upstream {
   createMessage(call: MessageCall): Promise<MessageReply>;
   /** Counts tokens upstream when it can; otherwise the edge counts locally. */
   countTokens?(call: Omit<MessageCall, "inputTokens">): Promise<number>;
+  /** Whether requests in this protocol reach the upstream as they came (MessageCall.native). */
+  speaks?(protocol: NativeRequest["protocol"]): boolean;
   /** An active health check (deployments.ts), for upstreams reached over the network. */
   probe?(timeoutMs: number): Promise<void>;
   close?(): Promise<void>;

@@ -484,6 +484,17 @@ describe("the Responses API passed through to an OpenAI server that serves it (r
     );
   });
 
+  test("previous_response_id reaches an upstream that keeps responses (it is refused only where headroom translates)", async () => {
+    const answer = await client.responses.create({
+      model: "gpt-up",
+      input: "and then?",
+      previous_response_id: "resp_up",
+    });
+    assert.equal(answer.status, "completed");
+    const sent = upstream.requests[upstream.requests.length - 1]?.body as { previous_response_id?: string };
+    assert.equal(sent.previous_response_id, "resp_up");
+  });
+
   test("a stream's events arrive byte for byte, unknown ones included, and its usage is recorded", async () => {
     const response = await fetch(`${server.url}/v1/responses`, {
       method: "POST",

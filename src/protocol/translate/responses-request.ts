@@ -52,12 +52,6 @@ export function responsesToMessagesRequest(body: ResponsesRequest): {
   request: MessagesRequest;
   context: ResponsesContext;
 } {
-  if (body.previous_response_id) {
-    throw invalidRequest(
-      "previous_response_id is not supported: headroom stores no responses. Send the whole conversation in input (as the Codex CLI does with store: false).",
-      "previous_response_id",
-    );
-  }
   const system: string[] = [];
   if (body.instructions) system.push(body.instructions);
   const messages: MessagesRequest["messages"] = [];
