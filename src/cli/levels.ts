@@ -5,10 +5,13 @@
  */
 import type { Command } from "commander";
 import type { LevelLimits } from "../plans/level-limits.ts";
+import { builtInPlans, findPlan } from "../plans/registry.ts";
 import type { LevelListing } from "../stores/store.ts";
 import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 
-const LIMIT_OPTIONS: Array<{ flag: string; field: keyof LevelLimits; what: string; money: boolean }> = [
+type NumericLimit = Exclude<keyof LevelLimits, "plan">;
+
+const LIMIT_OPTIONS: Array<{ flag: string; field: NumericLimit; what: string; money: boolean }> = [
   { flag: "--rpm <n>", field: "requests_per_minute", what: "requests per minute", money: false },
   { flag: "--itpm <n>", field: "input_tokens_per_minute", what: "input tokens per minute", money: false },
   { flag: "--otpm <n>", field: "output_tokens_per_minute", what: "output tokens per minute", money: false },
@@ -40,10 +43,13 @@ export function withLimitOptions(command: Command): Command {
       return value;
     });
   }
-  return command.option("--clear", "remove every limit first");
+  return command
+    .option("--plan <plan>", "a plan shared by everyone at this level (its windows and rates)")
+    .option("--no-plan", "drop the level's plan")
+    .option("--clear", "remove every limit first");
 }
 
-type LimitFlags = Partial<Record<string, number>> & { clear?: boolean };
+type LimitFlags = Partial<Record<string, number>> & { clear?: boolean; plan?: string | boolean };
 
 /** The property commander stores an option under: `--monthly-budget-usd <usd>` → monthlyBudgetUsd. */
 const attribute = (flag: string) =>
@@ -52,6 +58,13 @@ const attribute = (flag: string) =>
 /** The limits the options give, over `current` unless --clear. */
 export function limitsFromOptions(options: LimitFlags, current: LevelLimits = {}): LevelLimits {
   const limits: LevelLimits = options.clear ? {} : { ...current };
+  if (typeof options.plan === "string") {
+    if (!findPlan(options.plan))
+      throw new UsageError(
+        `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
+      );
+    limits.plan = options.plan;
+  } else if (options.plan === false) delete limits.plan;
   for (const { field, flag } of LIMIT_OPTIONS) {
     const value = options[attribute(flag)];
     if (value !== undefined) limits[field] = value;
@@ -60,9 +73,10 @@ export function limitsFromOptions(options: LimitFlags, current: LevelLimits = {}
 }
 
 export function describeLimits(limits: LevelLimits): string {
-  const parts = LIMIT_OPTIONS.filter(({ field }) => limits[field] !== undefined).map(
-    ({ field, what, money }) =>
+  const parts = (limits.plan ? [`plan ${limits.plan}`] : []).concat(
+    LIMIT_OPTIONS.filter(({ field }) => limits[field] !== undefined).map(({ field, what, money }) =>
       money ? `$${limits[field]} ${what.replace(", at API prices", "")}` : `${limits[field]} ${what}`,
+    ),
   );
   return parts.length > 0 ? parts.join(", ") : "no limits of its own";
 }

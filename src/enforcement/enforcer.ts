@@ -12,6 +12,7 @@ import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { LEVEL_PREFIX, type Level, withLevels } from "../plans/level-limits.ts";
 import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.ts";
 import type { PolicyBook } from "../plans/policy-book.ts";
+import type { Policy } from "../plans/schema.ts";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
 import {
@@ -81,11 +82,18 @@ function levelMessage(
   const reset = rfc3339(binding.resetAtMs);
   if (retryAfterMs === null)
     return `This request alone exceeds the ${words.noun}'s ${rest} limit (${who}, limit ${binding.limit}); it cannot be admitted.`;
+  const plan = limits.levelPlans?.[level];
+  const ofPlan = plan ? `${who}, plan ${plan}` : who;
+  if (rest === "5h") return `The ${words.noun}'s 5-hour limit reached (${ofPlan}), resets at ${reset}.`;
+  if (rest === "week" && plan)
+    return `The ${words.noun}'s weekly limit reached (${ofPlan}), resets at ${reset}.`;
+  if (rest.startsWith("week-"))
+    return `The ${words.noun}'s weekly ${capitalize(rest.slice(5))} limit reached (${ofPlan}), resets at ${reset}.`;
   const dollars = `$${(binding.limit / UNITS_PER_USD).toLocaleString("en-US")}`;
   if (rest === "month") return `${words.spend} of ${dollars} per month reached (${who}), resets at ${reset}.`;
   if (rest === "week") return `${words.spend} of ${dollars} per week reached (${who}), resets at ${reset}.`;
   const unit = DIMENSION_WORDS[rest] ?? rest;
-  return `Rate limit of ${binding.limit.toLocaleString("en-US")} ${unit} exceeded (${who}); retry after ${Math.ceil(retryAfterMs / 1000)} s.`;
+  return `Rate limit of ${binding.limit.toLocaleString("en-US")} ${unit} exceeded (${ofPlan}); retry after ${Math.ceil(retryAfterMs / 1000)} s.`;
 }
 
 export function limitMessage(
@@ -144,7 +152,37 @@ export class Enforcer {
       );
     }
     // The organisation's, the team's and the key's own limits join the plan's in one decision.
-    return withLevels(limits, identity.levels ?? [], nowMs);
+    return withLevels(
+      limits,
+      identity.levels ?? [],
+      nowMs,
+      this.levelPlans(identity, policy, family, nowMs, scale),
+    );
+  }
+
+  /** The plans levels carry, resolved like an account's; a plan the policy lacks refuses. */
+  private levelPlans(
+    identity: KeyIdentity,
+    policy: Policy,
+    family: string,
+    nowMs: number,
+    scale: number,
+  ): Map<Level, PlanLimits> {
+    const plans = new Map<Level, PlanLimits>();
+    for (const binding of identity.levels ?? []) {
+      const name = binding.limits.plan;
+      if (!name) continue;
+      const limits = planLimits(policy, name, family, nowMs, scale);
+      if (!limits) {
+        throw new HeadroomError(
+          403,
+          "permission_error",
+          `Plan ${name} of ${binding.level} ${binding.name} is not offered by policy ${policy.version}.`,
+        );
+      }
+      plans.set(binding.level, limits);
+    }
+    return plans;
   }
 
   /** The store's decision: without a promise when the store lives in this process. */

@@ -16,6 +16,11 @@ const count = z.number().int().positive();
 
 export const levelLimitsSchema = z
   .object({
+    /**
+     * A plan of the policy in force, shared by the level: its windows, rates and concurrency
+     * hold for everyone in it together (an organisation on one API tier).
+     */
+    plan: z.string().min(1).optional(),
     requests_per_minute: count.optional(),
     input_tokens_per_minute: count.optional(),
     output_tokens_per_minute: count.optional(),
@@ -121,12 +126,43 @@ function levelDimensions(binding: LevelBinding, nowMs: number): Array<{ spec: Di
  */
 const built = new WeakMap<PlanLimits, Map<string, PlanLimits>>();
 
-/** The plan's limits with every level's dimensions after them. */
-export function withLevels(limits: PlanLimits, levels: readonly LevelBinding[], nowMs: number): PlanLimits {
+/** A stable number per plan-limits object, so a cache key can name the exact lists used. */
+const ids = new WeakMap<PlanLimits, number>();
+let nextId = 0;
+const idOf = (limits: PlanLimits) => {
+  let id = ids.get(limits);
+  if (id === undefined) {
+    id = ++nextId;
+    ids.set(limits, id);
+  }
+  return id;
+};
+
+/** A level's plan as dimensions of the level's scope: `team-5h`, `org-rpm`, … */
+function planDimensions(binding: LevelBinding, plan: PlanLimits): Array<{ spec: DimensionSpec; cost: Cost }> {
+  const prefix = LEVEL_PREFIX[binding.level];
+  const scope = `${binding.level}:${binding.name}`;
+  return plan.dimensions.map((spec, index) => ({
+    spec: { ...spec, name: `${prefix}-${spec.name}`, scope },
+    cost: (usage) => plan.costs(usage)[index] ?? 0,
+  }));
+}
+
+/**
+ * The plan's limits with every level's dimensions after them. `levelPlans` holds the limits of
+ * the plans levels carry, already resolved for this request's model family and instant.
+ */
+export function withLevels(
+  limits: PlanLimits,
+  levels: readonly LevelBinding[],
+  nowMs: number,
+  levelPlans: ReadonlyMap<Level, PlanLimits> = new Map(),
+): PlanLimits {
   const active = levels.filter((binding) => Object.keys(binding.limits).length > 0);
   if (active.length === 0) return limits;
   const month = new Date(nowMs).toISOString().slice(0, 7);
-  const signature = `${month}|${JSON.stringify(active)}`;
+  const plans = [...levelPlans].map(([level, plan]) => `${level}=${idOf(plan)}`).join(",");
+  const signature = `${month}|${plans}|${JSON.stringify(active)}`;
   let cache = built.get(limits);
   if (!cache) {
     cache = new Map();
@@ -134,14 +170,22 @@ export function withLevels(limits: PlanLimits, levels: readonly LevelBinding[], 
   }
   const cached = cache.get(signature);
   if (cached) return cached;
-  const extra = active.flatMap((binding) => levelDimensions(binding, nowMs));
+  const extra = active.flatMap((binding) => {
+    const plan = levelPlans.get(binding.level);
+    return [...(plan ? planDimensions(binding, plan) : []), ...levelDimensions(binding, nowMs)];
+  });
   const dimensions = [...limits.dimensions, ...extra.map(({ spec }) => spec)];
   const levelNames: Partial<Record<Level, string>> = { ...limits.levelNames };
-  for (const binding of active) levelNames[binding.level] = binding.name;
+  const planNames: Partial<Record<Level, string>> = { ...limits.levelPlans };
+  for (const binding of active) {
+    levelNames[binding.level] = binding.name;
+    if (binding.limits.plan) planNames[binding.level] = binding.limits.plan;
+  }
   const combined: PlanLimits = {
     ...limits,
     dimensions,
     levelNames,
+    levelPlans: planNames,
     costs(usage) {
       // Budgets above the account are spent at API prices (no peak multiplier).
       const units = usageUnits(limits.prices, usage);

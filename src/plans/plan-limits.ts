@@ -26,6 +26,8 @@ export interface PlanLimits {
   costs(usage: Usage): number[];
   /** The organisation, team or key whose limits were added (level-limits.ts), for messages. */
   levelNames?: Partial<Record<"organisation" | "team" | "key", string>>;
+  /** The plans those levels carry, by level, for messages. */
+  levelPlans?: Partial<Record<"organisation" | "team" | "key", string>>;
 }
 
 /** The model class a family belongs to in this policy (the first class listing it). */

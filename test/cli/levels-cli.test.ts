@@ -48,12 +48,14 @@ describe("headroom orgs, teams and per-key limits from the command line", () => 
       [["infra", { requests_per_minute: 60, concurrency: 8 }]],
     );
     assert.match((await cli("orgs", "list")).stdout, /acme\s+\$500 spend per month/);
+    const tiered = await cli("orgs", "set", "acme", "--plan", "api-tier-3");
+    assert.match(tiered.stdout, /Organisation acme: plan api-tier-3, \$500 spend per month\./);
 
     const stores = await openStores({ dataDir: dir, env: {} });
     try {
       const identity = await stores.accounts.identityOfKey(id);
       assert.deepEqual(identity?.levels, [
-        { level: "organisation", name: "acme", limits: { monthly_budget_usd: 500 } },
+        { level: "organisation", name: "acme", limits: { monthly_budget_usd: 500, plan: "api-tier-3" } },
         { level: "team", name: "infra", limits: { requests_per_minute: 60, concurrency: 8 } },
         { level: "key", name: id, limits: { output_tokens_per_minute: 2000 } },
       ]);
@@ -72,6 +74,7 @@ describe("headroom orgs, teams and per-key limits from the command line", () => 
       [["teams", "create", "y", "--org", "acme", "--rpm", "-3"], /--rpm: not a positive whole number: -3/],
       [["keys", "create", "--account", "bob", "--plan", "pro", "--team", "ghost"], /no team ghost/],
       [["keys", "set", "key_nope", "--rpm", "1"], /no key with id key_nope/],
+      [["orgs", "set", "acme", "--plan", "platinum"], /unknown plan "platinum"/],
     ] as const) {
       const result = await cli(...args);
       assert.equal(result.code, 2, `${args.join(" ")}: ${result.stdout}${result.stderr}`);

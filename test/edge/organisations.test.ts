@@ -49,6 +49,8 @@ function describeLevels(store: "memory" | "Redis", skip?: string) {
         requests_per_minute: 100,
         output_tokens_per_minute: 10_000,
       });
+      await accounts.createOrganisation("tiered", { plan: "api-tier-1" });
+      await accounts.createTeam("tier-team", "tiered", {});
       for (const [account, team] of [
         ["alice", "infra"],
         ["bob", "infra"],
@@ -56,9 +58,11 @@ function describeLevels(store: "memory" | "Redis", skip?: string) {
         ["dave", "lab"],
         ["frank", "ops"],
         ["gina", "count"],
+        ["hal", "tier-team"],
+        ["ivy", "tier-team"],
       ] as const) {
         keys[account] = (await accounts.createKey(account, "api-tier-4")).key;
-        if (team) await accounts.setAccountTeam(account, team);
+        if (team) assert.equal(await accounts.setAccountTeam(account, team), true);
       }
     });
     after(async () => {
@@ -133,6 +137,23 @@ function describeLevels(store: "memory" | "Redis", skip?: string) {
       } finally {
         limiter.check = original;
       }
+    });
+
+    // 50 requests take real time, and Redis refills the bucket by its own clock (one request
+    // per 1.2 s): only the memory store, on the test's clock, makes the 51st an exact refusal.
+    test("an organisation on a plan shares that plan's limits among its members", {
+      skip: store === "Redis" && "needs the test clock",
+    }, async () => {
+      const [hal, ivy] = [client(keys.hal as string), client(keys.ivy as string)];
+      // api-tier-1: 50 requests a minute, for the whole organisation; each member is on api-tier-4.
+      for (let i = 0; i < 25; i++) {
+        assert.equal(await ask(hal, 1), "ok");
+        assert.equal(await ask(ivy, 1), "ok");
+      }
+      assert.match(
+        await ask(hal, 1),
+        /^Rate limit of 50 requests per minute exceeded \(organisation tiered, plan api-tier-1\); retry after \d+ s\.$/,
+      );
     });
 
     test("the OpenAI endpoints name the level too", async () => {
