@@ -66,4 +66,11 @@ export class Metrics {
     labelNames: ["model", "deployment"],
     registers: [this.registry],
   });
+
+  readonly firstByte = new Gauge({
+    name: "headroom_deployment_first_byte_seconds",
+    help: "A deployment's time to first byte, moving average (passive latency health)",
+    labelNames: ["model", "deployment"],
+    registers: [this.registry],
+  });
 }

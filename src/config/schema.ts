@@ -145,6 +145,12 @@ export const routingSchema = z
      * /v1/models); a failed probe counts against its breaker, a good one closes it. 0 = off.
      */
     health_check_interval_ms: z.number().int().min(0).default(0),
+    /**
+     * Passive latency health: a deployment whose first byte takes longer than this counts a
+     * failure against its breaker (the answer is still used), so a site that has become slow
+     * is taken out of rotation like one that fails. 0 = off.
+     */
+    slow_after_ms: z.number().int().min(0).default(0),
     /** How long a probe may take before it counts as failed. */
     health_check_timeout_ms: positiveInt.default(5_000),
   })

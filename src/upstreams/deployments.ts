@@ -32,17 +32,21 @@ export interface BalancerOptions extends RoutingConfig {
   random?: () => number;
   /** Waits between attempts; injected so tests need not wait. */
   sleep?: (ms: number, signal: AbortSignal) => Promise<void>;
-  metrics?: Pick<Metrics, "deploymentAttempts" | "fallbacks" | "breakerOpen">;
+  metrics?: Pick<Metrics, "deploymentAttempts" | "fallbacks" | "breakerOpen" | "firstByte">;
 }
 
 interface Candidate extends DeploymentTarget {
   breaker: CircuitBreaker;
   inFlight: number;
+  /** Time to first byte, moving average (ms); undefined before the first answer. */
+  latencyMs?: number;
   /** Set for a fallback model: the model id it stands for. */
   fallbackModel?: string;
 }
 
 const RETRIABLE_EVENT_ERRORS = new Set(["overloaded_error", "api_error"]);
+/** Weight of the newest time to first byte in a deployment's moving average. */
+const LATENCY_WEIGHT = 0.2;
 
 /** Connect errors, resets, timeouts, 5xx and 529 are the deployment's fault; 4xx are the request's. */
 export function isRetriable(error: unknown): boolean {
@@ -152,12 +156,19 @@ export class DeploymentBalancer implements Upstream {
   }
 
   /** Deployments and their breaker state, for /metrics and the admin surface. */
-  health(): Array<{ deployment: string; state: string; inFlight: number; free: number | undefined }> {
+  health(): Array<{
+    deployment: string;
+    state: string;
+    inFlight: number;
+    free: number | undefined;
+    latencyMs: number | undefined;
+  }> {
     return this.deployments.map((candidate) => ({
       deployment: candidate.name,
       state: candidate.breaker.state,
       inFlight: candidate.inFlight,
       free: this.free(candidate),
+      latencyMs: candidate.latencyMs,
     }));
   }
 
@@ -194,9 +205,9 @@ export class DeploymentBalancer implements Upstream {
       }
       attempts++;
       try {
+        const started = this.options.clock();
         const reply = await this.attempt(candidate, call);
-        candidate.breaker.success();
-        this.count(candidate, "ok");
+        this.observeLatency(candidate, this.options.clock() - started);
         call.placed?.(candidate.fallbackModel ?? candidate.name);
         if (candidate.fallbackModel)
           this.options.metrics?.fallbacks.inc({ model: this.model, fallback: candidate.fallbackModel });
@@ -222,7 +233,27 @@ export class DeploymentBalancer implements Upstream {
     );
   }
 
-  private count(candidate: Candidate, outcome: "ok" | "failed" | "aborted"): void {
+  /** A first byte slower than slow_after_ms counts against the breaker, like a failure. */
+  private observeLatency(candidate: Candidate, waitedMs: number): void {
+    candidate.latencyMs =
+      candidate.latencyMs === undefined
+        ? waitedMs
+        : candidate.latencyMs + LATENCY_WEIGHT * (waitedMs - candidate.latencyMs);
+    this.options.metrics?.firstByte.set(
+      { model: this.model, deployment: candidate.fallbackModel ?? candidate.name },
+      candidate.latencyMs / 1000,
+    );
+    const slowAfter = this.options.slow_after_ms;
+    if (slowAfter > 0 && waitedMs > slowAfter) {
+      candidate.breaker.failure();
+      this.count(candidate, "slow");
+    } else {
+      candidate.breaker.success();
+      this.count(candidate, "ok");
+    }
+  }
+
+  private count(candidate: Candidate, outcome: "ok" | "slow" | "failed" | "aborted"): void {
     const metrics = this.options.metrics;
     if (!metrics) return;
     const labels = { model: this.model, deployment: candidate.fallbackModel ?? candidate.name };

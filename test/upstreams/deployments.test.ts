@@ -28,6 +28,8 @@ type Behaviour = "ok" | "fail" | "bad-request" | "error-event" | "cut-after-firs
 /** An in-process upstream that behaves as told and remembers the model ids it was asked for. */
 class ScriptedUpstream implements Upstream {
   readonly models: string[] = [];
+  /** Called before answering: tests move their clock here to play a slow first byte. */
+  onCall: () => void = () => {};
   /** Whether an active health probe succeeds. */
   reachable = true;
   async probe(): Promise<void> {
@@ -42,6 +44,7 @@ class ScriptedUpstream implements Upstream {
   }
   async createMessage(call: MessageCall): Promise<MessageReply> {
     this.models.push(call.body.model);
+    this.onCall();
     if (this.behaviour === "fail") throw upstreamFailed(`Upstream ${this.name} failed: connection refused`);
     if (this.behaviour === "bad-request") throw invalidRequest("messages: bad");
     const behaviour = this.behaviour;
@@ -301,5 +304,29 @@ describe("a model's deployments", () => {
     assert.equal(instance.health()[0]?.state, "closed");
     await drain(await instance.createMessage(call()));
     assert.deepEqual([a.calls, b.calls], [1, 1]);
+  });
+
+  test("passive latency health: a deployment whose first byte is slower than slow_after_ms is taken out like a failing one", async () => {
+    const a = new ScriptedUpstream("a");
+    const b = new ScriptedUpstream("b");
+    const { instance, clock, metrics } = balancer(
+      [
+        { upstream: a, capacity: () => 10 },
+        { upstream: b, capacity: () => 1 },
+      ],
+      { slow_after_ms: 2_000, breaker_failures: 2 },
+    );
+    a.onCall = () => {
+      clock.now += 5_000; // a answers, but after five seconds
+    };
+    for (let i = 0; i < 2; i++)
+      assert.deepEqual(await drain(await instance.createMessage(call())), ["message_start", "message_stop"]);
+    assert.equal(instance.health()[0]?.state, "open", "two slow answers open the breaker");
+    assert.equal(instance.health()[0]?.latencyMs, 5_000);
+    await drain(await instance.createMessage(call()));
+    assert.deepEqual([a.calls, b.calls], [2, 1], "the slow deployment gets no more traffic for now");
+    const text = await metrics.registry.metrics();
+    assert.match(text, /headroom_deployment_attempts_total\{model="m",deployment="a",outcome="slow"\} 2/);
+    assert.match(text, /headroom_deployment_first_byte_seconds\{model="m",deployment="a"\} 5/);
   });
 });
