@@ -11,6 +11,7 @@ import {
   identityFromRow,
   type KeyIdentity,
   type KeyListing,
+  LEVEL_TABLES,
   type LevelListing,
   type PolicyStore,
   policyAlreadyStored,
@@ -173,8 +174,7 @@ export class PostgresAccountStore implements AccountStore {
     name: string,
     limits: LevelLimits,
   ): Promise<boolean> {
-    const table = { organisation: "organisations", team: "teams", key: "api_keys" }[level];
-    const column = level === "key" ? "id" : "name";
+    const { table, column } = LEVEL_TABLES[level];
     const { rowCount } = await this.pool.query(`update ${table} set limits = $1 where ${column} = $2`, [
       JSON.stringify(limits),
       name,

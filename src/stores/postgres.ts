@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import { PostgresAccountStore, PostgresPolicyStore } from "./postgres-accounts.ts";
 import { PostgresLedger } from "./postgres-ledger.ts";
 import type { Migration } from "./sqlite.ts";
-import { DatabaseError, type Stores } from "./store.ts";
+import { DatabaseError, LEVELS_MIGRATION, type Stores } from "./store.ts";
 
 /** Ordered schema migrations; headroom_schema.version records how many have run. */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
@@ -57,19 +57,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    create index usage_events_account_at on usage_events(account, at_ms);
    create index usage_events_at on usage_events(at_ms);`,
   // Organisations and teams above accounts, and limits of their own on each level and on a key.
-  `create table organisations (
-     name text primary key,
-     limits text not null default '{}',
-     created_at text not null
-   );
-   create table teams (
-     name text primary key,
-     organisation text not null references organisations(name),
-     limits text not null default '{}',
-     created_at text not null
-   );
-   alter table accounts add column team text references teams(name);
-   alter table api_keys add column limits text;`,
+  LEVELS_MIGRATION,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

@@ -10,6 +10,7 @@ import {
   identityFromRow,
   type KeyIdentity,
   type KeyListing,
+  LEVEL_TABLES,
   type LevelListing,
 } from "./store.ts";
 
@@ -156,8 +157,7 @@ export class SqliteAccountStore implements AccountStore {
     name: string,
     limits: LevelLimits,
   ): Promise<boolean> {
-    const table = { organisation: "organisations", team: "teams", key: "api_keys" }[level];
-    const column = level === "key" ? "id" : "name";
+    const { table, column } = LEVEL_TABLES[level];
     return (
       this.db.prepare(`update ${table} set limits = ? where ${column} = ?`).run(JSON.stringify(limits), name)
         .changes > 0

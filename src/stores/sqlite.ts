@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { DatabaseError } from "./store.ts";
+import { DatabaseError, LEVELS_MIGRATION } from "./store.ts";
 
 export { DatabaseError };
 
@@ -63,19 +63,7 @@ export const MIGRATIONS: readonly string[] = [
    create index usage_events_at on usage_events(at_ms);`,
   `alter table usage_events add column cache_creation_1h_input_tokens integer not null default 0;`,
   // Organisations and teams above accounts, and limits of their own on each level and on a key.
-  `create table organisations (
-     name text primary key,
-     limits text not null default '{}',
-     created_at text not null
-   );
-   create table teams (
-     name text primary key,
-     organisation text not null references organisations(name),
-     limits text not null default '{}',
-     created_at text not null
-   );
-   alter table accounts add column team text references teams(name);
-   alter table api_keys add column limits text;`,
+  LEVELS_MIGRATION,
 ];
 
 /** The schema version this code writes: the number of migrations. */

@@ -23,6 +23,28 @@ export interface KeyIdentity {
   levels?: LevelBinding[];
 }
 
+/** Organisations and teams above accounts, with limits of their own (the same DDL on both engines). */
+export const LEVELS_MIGRATION = `create table organisations (
+     name text primary key,
+     limits text not null default '{}',
+     created_at text not null
+   );
+   create table teams (
+     name text primary key,
+     organisation text not null references organisations(name),
+     limits text not null default '{}',
+     created_at text not null
+   );
+   alter table accounts add column team text references teams(name);
+   alter table api_keys add column limits text;`;
+
+/** Where a level's limits are stored, and the column naming it. */
+export const LEVEL_TABLES = {
+  organisation: { table: "organisations", column: "name" },
+  team: { table: "teams", column: "name" },
+  key: { table: "api_keys", column: "id" },
+} as const;
+
 /** The columns an identity is read from, the same in both engines. */
 export interface IdentityRow {
   id: string;

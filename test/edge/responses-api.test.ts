@@ -9,7 +9,7 @@ import {
   startFakeAnthropic,
   startFakeOpenAI,
 } from "../helpers/fake-upstreams.ts";
-import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { catalogModel, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 type StreamEvent = OpenAI.Responses.ResponseStreamEvent;
 
@@ -283,15 +283,13 @@ describe("the Responses API in front of an OpenAI-compatible upstream", () => {
           api_key: "vllm-key",
           timeout_ms: 5000,
         };
-        config.models.push({
-          id: "llama",
-          display_name: "Llama",
-          created_at: "2026-01-01T00:00:00Z",
-          family: "llama",
-          aliases: [],
-          upstream: "vllm",
-          upstream_model: "meta-llama/Llama-3.3-70B-Instruct",
-        });
+        config.models.push(
+          catalogModel("llama", {
+            family: "llama",
+            upstream: "vllm",
+            upstream_model: "meta-llama/Llama-3.3-70B-Instruct",
+          }),
+        );
       },
     });
   });
@@ -338,14 +336,7 @@ describe("the Responses API in front of an Anthropic upstream", () => {
     server = await startTestGateway({
       configure(config) {
         config.upstreams.fake = { type: "anthropic", url: upstream.url, timeout_ms: 30_000 };
-        config.models.push({
-          id: "fake",
-          display_name: "Fake",
-          created_at: "2026-01-01T00:00:00Z",
-          family: "fake",
-          aliases: [],
-          upstream: "fake",
-        });
+        config.models.push(catalogModel("fake", { upstream: "fake" }));
         config.routes.unshift({ match: "fake-*", model: "fake" });
       },
     });
@@ -422,25 +413,13 @@ describe("the Responses API passed through to an OpenAI server that serves it (r
           timeout_ms: 5000,
           responses: true,
         };
-        config.models.push({
-          id: "gpt-up",
-          display_name: "GPT upstream",
-          created_at: "2026-01-01T00:00:00Z",
-          family: "gpt",
-          aliases: [],
-          upstream: "openai",
-          upstream_model: "gpt-upstream-id",
-        });
+        config.models.push(
+          catalogModel("gpt-up", { family: "gpt", upstream: "openai", upstream_model: "gpt-upstream-id" }),
+        );
         // The fake server cuts streams for ids ending in -cut.
-        config.models.push({
-          id: "gpt-cut",
-          display_name: "GPT upstream, cut",
-          created_at: "2026-01-01T00:00:00Z",
-          family: "gpt",
-          aliases: [],
-          upstream: "openai",
-          upstream_model: "gpt-upstream-cut",
-        });
+        config.models.push(
+          catalogModel("gpt-cut", { family: "gpt", upstream: "openai", upstream_model: "gpt-upstream-cut" }),
+        );
       },
     });
     client = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key, maxRetries: 0 });

@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import { loadConfig } from "../../src/config/load.ts";
-import type { Config } from "../../src/config/schema.ts";
+import type { Config, ModelConfig } from "../../src/config/schema.ts";
 import { createGateway, type RunningGateway, startGateway } from "../../src/gateway.ts";
 import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
@@ -17,6 +17,11 @@ export interface TestGateway extends RunningGateway {
   key: string;
   dataDir: string;
   stop(): Promise<void>;
+}
+
+/** A catalog entry for a test: the fields every model has, then these. */
+export function catalogModel(id: string, fields: Partial<ModelConfig> & { upstream: string }): ModelConfig {
+  return { id, display_name: id, created_at: "2026-01-01T00:00:00Z", family: "fake", aliases: [], ...fields };
 }
 
 /** Simulated models answer at 20,000 tokens/s with no TTFT so tests spend no time waiting. */

@@ -5,7 +5,13 @@ import OpenAI from "openai";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { estimateTextTokens } from "../../src/tokens/estimate.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
-import { postMessages, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import {
+  catalogModel,
+  postMessages,
+  recordedUsage,
+  startTestGateway,
+  type TestGateway,
+} from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe("the Anthropic upstream adapter against a server speaking the Anthropic wire format", () => {
@@ -29,47 +35,11 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
         config.upstreams.patient = { type: "anthropic", url: upstream.url, timeout_ms: 600_000 };
         config.upstreams.down = { type: "anthropic", url: "http://127.0.0.1:1", timeout_ms: 1000 };
         config.models.push(
-          {
-            id: "fake",
-            display_name: "Fake",
-            created_at: "2026-01-01T00:00:00Z",
-            family: "fake",
-            aliases: [],
-            upstream: "fake",
-          },
-          {
-            id: "fake-renamed",
-            display_name: "Served upstream under another id",
-            created_at: "2026-01-01T00:00:00Z",
-            family: "fake",
-            aliases: [],
-            upstream: "fake",
-            upstream_model: "fake-json",
-          },
-          {
-            id: "fake-hang-slow",
-            display_name: "Never answers, waited for up to 10 minutes",
-            created_at: "2026-01-01T00:00:00Z",
-            family: "fake",
-            aliases: [],
-            upstream: "patient",
-          },
-          {
-            id: "fake-slow",
-            display_name: "Never answers",
-            created_at: "2026-01-01T00:00:00Z",
-            family: "fake",
-            aliases: [],
-            upstream: "hung",
-          },
-          {
-            id: "down",
-            display_name: "Down",
-            created_at: "2026-01-01T00:00:00Z",
-            family: "fake",
-            aliases: [],
-            upstream: "down",
-          },
+          catalogModel("fake", { upstream: "fake" }),
+          catalogModel("fake-renamed", { upstream: "fake", upstream_model: "fake-json" }),
+          catalogModel("fake-hang-slow", { upstream: "patient" }),
+          catalogModel("fake-slow", { upstream: "hung" }),
+          catalogModel("down", { upstream: "down" }),
         );
         config.routes.unshift({ match: "fake-*", model: "fake" });
       },

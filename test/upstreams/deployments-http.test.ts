@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
-import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { catalogModel, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -15,15 +15,11 @@ describe("a model with several deployments, over HTTP", () => {
   let server: TestGateway;
   let client: Anthropic;
 
-  const model = (id: string, deployments: Array<{ upstream: string; upstream_model: string }>) => ({
-    id,
-    display_name: id,
-    created_at: "2026-01-01T00:00:00Z",
-    family: "fake",
-    aliases: [],
-    upstream: `deployments:${id}`,
-    deployments: deployments.map((deployment) => ({ ...deployment, weight: 1 })),
-  });
+  const model = (id: string, deployments: Array<{ upstream: string; upstream_model: string }>) =>
+    catalogModel(id, {
+      upstream: `deployments:${id}`,
+      deployments: deployments.map((deployment) => ({ ...deployment, weight: 1 })),
+    });
 
   before(async () => {
     siteA = await startFakeAnthropic();

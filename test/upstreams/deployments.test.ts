@@ -9,19 +9,8 @@ import {
   DeploymentBalancer,
   type DeploymentTarget,
 } from "../../src/upstreams/deployments.ts";
+import { seededRandom } from "../../src/upstreams/simulated-text.ts";
 import type { MessageCall, MessageReply, Upstream } from "../../src/upstreams/upstream.ts";
-
-/** A deterministic uniform generator (mulberry32), so weight checks cannot pass or fail by luck. */
-function seeded(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Behaviour = "ok" | "fail" | "bad-request" | "error-event" | "cut-after-first";
 
@@ -98,7 +87,8 @@ function balancer(
     {
       ...routingSchema.parse({}),
       clock: () => clock.now,
-      random: seeded(7),
+      // A seeded generator: weight checks cannot pass or fail by luck.
+      random: seededRandom(7),
       sleep: async (ms) => {
         sleeps.push(ms);
       },

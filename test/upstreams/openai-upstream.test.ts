@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { type FakeUpstream, startFakeOpenAI } from "../helpers/fake-upstreams.ts";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { catalogModel, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 describe("the OpenAI-compatible upstream adapter against a server speaking the OpenAI wire format", () => {
   let upstream: FakeUpstream;
@@ -20,24 +20,15 @@ describe("the OpenAI-compatible upstream adapter against a server speaking the O
           api_key: "vllm-key",
           timeout_ms: 5000,
         };
-        config.models.push({
-          id: "llama",
-          display_name: "Llama",
-          created_at: "2026-01-01T00:00:00Z",
-          family: "llama",
-          aliases: [],
-          upstream: "vllm",
-          upstream_model: "meta-llama/Llama-3.3-70B-Instruct",
-        });
+        config.models.push(
+          catalogModel("llama", {
+            family: "llama",
+            upstream: "vllm",
+            upstream_model: "meta-llama/Llama-3.3-70B-Instruct",
+          }),
+        );
         // Ids under llama-* go upstream as sent, so the fake server can key its behaviour on them.
-        config.models.push({
-          id: "llama-any",
-          display_name: "Llama (any)",
-          created_at: "2026-01-01T00:00:00Z",
-          family: "llama",
-          aliases: [],
-          upstream: "vllm",
-        });
+        config.models.push(catalogModel("llama-any", { family: "llama", upstream: "vllm" }));
         config.routes.unshift({ match: "llama-*", model: "llama-any" });
       },
     });
