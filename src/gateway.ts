@@ -8,6 +8,7 @@ import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import type { FastifyInstance } from "fastify";
 import pino, { type Logger } from "pino";
 import { IdentityCache } from "./accounts/identity-cache.ts";
+import { type AdminToken, resolveAdminToken } from "./admin/admin-token.ts";
 import { Metrics } from "./admin/metrics.ts";
 import { AdmissionController } from "./admission/admission-controller.ts";
 import { loadCalibratedCatalog } from "./capacity/calibration.ts";
@@ -43,6 +44,8 @@ export interface Gateway extends EdgeServices {
   /** The shared Redis store under the limiter (with or without leases), when REDIS_URL is set. */
   redis: RedisLimiterStore | undefined;
   policies: PolicyBook;
+  /** The operator's token for the admin API (admin/admin-token.ts). */
+  adminToken: AdminToken;
   /** Resolves once external stores (Redis) can take requests. */
   ready: Promise<void>;
   admission: Map<string, AdmissionController>;
@@ -135,7 +138,9 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const { accounts } = stores;
   const metrics = new Metrics();
   const tracing = createTracing(env, options.spanExporter);
+  const adminToken = await resolveAdminToken(env, stores.settings);
   return {
+    adminToken,
     tracing,
     tracer: tracing.tracer,
     config,
@@ -176,7 +181,12 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
     gateway.logger.warn({ err: error }, "limiter store not ready: deciding locally until it is (fail open)");
   });
   await rebuildFromLedger(gateway);
-  const app = buildServer(gateway);
+  const app = buildServer(gateway, {
+    ...gateway,
+    accounts: gateway.stores.accounts,
+    policyStore: gateway.stores.policies,
+    limiterKind: limiterKind(gateway),
+  });
   const { host, port } = gateway.config.server;
   await app.listen({ host, port });
   const address = app.server.address();
@@ -234,6 +244,12 @@ async function replayLedger(gateway: Gateway): Promise<void> {
     { ...report, since: new Date(report.sinceMs).toISOString(), ms: Math.round(performance.now() - started) },
     "limiter windows rebuilt from the ledger",
   );
+}
+
+/** Which store decides limits, in words, for the admin API's live view. */
+function limiterKind(gateway: Gateway): string {
+  if (!gateway.redis) return "memory";
+  return gateway.limiter instanceof LeasedLimiterStore ? "redis with leases" : "redis";
 }
 
 async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {

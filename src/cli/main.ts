@@ -2,6 +2,7 @@
 import { Command } from "commander";
 import { ConfigError } from "../config/load.ts";
 import { registerAccountsCommand } from "./accounts.ts";
+import { registerAdminCommand } from "./admin.ts";
 import { registerDbCommand } from "./db.ts";
 import { registerFleetCommand } from "./fleet.ts";
 import { registerKeysCommand } from "./keys.ts";
@@ -20,6 +21,7 @@ registerServeCommand(program);
 registerKeysCommand(program);
 registerAccountsCommand(program);
 registerLevelCommands(program);
+registerAdminCommand(program);
 registerFleetCommand(program);
 registerPlanCommand(program);
 registerPolicyCommand(program);

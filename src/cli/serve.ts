@@ -1,5 +1,6 @@
 /** `headroom serve` (= `npm start`): run the gateway until SIGINT/SIGTERM, then shut down gracefully. */
 import type { Command } from "commander";
+import type { AdminToken } from "../admin/admin-token.ts";
 import { loadConfig } from "../config/load.ts";
 import { UsageError } from "./options.ts";
 
@@ -73,6 +74,7 @@ export function registerServeCommand(program: Command): void {
           `  ANTHROPIC_BASE_URL=${running.url} ANTHROPIC_API_KEY=<key> claude`,
           `  OPENAI_BASE_URL=${running.url}/v1 OPENAI_API_KEY=<key> …`,
           "",
+          ...adminLines(gateway.adminToken, running.url),
         ].join("\n"),
       );
       let signals = 0;
@@ -94,4 +96,20 @@ export function registerServeCommand(program: Command): void {
       process.on("SIGINT", () => stop("SIGINT"));
       process.on("SIGTERM", () => stop("SIGTERM"));
     });
+}
+
+/** How to reach the admin API; a generated token is shown this once (only its hash is kept). */
+function adminLines(token: AdminToken, url: string): string[] {
+  const api = `Admin API: ${url}/admin/v1 (OpenAPI: ${url}/admin/v1/openapi.json)`;
+  if (token.generated) {
+    return [
+      api,
+      "Admin token, shown only this once (only its hash is stored; set HEADROOM_ADMIN_TOKEN to choose your own):",
+      `  ${token.generated}`,
+      "",
+    ];
+  }
+  const from =
+    token.source === "environment" ? "HEADROOM_ADMIN_TOKEN" : "the token printed at the first start";
+  return [`${api}, with ${from}.`, ""];
 }

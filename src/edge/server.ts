@@ -11,6 +11,7 @@ import Fastify, {
 } from "fastify";
 import { asHeadroomError, HeadroomError, invalidRequest, notFound, requestTooLarge } from "../errors.ts";
 import { newRequestId } from "../ids.ts";
+import { type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
 import { registerChatRoutes } from "./chat-completions.ts";
 import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
@@ -18,6 +19,9 @@ import { registerMessagesRoutes } from "./messages.ts";
 import { registerModelRoutes } from "./models.ts";
 import { registerResponsesRoutes } from "./responses.ts";
 import type { EdgeServices } from "./services.ts";
+
+/** The admin API's version in its OpenAPI document. */
+const HEADROOM_VERSION = "0.1.0";
 
 /** OpenAI-shaped paths answer errors in OpenAI's envelope; everything else in Anthropic's. */
 function isOpenAIPath(url: string): boolean {
@@ -46,7 +50,7 @@ declare module "fastify" {
   }
 }
 
-export function buildServer(gateway: EdgeServices): FastifyInstance {
+export function buildServer(gateway: EdgeServices, admin?: AdminServices): FastifyInstance {
   const { server: config } = gateway.config;
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,
@@ -125,5 +129,6 @@ export function buildServer(gateway: EdgeServices): FastifyInstance {
   registerResponsesRoutes(app, gateway);
   registerModelRoutes(app, gateway);
   registerLimitsRoute(app, gateway);
+  if (admin) registerAdminApi(app, admin, HEADROOM_VERSION);
   return app;
 }

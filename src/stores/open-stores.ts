@@ -10,7 +10,7 @@ import { type Migration, openDatabase } from "./sqlite.ts";
 import { SqliteAccountStore } from "./sqlite-accounts.ts";
 import { type Checkpointer, startCheckpointer } from "./sqlite-checkpointer.ts";
 import { SqliteLedger } from "./sqlite-ledger.ts";
-import { SqlitePolicyStore } from "./sqlite-policies.ts";
+import { SqlitePolicyStore, SqliteSettingsStore } from "./sqlite-policies.ts";
 import type { Stores } from "./store.ts";
 
 export interface OpenStoresOptions {
@@ -59,6 +59,7 @@ export async function openStores(options: OpenStoresOptions): Promise<Stores> {
     location,
     accounts: new SqliteAccountStore(db),
     policies: new SqlitePolicyStore(db),
+    settings: new SqliteSettingsStore(db),
     ledger,
     async close() {
       await ledger.close();

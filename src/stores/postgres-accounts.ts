@@ -15,6 +15,7 @@ import {
   type LevelListing,
   type PolicyStore,
   policyAlreadyStored,
+  type SettingsStore,
 } from "./store.ts";
 
 type StoredIdentity = IdentityRow & { revoked_at: string | null };
@@ -237,5 +238,32 @@ export class PostgresPolicyStore implements PolicyStore {
          from policies`,
     );
     return rows[0]?.version ?? "";
+  }
+}
+
+/** Named settings in PostgreSQL. */
+export class PostgresSettingsStore implements SettingsStore {
+  constructor(private readonly pool: pg.Pool) {}
+
+  async get(name: string): Promise<string | undefined> {
+    const { rows } = await this.pool.query<{ value: string }>("select value from settings where name = $1", [
+      name,
+    ]);
+    return rows[0]?.value;
+  }
+
+  async setIfAbsent(name: string, value: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      "insert into settings (name, value) values ($1, $2) on conflict (name) do nothing",
+      [name, value],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  async set(name: string, value: string): Promise<void> {
+    await this.pool.query(
+      "insert into settings (name, value) values ($1, $2) on conflict (name) do update set value = excluded.value",
+      [name, value],
+    );
   }
 }

@@ -5,10 +5,10 @@
  */
 import pg from "pg";
 import type { Logger } from "pino";
-import { PostgresAccountStore, PostgresPolicyStore } from "./postgres-accounts.ts";
+import { PostgresAccountStore, PostgresPolicyStore, PostgresSettingsStore } from "./postgres-accounts.ts";
 import { PostgresLedger } from "./postgres-ledger.ts";
 import type { Migration } from "./sqlite.ts";
-import { DatabaseError, LEVELS_MIGRATION, type Stores } from "./store.ts";
+import { DatabaseError, LEVELS_MIGRATION, SETTINGS_MIGRATION, type Stores } from "./store.ts";
 
 /** Ordered schema migrations; headroom_schema.version records how many have run. */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
@@ -58,6 +58,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
    create index usage_events_at on usage_events(at_ms);`,
   // Organisations and teams above accounts, and limits of their own on each level and on a key.
   LEVELS_MIGRATION,
+  SETTINGS_MIGRATION,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;
@@ -168,6 +169,7 @@ export async function openPostgresStores(options: {
     location: `${location} (schema ${options.schema})`,
     accounts: new PostgresAccountStore(pool),
     policies: new PostgresPolicyStore(pool),
+    settings: new PostgresSettingsStore(pool),
     ledger,
     async close() {
       await ledger.close();

@@ -1,7 +1,7 @@
 /** Dated policies in SQLite. Stored as validated JSON; the policy book decides which is in force. */
 import { type Policy, policySchema } from "../plans/schema.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
-import { type PolicyStore, policyAlreadyStored } from "./store.ts";
+import { type PolicyStore, policyAlreadyStored, type SettingsStore } from "./store.ts";
 
 export class SqlitePolicyStore implements PolicyStore {
   constructor(private readonly db: SqliteDatabase) {}
@@ -51,5 +51,31 @@ export class SqlitePolicyStore implements PolicyStore {
       )
       .get();
     return `${commits}:${own?.n}:${own?.at}`;
+  }
+}
+
+/** Named settings in SQLite. */
+export class SqliteSettingsStore implements SettingsStore {
+  constructor(private readonly db: SqliteDatabase) {}
+
+  async get(name: string): Promise<string | undefined> {
+    return this.db.prepare<[string], { value: string }>("select value from settings where name = ?").get(name)
+      ?.value;
+  }
+
+  async setIfAbsent(name: string, value: string): Promise<boolean> {
+    return (
+      this.db
+        .prepare("insert into settings (name, value) values (?, ?) on conflict (name) do nothing")
+        .run(name, value).changes > 0
+    );
+  }
+
+  async set(name: string, value: string): Promise<void> {
+    this.db
+      .prepare(
+        "insert into settings (name, value) values (?, ?) on conflict (name) do update set value = excluded.value",
+      )
+      .run(name, value);
   }
 }

@@ -6,7 +6,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { DatabaseError, LEVELS_MIGRATION } from "./store.ts";
+import { DatabaseError, LEVELS_MIGRATION, SETTINGS_MIGRATION } from "./store.ts";
 
 export { DatabaseError };
 
@@ -64,6 +64,7 @@ export const MIGRATIONS: readonly string[] = [
   `alter table usage_events add column cache_creation_1h_input_tokens integer not null default 0;`,
   // Organisations and teams above accounts, and limits of their own on each level and on a key.
   LEVELS_MIGRATION,
+  SETTINGS_MIGRATION,
 ];
 
 /** The schema version this code writes: the number of migrations. */

@@ -146,6 +146,16 @@ export interface PolicyStore {
   dataVersion(): Promise<string>;
 }
 
+/** Small named values the gateway keeps (the admin token's hash). */
+export interface SettingsStore {
+  get(name: string): Promise<string | undefined>;
+  /** Stores the value unless the name is taken; true if this call stored it. */
+  setIfAbsent(name: string, value: string): Promise<boolean>;
+  set(name: string, value: string): Promise<void>;
+}
+
+export const SETTINGS_MIGRATION = "create table settings (name text primary key, value text not null);";
+
 export interface Stores {
   readonly engine: "sqlite" | "postgres";
   /** Where the data lives, for people: a file path or a database URL without its password. */
@@ -153,6 +163,7 @@ export interface Stores {
   accounts: AccountStore;
   policies: PolicyStore;
   ledger: Ledger;
+  settings: SettingsStore;
   close(): Promise<void>;
 }
 

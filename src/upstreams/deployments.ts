@@ -76,7 +76,8 @@ export class DeploymentBalancer implements Upstream {
 
   constructor(
     readonly name: string,
-    private readonly model: string,
+    /** The catalog model these are deployments of. */
+    readonly model: string,
     deployments: DeploymentTarget[],
     /** Fallback models, resolved when first needed (their upstreams may be built after this one). */
     private readonly fallbacks: () => Array<DeploymentTarget & { model: string }>,

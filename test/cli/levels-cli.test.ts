@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { resolveAdminToken } from "../../src/admin/admin-token.ts";
 import { openStores } from "../../src/stores/open-stores.ts";
 import { runCli } from "../helpers/cli.ts";
 
@@ -80,6 +81,22 @@ describe("headroom orgs, teams and per-key limits from the command line", () => 
       assert.equal(result.code, 2, `${args.join(" ")}: ${result.stdout}${result.stderr}`);
       assert.match(result.stderr, pattern);
       assert.doesNotMatch(result.stderr, /\n\s+at /, "no stack trace");
+    }
+  });
+
+  test("admin rotate-token prints a new token whose hash replaces the old", async () => {
+    const rotated = await cli("admin", "rotate-token");
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const token = /hr-admin-\w+/.exec(rotated.stdout)?.[0];
+    assert.ok(token);
+    const stores = await openStores({ dataDir: dir, env: {} });
+    try {
+      const resolved = await resolveAdminToken({}, stores.settings);
+      assert.equal(resolved.source, "stored");
+      assert.equal(resolved.accepts(token), true);
+      assert.equal(resolved.accepts(`${token}x`), false);
+    } finally {
+      await stores.close();
     }
   });
 });

@@ -38,6 +38,8 @@ describe("headroom serve with keys managed from a second terminal", () => {
   test("the banner prints the URL and how to get a key", () => {
     assert.match(banner(), /headroom is listening on http:\/\/127\.0\.0\.1:\d+/);
     assert.match(banner(), /headroom keys create --account demo --plan pro/);
+    // A first start with no HEADROOM_ADMIN_TOKEN shows the generated admin token, once.
+    assert.match(banner(), /Admin token, shown only this once[^\n]*\n {2}hr-admin-\w+/);
   });
 
   test("a key from `keys create --json` works from both SDKs, JSON and streaming, while the server runs", async () => {

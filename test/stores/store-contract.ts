@@ -182,6 +182,17 @@ export function describeStoreContract(
       await stores.close();
     });
 
+    test("settings: set once by whoever is first, overwritten on purpose", async () => {
+      const stores = await newLocation()();
+      assert.equal(await stores.settings.get("admin"), undefined);
+      assert.equal(await stores.settings.setIfAbsent("admin", "a"), true);
+      assert.equal(await stores.settings.setIfAbsent("admin", "b"), false, "the first value stays");
+      assert.equal(await stores.settings.get("admin"), "a");
+      await stores.settings.set("admin", "c");
+      assert.equal(await stores.settings.get("admin"), "c");
+      await stores.close();
+    });
+
     test("policies: applied all or none, replaced on request, listed by date, changes noticed elsewhere", async () => {
       const open = newLocation();
       const stores = await open();

@@ -1,0 +1,422 @@
+/**
+ * The admin API under /admin/v1 (DESIGN.md): organisations, teams, accounts and keys; dated
+ * policies; usage from the ledger; live state. Only the admin token opens it (401 without a
+ * token or with a wrong one, 403 for a customer key); inputs are validated by the zod schemas
+ * that also make the OpenAPI 3.1 document at /admin/v1/openapi.json.
+ */
+import type { FastifyInstance, FastifyRequest } from "fastify";
+import { z } from "zod";
+import type { AdminToken } from "../../admin/admin-token.ts";
+import { HeadroomError, invalidRequest, notFound } from "../../errors.ts";
+import type { UsageEvent } from "../../ledger/usage-event.ts";
+import { GROUPINGS, type Grouping, pricer, summarize } from "../../ledger/usage-report.ts";
+import { levelLimitsSchema } from "../../plans/level-limits.ts";
+import type { PolicyBook } from "../../plans/policy-book.ts";
+import { diffPolicies } from "../../plans/policy-diff.ts";
+import { findPlan } from "../../plans/registry.ts";
+import { policySchema } from "../../plans/schema.ts";
+import type { AccountStore, PolicyStore } from "../../stores/store.ts";
+import { DeploymentBalancer } from "../../upstreams/deployments.ts";
+import { presentedKey } from "../auth.ts";
+import type { EdgeServices } from "../services.ts";
+import { type AdminRoute, openApiDocument, registerAdminRoutes, route } from "./routes.ts";
+
+export const ADMIN_PREFIX = "/admin/v1";
+
+export interface AdminServices
+  extends Pick<
+    EdgeServices,
+    "config" | "clock" | "identities" | "router" | "upstreams" | "admission" | "inFlight" | "ledger"
+  > {
+  accounts: AccountStore;
+  policies: PolicyBook;
+  policyStore: PolicyStore;
+  adminToken: AdminToken;
+  /** Which limiter store decides, for the live view. */
+  limiterKind: string;
+}
+
+const name = z.string().min(1).max(200);
+const limits = levelLimitsSchema;
+const level = z.object({
+  name: z.string(),
+  organisation: z.string().optional(),
+  limits,
+  created_at: z.string(),
+});
+const list = <T extends z.ZodType>(item: T) => z.object({ data: z.array(item) });
+const key = z.object({
+  id: z.string(),
+  account: z.string(),
+  plan: z.string(),
+  prefix: z.string(),
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+const plan = z.string().refine((value) => findPlan(value) !== undefined, "not a known plan");
+const instant = z.iso.datetime({ offset: true });
+
+function policyTimeline(policies: PolicyBook, nowMs: number) {
+  return policies.timeline(nowMs).map(({ policy, status }) => ({
+    version: policy.version,
+    effective_from: policy.effective_from,
+    status,
+    description: policy.description ?? null,
+  }));
+}
+
+function routes(services: AdminServices): AdminRoute[] {
+  const { accounts } = services;
+  const found = <T>(value: T | undefined | false, what: string): T => {
+    if (value === undefined || value === false) throw notFound(`No ${what}.`);
+    return value;
+  };
+  const refused = (error: unknown): never => {
+    throw new HeadroomError(409, "invalid_request_error", (error as Error).message);
+  };
+  return [
+    route({
+      method: "GET",
+      path: "/organisations",
+      summary: "List organisations",
+      tag: "organisations",
+      response: list(level),
+      handler: async () => ({ data: await accounts.listOrganisations() }),
+    }),
+    route({
+      method: "POST",
+      path: "/organisations",
+      summary: "Create an organisation",
+      tag: "organisations",
+      body: z.object({ name, limits: limits.default({}) }),
+      response: z.object({ name: z.string(), limits }),
+      status: 201,
+      handler: async ({ body }) => {
+        await accounts.createOrganisation(body.name, body.limits).catch(refused);
+        return body;
+      },
+    }),
+    route({
+      method: "PATCH",
+      path: "/organisations/{name}",
+      summary: "Replace an organisation's limits",
+      tag: "organisations",
+      params: z.object({ name }),
+      body: z.object({ limits }),
+      response: z.object({ name: z.string(), limits }),
+      handler: async ({ params, body }) => {
+        found(
+          (await accounts.setLimits("organisation", params.name, body.limits)) || undefined,
+          `organisation ${params.name}`,
+        );
+        return { name: params.name, limits: body.limits };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/teams",
+      summary: "List teams",
+      tag: "teams",
+      query: z.object({ organisation: name.optional() }),
+      response: list(level),
+      handler: async ({ query }) => ({ data: await accounts.listTeams(query.organisation) }),
+    }),
+    route({
+      method: "POST",
+      path: "/teams",
+      summary: "Create a team in an organisation",
+      tag: "teams",
+      body: z.object({ name, organisation: name, limits: limits.default({}) }),
+      response: z.object({ name: z.string(), organisation: z.string(), limits }),
+      status: 201,
+      handler: async ({ body }) => {
+        await accounts.createTeam(body.name, body.organisation, body.limits).catch(refused);
+        return body;
+      },
+    }),
+    route({
+      method: "PATCH",
+      path: "/teams/{name}",
+      summary: "Replace a team's limits",
+      tag: "teams",
+      params: z.object({ name }),
+      body: z.object({ limits }),
+      response: z.object({ name: z.string(), limits }),
+      handler: async ({ params, body }) => {
+        found(
+          (await accounts.setLimits("team", params.name, body.limits)) || undefined,
+          `team ${params.name}`,
+        );
+        return { name: params.name, limits: body.limits };
+      },
+    }),
+    route({
+      method: "PATCH",
+      path: "/accounts/{name}",
+      summary: "Change an account's plan, usage-credit cap or team",
+      tag: "accounts",
+      params: z.object({ name }),
+      body: z.object({
+        plan: plan.optional(),
+        credits_cap_usd: z.number().min(0).nullable().optional(),
+        team: name.nullable().optional(),
+      }),
+      response: z.object({ account: z.string(), changed: z.array(z.string()) }),
+      handler: async ({ params, body }) => {
+        found(
+          (await accounts.updateAccount(params.name, {
+            plan: body.plan,
+            creditsCapUsd: body.credits_cap_usd,
+          })) || undefined,
+          `account ${params.name}`,
+        );
+        if (body.team !== undefined && !(await accounts.setAccountTeam(params.name, body.team)))
+          throw notFound(`No team ${body.team}.`, "team");
+        return { account: params.name, changed: Object.keys(body) };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/keys",
+      summary: "List keys (never the keys themselves)",
+      tag: "keys",
+      query: z.object({ account: name.optional() }),
+      response: list(key),
+      handler: async ({ query }) => ({ data: await accounts.listKeys(query.account) }),
+    }),
+    route({
+      method: "POST",
+      path: "/keys",
+      summary: "Create a key; the secret is in this answer only",
+      tag: "keys",
+      body: z.object({ account: name, plan: plan.optional(), team: name.optional() }),
+      response: z.object({ id: z.string(), key: z.string(), account: z.string(), plan: z.string() }),
+      status: 201,
+      handler: async ({ body }) => {
+        if (body.team && !(await accounts.listTeams()).some((team) => team.name === body.team))
+          throw notFound(`No team ${body.team}.`, "team");
+        const created = await accounts.createKey(body.account, body.plan).catch((error: unknown) => {
+          throw invalidRequest((error as Error).message, "plan");
+        });
+        if (body.team) await accounts.setAccountTeam(body.account, body.team);
+        return created;
+      },
+    }),
+    route({
+      method: "DELETE",
+      path: "/keys/{id}",
+      summary: "Revoke a key",
+      tag: "keys",
+      params: z.object({ id: name }),
+      response: z.object({ id: z.string(), revoked: z.literal(true) }),
+      handler: async ({ params }) => {
+        found((await accounts.revokeKey(params.id)) || undefined, `active key ${params.id}`);
+        return { id: params.id, revoked: true as const };
+      },
+    }),
+    route({
+      method: "PATCH",
+      path: "/keys/{id}",
+      summary: "Replace a key's own limits (narrower than its account's plan)",
+      tag: "keys",
+      params: z.object({ id: name }),
+      body: z.object({ limits }),
+      response: z.object({ id: z.string(), limits }),
+      handler: async ({ params, body }) => {
+        found((await accounts.setLimits("key", params.id, body.limits)) || undefined, `key ${params.id}`);
+        return { id: params.id, limits: body.limits };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/policies",
+      summary: "Dated policies: which is in force, which are scheduled",
+      tag: "policies",
+      response: z.object({
+        in_force: z.string(),
+        data: z.array(
+          z.object({
+            version: z.string(),
+            effective_from: z.string(),
+            status: z.enum(["in force", "scheduled", "superseded"]),
+            description: z.string().nullable(),
+          }),
+        ),
+      }),
+      handler: async () => {
+        await services.policies.refresh();
+        const nowMs = services.clock();
+        return {
+          in_force: services.policies.inForce(nowMs).version,
+          data: policyTimeline(services.policies, nowMs),
+        };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/policies/diff",
+      summary:
+        "What one policy changes against another (default: the next scheduled against the one in force)",
+      tag: "policies",
+      query: z.object({ from: name.optional(), to: name.optional() }),
+      response: z.object({
+        from: z.string(),
+        to: z.string(),
+        changes: z.array(z.object({ path: z.string(), before: z.unknown(), after: z.unknown() })),
+      }),
+      handler: async ({ query }) => {
+        await services.policies.refresh();
+        const nowMs = services.clock();
+        const timeline = services.policies.timeline(nowMs);
+        const byVersion = (version: string) =>
+          found(timeline.find((entry) => entry.policy.version === version)?.policy, `policy ${version}`);
+        const from = query.from ? byVersion(query.from) : services.policies.inForce(nowMs);
+        const next = timeline.find((entry) => entry.status === "scheduled")?.policy;
+        const to = query.to ? byVersion(query.to) : found(next, "scheduled policy to compare with");
+        return { from: from.version, to: to.version, changes: diffPolicies(from, to) };
+      },
+    }),
+    route({
+      method: "POST",
+      path: "/policies",
+      summary: "Schedule a new dated policy (a version is never overwritten here)",
+      tag: "policies",
+      body: policySchema,
+      response: z.object({ version: z.string(), effective_from: z.string(), status: z.string() }),
+      status: 201,
+      handler: async ({ body }) => {
+        await services.policyStore.applyAll([body]).catch(refused);
+        await services.policies.refresh();
+        const entry = policyTimeline(services.policies, services.clock()).find(
+          (candidate) => candidate.version === body.version,
+        );
+        return {
+          version: body.version,
+          effective_from: body.effective_from,
+          status: entry?.status ?? "scheduled",
+        };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/usage",
+      summary: "Usage and cost from the ledger, grouped",
+      tag: "usage",
+      query: z.object({
+        by: z
+          .string()
+          .default("account,model")
+          .refine(
+            (value) => value.split(",").every((part) => (GROUPINGS as readonly string[]).includes(part)),
+            `a comma-separated list of ${GROUPINGS.join(", ")}`,
+          ),
+        account: name.optional(),
+        since: instant.optional(),
+        until: instant.optional(),
+      }),
+      response: list(z.record(z.string(), z.union([z.string(), z.number()]))),
+      handler: async ({ query }) => {
+        const sinceMs = query.since ? Date.parse(query.since) : 0;
+        const untilMs = query.until ? Date.parse(query.until) : Number.POSITIVE_INFINITY;
+        const price = pricer(
+          (ms) => services.policies.inForce(ms),
+          (model) => services.router.resolve(model)?.entry.family,
+        );
+        const ledger = services.ledger;
+        const events = async function* (): AsyncIterable<UsageEvent> {
+          for await (const event of ledger.replay(sinceMs, { account: query.account })) {
+            if (event.at_ms >= untilMs) return;
+            yield event;
+          }
+        };
+        const rows = await summarize(events(), query.by.split(",") as Grouping[], price);
+        return { data: rows as unknown as Array<Record<string, string | number>> };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/live",
+      summary: "Live state: requests in flight, admission per upstream, deployments, limiter and ledger",
+      tag: "live",
+      response: z.object({
+        in_flight: z.number(),
+        limiter: z.string(),
+        ledger: z.object({ pending: z.number(), saturated: z.boolean() }),
+        upstreams: z.array(
+          z.object({
+            name: z.string(),
+            in_flight: z.number(),
+            effective_capacity: z.number(),
+            shed: z.number(),
+          }),
+        ),
+        deployments: z.array(
+          z.object({
+            model: z.string(),
+            deployment: z.string(),
+            state: z.string(),
+            in_flight: z.number(),
+            free: z.number().nullable(),
+            first_byte_ms: z.number().nullable(),
+          }),
+        ),
+      }),
+      handler: async () => ({
+        in_flight: services.inFlight.size,
+        limiter: services.limiterKind,
+        ledger: { pending: services.ledger.pending, saturated: services.ledger.saturated },
+        upstreams: [...services.admission].map(([upstream, controller]) => {
+          const stats = controller.stats(0);
+          return {
+            name: upstream,
+            in_flight: stats.inFlight,
+            effective_capacity: stats.effectiveCapacity,
+            shed: stats.shed,
+          };
+        }),
+        deployments: [...services.upstreams.values()]
+          .filter((upstream): upstream is DeploymentBalancer => upstream instanceof DeploymentBalancer)
+          .flatMap((balancer) =>
+            balancer.health().map((health) => ({
+              model: balancer.model,
+              deployment: health.deployment,
+              state: health.state,
+              in_flight: health.inFlight,
+              free: health.free ?? null,
+              first_byte_ms: health.latencyMs ?? null,
+            })),
+          ),
+      }),
+    }),
+  ];
+}
+
+/** Only the admin token passes; a customer key is recognised and told it is the wrong kind. */
+function authorizer(services: AdminServices) {
+  return async (request: FastifyRequest): Promise<void> => {
+    const authorization = request.headers.authorization;
+    const presented =
+      typeof authorization === "string" ? /^Bearer\s+(.+)$/i.exec(authorization)?.[1]?.trim() : undefined;
+    if (!presented) {
+      throw new HeadroomError(
+        401,
+        "authentication_error",
+        "The admin API needs the admin token as Authorization: Bearer.",
+      );
+    }
+    if (services.adminToken.accepts(presented)) return;
+    const customer = presentedKey(request.headers);
+    const identity = customer ? await services.identities.authenticate(customer) : undefined;
+    if (identity)
+      throw new HeadroomError(403, "permission_error", "A customer API key cannot use the admin API.");
+    throw new HeadroomError(401, "authentication_error", "Invalid admin token.");
+  };
+}
+
+export function registerAdminApi(app: FastifyInstance, services: AdminServices, version: string): void {
+  const all = routes(services);
+  registerAdminRoutes(app, ADMIN_PREFIX, all, authorizer(services));
+  const document = openApiDocument(ADMIN_PREFIX, all, version);
+  // The document itself is public: it describes the API, it opens nothing.
+  app.get(`${ADMIN_PREFIX}/openapi.json`, async () => document);
+}

@@ -1,0 +1,216 @@
+import assert from "node:assert/strict";
+import { after, before, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
+import { compileErrors, validate } from "@readme/openapi-parser";
+import { defaultPolicy } from "../../src/plans/default-policy.ts";
+import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const ADMIN = "hr-admin-test-token-0123456789";
+
+describe("the admin API", () => {
+  const clock = { now: Date.UTC(2026, 6, 1, 12) };
+  let server: TestGateway;
+  /** A call with the admin token (or the given Authorization header); JSON in and out. */
+  const call = async (method: string, path: string, body?: unknown, authorization = `Bearer ${ADMIN}`) => {
+    const response = await fetch(`${server.url}/admin/v1${path}`, {
+      method,
+      headers: {
+        ...(authorization ? { authorization } : {}),
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return {
+      status: response.status,
+      body: (await response.json()) as Record<string, unknown> & { data?: unknown[] },
+    };
+  };
+
+  before(async () => {
+    server = await startTestGateway({ env: { HEADROOM_ADMIN_TOKEN: ADMIN }, clock: () => clock.now });
+  });
+  after(() => server.stop());
+
+  test("401 without a token or with a wrong one, 403 with a customer key", async () => {
+    const none = await call("GET", "/keys", undefined, "");
+    assert.equal(none.status, 401);
+    assert.match(
+      String((none.body.error as { message: string }).message),
+      /admin token as Authorization: Bearer/,
+    );
+    assert.equal((await call("GET", "/keys", undefined, "Bearer hr-admin-wrong")).status, 401);
+    const customer = await call("GET", "/keys", undefined, `Bearer ${server.key}`);
+    assert.equal(customer.status, 403);
+    assert.equal((customer.body.error as { type: string }).type, "permission_error");
+  });
+
+  test("keys: created (the secret once), listed without it, used, revoked", async () => {
+    const created = await call("POST", "/keys", { account: "ops-alice", plan: "api-tier-2" });
+    assert.equal(created.status, 201);
+    const secret = String(created.body.key);
+    assert.match(secret, /^sk-hr-/);
+    const listed = await call("GET", "/keys?account=ops-alice");
+    assert.deepEqual(
+      (listed.body.data as Array<Record<string, unknown>>).map((entry) => [
+        entry.id,
+        entry.plan,
+        entry.revoked_at,
+      ]),
+      [[created.body.id, "api-tier-2", null]],
+    );
+    assert.ok(!JSON.stringify(listed.body).includes(secret), "the listing never shows the secret");
+    const client = new Anthropic({ baseURL: server.url, apiKey: secret, maxRetries: 0 });
+    await client.messages.create({
+      model: "claude-haiku-4-5",
+      max_tokens: 5,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal((await call("DELETE", `/keys/${created.body.id}`)).status, 200);
+    assert.equal((await call("DELETE", `/keys/${created.body.id}`)).status, 404, "already revoked");
+    // Identities are remembered for a second: the revocation is seen once that has passed.
+    await waitFor(
+      () =>
+        client.messages
+          .create({ model: "claude-haiku-4-5", max_tokens: 5, messages: [{ role: "user", content: "hi" }] })
+          .then(
+            () => false,
+            (error: unknown) => error instanceof Anthropic.AuthenticationError,
+          ),
+      "the revoked key to be refused",
+    );
+  });
+
+  test("organisations, teams and key limits round-trip, and validation names the field", async () => {
+    assert.equal(
+      (await call("POST", "/organisations", { name: "acme", limits: { monthly_budget_usd: 100 } })).status,
+      201,
+    );
+    assert.equal((await call("POST", "/organisations", { name: "acme" })).status, 409);
+    assert.equal((await call("POST", "/teams", { name: "infra", organisation: "acme" })).status, 201);
+    const patched = await call("PATCH", "/teams/infra", { limits: { requests_per_minute: 9 } });
+    assert.deepEqual(patched.body, { name: "infra", limits: { requests_per_minute: 9 } });
+    const teams = await call("GET", "/teams?organisation=acme");
+    assert.deepEqual(
+      (teams.body.data as Array<Record<string, unknown>>).map((team) => [team.name, team.limits]),
+      [["infra", { requests_per_minute: 9 }]],
+    );
+    const key = await call("POST", "/keys", { account: "ops-bob", plan: "api-tier-1", team: "infra" });
+    assert.equal(key.status, 201);
+    const identity = await server.gateway.accounts.authenticate(String(key.body.key));
+    assert.equal(identity?.team, "infra");
+    assert.equal((await call("PATCH", "/keys/key_nope", { limits: {} })).status, 404);
+    const bad = await call("POST", "/teams", {
+      name: "x",
+      organisation: "acme",
+      limits: { requests_per_minute: -1 },
+    });
+    assert.equal(bad.status, 400);
+    assert.match(String((bad.body.error as { message: string }).message), /^limits\.requests_per_minute: /);
+    const unknownPlan = await call("POST", "/keys", { account: "ops-carol", plan: "platinum" });
+    assert.equal(unknownPlan.status, 400);
+    assert.match(String((unknownPlan.body.error as { message: string }).message), /^plan: not a known plan/);
+    const account = await call("PATCH", "/accounts/ops-bob", { plan: "api-tier-3", team: null });
+    assert.equal(account.status, 200);
+    assert.equal((await server.gateway.accounts.authenticate(String(key.body.key)))?.plan, "api-tier-3");
+  });
+
+  test("policies: the one in force, a new one scheduled, and what it would change", async () => {
+    const before = await call("GET", "/policies");
+    assert.equal(before.body.in_force, "builtin");
+    const next = structuredClone(defaultPolicy) as unknown as Record<string, unknown> & {
+      plans: Record<string, Record<string, unknown>>;
+    };
+    next.version = "2026-08";
+    next.effective_from = "2026-08-01T00:00:00Z";
+    (next.plans.pro as { session_budget_usd: number }).session_budget_usd *= 2;
+    const scheduled = await call("POST", "/policies", next);
+    assert.equal(scheduled.status, 201);
+    assert.equal(scheduled.body.status, "scheduled");
+    assert.equal((await call("POST", "/policies", next)).status, 409, "a version is never overwritten here");
+    const listed = await call("GET", "/policies");
+    assert.equal(listed.body.in_force, "builtin", "the built-in policy stays in force until August");
+    assert.deepEqual(
+      (listed.body.data as Array<Record<string, unknown>>).map((entry) => [entry.version, entry.status]),
+      [["2026-08", "scheduled"]],
+    );
+    const diff = await call("GET", "/policies/diff");
+    assert.equal(diff.body.from, "builtin");
+    assert.equal(diff.body.to, "2026-08");
+    assert.deepEqual(
+      (diff.body.changes as Array<{ path: string }>).map((change) => change.path),
+      ["plans.pro.session_budget_usd"],
+    );
+    const invalid = await call("POST", "/policies", { ...next, version: "bad version!" });
+    assert.equal(invalid.status, 400);
+  });
+
+  test("usage from the ledger and the live state", async () => {
+    const client = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
+    const { response } = await client.messages
+      .create({
+        model: "claude-sonnet-4-6",
+        max_tokens: 20,
+        messages: [{ role: "user", content: "sim:tokens=11" }],
+      })
+      .withResponse();
+    const recorded = await recordedUsage(server, response.headers.get("request-id"));
+    const usage = await call("GET", "/usage?by=account,model&account=test");
+    const row = (usage.body.data as Array<Record<string, unknown>>).find(
+      (entry) => entry.model === "claude-sonnet-4-6",
+    );
+    assert.equal(row?.output_tokens, recorded.output_tokens);
+    assert.equal((await call("GET", "/usage?by=planet")).status, 400);
+    const live = await call("GET", "/live");
+    assert.equal(live.status, 200);
+    assert.equal(live.body.limiter, "memory");
+    assert.deepEqual(live.body.ledger, { pending: 0, saturated: false });
+    assert.ok(
+      (live.body.upstreams as Array<{ name: string }>).some((upstream) => upstream.name === "simulated"),
+    );
+  });
+
+  test("the OpenAPI document is valid OpenAPI 3.1 and lists every route", async () => {
+    const response = await fetch(`${server.url}/admin/v1/openapi.json`);
+    assert.equal(response.status, 200);
+    const document = (await response.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, unknown>>;
+    };
+    assert.equal(document.openapi, "3.1.0");
+    const result = await validate(structuredClone(document) as never);
+    assert.ok(result.valid, compileErrors(result));
+    assert.deepEqual(Object.keys(document.paths["/admin/v1/keys"] ?? {}).sort(), ["get", "post"]);
+    assert.deepEqual(Object.keys(document.paths["/admin/v1/keys/{id}"] ?? {}).sort(), ["delete", "patch"]);
+    const body = (
+      document.paths["/admin/v1/teams"]?.post as {
+        requestBody: { content: Record<string, { schema: { required: string[] } }> };
+      }
+    ).requestBody.content["application/json"]?.schema;
+    assert.deepEqual(body?.required.sort(), ["name", "organisation"], "the schema the server validates with");
+  });
+});
+
+describe("the admin token when none is set", () => {
+  test("is generated at the first start, only its hash is stored, and a restart does not print it again", async () => {
+    const first = await startTestGateway();
+    const token = first.gateway.adminToken.generated;
+    assert.match(token ?? "", /^hr-admin-/);
+    assert.equal(first.gateway.adminToken.accepts(token as string), true);
+    const stored = await first.gateway.stores.settings.get("admin_token_sha256");
+    assert.ok(stored && !stored.includes(token as string), "the token itself is not stored");
+    const { dataDir, key } = first;
+    await first.close();
+    const again = await startTestGateway({ restart: { dataDir, key } });
+    try {
+      assert.equal(again.gateway.adminToken.generated, undefined);
+      assert.equal(again.gateway.adminToken.accepts(token as string), true);
+      const response = await fetch(`${again.url}/admin/v1/live`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      assert.equal(response.status, 200);
+    } finally {
+      await again.stop();
+    }
+  });
+});
