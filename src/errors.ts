@@ -24,12 +24,19 @@ export class HeadroomError extends Error {
   readonly headers: Record<string, string>;
   /** The request field at fault, reported as OpenAI's `param`. */
   readonly param: string | null;
+  /** For a 429: the limit (dimension) that refused, for /metrics. */
+  readonly dimension: string | undefined;
 
   constructor(
     status: number,
     type: AnthropicErrorType,
     message: string,
-    options: { headers?: Record<string, string>; param?: string | null; cause?: unknown } = {},
+    options: {
+      headers?: Record<string, string>;
+      param?: string | null;
+      cause?: unknown;
+      dimension?: string;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = "HeadroomError";
@@ -37,6 +44,7 @@ export class HeadroomError extends Error {
     this.type = type;
     this.headers = options.headers ?? {};
     this.param = options.param ?? null;
+    this.dimension = options.dimension;
   }
 }
 

@@ -162,6 +162,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       options.capacity ?? fleetCapacity ?? new ConstantCapacity(),
       clock,
       logger,
+      () => metrics.limiterStoreErrors.inc(),
     ),
     ready,
     admission: createAdmission(config, sizing),

@@ -182,22 +182,32 @@ export class Exchange implements InFlightRequest {
   private countMetrics(status: number, error: HeadroomError | string | null | undefined): void {
     const { metrics } = this.gateway;
     const model = this.model?.requested ?? "-";
-    metrics.requests.inc({ endpoint: this.endpoint, model, status });
-    if (
-      status === 429 &&
-      error instanceof HeadroomError &&
-      error.type === "rate_limit_error" &&
-      !this.admission
-    ) {
-      metrics.rateLimited.inc({ plan: this.identity.plan });
-    }
+    const plan = this.identity.plan;
+    metrics.requests.inc({ endpoint: this.endpoint, model, plan, status });
+    metrics.duration.observe({ endpoint: this.endpoint, model }, (performance.now() - this.startedAt) / 1000);
+    if (this.firstTokenAt !== null)
+      metrics.timeToFirstToken.observe({ model }, (this.firstTokenAt - this.startedAt) / 1000);
+    const refusal = error instanceof HeadroomError && error.type === "rate_limit_error" && !this.admission;
+    if (this.model && (this.admission || refusal))
+      metrics.limiterDecisions.inc({ decision: this.admission ? "admitted" : "refused", plan });
+    if (status === 429 && refusal) metrics.rateLimited.inc({ plan, dimension: error.dimension ?? "-" });
+    // Past our own admission, a 529 is the upstream's own overload (shedding never admits).
+    if (status === 529 && this.admission && this.model)
+      metrics.upstreamOverloaded.inc({ upstream: this.model.upstream });
     const usage = this.meter.usage;
-    if (usage.input_tokens > 0) metrics.tokens.inc({ kind: "input", model }, usage.input_tokens);
-    if (this.meter.outputTokens > 0) metrics.tokens.inc({ kind: "output", model }, this.meter.outputTokens);
+    if (usage.input_tokens > 0) metrics.tokens.inc({ kind: "input", model, plan }, usage.input_tokens);
+    if (this.meter.outputTokens > 0)
+      metrics.tokens.inc({ kind: "output", model, plan }, this.meter.outputTokens);
     if (usage.cache_creation_input_tokens > 0)
-      metrics.tokens.inc({ kind: "cache_write", model }, usage.cache_creation_input_tokens);
+      metrics.tokens.inc({ kind: "cache_write", model, plan }, usage.cache_creation_input_tokens);
     if (usage.cache_read_input_tokens > 0)
-      metrics.tokens.inc({ kind: "cache_read", model }, usage.cache_read_input_tokens);
+      metrics.tokens.inc({ kind: "cache_read", model, plan }, usage.cache_read_input_tokens);
+  }
+
+  /** The model family and decode rate this request draws on, while in flight (for /metrics). */
+  get demand(): { family: string; tokensPerSecond: number } | undefined {
+    const entry = this.model?.entry;
+    return entry && { family: entry.family, tokensPerSecond: entry.simulation?.decode_tokens_per_s ?? 0 };
   }
 
   /**

@@ -50,6 +50,34 @@ declare module "fastify" {
   }
 }
 
+/** Demand in flight against capacity, per model family, as of this scrape. */
+function setFamilyGauges(gateway: EdgeServices): void {
+  const { metrics } = gateway;
+  metrics.familyDemand.reset();
+  metrics.familyCapacity.reset();
+  const demand = new Map<string, number>();
+  for (const request of gateway.inFlight) {
+    const drawn = request.demand;
+    if (drawn) demand.set(drawn.family, (demand.get(drawn.family) ?? 0) + drawn.tokensPerSecond);
+  }
+  const capacity = new Map<string, number>();
+  const counted = new Set<string>();
+  for (const model of gateway.config.models) {
+    demand.set(model.family, demand.get(model.family) ?? 0);
+    const controller = gateway.admission.get(model.upstream);
+    // One upstream's capacity counts once per family, at that family's decode speed.
+    if (!controller || counted.has(`${model.family}|${model.upstream}`)) continue;
+    counted.add(`${model.family}|${model.upstream}`);
+    const perStream = model.simulation?.decode_tokens_per_s ?? 0;
+    capacity.set(
+      model.family,
+      (capacity.get(model.family) ?? 0) + controller.stats(perStream).capacityTokensPerSecond,
+    );
+  }
+  for (const [family, value] of demand) metrics.familyDemand.set({ family }, value);
+  for (const [family, value] of capacity) metrics.familyCapacity.set({ family }, value);
+}
+
 export function buildServer(gateway: EdgeServices, admin?: AdminServices): FastifyInstance {
   const { server: config } = gateway.config;
   const app = Fastify({
@@ -121,6 +149,7 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
       gateway.metrics.demand.set({ upstream: name }, stats.demandTokensPerSecond);
     }
     gateway.metrics.ledgerBuffered.set(gateway.ledger.pending);
+    setFamilyGauges(gateway);
     reply.header("content-type", gateway.metrics.registry.contentType);
     return gateway.metrics.registry.metrics();
   });

@@ -20,6 +20,8 @@ export interface InFlightRequest {
   /** Set when the gateway cut this request to shut down, so the client hears why. */
   shuttingDown: boolean;
   abort(): void;
+  /** The model family and decode rate it draws on, once routed (for /metrics). */
+  readonly demand?: { family: string; tokensPerSecond: number } | undefined;
 }
 
 export interface EdgeServices {

@@ -132,6 +132,8 @@ export class Enforcer {
     private readonly capacity: CapacityProvider,
     private readonly clock: () => number,
     private readonly logger: Logger,
+    /** Told each time the shared store fails a call (counted in /metrics). */
+    private readonly onStoreError: () => void = () => {},
   ) {
     // Decision 6 of DESIGN.md: when the shared store is unreachable, fail open on a local limiter.
     this.fallback = new MemoryLimiterStore({ now: clock });
@@ -190,6 +192,7 @@ export class Enforcer {
     if (this.limiter.checkSync) return this.limiter.checkSync(request);
     return this.limiter.check(request).catch((error: unknown) => {
       if (!(error instanceof LimiterUnavailableError)) throw error;
+      this.onStoreError();
       this.logger.warn({ err: error }, "limiter store unavailable: deciding locally (fail open)");
       return this.fallback.checkSync(request);
     });
@@ -305,6 +308,7 @@ export class Enforcer {
     const suffix = creditsUsedUp ? " Usage credits for this month are used up too." : "";
     return new HeadroomError(429, "rate_limit_error", limitMessage(limits, binding, retryAfterMs) + suffix, {
       headers,
+      dimension: binding.name,
     });
   }
 
