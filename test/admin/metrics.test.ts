@@ -69,5 +69,24 @@ describe("/metrics covers traffic, latency, the limiter and capacity", () => {
       0,
       "nothing in flight",
     );
+    clock.now += 60_000; // a fresh minute for the api-tier-1 key
+    const leaving = new AbortController();
+    await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": server.key, "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "sonnet-slow",
+        max_tokens: 1000,
+        stream: true,
+        messages: [{ role: "user", content: "sim:tokens=900" }],
+      }),
+      signal: leaving.signal,
+    });
+    const during = await waitFor(async () => {
+      const scrape = await (await fetch(`${server.url}/metrics`)).text();
+      return sample(scrape, 'headroom_family_demand_tokens_per_second{family="sonnet"}') === 1 && scrape;
+    }, "the slow stream's demand to show");
+    assert.equal(sample(during, 'headroom_family_demand_tokens_per_second{family="haiku"}'), 0);
+    leaving.abort();
   });
 });

@@ -182,11 +182,10 @@ describe("the admin API", () => {
     assert.ok(result.valid, compileErrors(result));
     assert.deepEqual(Object.keys(document.paths["/admin/v1/keys"] ?? {}).sort(), ["get", "post"]);
     assert.deepEqual(Object.keys(document.paths["/admin/v1/keys/{id}"] ?? {}).sort(), ["delete", "patch"]);
-    const body = (
-      document.paths["/admin/v1/teams"]?.post as {
-        requestBody: { content: Record<string, { schema: { required: string[] } }> };
-      }
-    ).requestBody.content["application/json"]?.schema;
+    const teams = document.paths["/admin/v1/teams"] as
+      | { post: { requestBody: { content: Record<string, { schema: { required: string[] } }> } } }
+      | undefined;
+    const body = teams?.post.requestBody.content["application/json"]?.schema;
     assert.deepEqual(body?.required.sort(), ["name", "organisation"], "the schema the server validates with");
   });
 });
