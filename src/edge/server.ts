@@ -13,7 +13,9 @@ import { asHeadroomError, HeadroomError, invalidRequest, notFound, requestTooLar
 import { newRequestId } from "../ids.ts";
 import { type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
 import { registerChatRoutes } from "./chat-completions.ts";
+import { registerDashboard } from "./dashboard.ts";
 import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
+import { familyLoad } from "./family-load.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
 import { registerMessagesRoutes } from "./messages.ts";
 import { registerModelRoutes } from "./models.ts";
@@ -55,27 +57,11 @@ function setFamilyGauges(gateway: EdgeServices): void {
   const { metrics } = gateway;
   metrics.familyDemand.reset();
   metrics.familyCapacity.reset();
-  const demand = new Map<string, number>();
-  for (const request of gateway.inFlight) {
-    const drawn = request.demand;
-    if (drawn) demand.set(drawn.family, (demand.get(drawn.family) ?? 0) + drawn.tokensPerSecond);
+  for (const load of familyLoad(gateway)) {
+    metrics.familyDemand.set({ family: load.family }, load.demandTokensPerSecond);
+    if (load.capacityTokensPerSecond !== undefined)
+      metrics.familyCapacity.set({ family: load.family }, load.capacityTokensPerSecond);
   }
-  const capacity = new Map<string, number>();
-  const counted = new Set<string>();
-  for (const model of gateway.config.models) {
-    demand.set(model.family, demand.get(model.family) ?? 0);
-    const controller = gateway.admission.get(model.upstream);
-    // One upstream's capacity counts once per family, at that family's decode speed.
-    if (!controller || counted.has(`${model.family}|${model.upstream}`)) continue;
-    counted.add(`${model.family}|${model.upstream}`);
-    const perStream = model.simulation?.decode_tokens_per_s ?? 0;
-    capacity.set(
-      model.family,
-      (capacity.get(model.family) ?? 0) + controller.stats(perStream).capacityTokensPerSecond,
-    );
-  }
-  for (const [family, value] of demand) metrics.familyDemand.set({ family }, value);
-  for (const [family, value] of capacity) metrics.familyCapacity.set({ family }, value);
 }
 
 export function buildServer(gateway: EdgeServices, admin?: AdminServices): FastifyInstance {
@@ -158,6 +144,9 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
   registerResponsesRoutes(app, gateway);
   registerModelRoutes(app, gateway);
   registerLimitsRoute(app, gateway);
-  if (admin) registerAdminApi(app, admin, HEADROOM_VERSION);
+  if (admin) {
+    registerAdminApi(app, admin, HEADROOM_VERSION);
+    registerDashboard(app);
+  }
   return app;
 }

@@ -18,6 +18,7 @@ import { policySchema } from "../../plans/schema.ts";
 import type { AccountStore, PolicyStore } from "../../stores/store.ts";
 import { DeploymentBalancer } from "../../upstreams/deployments.ts";
 import { presentedKey } from "../auth.ts";
+import { familyLoad } from "../family-load.ts";
 import type { EdgeServices } from "../services.ts";
 import { type AdminRoute, openApiDocument, registerAdminRoutes, route } from "./routes.ts";
 
@@ -26,7 +27,16 @@ export const ADMIN_PREFIX = "/admin/v1";
 export interface AdminServices
   extends Pick<
     EdgeServices,
-    "config" | "clock" | "identities" | "router" | "upstreams" | "admission" | "inFlight" | "ledger"
+    | "config"
+    | "clock"
+    | "identities"
+    | "router"
+    | "upstreams"
+    | "admission"
+    | "inFlight"
+    | "ledger"
+    | "metrics"
+    | "enforcer"
   > {
   accounts: AccountStore;
   policies: PolicyBook;
@@ -261,7 +271,8 @@ function routes(services: AdminServices): AdminRoute[] {
       query: z.object({ from: name.optional(), to: name.optional() }),
       response: z.object({
         from: z.string(),
-        to: z.string(),
+        /** Null when nothing is scheduled (and no `to` was asked for). */
+        to: z.string().nullable(),
         changes: z.array(z.object({ path: z.string(), before: z.unknown(), after: z.unknown() })),
       }),
       handler: async ({ query }) => {
@@ -271,8 +282,10 @@ function routes(services: AdminServices): AdminRoute[] {
         const byVersion = (version: string) =>
           found(timeline.find((entry) => entry.policy.version === version)?.policy, `policy ${version}`);
         const from = query.from ? byVersion(query.from) : services.policies.inForce(nowMs);
-        const next = timeline.find((entry) => entry.status === "scheduled")?.policy;
-        const to = query.to ? byVersion(query.to) : found(next, "scheduled policy to compare with");
+        const to = query.to
+          ? byVersion(query.to)
+          : timeline.find((entry) => entry.status === "scheduled")?.policy;
+        if (!to) return { from: from.version, to: null, changes: [] };
         return { from: from.version, to: to.version, changes: diffPolicies(from, to) };
       },
     }),
@@ -335,6 +348,100 @@ function routes(services: AdminServices): AdminRoute[] {
     }),
     route({
       method: "GET",
+      path: "/overview",
+      summary: "One snapshot for the dashboard: demand against capacity per family, traffic so far, latency",
+      tag: "live",
+      response: z.object({
+        at: z.number(),
+        families: z.array(
+          z.object({
+            family: z.string(),
+            demand_tokens_per_second: z.number(),
+            capacity_tokens_per_second: z.number().nullable(),
+          }),
+        ),
+        requests: z.object({ total: z.number(), rate_limited: z.number(), overloaded: z.number() }),
+        latency_ms: z.object({ p50: z.number().nullable(), p99: z.number().nullable() }),
+      }),
+      handler: async () => {
+        const requests = (await services.metrics.requests.get()).values;
+        const count = (status?: string) =>
+          requests
+            .filter((value) => status === undefined || String(value.labels.status) === status)
+            .reduce((sum, value) => sum + value.value, 0);
+        return {
+          at: services.clock(),
+          families: familyLoad(services).map((load) => ({
+            family: load.family,
+            demand_tokens_per_second: load.demandTokensPerSecond,
+            capacity_tokens_per_second: load.capacityTokensPerSecond ?? null,
+          })),
+          requests: { total: count(), rate_limited: count("429"), overloaded: count("529") },
+          latency_ms: await latencyQuantiles(services),
+        };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/accounts",
+      summary: "Accounts with their keys and how much of each window they have used",
+      tag: "accounts",
+      query: z.object({ search: z.string().optional() }),
+      response: list(
+        z.object({
+          account: z.string(),
+          plan: z.string(),
+          team: z.string().nullable(),
+          keys: z.array(z.object({ id: z.string(), prefix: z.string(), revoked: z.boolean() })),
+          windows: z.array(
+            z.object({ name: z.string(), used: z.number(), limit: z.number(), resets_at: z.string() }),
+          ),
+        }),
+      ),
+      handler: async ({ query }) => {
+        const keys = await accounts.listKeys();
+        const byAccount = new Map<string, typeof keys>();
+        for (const entry of keys) {
+          if (query.search && !entry.account.toLowerCase().includes(query.search.toLowerCase())) continue;
+          byAccount.set(entry.account, [...(byAccount.get(entry.account) ?? []), entry]);
+        }
+        const data = [];
+        for (const [account, owned] of byAccount) {
+          const active = owned.find((entry) => entry.revoked_at === null) ?? owned[0];
+          const identity = active && (await accounts.identityOfKey(active.id));
+          let windows: Array<{ name: string; used: number; limit: number; resets_at: string }> = [];
+          if (identity) {
+            // Windows and budgets (not per-minute rates): what the account has used of them.
+            const { limits, decision } = await services.enforcer.peek(identity, "sonnet").catch(() => ({
+              limits: undefined,
+              decision: undefined,
+            }));
+            windows = (decision?.dimensions ?? [])
+              .filter((_, index) => limits?.dimensions[index]?.kind === "window")
+              .map((dimension) => ({
+                name: dimension.name,
+                used: dimension.limit - dimension.remaining,
+                limit: dimension.limit,
+                resets_at: new Date(dimension.resetAtMs).toISOString(),
+              }));
+          }
+          data.push({
+            account,
+            plan: identity?.plan ?? active?.plan ?? "",
+            team: identity?.team ?? null,
+            keys: owned.map((entry) => ({
+              id: entry.id,
+              prefix: entry.prefix,
+              revoked: entry.revoked_at !== null,
+            })),
+            windows,
+          });
+        }
+        return { data };
+      },
+    }),
+    route({
+      method: "GET",
       path: "/live",
       summary: "Live state: requests in flight, admission per upstream, deployments, limiter and ledger",
       tag: "live",
@@ -389,6 +496,26 @@ function routes(services: AdminServices): AdminRoute[] {
       }),
     }),
   ];
+}
+
+/** p50 and p99 of request duration from the histogram's buckets (each the bucket's upper bound). */
+async function latencyQuantiles(
+  services: AdminServices,
+): Promise<{ p50: number | null; p99: number | null }> {
+  const buckets = new Map<number, number>();
+  for (const value of (await services.metrics.duration.get()).values) {
+    if (!value.metricName?.endsWith("_bucket")) continue;
+    const bound = Number((value.labels as Record<string, string | number>).le);
+    buckets.set(bound, (buckets.get(bound) ?? 0) + value.value);
+  }
+  const ordered = [...buckets].sort(([a], [b]) => a - b);
+  const total = ordered.at(-1)?.[1] ?? 0;
+  const quantile = (q: number) => {
+    if (total === 0) return null;
+    const found = ordered.find(([, cumulative]) => cumulative >= q * total);
+    return found && Number.isFinite(found[0]) ? found[0] * 1000 : null;
+  };
+  return { p50: quantile(0.5), p99: quantile(0.99) };
 }
 
 /** Only the admin token passes; a customer key is recognised and told it is the wrong kind. */

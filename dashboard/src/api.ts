@@ -1,0 +1,52 @@
+/** The admin API from the browser: the token lives in this tab's session storage only. */
+const TOKEN = "headroom-admin-token";
+
+export const token = {
+  get: () => sessionStorage.getItem(TOKEN),
+  set: (value: string) => sessionStorage.setItem(TOKEN, value),
+  clear: () => sessionStorage.removeItem(TOKEN),
+};
+
+export class Unauthorized extends Error {}
+
+export async function api<T>(path: string, init: { method?: string; body?: unknown } = {}): Promise<T> {
+  const response = await fetch(`/admin/v1${path}`, {
+    method: init.method ?? "GET",
+    headers: {
+      authorization: `Bearer ${token.get() ?? ""}`,
+      ...(init.body === undefined ? {} : { "content-type": "application/json" }),
+    },
+    body: init.body === undefined ? undefined : JSON.stringify(init.body),
+  });
+  const body = (await response.json().catch(() => ({}))) as T & { error?: { message?: string } };
+  if (response.status === 401 || response.status === 403)
+    throw new Unauthorized(body.error?.message ?? "Not allowed");
+  if (!response.ok) throw new Error(body.error?.message ?? `HTTP ${response.status}`);
+  return body;
+}
+
+export interface Overview {
+  at: number;
+  families: Array<{
+    family: string;
+    demand_tokens_per_second: number;
+    capacity_tokens_per_second: number | null;
+  }>;
+  requests: { total: number; rate_limited: number; overloaded: number };
+  latency_ms: { p50: number | null; p99: number | null };
+}
+
+export interface AccountRow {
+  account: string;
+  plan: string;
+  team: string | null;
+  keys: Array<{ id: string; prefix: string; revoked: boolean }>;
+  windows: Array<{ name: string; used: number; limit: number; resets_at: string }>;
+}
+
+export interface PolicyRow {
+  version: string;
+  effective_from: string;
+  status: string;
+  description: string | null;
+}

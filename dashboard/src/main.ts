@@ -1,0 +1,334 @@
+/**
+ * headroom's dashboard: capacity against demand, accounts and their windows, policies. Served
+ * by the gateway at /dashboard from files built at install time; talks only to the admin API,
+ * with the admin token the operator typed in (kept in this tab's session storage).
+ */
+import htm from "htm";
+import { h, render } from "preact";
+import { useEffect, useState } from "preact/hooks";
+import { type AccountRow, api, type Overview, type PolicyRow, token, Unauthorized } from "./api.ts";
+import { TimeChart } from "./chart.ts";
+import "./style.css";
+
+const html = htm.bind(h);
+const PALETTE = ["#1f6feb", "#d1242f", "#1a7f37", "#9a6700", "#8250df", "#bf3989"];
+
+function Login(props: { onSignedIn: () => void }) {
+  const [error, setError] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const value = new FormData(event.target as HTMLFormElement).get("token");
+    token.set(String(value ?? ""));
+    try {
+      await api("/live");
+      props.onSignedIn();
+    } catch (failure) {
+      token.clear();
+      setError(failure instanceof Unauthorized ? "That is not the admin token." : String(failure));
+    }
+  };
+  return html`<main class="login">
+    <h1>headroom</h1>
+    <form onSubmit=${submit}>
+      <label for="token">Admin token</label>
+      <input id="token" name="token" type="password" autocomplete="current-password" required autofocus />
+      <button type="submit">Sign in</button>
+      ${error && html`<p role="alert" class="error">${error}</p>`}
+    </form>
+    <p class="hint">The token is printed once at the gateway's first start, or set with HEADROOM_ADMIN_TOKEN.</p>
+  </main>`;
+}
+
+/** Polls `load` every `ms` while mounted; the latest value, or the error that stopped it. */
+function usePoll<T>(
+  load: () => Promise<T>,
+  ms: number,
+  deps: unknown[] = [],
+): { value?: T; error?: unknown } {
+  const [state, setState] = useState<{ value?: T; error?: unknown }>({});
+  useEffect(() => {
+    let live = true;
+    const tick = () =>
+      load().then(
+        (value) => live && setState({ value }),
+        (error: unknown) => {
+          // A token that stopped working (rotated, another gateway): back to the login.
+          if (error instanceof Unauthorized) {
+            token.clear();
+            window.location.reload();
+          }
+          if (live) setState((previous) => ({ ...previous, error }));
+        },
+      );
+    void tick();
+    const timer = setInterval(tick, ms);
+    return () => {
+      live = false;
+      clearInterval(timer);
+    };
+  }, deps);
+  return state;
+}
+
+interface Sample {
+  at: number;
+  overview: Overview;
+}
+
+function OverviewView() {
+  const [history, setHistory] = useState<Sample[]>([]);
+  usePoll(async () => {
+    const overview = await api<Overview>("/overview");
+    setHistory((previous) => [...previous.slice(-149), { at: Date.now() / 1000, overview }]);
+    return overview;
+  }, 2000);
+  const latest = history.at(-1)?.overview;
+  const times = history.map((sample) => sample.at);
+  // Rates from consecutive snapshots of the gateway's counters.
+  const rate = (pick: (overview: Overview) => number) =>
+    history.map((sample, index) => {
+      const before = history[index - 1];
+      if (!before) return null;
+      return (pick(sample.overview) - pick(before.overview)) / Math.max(0.001, sample.at - before.at);
+    });
+  const families = (latest?.families ?? []).filter((family) => family.capacity_tokens_per_second !== null);
+  return html`<section aria-labelledby="overview-title">
+    <h2 id="overview-title">Capacity and demand</h2>
+    <dl class="tiles">
+      <div><dt>Requests so far</dt><dd>${latest?.requests.total ?? "—"}</dd></div>
+      <div><dt>429 (limits)</dt><dd>${latest?.requests.rate_limited ?? "—"}</dd></div>
+      <div><dt>529 (overloaded)</dt><dd>${latest?.requests.overloaded ?? "—"}</dd></div>
+      <div><dt>Latency p50 / p99</dt><dd>${fmtMs(latest?.latency_ms.p50)} / ${fmtMs(latest?.latency_ms.p99)}</dd></div>
+    </dl>
+    ${families.map(
+      (family, index) => html`<${TimeChart}
+        key=${family.family}
+        title=${`${family.family}: demand in flight against capacity`}
+        unit="tokens/s"
+        times=${times}
+        series=${[
+          {
+            label: "demand",
+            color: PALETTE[index % PALETTE.length],
+            values: history.map(
+              (sample) =>
+                sample.overview.families.find((f) => f.family === family.family)?.demand_tokens_per_second ??
+                null,
+            ),
+          },
+          {
+            label: "capacity",
+            color: "#57606a",
+            values: history.map(
+              (sample) =>
+                sample.overview.families.find((f) => f.family === family.family)
+                  ?.capacity_tokens_per_second ?? null,
+            ),
+          },
+        ]}
+      />`,
+    )}
+    <${TimeChart}
+      title="Requests per second"
+      unit="req/s"
+      times=${times}
+      series=${[
+        { label: "all", color: PALETTE[0], values: rate((o) => o.requests.total) },
+        { label: "429", color: PALETTE[3], values: rate((o) => o.requests.rate_limited) },
+        { label: "529", color: PALETTE[1], values: rate((o) => o.requests.overloaded) },
+      ]}
+    />
+  </section>`;
+}
+
+const fmtMs = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${ms} ms`);
+
+const WINDOW_NAMES: Record<string, string> = {
+  "5h": "5-hour window",
+  week: "Weekly",
+  month: "Monthly spend",
+};
+
+function WindowBar(props: { window: AccountRow["windows"][number] }) {
+  const { window } = props;
+  const fraction = window.limit > 0 ? window.used / window.limit : 0;
+  const level = fraction >= 0.9 ? "red" : fraction >= 0.75 ? "amber" : "ok";
+  const label = WINDOW_NAMES[window.name] ?? window.name;
+  return html`<div class="window">
+    <span class="window-name">${label}</span>
+    <div
+      class=${`bar ${level}`}
+      role="meter"
+      aria-label=${label}
+      aria-valuemin="0"
+      aria-valuemax=${window.limit}
+      aria-valuenow=${window.used}
+      data-window=${window.name}
+    >
+      <div class="fill" style=${`width: ${Math.min(100, fraction * 100).toFixed(2)}%`}></div>
+    </div>
+    <span class="pct">${(fraction * 100).toFixed(1)}%</span>
+  </div>`;
+}
+
+function AccountsView() {
+  const [search, setSearch] = useState("");
+  const [created, setCreated] = useState<{ key: string; account: string } | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const [version, setVersion] = useState(0);
+  const { value } = usePoll(
+    () => api<{ data: AccountRow[] }>(`/accounts?search=${encodeURIComponent(search)}`),
+    3000,
+    [search, version],
+  );
+  const create = async (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.target as HTMLFormElement);
+    setFailure(null);
+    try {
+      const key = await api<{ key: string; account: string }>("/keys", {
+        method: "POST",
+        body: { account: String(form.get("account")), plan: String(form.get("plan")) || undefined },
+      });
+      setCreated(key);
+      setVersion((v) => v + 1);
+    } catch (problem) {
+      setFailure(String((problem as Error).message));
+    }
+  };
+  const revoke = async (id: string) => {
+    await api(`/keys/${id}`, { method: "DELETE" });
+    setVersion((v) => v + 1);
+  };
+  return html`<section aria-labelledby="accounts-title">
+    <h2 id="accounts-title">Accounts and keys</h2>
+    <form class="create" onSubmit=${create}>
+      <label for="new-account">Account</label>
+      <input id="new-account" name="account" required />
+      <label for="new-plan">Plan</label>
+      <input id="new-plan" name="plan" list="plans" placeholder="pro" />
+      <datalist id="plans">
+        ${["pro", "max-5x", "max-20x", "api-tier-1", "api-tier-2", "api-tier-3", "api-tier-4"].map(
+          (plan) => html`<option value=${plan}></option>`,
+        )}
+      </datalist>
+      <button type="submit">Create key</button>
+    </form>
+    ${failure && html`<p role="alert" class="error">${failure}</p>`}
+    ${
+      created &&
+      html`<p class="secret" role="status">
+      New key for ${created.account}, shown only this once: <output id="new-key">${created.key}</output>
+    </p>`
+    }
+    <label for="search">Search accounts</label>
+    <input id="search" type="search" value=${search} onInput=${(e: Event) => setSearch((e.target as HTMLInputElement).value)} />
+    <table>
+      <thead><tr><th scope="col">Account</th><th scope="col">Plan</th><th scope="col">Windows</th><th scope="col">Keys</th></tr></thead>
+      <tbody>
+        ${(value?.data ?? []).map(
+          (row) => html`<tr key=${row.account} data-account=${row.account}>
+            <th scope="row">${row.account}${row.team ? html`<small> · team ${row.team}</small>` : ""}</th>
+            <td>${row.plan}</td>
+            <td>${row.windows.map((window) => html`<${WindowBar} key=${window.name} window=${window} />`)}</td>
+            <td>
+              ${row.keys.map(
+                (key) => html`<div key=${key.id} class="key">
+                  <code>${key.prefix}</code>
+                  ${
+                    key.revoked
+                      ? html`<span class="revoked">revoked</span>`
+                      : html`<button type="button" aria-label=${`Revoke ${key.id}`} onClick=${() => revoke(key.id)}>Revoke</button>`
+                  }
+                </div>`,
+              )}
+            </td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  </section>`;
+}
+
+function PoliciesView() {
+  const policies = usePoll(() => api<{ in_force: string; data: PolicyRow[] }>("/policies"), 5000);
+  const diff = usePoll(
+    () =>
+      api<{
+        from: string;
+        to: string | null;
+        changes: Array<{ path: string; before: unknown; after: unknown }>;
+      }>("/policies/diff"),
+    5000,
+  );
+  return html`<section aria-labelledby="policies-title">
+    <h2 id="policies-title">Policies</h2>
+    <p>In force: <strong data-in-force>${policies.value?.in_force ?? "—"}</strong></p>
+    <ul class="policies">
+      ${(policies.value?.data ?? []).map(
+        (policy) => html`<li key=${policy.version}>
+          <strong>${policy.version}</strong> from ${policy.effective_from} — ${policy.status}
+          ${policy.description ? html`<br /><small>${policy.description}</small>` : ""}
+        </li>`,
+      )}
+    </ul>
+    <h3>Next change</h3>
+    ${
+      diff.value
+        ? html`<table class="diff">
+          <caption>${diff.value.from} → ${diff.value.to}</caption>
+          <thead><tr><th scope="col">Setting</th><th scope="col">Now</th><th scope="col">Then</th></tr></thead>
+          <tbody>
+            ${diff.value.changes.map(
+              (change) => html`<tr key=${change.path}>
+                <th scope="row"><code>${change.path}</code></th>
+                <td>${JSON.stringify(change.before)}</td>
+                <td>${JSON.stringify(change.after)}</td>
+              </tr>`,
+            )}
+          </tbody>
+        </table>`
+        : html`<p>No dated change is scheduled.</p>`
+    }
+  </section>`;
+}
+
+const VIEWS = { overview: "Overview", accounts: "Accounts and keys", policies: "Policies" } as const;
+type View = keyof typeof VIEWS;
+
+function Dashboard(props: { onSignedOut: () => void }) {
+  const [view, setView] = useState<View>("overview");
+  const current =
+    view === "overview"
+      ? html`<${OverviewView} />`
+      : view === "accounts"
+        ? html`<${AccountsView} />`
+        : html`<${PoliciesView} />`;
+  return html`<div class="shell">
+    <header>
+      <h1>headroom</h1>
+      <nav aria-label="Views">
+        ${(Object.keys(VIEWS) as View[]).map(
+          (name) =>
+            html`<button type="button" aria-current=${view === name ? "page" : undefined} onClick=${() => setView(name)}>
+              ${VIEWS[name]}
+            </button>`,
+        )}
+      </nav>
+      <button type="button" class="signout" onClick=${() => {
+        token.clear();
+        props.onSignedOut();
+      }}>Sign out</button>
+    </header>
+    <main>${current}</main>
+  </div>`;
+}
+
+function App() {
+  const [signedIn, setSignedIn] = useState(token.get() !== null);
+  return signedIn
+    ? html`<${Dashboard} onSignedOut=${() => setSignedIn(false)} />`
+    : html`<${Login} onSignedIn=${() => setSignedIn(true)} />`;
+}
+
+render(html`<${App} />`, document.getElementById("app") as HTMLElement);

@@ -1,0 +1,165 @@
+/**
+ * The dashboard in a real browser: Debian's Chromium driven by playwright-core, headless. With
+ * CI=true a missing Chromium fails the run (.ci/run installs it); elsewhere the file is skipped
+ * and says why. Screenshots go to test-results/ (ignored by git).
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync } from "node:fs";
+import { after, before, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ADMIN = "hr-admin-browser-test-0123456789";
+
+function chromiumSkipReason(): string | undefined {
+  if (existsSync(CHROMIUM)) return undefined;
+  const reason = `Chromium is not installed at ${CHROMIUM} (apt-get install chromium)`;
+  if (process.env.CI === "true") throw new Error(`${reason}; CI requires it`);
+  console.warn(`skipping: ${reason}`);
+  return reason;
+}
+
+const skip = chromiumSkipReason();
+
+/** Pixels of a canvas close to an RGB colour: evidence a series was drawn, not just axes. */
+async function pixelsOfColour(
+  page: Page,
+  figureLabel: string,
+  rgb: [number, number, number],
+): Promise<number> {
+  return page.evaluate(
+    ({ label, colour }) => {
+      const figure = document.querySelector(`figure[aria-label="${label}"]`);
+      const canvas = figure?.querySelector("canvas");
+      const context = canvas?.getContext("2d");
+      if (!canvas || !context) return -1;
+      const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+      let count = 0;
+      for (let i = 0; i < data.length; i += 4) {
+        const close =
+          Math.abs((data[i] ?? 0) - colour[0]) < 24 &&
+          Math.abs((data[i + 1] ?? 0) - colour[1]) < 24 &&
+          Math.abs((data[i + 2] ?? 0) - colour[2]) < 24 &&
+          (data[i + 3] ?? 0) > 128;
+        if (close) count++;
+      }
+      return count;
+    },
+    { label: figureLabel, colour: rgb },
+  );
+}
+
+describe("the dashboard in Chromium", { skip }, () => {
+  let server: TestGateway;
+  let browser: Browser;
+  let page: Page;
+  const consoleErrors: string[] = [];
+
+  before(async () => {
+    server = await startTestGateway({ env: { HEADROOM_ADMIN_TOKEN: ADMIN } });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-background-networking"],
+    });
+    page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+    page.on("console", (message) => {
+      // The login's deliberate wrong token is a 401 the browser reports; nothing else may fail.
+      if (message.type() === "error" && !/401/.test(message.text())) consoleErrors.push(message.text());
+    });
+    page.on("pageerror", (error) => consoleErrors.push(String(error)));
+    mkdirSync("test-results", { recursive: true });
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  test("login takes the admin token in a password field and refuses a wrong one", async () => {
+    await page.goto(`${server.url}/dashboard`);
+    const field = page.getByLabel("Admin token");
+    assert.equal(await field.getAttribute("type"), "password");
+    await field.fill("hr-admin-wrong");
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("alert").filter({ hasText: "That is not the admin token." }).waitFor();
+    await field.fill(ADMIN);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: "Capacity and demand" }).waitFor();
+  });
+
+  test("the overview draws demand against capacity", async () => {
+    const label = "sonnet: demand in flight against capacity";
+    await page.locator(`figure[aria-label="${label}"] canvas`).waitFor();
+    // Capacity is drawn as a grey (#57606a) line once two samples are in (every 2 s); a single
+    // sample is only a dot, so wait for the line's many pixels.
+    let grey = 0;
+    for (let attempt = 0; attempt < 150 && grey <= 50; attempt++) {
+      grey = await pixelsOfColour(page, label, [0x57, 0x60, 0x6a]);
+      if (grey <= 50) await page.waitForTimeout(200);
+    }
+    await page.screenshot({ path: "test-results/dashboard-overview.png", fullPage: true });
+    assert.ok(grey > 50, `the capacity series was drawn (${grey} grey pixels)`);
+    const legend = await page.locator(`figure[aria-label="${label}"]`).innerText();
+    assert.match(legend, /demand/);
+    assert.match(legend, /capacity/);
+    await page.screenshot({ path: "test-results/dashboard-overview.png", fullPage: true });
+  });
+
+  test("a key made in the browser is used, and its account's 5-hour bar rises", async () => {
+    await page.getByRole("button", { name: "Accounts and keys" }).click();
+    await page.getByLabel("Account", { exact: true }).fill("browser-user");
+    await page.getByLabel("Plan").fill("pro");
+    await page.getByRole("button", { name: "Create key" }).click();
+    const secret = (await page.locator("#new-key").innerText()).trim();
+    assert.match(secret, /^sk-hr-/);
+    const bar = page.locator('tr[data-account="browser-user"] [role="meter"][data-window="5h"]');
+    await bar.waitFor();
+    assert.equal(await bar.getAttribute("aria-valuenow"), "0");
+    const client = new Anthropic({ baseURL: server.url, apiKey: secret, maxRetries: 0 });
+    for (let i = 0; i < 3; i++) {
+      await client.messages.create({
+        model: "claude-opus-4-8",
+        max_tokens: 4000,
+        messages: [{ role: "user", content: "write sim:tokens=3000" }],
+      });
+    }
+    // The view refreshes every 3 s: wait for the bar to show the usage.
+    await page.waitForFunction(
+      () =>
+        Number(
+          document
+            .querySelector('tr[data-account="browser-user"] [role="meter"][data-window="5h"]')
+            ?.getAttribute("aria-valuenow") ?? 0,
+        ) > 0,
+      undefined,
+      { timeout: 30_000 },
+    );
+    const width = await bar.locator(".fill").evaluate((fill) => (fill as HTMLElement).style.width);
+    assert.notEqual(width, "0.00%");
+    await page.screenshot({ path: "test-results/dashboard-accounts.png", fullPage: true });
+    // Revoke it from the browser: the key is then refused.
+    await page
+      .locator('tr[data-account="browser-user"]')
+      .getByRole("button", { name: /^Revoke key_/ })
+      .click();
+    await page.locator('tr[data-account="browser-user"] .revoked').waitFor();
+    await assert.rejects(
+      client.messages.create({
+        model: "claude-haiku-4-5",
+        max_tokens: 5,
+        messages: [{ role: "user", content: "x" }],
+      }),
+      Anthropic.AuthenticationError,
+    );
+  });
+
+  test("the policies view shows the policy in force, keyboard only", async () => {
+    await page.getByRole("button", { name: "Policies" }).focus();
+    await page.keyboard.press("Enter");
+    await page.locator("[data-in-force]").filter({ hasText: "builtin" }).waitFor();
+    await page.screenshot({ path: "test-results/dashboard-policies.png", fullPage: true });
+    assert.deepEqual(consoleErrors, [], "no console errors");
+  });
+});
