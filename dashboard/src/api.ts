@@ -50,3 +50,16 @@ export interface PolicyRow {
   status: string;
   description: string | null;
 }
+
+export interface Fleet {
+  file: string;
+  at: string;
+  pools: Array<{ site: string; gpu: string; installed: number; online: number; deal: string | null }>;
+  timeline: Array<{ at: string; tokens_per_second: Record<string, number> }>;
+  orbits: Array<{
+    site: string;
+    at: string;
+    period_s: number;
+    samples: Array<{ minute: number; gpus_online: number }>;
+  }>;
+}

@@ -13,7 +13,16 @@ export interface Series {
   color: string;
 }
 
-export function TimeChart(props: { title: string; times: number[]; series: Series[]; unit: string }) {
+export function TimeChart(props: {
+  title: string;
+  /** x values: seconds since the epoch, or plain numbers with `xLabel` when `time` is false. */
+  times: number[];
+  series: Series[];
+  unit: string;
+  time?: boolean;
+  xLabel?: string;
+  stepped?: boolean;
+}) {
   const host = useRef<HTMLDivElement>(null);
   const chart = useRef<uPlot | null>(null);
   const data = [props.times, ...props.series.map((series) => series.values)] as uPlot.AlignedData;
@@ -27,7 +36,10 @@ export function TimeChart(props: { title: string; times: number[]; series: Serie
         width: Math.max(320, host.current.clientWidth),
         height: 220,
         // From zero, with room above the highest line, so a flat capacity line is never clipped.
-        scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] } },
+        scales: {
+          x: { time: props.time !== false },
+          y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.15 : 1] },
+        },
         axes: [
           {},
           { label: props.unit, size: 64, values: (_u, ticks) => ticks.map((tick) => compact.format(tick)) },

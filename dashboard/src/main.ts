@@ -6,7 +6,15 @@
 import htm from "htm";
 import { h, render } from "preact";
 import { useEffect, useState } from "preact/hooks";
-import { type AccountRow, api, type Overview, type PolicyRow, token, Unauthorized } from "./api.ts";
+import {
+  type AccountRow,
+  api,
+  type Fleet,
+  type Overview,
+  type PolicyRow,
+  token,
+  Unauthorized,
+} from "./api.ts";
 import { TimeChart } from "./chart.ts";
 import "./style.css";
 
@@ -293,17 +301,70 @@ function PoliciesView() {
   </section>`;
 }
 
-const VIEWS = { overview: "Overview", accounts: "Accounts and keys", policies: "Policies" } as const;
+function FleetView() {
+  const { value, error } = usePoll(() => api<Fleet>("/fleet"), 30_000);
+  if (error && !value)
+    return html`<section aria-labelledby="fleet-title"><h2 id="fleet-title">Fleet</h2><p>${String((error as Error).message)}</p></section>`;
+  if (!value) return html`<p>Loading the fleet…</p>`;
+  const families = Object.keys(value.timeline[0]?.tokens_per_second ?? {});
+  const times = value.timeline.map((point) => Date.parse(point.at) / 1000);
+  return html`<section aria-labelledby="fleet-title">
+    <h2 id="fleet-title">Fleet</h2>
+    <p>From <code>${value.file}</code>, at ${value.at}.</p>
+    <${TimeChart}
+      title="Capacity over time: sites and deals joining"
+      unit="tokens/s"
+      stepped=${true}
+      times=${times}
+      series=${families.map((family, index) => ({
+        label: family,
+        color: PALETTE[index % PALETTE.length],
+        values: value.timeline.map((point) => point.tokens_per_second[family] ?? null),
+      }))}
+    />
+    ${value.orbits.map(
+      (orbit) => html`<${TimeChart}
+        key=${orbit.site}
+        title=${`${orbit.site}: GPUs online over one orbit (${(orbit.period_s / 60).toFixed(1)} min, as of ${orbit.at.slice(0, 10)})`}
+        unit="GPUs"
+        time=${false}
+        xLabel="minutes into the orbit"
+        times=${orbit.samples.map((sample) => sample.minute)}
+        series=${[{ label: "GPUs online", color: PALETTE[2], values: orbit.samples.map((sample) => sample.gpus_online) }]}
+      />`,
+    )}
+    <table>
+      <caption>Pools now</caption>
+      <thead><tr><th scope="col">Site</th><th scope="col">GPU</th><th scope="col">Installed</th><th scope="col">Online</th><th scope="col">Deal</th></tr></thead>
+      <tbody>
+        ${value.pools.map(
+          (pool) => html`<tr key=${`${pool.site}-${pool.gpu}`}>
+            <th scope="row">${pool.site}</th><td>${pool.gpu}</td><td>${pool.installed.toLocaleString()}</td>
+            <td>${pool.online.toLocaleString()}</td><td>${pool.deal ?? ""}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>
+  </section>`;
+}
+
+const VIEWS = {
+  overview: "Overview",
+  accounts: "Accounts and keys",
+  policies: "Policies",
+  fleet: "Fleet",
+} as const;
 type View = keyof typeof VIEWS;
 
 function Dashboard(props: { onSignedOut: () => void }) {
   const [view, setView] = useState<View>("overview");
-  const current =
-    view === "overview"
-      ? html`<${OverviewView} />`
-      : view === "accounts"
-        ? html`<${AccountsView} />`
-        : html`<${PoliciesView} />`;
+  const views: Record<View, () => unknown> = {
+    overview: () => html`<${OverviewView} />`,
+    accounts: () => html`<${AccountsView} />`,
+    policies: () => html`<${PoliciesView} />`,
+    fleet: () => html`<${FleetView} />`,
+  };
+  const current = views[view]();
   return html`<div class="shell">
     <header>
       <h1>headroom</h1>

@@ -1,7 +1,7 @@
 import { ConfigError, readYamlFile } from "../config/yaml-file.ts";
 import { type Fleet, type FleetModel, fleetSchema, type Pool, type Site } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
-import { gpusOnlineAt, orbitalPeriodS } from "./orbit.ts";
+import { gpusOnlineAt, type OrbitalPowerSystem, orbitalPeriodS } from "./orbit.ts";
 import { type ModelProfile, roofline, type Workload } from "./roofline.ts";
 
 export function readFleetFile(file: string, catalog: Map<string, Gpu>): Fleet {
@@ -79,24 +79,23 @@ function siteBudgetW(site: Site, nowMs: number): number {
   // Where the satellite is in its orbit at this instant, and what that powers.
   const phase =
     (((nowMs / 1000) % orbitalPeriodS(site.altitude_km)) / orbitalPeriodS(site.altitude_km)) * 2 * Math.PI;
+  return gpusOnlineAt(orbitalSystem(site, nowMs), phase) * site.watts_per_gpu;
+}
+
+/** An orbital site as a power system: its orbit, array, battery, radiator and the GPUs installed by `nowMs`. */
+export function orbitalSystem(site: Extract<Site, { kind: "orbital" }>, nowMs: number): OrbitalPowerSystem {
   const installed = site.pools
     .filter((pool) => poolActive(pool, nowMs))
     .reduce((sum, pool) => sum + pool.count, 0);
-  const online = gpusOnlineAt(
-    {
-      altitudeKm: site.altitude_km,
-      betaRad: site.orbit === "dawn-dusk" ? degrees(90) : degrees(site.beta_deg),
-      array: { areaM2: site.array_m2, efficiency: site.cell_efficiency },
-      batteryWh: site.battery_wh,
-      radiator: site.radiator_m2
-        ? { areaM2: site.radiator_m2, temperatureK: site.radiator_temp_k }
-        : undefined,
-      wattsPerGpu: site.watts_per_gpu,
-      installedGpus: installed,
-    },
-    phase,
-  );
-  return online * site.watts_per_gpu;
+  return {
+    altitudeKm: site.altitude_km,
+    betaRad: site.orbit === "dawn-dusk" ? degrees(90) : degrees(site.beta_deg),
+    array: { areaM2: site.array_m2, efficiency: site.cell_efficiency },
+    batteryWh: site.battery_wh,
+    radiator: site.radiator_m2 ? { areaM2: site.radiator_m2, temperatureK: site.radiator_temp_k } : undefined,
+    wattsPerGpu: site.watts_per_gpu,
+    installedGpus: installed,
+  };
 }
 
 export function profileOf(model: FleetModel): ModelProfile {

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { compileErrors, validate } from "@readme/openapi-parser";
@@ -170,6 +171,12 @@ describe("the admin API", () => {
     );
   });
 
+  test("without a fleet configured, /fleet says how to configure one", async () => {
+    const fleet = await call("GET", "/fleet");
+    assert.equal(fleet.status, 404);
+    assert.match(String((fleet.body.error as { message: string }).message), /capacity\.fleet/);
+  });
+
   test("the OpenAPI document is valid OpenAPI 3.1 and lists every route", async () => {
     const response = await fetch(`${server.url}/admin/v1/openapi.json`);
     assert.equal(response.status, 200);
@@ -210,6 +217,41 @@ describe("the admin token when none is set", () => {
       assert.equal(response.status, 200);
     } finally {
       await again.stop();
+    }
+  });
+});
+
+describe("the admin API's fleet view", () => {
+  test("pools now, capacity at every change, an orbital site's GPUs over one orbit", async () => {
+    const server = await startTestGateway({
+      env: { HEADROOM_ADMIN_TOKEN: ADMIN },
+      configure(config) {
+        config.capacity = { fleet: resolve("examples/colossus-fleet.yaml"), share: 0.0001 };
+      },
+    });
+    try {
+      const response = await fetch(`${server.url}/admin/v1/fleet`, {
+        headers: { authorization: `Bearer ${ADMIN}` },
+      });
+      assert.equal(response.status, 200);
+      const fleet = (await response.json()) as {
+        pools: Array<{ site: string }>;
+        timeline: Array<{ at: string; tokens_per_second: Record<string, number> }>;
+        orbits: Array<{ site: string; samples: Array<{ gpus_online: number }> }>;
+      };
+      assert.ok(fleet.pools.some((pool) => pool.site === "colossus-1"));
+      assert.ok(fleet.timeline.length >= 3, "before the fleet, and at each site or deal joining");
+      const first = fleet.timeline[0]?.tokens_per_second.opus ?? 0;
+      const last = fleet.timeline.at(-1)?.tokens_per_second.opus ?? 0;
+      assert.ok(last > first, "capacity grows as sites join");
+      const orbit = fleet.orbits.find((entry) => entry.site === "orbital-1");
+      assert.equal(orbit?.samples.length, 121);
+      assert.ok(
+        orbit?.samples.every((sample) => sample.gpus_online > 0),
+        "a dawn-dusk orbit is always sunlit",
+      );
+    } finally {
+      await server.stop();
     }
   });
 });

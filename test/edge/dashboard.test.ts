@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { type Browser, chromium, type Page } from "playwright-core";
@@ -161,5 +162,47 @@ describe("the dashboard in Chromium", { skip }, () => {
     await page.locator("[data-in-force]").filter({ hasText: "builtin" }).waitFor();
     await page.screenshot({ path: "test-results/dashboard-policies.png", fullPage: true });
     assert.deepEqual(consoleErrors, [], "no console errors");
+  });
+});
+
+describe("the dashboard's fleet view in Chromium", { skip }, () => {
+  test("sites and deals over time, and an orbital site's GPUs over one orbit, are drawn", async () => {
+    const server = await startTestGateway({
+      env: { HEADROOM_ADMIN_TOKEN: ADMIN },
+      configure(config) {
+        config.capacity = { fleet: resolve("examples/colossus-fleet.yaml"), share: 0.0001 };
+      },
+    });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--no-sandbox", "--disable-background-networking"],
+    });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 900 } });
+      const errors: string[] = [];
+      page.on("pageerror", (error) => errors.push(String(error)));
+      await page.goto(`${server.url}/dashboard/`);
+      await page.getByLabel("Admin token").fill(ADMIN);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("button", { name: "Fleet" }).click();
+      const timeline = "Capacity over time: sites and deals joining";
+      await page.locator(`figure[aria-label="${timeline}"] canvas`).waitFor();
+      const orbit = page.locator('figure[aria-label^="orbital-1: GPUs online over one orbit"]');
+      await orbit.locator("canvas").waitFor();
+      const orbitLabel = (await orbit.getAttribute("aria-label")) ?? "";
+      // The first family's capacity in blue (#1f6feb); the orbit's GPUs in green (#1a7f37).
+      assert.ok(
+        (await pixelsOfColour(page, timeline, [0x1f, 0x6f, 0xeb])) > 50,
+        "the capacity timeline was drawn",
+      );
+      assert.ok((await pixelsOfColour(page, orbitLabel, [0x1a, 0x7f, 0x37])) > 50, "the orbit was drawn");
+      await page.locator("table th", { hasText: "colossus-1" }).first().waitFor();
+      await page.screenshot({ path: "test-results/dashboard-fleet.png", fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
   });
 });
