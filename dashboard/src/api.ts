@@ -63,3 +63,19 @@ export interface Fleet {
     samples: Array<{ minute: number; gpus_online: number }>;
   }>;
 }
+
+export interface PlanSide {
+  at: string;
+  gpus_online: number;
+  sustainable_5h_multiplier: { value: number; at_search_limit: boolean };
+  sustainable_api_multiplier: { value: number; at_search_limit: boolean };
+  margin: { baseline: number; doubled_peak_lifted: number };
+  verdicts: { double_5h_lift_peak: boolean; raise_api: boolean };
+  utilisation: { mean: number; peak: number };
+}
+
+export interface PlanRun {
+  plan: { before: PlanSide; after: PlanSide; demand_scale: number; target_overload_share: number };
+  charts: { week_before: string; week_after: string; tornado: string };
+  seconds: number;
+}

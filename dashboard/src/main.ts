@@ -11,6 +11,8 @@ import {
   api,
   type Fleet,
   type Overview,
+  type PlanRun,
+  type PlanSide,
   type PolicyRow,
   token,
   Unauthorized,
@@ -348,11 +350,84 @@ function FleetView() {
   </section>`;
 }
 
+const yesNo = (value: boolean) => (value ? "yes" : "no");
+const times = (value: number) => `${value.toFixed(2)}×`;
+
+function PlannerView() {
+  const [running, setRunning] = useState(false);
+  const [run, setRun] = useState<PlanRun | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const scenario = String(new FormData(event.target as HTMLFormElement).get("scenario"));
+    setRunning(true);
+    setFailure(null);
+    try {
+      setRun(await api<PlanRun>("/plans", { method: "POST", body: { scenario } }));
+    } catch (problem) {
+      setFailure(String((problem as Error).message));
+    } finally {
+      setRunning(false);
+    }
+  };
+  const sides: Array<[string, PlanSide | undefined]> = [
+    ["Before", run?.plan.before],
+    ["After", run?.plan.after],
+  ];
+  return html`<section aria-labelledby="planner-title">
+    <h2 id="planner-title">Planner</h2>
+    <form class="create" onSubmit=${submit}>
+      <label for="scenario">Scenario file (on the gateway's machine)</label>
+      <input id="scenario" name="scenario" size="48" value="examples/colossus-deal.yaml" required />
+      <button type="submit" disabled=${running}>${running ? "Planning…" : "Run the plan"}</button>
+    </form>
+    <p class="hint">A plan simulates a week of demand against the fleet before and after the change: it takes about half a minute.</p>
+    ${failure && html`<p role="alert" class="error">${failure}</p>`}
+    ${
+      run &&
+      html`<table class="verdicts">
+        <caption>Verdicts, with the margin each stands on (planned in ${run.seconds} s)</caption>
+        <thead>
+          <tr><th scope="col"></th><th scope="col">At</th><th scope="col">GPUs online</th><th scope="col">Double 5-hour limits, lift peak</th><th scope="col">Margin</th><th scope="col">Raise API limits</th><th scope="col">Sustainable 5-hour ×</th></tr>
+        </thead>
+        <tbody>
+          ${sides.map(
+            ([label, side]) =>
+              side &&
+              html`<tr key=${label} data-side=${label.toLowerCase()}>
+                <th scope="row">${label}</th>
+                <td>${side.at.slice(0, 10)}</td>
+                <td>${side.gpus_online.toLocaleString()}</td>
+                <td class="verdict">${yesNo(side.verdicts.double_5h_lift_peak)}</td>
+                <td>${times(side.margin.doubled_peak_lifted)}</td>
+                <td>${yesNo(side.verdicts.raise_api)}</td>
+                <td>${times(side.sustainable_5h_multiplier.value)}</td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+      ${(
+        [
+          ["The week before", run.charts.week_before],
+          ["The week after", run.charts.week_after],
+          ["What moves the verdict (sensitivity)", run.charts.tornado],
+        ] as const
+      ).map(
+        ([title, svg]) => html`<figure class="svg-chart" aria-label=${title} key=${title}>
+          <figcaption>${title}</figcaption>
+          <div dangerouslySetInnerHTML=${{ __html: svg }}></div>
+        </figure>`,
+      )}`
+    }
+  </section>`;
+}
+
 const VIEWS = {
   overview: "Overview",
   accounts: "Accounts and keys",
   policies: "Policies",
   fleet: "Fleet",
+  planner: "Planner",
 } as const;
 type View = keyof typeof VIEWS;
 
@@ -363,6 +438,7 @@ function Dashboard(props: { onSignedOut: () => void }) {
     accounts: () => html`<${AccountsView} />`,
     policies: () => html`<${PoliciesView} />`,
     fleet: () => html`<${FleetView} />`,
+    planner: () => html`<${PlannerView} />`,
   };
   const current = views[view]();
   return html`<div class="shell">

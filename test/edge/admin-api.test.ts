@@ -171,6 +171,12 @@ describe("the admin API", () => {
     );
   });
 
+  test("the planner refuses a scenario file that is not there, naming the field", async () => {
+    const missing = await call("POST", "/plans", { scenario: "no/such/scenario.yaml" });
+    assert.equal(missing.status, 400);
+    assert.match(String((missing.body.error as { message: string }).message), /^scenario: no file/);
+  });
+
   test("without a fleet configured, /fleet says how to configure one", async () => {
     const fleet = await call("GET", "/fleet");
     assert.equal(fleet.status, 404);

@@ -29,6 +29,7 @@ import { DeploymentBalancer } from "../../upstreams/deployments.ts";
 import { presentedKey } from "../auth.ts";
 import { familyLoad } from "../family-load.ts";
 import type { EdgeServices } from "../services.ts";
+import { runPlan } from "./plan-runner.ts";
 import { type AdminRoute, openApiDocument, registerAdminRoutes, route } from "./routes.ts";
 
 export const ADMIN_PREFIX = "/admin/v1";
@@ -412,6 +413,19 @@ function routes(services: AdminServices): AdminRoute[] {
           }),
         };
       },
+    }),
+    route({
+      method: "POST",
+      path: "/plans",
+      summary: "Run the capacity planner on a scenario file (in a child process; tens of seconds)",
+      tag: "planner",
+      body: z.object({ scenario: z.string().min(1) }),
+      response: z.object({
+        plan: z.record(z.string(), z.unknown()),
+        charts: z.object({ week_before: z.string(), week_after: z.string(), tornado: z.string() }),
+        seconds: z.number(),
+      }),
+      handler: async ({ body }) => runPlan(body.scenario),
     }),
     route({
       method: "GET",
