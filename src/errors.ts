@@ -68,6 +68,11 @@ export const internalError = (message = "Internal server error") =>
 /** Turns anything thrown into a HeadroomError, hiding internals of unexpected ones. */
 export function asHeadroomError(error: unknown): HeadroomError {
   if (error instanceof HeadroomError) return error;
+  // Client bodies are parsed (and refused with a 400) before an exchange starts: JSON that fails
+  // to parse later is an upstream's event or reply.
+  if (error instanceof SyntaxError) {
+    return upstreamFailed("The upstream sent a malformed event (not JSON); the response was ended.", error);
+  }
   return internalError();
 }
 

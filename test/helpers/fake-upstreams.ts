@@ -89,6 +89,12 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
         .end(JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } }));
       return;
     }
+    if (model.endsWith("-malformed")) {
+      // A stream whose first event is not JSON: a broken proxy or upstream.
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      response.end("event: message_start\ndata: {this is not json\n\n");
+      return;
+    }
     if (model.endsWith("-reset")) {
       // The connection drops before a status line: a crashed or restarting upstream.
       response.socket?.destroy();

@@ -160,6 +160,34 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     );
   });
 
+  test("an event that is not JSON ends the stream with a clear error, for streams and for JSON replies", async () => {
+    const stream = await postMessages(server, {
+      model: "fake-malformed",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal(stream.status, 200);
+    const events: Array<{ event: string; data: string }> = [];
+    for await (const event of parseSse(stream.body as AsyncIterable<Uint8Array>)) events.push(event);
+    const payload = JSON.parse(events.at(-1)?.data ?? "{}");
+    assert.equal(payload.error.type, "api_error");
+    assert.match(payload.error.message, /malformed event/);
+    assert.equal((await recordedUsage(server, stream.headers.get("request-id"))).status, 502);
+    // A client that did not ask for a stream gets a 502 that says the upstream failed, no stack.
+    const openai = new OpenAI({ baseURL: `${server.url}/v1`, apiKey: server.key, maxRetries: 0 });
+    await assert.rejects(
+      openai.chat.completions.create({
+        model: "fake-malformed",
+        messages: [{ role: "user", content: "hi" }],
+      }),
+      (error: unknown) =>
+        error instanceof OpenAI.APIError &&
+        error.status === 502 &&
+        /^502 Upstream fake failed/.test(error.message),
+    );
+  });
+
   test("the SDK sees a cut stream as an error", async () => {
     const stream = client.messages.stream({
       model: "fake-cut",
