@@ -22,6 +22,12 @@ import { registerModelRoutes } from "./models.ts";
 import { registerResponsesRoutes } from "./responses.ts";
 import type { EdgeServices } from "./services.ts";
 
+interface FastifyReplyLike {
+  status(code: number): FastifyReplyLike;
+  header(name: string, value: string): FastifyReplyLike;
+  send(payload: unknown): unknown;
+}
+
 /** The admin API's version in its OpenAPI document. */
 const HEADROOM_VERSION = "0.1.0";
 
@@ -73,6 +79,16 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
     bodyLimit: Math.floor(config.body_limit_mb * 1024 * 1024),
     genReqId: () => newRequestId(),
     return503OnClosing: true,
+    // Errors Fastify meets before routing (a URL that does not decode, `%ff%fe`) still answer
+    // in the endpoint's envelope with a request id, like every other error.
+    frameworkErrors: (error, request, reply) => {
+      const failure = invalidRequest(`The request URL is not valid: ${error.message}`);
+      const envelope = isOpenAIPath(request.url)
+        ? toOpenAIEnvelope(failure)
+        : toAnthropicEnvelope(failure, request.id);
+      // Fastify's typed reply is tied to route schemas this hook never has.
+      (reply as unknown as FastifyReplyLike).status(400).header("request-id", request.id).send(envelope);
+    },
   });
 
   app.addContentTypeParser(["application/json", "*"], { parseAs: "string" }, (request, body, done) => {

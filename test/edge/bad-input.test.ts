@@ -137,6 +137,24 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
     });
   }
 
+  test("a URL that does not decode is a 400 in the endpoint's envelope, with a request id", async () => {
+    for (const [path, envelope] of [
+      ["/v1/messages%ff%fe", "anthropic"],
+      ["/v1/chat/completions%ff%fe", "openai"],
+    ] as const) {
+      const response = await fetch(`${server.url}${path}`, {
+        method: "POST",
+        headers: { "x-api-key": server.key },
+      });
+      assert.equal(response.status, 400);
+      assert.match(response.headers.get("request-id") ?? "", /^req_/);
+      const body = (await response.json()) as { type?: string; error: { type: string; message: string } };
+      assert.equal(body.error.type, "invalid_request_error");
+      assert.match(body.error.message, /URL is not valid/);
+      assert.equal(body.type, envelope === "anthropic" ? "error" : undefined);
+    }
+  });
+
   test("a revoked key is refused and told so", async () => {
     const response = await send(
       { name: "revoked", status: 401, type: "authentication_error" },
