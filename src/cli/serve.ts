@@ -57,7 +57,19 @@ export function registerServeCommand(program: Command): void {
         },
       });
       const gateway = await createGateway(config, { clock: clockFrom(process.env.HEADROOM_CLOCK_START) });
-      const running = await startGateway(gateway);
+      const running = await startGateway(gateway).catch(async (error: NodeJS.ErrnoException) => {
+        const { host, port } = config.server;
+        const why: Record<string, string> = {
+          EADDRINUSE: `port ${port} on ${host} is already in use: stop the other server, or give another with --port`,
+          EACCES: `port ${port} on ${host} needs privileges this process does not have: choose one above 1023 with --port`,
+          EADDRNOTAVAIL: `${host} is not an address of this machine: give another with --host`,
+        };
+        const message = error.code ? why[error.code] : undefined;
+        if (!message) throw error;
+        await gateway.stores.close();
+        await gateway.limiter.close();
+        throw new UsageError(message);
+      });
       const dataDirFlag =
         config.server.data_dir === ".headroom" ? "" : ` --data-dir ${config.server.data_dir}`;
       const upstreams = [...new Set(config.models.map((model) => model.upstream))].join(", ");
