@@ -22,6 +22,34 @@ import { registerModelRoutes } from "./models.ts";
 import { registerResponsesRoutes } from "./responses.ts";
 import type { EdgeServices } from "./services.ts";
 
+/** Query parameters that may carry a credential, whatever a client meant by sending it there. */
+const SECRET_PARAM =
+  /^(key|api[-_]?key|x-api-key|token|access[-_]?token|auth|authorization|password|secret)$/i;
+
+/**
+ * A URL for the log: query values that name or look like a credential are replaced, so a key a
+ * client put in the URL never reaches the logs.
+ */
+export function redactedUrl(url: string): string {
+  const query = url.indexOf("?");
+  if (query < 0) return url;
+  const parts = url
+    .slice(query + 1)
+    .split("&")
+    .map((pair) => {
+      const equals = pair.indexOf("=");
+      const name = equals < 0 ? pair : pair.slice(0, equals);
+      const value = equals < 0 ? "" : pair.slice(equals + 1);
+      let decodedName = name;
+      try {
+        decodedName = decodeURIComponent(name);
+      } catch {}
+      const secret = SECRET_PARAM.test(decodedName) || /sk-|hr-admin-/i.test(value);
+      return secret ? `${name}=[redacted]` : pair;
+    });
+  return `${url.slice(0, query)}?${parts.join("&")}`;
+}
+
 interface FastifyReplyLike {
   status(code: number): FastifyReplyLike;
   header(name: string, value: string): FastifyReplyLike;
@@ -118,7 +146,7 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
       request.log.info(
         {
           method: request.method,
-          url: request.url,
+          url: redactedUrl(request.url),
           status: reply.statusCode,
           ms: Math.round(reply.elapsedTime),
         },

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import pino from "pino";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 interface Case {
   name: string;
@@ -240,5 +242,31 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       { authorization: `Bearer ${server.key}` },
     );
     assert.equal((await response.json()).error.param, "model");
+  });
+});
+
+describe("what the logs never hold", () => {
+  test("a key sent in the URL's query is redacted in the request log, and other parameters are kept", async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: "info" }, { write: (line: string) => void lines.push(line) });
+    const server = await startTestGateway({ logger });
+    try {
+      const secret = server.key;
+      await fetch(`${server.url}/v1/models?api_key=${secret}&limit=5`);
+      await fetch(`${server.url}/v1/models?q=${secret}`);
+      await fetch(`${server.url}/v1/models`, { headers: { "x-api-key": secret } });
+      await waitFor(
+        () => lines.filter((line) => line.includes('"msg":"request"')).length >= 3,
+        "the request lines",
+      );
+      assert.ok(!lines.some((line) => line.includes(secret)), "the key appears in no log line");
+      assert.ok(lines.some((line) => line.includes("api_key=[redacted]&limit=5")));
+      assert.ok(
+        lines.some((line) => line.includes("q=[redacted]")),
+        "a value shaped like a key, whatever its name",
+      );
+    } finally {
+      await server.stop();
+    }
   });
 });

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
+import type { Logger } from "pino";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Config, ModelConfig } from "../../src/config/schema.ts";
 import { createGateway, type RunningGateway, startGateway } from "../../src/gateway.ts";
@@ -39,6 +40,8 @@ export async function startTestGateway(
     plan?: string;
     /** Receives every request's span (OpenTelemetry's in-memory exporter). */
     spanExporter?: SpanExporter;
+    /** The gateway's logger (tests that read the log lines); silent by default. */
+    logger?: Logger;
     /** Start on an existing data directory (a restart), with the key already made there. */
     restart?: { dataDir: string; key: string };
   } = {},
@@ -52,6 +55,7 @@ export async function startTestGateway(
     env: options.env ?? {},
     clock: options.clock,
     spanExporter: options.spanExporter,
+    logger: options.logger,
   });
   const running = await startGateway(gateway);
   const key = options.restart?.key ?? (await gateway.accounts.createKey("test", options.plan ?? "pro")).key;
