@@ -158,6 +158,31 @@ describe("the simulated GPU pool", () => {
     assert.equal((await ask(3)).usage.output_tokens, 3);
   });
 
+  test("a client that gives up on a JSON reply while the pool decodes it is recorded as 499, its slot freed", async () => {
+    const pool = (server.gateway.upstreams.get("simulated") as SimulatedUpstream).pool;
+    const leaving = new AbortController();
+    // 2,000 tokens take 10 s at 200 tokens/s: the client leaves long before the reply is whole.
+    const request = postMessages(
+      server,
+      {
+        model: "claude-sonnet-4-6",
+        max_tokens: 2_000,
+        messages: [{ role: "user", content: "sim:tokens=2000" }],
+      },
+      { signal: leaving.signal },
+    ).catch(() => undefined);
+    await waitFor(() => pool.inFlight === 1, "the request to be decoding");
+    leaving.abort();
+    await request;
+    await waitFor(() => pool.inFlight === 0 && server.gateway.inFlight.size === 0, "the slot to be let go");
+    await server.gateway.ledger.flush();
+    const rows = await server.gateway.ledger.events({ account: "test", limit: 1000 });
+    // The newest row is this request's (the ledger lists oldest first).
+    const row = [...rows].sort((a, b) => a.at_ms - b.at_ms).at(-1);
+    assert.equal(row?.status, 499);
+    assert.equal(row?.error_type, "client_closed");
+  });
+
   test("a client that disconnects mid-stream is charged only for what was produced", async () => {
     // 2,000 tokens take 10 s at 200 tokens/s: the client leaves long before the end.
     const { received, recorded } = await streamThenDisconnect(server, 2_000, 20);
