@@ -169,9 +169,11 @@ export class Enforcer {
     family: string,
     nowMs: number,
     scale: number,
-  ): Map<Level, PlanLimits> {
+  ): ReadonlyMap<Level, PlanLimits> | undefined {
+    // The request path's common case (no level carries a plan) allocates nothing.
+    if (!identity.levels?.some((binding) => binding.limits.plan)) return undefined;
     const plans = new Map<Level, PlanLimits>();
-    for (const binding of identity.levels ?? []) {
+    for (const binding of identity.levels) {
       const name = binding.limits.plan;
       if (!name) continue;
       const limits = planLimits(policy, name, family, nowMs, scale);

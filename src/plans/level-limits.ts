@@ -126,6 +126,8 @@ function levelDimensions(binding: LevelBinding, nowMs: number): Array<{ spec: Di
  */
 const built = new WeakMap<PlanLimits, Map<string, PlanLimits>>();
 
+const NO_PLANS: ReadonlyMap<Level, PlanLimits> = new Map();
+
 /** A stable number per plan-limits object, so a cache key can name the exact lists used. */
 const ids = new WeakMap<PlanLimits, number>();
 let nextId = 0;
@@ -156,8 +158,10 @@ export function withLevels(
   limits: PlanLimits,
   levels: readonly LevelBinding[],
   nowMs: number,
-  levelPlans: ReadonlyMap<Level, PlanLimits> = new Map(),
+  levelPlans: ReadonlyMap<Level, PlanLimits> = NO_PLANS,
 ): PlanLimits {
+  // Most keys belong to no team and have no limits of their own: nothing to build or allocate.
+  if (levels.length === 0) return limits;
   const active = levels.filter((binding) => Object.keys(binding.limits).length > 0);
   if (active.length === 0) return limits;
   const month = new Date(nowMs).toISOString().slice(0, 7);

@@ -9,7 +9,13 @@ import {
   startFakeAnthropic,
   startFakeOpenAI,
 } from "../helpers/fake-upstreams.ts";
-import { catalogModel, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import {
+  catalogModel,
+  recordedUsage,
+  serveLlamaFrom,
+  startTestGateway,
+  type TestGateway,
+} from "../helpers/gateway.ts";
 
 type StreamEvent = OpenAI.Responses.ResponseStreamEvent;
 
@@ -277,19 +283,7 @@ describe("the Responses API in front of an OpenAI-compatible upstream", () => {
     upstream = await startFakeOpenAI();
     server = await startTestGateway({
       configure(config) {
-        config.upstreams.vllm = {
-          type: "openai",
-          url: `${upstream.url}/v1`,
-          api_key: "vllm-key",
-          timeout_ms: 5000,
-        };
-        config.models.push(
-          catalogModel("llama", {
-            family: "llama",
-            upstream: "vllm",
-            upstream_model: "meta-llama/Llama-3.3-70B-Instruct",
-          }),
-        );
+        serveLlamaFrom(config, upstream.url);
       },
     });
   });

@@ -25,6 +25,18 @@ export function catalogModel(id: string, fields: Partial<ModelConfig> & { upstre
   return { id, display_name: id, created_at: "2026-01-01T00:00:00Z", family: "fake", aliases: [], ...fields };
 }
 
+/** A fake OpenAI-compatible server as upstream `vllm`, serving the catalog model `llama` under Meta's id. */
+export function serveLlamaFrom(config: Config, upstreamUrl: string): void {
+  config.upstreams.vllm = { type: "openai", url: `${upstreamUrl}/v1`, api_key: "vllm-key", timeout_ms: 5000 };
+  config.models.push(
+    catalogModel("llama", {
+      family: "llama",
+      upstream: "vllm",
+      upstream_model: "meta-llama/Llama-3.3-70B-Instruct",
+    }),
+  );
+}
+
 /** Simulated models answer at 20,000 tokens/s with no TTFT so tests spend no time waiting. */
 export function fastSimulation(config: Config): void {
   for (const model of config.models) {

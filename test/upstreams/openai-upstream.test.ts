@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
 import { type FakeUpstream, startFakeOpenAI } from "../helpers/fake-upstreams.ts";
-import { catalogModel, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { catalogModel, serveLlamaFrom, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 describe("the OpenAI-compatible upstream adapter against a server speaking the OpenAI wire format", () => {
   let upstream: FakeUpstream;
@@ -14,19 +14,7 @@ describe("the OpenAI-compatible upstream adapter against a server speaking the O
     upstream = await startFakeOpenAI();
     server = await startTestGateway({
       configure(config) {
-        config.upstreams.vllm = {
-          type: "openai",
-          url: `${upstream.url}/v1`,
-          api_key: "vllm-key",
-          timeout_ms: 5000,
-        };
-        config.models.push(
-          catalogModel("llama", {
-            family: "llama",
-            upstream: "vllm",
-            upstream_model: "meta-llama/Llama-3.3-70B-Instruct",
-          }),
-        );
+        serveLlamaFrom(config, upstream.url);
         // Ids under llama-* go upstream as sent, so the fake server can key its behaviour on them.
         config.models.push(catalogModel("llama-any", { family: "llama", upstream: "vllm" }));
         config.routes.unshift({ match: "llama-*", model: "llama-any" });
