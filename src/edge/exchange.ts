@@ -179,12 +179,16 @@ export class Exchange implements InFlightRequest {
     if (!this.controller.signal.aborted) this.controller.abort();
   }
 
-  private countMetrics(status: number, error: HeadroomError | string | null | undefined): void {
+  private countMetrics(
+    status: number,
+    error: HeadroomError | string | null | undefined,
+    elapsedMs: number,
+  ): void {
     const { metrics } = this.gateway;
     const model = this.model?.requested ?? "-";
     const plan = this.identity.plan;
     metrics.requests.inc({ endpoint: this.endpoint, model, plan, status });
-    metrics.duration.observe({ endpoint: this.endpoint, model }, (performance.now() - this.startedAt) / 1000);
+    metrics.duration.observe({ endpoint: this.endpoint, model }, elapsedMs / 1000);
     if (this.firstTokenAt !== null)
       metrics.timeToFirstToken.observe({ model }, (this.firstTokenAt - this.startedAt) / 1000);
     const refusal = error instanceof HeadroomError && error.type === "rate_limit_error" && !this.admission;
@@ -217,10 +221,12 @@ export class Exchange implements InFlightRequest {
   finish(status: number, error?: HeadroomError | string | null): Promise<void> {
     if (this.recorded) return this.recorded;
     this.release(status, error);
-    this.countMetrics(status, error);
+    // One clock reading for the metrics, the log line and the ledger row.
+    const elapsedMs = performance.now() - this.startedAt;
+    this.countMetrics(status, error, elapsedMs);
     const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
     this.settle();
-    this.log(status, errorType);
+    this.log(status, errorType, elapsedMs);
     if (this.span) {
       endRequestSpan(this.span, {
         status,
@@ -234,7 +240,7 @@ export class Exchange implements InFlightRequest {
         decision: this.admission ? "admitted" : status === 429 ? "refused" : "not reached",
       });
     }
-    this.recorded = this.record(status, errorType);
+    this.recorded = this.record(status, errorType, elapsedMs);
     return this.recorded;
   }
 
@@ -269,7 +275,7 @@ export class Exchange implements InFlightRequest {
   }
 
   /** One line per exchange with its usage; streamed replies bypass Fastify's onResponse log. */
-  private log(status: number, errorType: string | null): void {
+  private log(status: number, errorType: string | null, elapsedMs: number): void {
     this.gateway.logger.info(
       {
         request_id: this.requestId,
@@ -279,14 +285,14 @@ export class Exchange implements InFlightRequest {
         error_type: errorType,
         input_tokens: this.meter.usage.input_tokens,
         output_tokens: this.meter.outputTokens,
-        ms: Math.round(performance.now() - this.startedAt),
+        ms: Math.round(elapsedMs),
       },
       "usage",
     );
   }
 
   /** The ledger row, exactly once per exchange. */
-  private record(status: number, errorType: string | null): Promise<void> {
+  private record(status: number, errorType: string | null, elapsedMs: number): Promise<void> {
     const usage = this.meter.usage;
     return this.gateway.ledger.record({
       at_ms: this.startedAtMs,
@@ -305,7 +311,7 @@ export class Exchange implements InFlightRequest {
       cache_read_input_tokens: usage.cache_read_input_tokens,
       cache_creation_1h_input_tokens: usage.cache_creation_1h_input_tokens ?? 0,
       ttft_ms: this.firstTokenAt === null ? null : this.firstTokenAt - this.startedAt,
-      duration_ms: performance.now() - this.startedAt,
+      duration_ms: elapsedMs,
       on_credits: this.admission?.onCredits ?? false,
     });
   }
