@@ -27,6 +27,7 @@ import { LeasedLimiterStore } from "./stores/leased-limiter.ts";
 import { MemoryLimiterStore } from "./stores/memory-limiter.ts";
 import { openStores } from "./stores/open-stores.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
+import { ResilientLimiterStore } from "./stores/resilient-limiter.ts";
 import type { Stores } from "./stores/store.ts";
 import { createTracing, type Tracing } from "./telemetry/tracing.ts";
 import { createUpstreams } from "./upstreams/registry.ts";
@@ -43,6 +44,10 @@ export interface Gateway extends EdgeServices {
   tracing: Tracing;
   /** The shared Redis store under the limiter (with or without leases), when REDIS_URL is set. */
   redis: RedisLimiterStore | undefined;
+  /** The breaker in front of the shared store, when there is one. */
+  resilient: ResilientLimiterStore | undefined;
+  /** Which store decides limits, in words, for the admin API's live view. */
+  limiterKind: string;
   policies: PolicyBook;
   /** The operator's token for the admin API (admin/admin-token.ts). */
   adminToken: AdminToken;
@@ -84,13 +89,25 @@ function loadFleetCapacity(file: string): FleetCapacity {
 /**
  * REDIS_URL selects the shared Redis limiter; otherwise limits live in this process.
  * HEADROOM_LIMITER_LEASE_FRACTION (e.g. 0.005) lets this gateway take leases of that share of a
- * key's limits from Redis and decide within them locally (stores/leased-limiter.ts).
+ * key's limits from Redis and decide within them locally (stores/leased-limiter.ts). A shared
+ * store sits behind a breaker that fails open or closed (stores/resilient-limiter.ts).
  */
 function createLimiter(
+  config: Config,
   env: NodeJS.ProcessEnv,
   clock: () => number,
-): { limiter: LimiterStore; redis?: RedisLimiterStore; ready: Promise<void> } {
-  if (!env.REDIS_URL) return { limiter: new MemoryLimiterStore({ now: clock }), ready: Promise.resolve() };
+  logger: Logger,
+  metrics: Metrics,
+): Pick<Gateway, "limiter" | "redis" | "resilient" | "limiterKind" | "ready"> {
+  if (!env.REDIS_URL) {
+    return {
+      limiter: new MemoryLimiterStore({ now: clock }),
+      redis: undefined,
+      resilient: undefined,
+      limiterKind: "memory",
+      ready: Promise.resolve(),
+    };
+  }
   const client = connectRedis(env.REDIS_URL, { timeoutMs: Number(env.HEADROOM_LIMITER_TIMEOUT_MS ?? 250) });
   client.on("error", () => {}); // reported through LimiterUnavailableError on use
   const redis = new RedisLimiterStore(client, { prefix: env.HEADROOM_REDIS_PREFIX ?? "hr:" });
@@ -100,8 +117,30 @@ function createLimiter(
       `HEADROOM_LIMITER_LEASE_FRACTION must be a share below 0.1, e.g. 0.005; got "${env.HEADROOM_LIMITER_LEASE_FRACTION}"`,
     );
   }
-  const limiter = fraction > 0 ? new LeasedLimiterStore(redis, { fraction }) : redis;
-  return { limiter, redis, ready: whenReady(client) };
+  const shared = fraction > 0 ? new LeasedLimiterStore(redis, { fraction }) : redis;
+  metrics.limiterStoreUp.set(1);
+  const resilient = new ResilientLimiterStore(shared, {
+    onFailure: config.limiter.on_store_failure,
+    probeMs: config.limiter.probe_interval_ms,
+    clock,
+    logger,
+    onError: () => metrics.limiterStoreErrors.inc(),
+    onStateChange: (up) => {
+      metrics.limiterStoreUp.set(up ? 1 : 0);
+      if (!up) metrics.limiterStoreOutages.inc();
+    },
+  });
+  return {
+    limiter: resilient,
+    redis,
+    resilient,
+    limiterKind: fraction > 0 ? "redis with leases" : "redis",
+    ready: whenReady(client).catch((error: unknown) => {
+      throw new ConfigError(
+        `Redis at ${whereIs(env.REDIS_URL)} did not answer (${(error as Error).message}): start it, or correct REDIS_URL (unset it to keep limits in this process).`,
+      );
+    }),
+  };
 }
 
 /**
@@ -119,7 +158,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     server: true,
     onMigrated: ({ from, to }) => logger.info({ from, to }, "database schema migrated"),
   });
-  const { limiter, redis, ready } = createLimiter(env, clock);
+  const metrics = new Metrics();
+  const limiting = createLimiter(config, env, clock, logger, metrics);
   const policies = new PolicyBook(stores.policies, undefined, undefined, (error) =>
     logger.warn({ err: error }, "could not re-read policies; keeping the ones loaded"),
   );
@@ -136,7 +176,6 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       }
     : undefined;
   const { accounts } = stores;
-  const metrics = new Metrics();
   const tracing = createTracing(env, options.spanExporter);
   const adminToken = await resolveAdminToken(env, stores.settings);
   return {
@@ -153,18 +192,14 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     ledger: stores.ledger,
     inFlight: new Set(),
     clock,
-    limiter,
-    redis,
+    ...limiting,
     policies,
     enforcer: new Enforcer(
-      limiter,
+      limiting.limiter,
       policies,
       options.capacity ?? fleetCapacity ?? new ConstantCapacity(),
       clock,
-      logger,
-      () => metrics.limiterStoreErrors.inc(),
     ),
-    ready,
     admission: createAdmission(config, sizing),
     metrics,
   };
@@ -178,15 +213,18 @@ export interface RunningGateway {
 }
 
 export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
-  await gateway.ready.catch((error: unknown) => {
-    gateway.logger.warn({ err: error }, "limiter store not ready: deciding locally until it is (fail open)");
+  await gateway.ready.catch(async (error: unknown) => {
+    // A store that cannot be reached at start is a setting to fix, not an outage to ride out.
+    await gateway.stores.close();
+    await gateway.limiter.close();
+    throw error;
   });
   await rebuildFromLedger(gateway);
   const app = buildServer(gateway, {
     ...gateway,
     accounts: gateway.stores.accounts,
     policyStore: gateway.stores.policies,
-    limiterKind: limiterKind(gateway),
+    limiterKind: gateway.limiterKind,
   });
   const { host, port } = gateway.config.server;
   await app.listen({ host, port });
@@ -201,22 +239,42 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
   return { gateway, app, url: `http://${shownHost}:${boundPort}`, close };
 }
 
+/** A store's URL without its credentials, for messages. */
+function whereIs(url: string | undefined): string {
+  try {
+    const parsed = new URL(url ?? "");
+    return `${parsed.protocol}//${parsed.host}${parsed.pathname === "/" ? "" : parsed.pathname}`;
+  } catch {
+    return "REDIS_URL";
+  }
+}
+
 /**
  * Long windows survive a restart: replayed from the ledger before the first request. A memory
  * limiter starts empty every time; Redis is rebuilt when it is empty (first start, or Redis
  * restarted without persistence), by one gateway, also when Redis comes back while we run.
  */
 async function rebuildFromLedger(gateway: Gateway): Promise<void> {
-  const { limiter, redis } = gateway;
+  const { limiter, redis, resilient } = gateway;
   if (redis) {
+    // An empty Redis is rebuilt from the ledger, which holds everything; otherwise it only lacks
+    // what this gateway admitted locally while it was unreachable. One resync at a time, so the
+    // outage's usage is either inside the rebuild or replayed, never both.
+    let resyncing = Promise.resolve();
     const claim = async () => {
+      const outage = resilient?.takeOutageUsage() ?? [];
       if (await redis.claimRebuild()) await replayLedger(gateway);
+      else for (const usage of outage) await redis.replay(usage);
     };
-    redis.onReady(() => {
-      claim().catch((error: unknown) =>
-        gateway.logger.error({ err: error }, "rebuilding limiter windows from the ledger failed"),
-      );
-    });
+    const resync = () => {
+      resyncing = resyncing
+        .then(claim)
+        .catch((error: unknown) =>
+          gateway.logger.error({ err: error }, "bringing the limiter store up to date failed"),
+        );
+    };
+    redis.onReady(resync);
+    resilient?.onRecovered(resync);
     await claim().catch((error: unknown) =>
       gateway.logger.warn(
         { err: error },
@@ -245,12 +303,6 @@ async function replayLedger(gateway: Gateway): Promise<void> {
     { ...report, since: new Date(report.sinceMs).toISOString(), ms: Math.round(performance.now() - started) },
     "limiter windows rebuilt from the ledger",
   );
-}
-
-/** Which store decides limits, in words, for the admin API's live view. */
-function limiterKind(gateway: Gateway): string {
-  if (!gateway.redis) return "memory";
-  return gateway.limiter instanceof LeasedLimiterStore ? "redis with leases" : "redis";
 }
 
 async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {

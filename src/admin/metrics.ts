@@ -104,7 +104,19 @@ export class Metrics {
 
   readonly limiterStoreErrors = new Counter({
     name: "headroom_limiter_store_errors_total",
-    help: "Limiter store calls that failed (Redis unreachable or slow); decided locally instead",
+    help: "Limiter store calls that failed (Redis unreachable or slow)",
+    registers: [this.registry],
+  });
+
+  readonly limiterStoreUp = new Gauge({
+    name: "headroom_limiter_store_up",
+    help: "1 while the shared limiter store answers, 0 while the gateway fails open or closed without it",
+    registers: [this.registry],
+  });
+
+  readonly limiterStoreOutages = new Counter({
+    name: "headroom_limiter_store_outages_total",
+    help: "Times the shared limiter store stopped answering (each ends when a probe gets an answer)",
     registers: [this.registry],
   });
 

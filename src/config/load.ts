@@ -20,6 +20,7 @@ export function mergeConfig(base: Config, file: ConfigFile): Config {
     models: [...models.values()],
     routes: [...(file.routes ?? []), ...base.routes],
     routing: { ...base.routing, ...file.routing },
+    limiter: { ...base.limiter, ...file.limiter },
     capacity: file.capacity ?? base.capacity,
   };
 }
@@ -88,6 +89,12 @@ export function loadConfig(
   if (overrides.host) config.server.host = overrides.host;
   if (overrides.port !== undefined) config.server.port = overrides.port;
   if (overrides.dataDir) config.server.data_dir = overrides.dataDir;
+  const onFailure = env.HEADROOM_LIMITER_ON_FAILURE;
+  if (onFailure !== undefined && onFailure !== "") {
+    if (onFailure !== "open" && onFailure !== "closed")
+      throw new ConfigError(`HEADROOM_LIMITER_ON_FAILURE must be "open" or "closed"; got "${onFailure}"`);
+    config.limiter = { ...config.limiter, on_store_failure: onFailure };
+  }
   const upstreamUrl = overrides.upstreamUrl ?? env.HEADROOM_UPSTREAM_URL;
   if (upstreamUrl) {
     try {

@@ -171,6 +171,15 @@ export const routeSchema = z
   })
   .strict();
 
+export const limiterSchema = z
+  .object({
+    /** While the shared limiter store (Redis) cannot answer: decide locally, or refuse with 503. */
+    on_store_failure: z.enum(["open", "closed"]).default("open"),
+    /** How often a store that stopped answering is asked whether it is back. */
+    probe_interval_ms: positiveInt.default(1_000),
+  })
+  .strict();
+
 export const capacitySchema = z
   .object({
     /** Fleet file (YAML) whose capacity timeline sizes the simulated pool and scales policies. */
@@ -188,6 +197,7 @@ export const configFileSchema = z
     routes: z.array(routeSchema).optional(),
     capacity: capacitySchema.optional(),
     routing: routingSchema.partial().optional(),
+    limiter: limiterSchema.partial().optional(),
   })
   .strict();
 
@@ -201,6 +211,7 @@ export type ModelConfig = z.infer<typeof modelSchema>;
 export type RouteConfig = z.infer<typeof routeSchema>;
 export type DeploymentConfig = z.infer<typeof deploymentSchema>;
 export type RoutingConfig = z.infer<typeof routingSchema>;
+export type LimiterConfig = z.infer<typeof limiterSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
 /** The whole configuration after defaults, the file and the environment are merged. */
@@ -210,6 +221,7 @@ export interface Config {
   models: ModelConfig[];
   routes: RouteConfig[];
   routing: RoutingConfig;
+  limiter: LimiterConfig;
   /** When set, every model is served by this upstream (`serve --upstream URL`). */
   upstream_override?: string;
   /** When set, capacity comes from this fleet (path resolved against the config file). */

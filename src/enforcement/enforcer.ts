@@ -4,10 +4,9 @@
  * are reconciled with their actual usage when they end; rejected ones become a 429 that names
  * the limit, says when it resets, and carries retry-after.
  */
-import type { Logger } from "pino";
 import { HeadroomError } from "../errors.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
-import { type CheckRequest, type LimiterStore, LimiterUnavailableError } from "../limits/limiter-store.ts";
+import type { CheckRequest, LimiterStore } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { LEVEL_PREFIX, type Level, withLevels } from "../plans/level-limits.ts";
 import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.ts";
@@ -20,7 +19,6 @@ import {
   openAIRateLimitHeaders,
   rfc3339,
 } from "../protocol/rate-limit-headers.ts";
-import { MemoryLimiterStore } from "../stores/memory-limiter.ts";
 import type { KeyIdentity } from "../stores/store.ts";
 
 /** Output tokens assumed for an account with no history yet. */
@@ -123,7 +121,6 @@ export function limitMessage(
 
 export class Enforcer {
   private readonly averageOutput = new Map<string, number>();
-  private readonly fallback: MemoryLimiterStore;
   private leaseCounter = 0;
 
   constructor(
@@ -131,13 +128,7 @@ export class Enforcer {
     private readonly policies: PolicyBook,
     private readonly capacity: CapacityProvider,
     private readonly clock: () => number,
-    private readonly logger: Logger,
-    /** Told each time the shared store fails a call (counted in /metrics). */
-    private readonly onStoreError: () => void = () => {},
-  ) {
-    // Decision 6 of DESIGN.md: when the shared store is unreachable, fail open on a local limiter.
-    this.fallback = new MemoryLimiterStore({ now: clock });
-  }
+  ) {}
 
   /** The limits that apply to this key and model right now. */
   limitsFor(identity: KeyIdentity, family: string, nowMs: number): PlanLimits {
@@ -192,12 +183,7 @@ export class Enforcer {
   /** The store's decision: without a promise when the store lives in this process. */
   private check(request: CheckRequest): Decision | Promise<Decision> {
     if (this.limiter.checkSync) return this.limiter.checkSync(request);
-    return this.limiter.check(request).catch((error: unknown) => {
-      if (!(error instanceof LimiterUnavailableError)) throw error;
-      this.onStoreError();
-      this.logger.warn({ err: error }, "limiter store unavailable: deciding locally (fail open)");
-      return this.fallback.checkSync(request);
-    });
+    return this.limiter.check(request);
   }
 
   private outputEstimate(account: string, maxTokens: number, limits: PlanLimits): number {
@@ -348,10 +334,7 @@ export class Enforcer {
       leaseId: admission.leaseId,
     };
     if (this.limiter.reconcileSync) return this.limiter.reconcileSync(request);
-    return this.limiter.reconcile(request).catch((error: unknown) => {
-      if (!(error instanceof LimiterUnavailableError)) throw error;
-      this.fallback.reconcileSync(request);
-    });
+    return this.limiter.reconcile(request);
   }
 
   /** The key's limits now, without consuming anything (GET /v1/headroom/limits). */

@@ -51,6 +51,8 @@ export interface LimiterStore {
   reconcileSync?(request: ReconcileRequest): void;
   /** Charges past usage to its windows, never refusing (see limits/window.ts chargeWindow). */
   replay?(request: ReplayRequest): void | Promise<void>;
+  /** Resolves when a shared store answers at all; rejects with LimiterUnavailableError. */
+  ping?(): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -161,6 +161,10 @@ export class LeasedLimiterStore implements LimiterStore {
     return this.shared.replay?.(request);
   }
 
+  async ping(): Promise<void> {
+    await this.shared.ping?.();
+  }
+
   async close(): Promise<void> {
     clearInterval(this.sweeper);
     for (const lease of this.leases.values()) lease.usedAtMs = Number.NEGATIVE_INFINITY;

@@ -152,6 +152,17 @@ export class RedisLimiterStore implements LimiterStore {
     await this.run(this.args("replay", request, request.costs, undefined, request.atMs));
   }
 
+  /** Resolves when Redis answers at all (the breaker's probe while it is down). */
+  async ping(): Promise<void> {
+    try {
+      await this.client.ping();
+    } catch (error) {
+      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
   /**
    * Whether this gateway should rebuild Redis's windows from the ledger: true once per cold
    * Redis (a marker key that an empty Redis lacks), to exactly one of the gateways asking.

@@ -3,7 +3,7 @@
  * and the usage ledger. WAL mode lets `headroom keys create` in a second terminal write while
  * the server reads; busy_timeout makes the two wait for each other instead of failing.
  */
-import { mkdirSync } from "node:fs";
+import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { DatabaseError, LEVELS_MIGRATION, SETTINGS_MIGRATION } from "./store.ts";
@@ -80,9 +80,19 @@ export interface Migration {
  * forward only. A file that is not SQLite, or a schema newer than this code, is a DatabaseError.
  */
 export function openDatabase(dataDir: string, onMigrated?: (migration: Migration) => void): SqliteDatabase {
-  mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, "headroom.db");
-  const db = new Database(path);
+  let db: SqliteDatabase;
+  try {
+    // Keys' hashes, the ledger and the admin token's hash live here: readable by this user only.
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    db = new Database(path);
+    chmodSync(path, 0o600);
+  } catch (error) {
+    const reason = (error as Error).message.replace(/^[A-Z]+: /, "");
+    throw new DatabaseError(
+      `cannot open the data directory ${dataDir} (${reason}): give another --data-dir, or let this user write there.`,
+    );
+  }
   try {
     db.pragma("journal_mode = WAL");
     db.pragma("busy_timeout = 5000");
