@@ -1,6 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { defaultConfig } from "./defaults.ts";
-import { type Config, type ConfigFile, configFileSchema } from "./schema.ts";
+import { anthropicUpstreamSchema, type Config, type ConfigFile, configFileSchema } from "./schema.ts";
 import { ConfigError, readYamlFile } from "./yaml-file.ts";
 
 export { ConfigError, describeIssues, parseYaml } from "./yaml-file.ts";
@@ -103,12 +103,11 @@ export function loadConfig(
       throw new ConfigError(`--upstream: not a URL: ${upstreamUrl}`);
     }
     const keyEnv = env.HEADROOM_UPSTREAM_KEY ? "HEADROOM_UPSTREAM_KEY" : "ANTHROPIC_API_KEY";
-    config.upstreams.override = {
+    config.upstreams.override = anthropicUpstreamSchema.parse({
       type: "anthropic",
       url: upstreamUrl,
       api_key_env: keyEnv,
-      timeout_ms: 600_000,
-    };
+    });
     config.upstream_override = "override";
   }
   checkReferences(config, options.file ?? "(defaults)");

@@ -35,8 +35,14 @@ const httpUpstreamFields = {
   /** The key sent upstream; prefer api_key_env so secrets stay out of files. */
   api_key: z.string().min(1).optional(),
   api_key_env: z.string().min(1).optional(),
-  /** Time allowed for the upstream's response headers (the stream may then run longer). */
+  /** Time allowed for a whole non-streaming reply (its headers come when it is done). */
   timeout_ms: positiveInt.default(600_000),
+  /** Time allowed to open a connection to the upstream. */
+  connect_timeout_ms: positiveInt.default(10_000),
+  /** A stream's first event (headers included) must arrive within this. */
+  first_byte_timeout_ms: positiveInt.default(120_000),
+  /** A stream is cut when no complete event arrives for this long (a trickle of bytes does not count). */
+  idle_timeout_ms: positiveInt.default(120_000),
   /** Concurrent requests the upstream serves well; above it lower priorities are shed (529). */
   capacity_concurrency: positiveInt.optional(),
 };

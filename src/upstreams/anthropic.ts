@@ -6,8 +6,16 @@
 import type { Agent } from "undici";
 import type { AnthropicUpstreamConfig } from "../config/schema.ts";
 import type { Message, SseEvent } from "../protocol/anthropic.ts";
-import { parseSse } from "../protocol/sse-parser.ts";
-import { joinUrl, postJson, probe, transportError, upstreamAgent, upstreamKey } from "./http.ts";
+import {
+  headersTimeout,
+  joinUrl,
+  postJson,
+  probe,
+  timedSse,
+  transportError,
+  upstreamAgent,
+  upstreamKey,
+} from "./http.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
 const DEFAULT_VERSION = "2023-06-01";
@@ -36,7 +44,7 @@ export class AnthropicUpstream implements Upstream {
     return headers;
   }
 
-  private post(path: string, call: Pick<MessageCall, "headers" | "signal">, body: unknown) {
+  private post(path: string, call: Pick<MessageCall, "headers" | "signal">, body: unknown, stream?: boolean) {
     return postJson(
       this.name,
       this.agent,
@@ -44,11 +52,12 @@ export class AnthropicUpstream implements Upstream {
       this.headers(call),
       body,
       call.signal,
+      headersTimeout(this.config, stream),
     );
   }
 
   async createMessage(call: MessageCall): Promise<MessageReply> {
-    const response = await this.post("/v1/messages", call, call.rawBody ?? call.body);
+    const response = await this.post("/v1/messages", call, call.rawBody ?? call.body, call.body.stream);
     if (call.body.stream) return { kind: "events", events: this.events(response.body) };
     try {
       return { kind: "message", message: (await response.body.json()) as Message };
@@ -59,7 +68,7 @@ export class AnthropicUpstream implements Upstream {
 
   private async *events(body: AsyncIterable<Buffer> & { destroy(): void }): AsyncGenerator<SseEvent> {
     try {
-      yield* parseSse(body);
+      yield* timedSse(this.name, body, this.config);
     } catch (error) {
       throw transportError(this.name, error);
     } finally {

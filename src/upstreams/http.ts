@@ -2,6 +2,8 @@
 import { Agent, type Dispatcher, request, errors as undiciErrors } from "undici";
 import type { AnthropicUpstreamConfig, OpenAIUpstreamConfig } from "../config/schema.ts";
 import { errorFromUpstream, HeadroomError, upstreamFailed, upstreamTimedOut } from "../errors.ts";
+import type { SseEvent } from "../protocol/anthropic.ts";
+import { parseSse } from "../protocol/sse-parser.ts";
 
 export function upstreamKey(
   config: AnthropicUpstreamConfig | OpenAIUpstreamConfig,
@@ -11,14 +13,65 @@ export function upstreamKey(
   return config.api_key_env ? env[config.api_key_env] : undefined;
 }
 
-export function upstreamAgent(config: AnthropicUpstreamConfig | OpenAIUpstreamConfig): Agent {
+type HttpUpstreamConfig = AnthropicUpstreamConfig | OpenAIUpstreamConfig;
+
+export function upstreamAgent(config: HttpUpstreamConfig): Agent {
   return new Agent({
     keepAliveTimeout: 30_000,
     headersTimeout: config.timeout_ms,
-    // Time allowed between two chunks of a body: a stalled stream is cut after this.
-    bodyTimeout: config.timeout_ms,
-    connect: { timeout: 10_000 },
+    // Time allowed between two chunks of a body; streams also watch whole events (timedSse).
+    bodyTimeout: config.idle_timeout_ms,
+    connect: { timeout: config.connect_timeout_ms },
   });
+}
+
+/** How long the upstream may take for its headers: a stream's first byte, or a whole reply. */
+export function headersTimeout(config: HttpUpstreamConfig, stream: boolean | undefined): number {
+  return stream ? Math.min(config.first_byte_timeout_ms, config.timeout_ms) : config.timeout_ms;
+}
+
+type UpstreamBody = AsyncIterable<Buffer> & { destroy(error?: Error): void };
+
+/**
+ * The upstream's SSE events, cut with a timeout error when the first one takes longer than
+ * `first_byte_timeout_ms` or the next one longer than `idle_timeout_ms`. Only time spent
+ * waiting on the upstream counts (not a slow client's), and only complete events reset the
+ * clock, so an upstream trickling a byte at a time is cut too. One timer per stream.
+ */
+export async function* timedSse(
+  name: string,
+  body: UpstreamBody,
+  config: HttpUpstreamConfig,
+): AsyncGenerator<SseEvent> {
+  let waiting = true;
+  let first = true;
+  const expire = () => {
+    if (!waiting) return;
+    const seconds = (first ? config.first_byte_timeout_ms : config.idle_timeout_ms) / 1000;
+    body.destroy(
+      upstreamTimedOut(
+        first
+          ? `Upstream ${name} sent no event within ${seconds} s.`
+          : `Upstream ${name} sent no event for ${seconds} s mid-stream.`,
+      ),
+    );
+  };
+  let timer = setTimeout(expire, config.first_byte_timeout_ms);
+  try {
+    for await (const event of parseSse(body)) {
+      waiting = false;
+      if (first) {
+        first = false;
+        clearTimeout(timer);
+        timer = setTimeout(expire, config.idle_timeout_ms);
+      }
+      yield event;
+      waiting = true;
+      timer.refresh();
+    }
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Joins a base URL and a path, tolerating a trailing slash on the base. */
@@ -73,6 +126,7 @@ export async function postJson(
   headers: Record<string, string>,
   body: unknown,
   signal: AbortSignal,
+  headersTimeoutMs?: number,
 ): Promise<Dispatcher.ResponseData> {
   let response: Dispatcher.ResponseData;
   try {
@@ -82,6 +136,7 @@ export async function postJson(
       body: typeof body === "string" ? body : JSON.stringify(body),
       signal,
       dispatcher: agent,
+      headersTimeout: headersTimeoutMs,
     });
   } catch (error) {
     throw transportError(name, error);

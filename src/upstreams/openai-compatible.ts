@@ -6,12 +6,21 @@
 import type { Agent } from "undici";
 import type { OpenAIUpstreamConfig } from "../config/schema.ts";
 import type { SseEvent } from "../protocol/anthropic.ts";
-import { parseSse } from "../protocol/sse-parser.ts";
 import { messagesToChatRequest } from "../protocol/translate/chat-request.ts";
 import { completionToMessage } from "../protocol/translate/chat-response.ts";
 import { ChatChunksToAnthropic } from "../protocol/translate/chat-stream.ts";
 import { meterResponsesEvent, responseToMeteredMessage } from "../protocol/translate/responses-meter.ts";
-import { httpError, joinUrl, postJson, probe, transportError, upstreamAgent, upstreamKey } from "./http.ts";
+import {
+  headersTimeout,
+  httpError,
+  joinUrl,
+  postJson,
+  probe,
+  timedSse,
+  transportError,
+  upstreamAgent,
+  upstreamKey,
+} from "./http.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
 export class OpenAICompatibleUpstream implements Upstream {
@@ -43,7 +52,15 @@ export class OpenAICompatibleUpstream implements Upstream {
     // The configured URL is the API base, as OpenAI clients take it (…/v1).
     const url = joinUrl(this.config.url, "/chat/completions");
     const chat = messagesToChatRequest(call.body, call.model.upstreamModel);
-    const response = await postJson(this.name, this.agent, url, headers, chat, call.signal);
+    const response = await postJson(
+      this.name,
+      this.agent,
+      url,
+      headers,
+      chat,
+      call.signal,
+      headersTimeout(this.config, call.body.stream),
+    );
     if (call.body.stream) {
       return { kind: "events", events: this.events(response.body, call) };
     }
@@ -63,7 +80,7 @@ export class OpenAICompatibleUpstream implements Upstream {
   ): AsyncGenerator<SseEvent> {
     const translator = new ChatChunksToAnthropic(call.model.requested, call.inputTokens);
     try {
-      for await (const event of parseSse(body)) {
+      for await (const event of timedSse(this.name, body, this.config)) {
         if (event.data === "[DONE]") {
           yield* translator.finish();
           return;
@@ -91,7 +108,15 @@ export class OpenAICompatibleUpstream implements Upstream {
   private async createResponse(call: MessageCall): Promise<MessageReply> {
     const body: Record<string, unknown> = { ...call.native?.body, model: call.model.upstreamModel };
     const url = joinUrl(this.config.url, "/responses");
-    const response = await postJson(this.name, this.agent, url, this.headers(), body, call.signal);
+    const response = await postJson(
+      this.name,
+      this.agent,
+      url,
+      this.headers(),
+      body,
+      call.signal,
+      headersTimeout(this.config, body.stream === true),
+    );
     if (body.stream === true) return { kind: "events", events: this.responseEvents(response.body, call) };
     try {
       const native = (await response.body.json()) as Record<string, unknown>;
@@ -106,7 +131,9 @@ export class OpenAICompatibleUpstream implements Upstream {
     call: MessageCall,
   ): AsyncGenerator<SseEvent> {
     try {
-      for await (const event of parseSse(body)) yield* meterResponsesEvent(event, call.inputTokens);
+      for await (const event of timedSse(this.name, body, this.config)) {
+        yield* meterResponsesEvent(event, call.inputTokens);
+      }
     } catch (error) {
       throw transportError(this.name, error);
     } finally {

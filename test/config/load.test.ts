@@ -138,6 +138,9 @@ describe("configuration", () => {
       url: "http://127.0.0.1:9999",
       api_key_env: "HEADROOM_UPSTREAM_KEY",
       timeout_ms: 600_000,
+      connect_timeout_ms: 10_000,
+      first_byte_timeout_ms: 120_000,
+      idle_timeout_ms: 120_000,
     });
   });
 

@@ -11,6 +11,7 @@ import {
 } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,
+  httpUpstream,
   recordedUsage,
   serveLlamaFrom,
   startTestGateway,
@@ -329,7 +330,7 @@ describe("the Responses API in front of an Anthropic upstream", () => {
     upstream = await startFakeAnthropic();
     server = await startTestGateway({
       configure(config) {
-        config.upstreams.fake = { type: "anthropic", url: upstream.url, timeout_ms: 30_000 };
+        config.upstreams.fake = httpUpstream({ type: "anthropic", url: upstream.url, timeout_ms: 30_000 });
         config.models.push(catalogModel("fake", { upstream: "fake" }));
         config.routes.unshift({ match: "fake-*", model: "fake" });
       },
@@ -400,13 +401,13 @@ describe("the Responses API passed through to an OpenAI server that serves it (r
     upstream = await startFakeOpenAI();
     server = await startTestGateway({
       configure(config) {
-        config.upstreams.openai = {
+        config.upstreams.openai = httpUpstream({
           type: "openai",
           url: `${upstream.url}/v1`,
           api_key: "upstream-key",
           timeout_ms: 5000,
           responses: true,
-        };
+        });
         config.models.push(
           catalogModel("gpt-up", { family: "gpt", upstream: "openai", upstream_model: "gpt-upstream-id" }),
         );

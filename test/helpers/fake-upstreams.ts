@@ -100,6 +100,22 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
       response.socket?.destroy();
       return;
     }
+    if (model.endsWith("-trickle")) {
+      // Headers at once, then the first event one byte every 5 ms: bytes keep coming, an event never does.
+      response.writeHead(200, { "content-type": "text/event-stream" });
+      const bytes = Buffer.from(
+        `event: message_start\ndata: ${JSON.stringify({ type: "message_start", pad: "x".repeat(4_000) })}\n\n`,
+      );
+      let at = 0;
+      const timer = setInterval(() => {
+        if (at < bytes.length) response.write(bytes.subarray(at, ++at));
+      }, 5);
+      response.on("close", () => {
+        clearInterval(timer);
+        abandoned.push(`${model}@${at}`);
+      });
+      return;
+    }
     if (model.endsWith("-slow")) {
       // Never answers: only the gateway's timeout, or the gateway giving up, ends this request.
       response.on("close", () => abandoned.push(String(body.model)));
@@ -135,6 +151,11 @@ export async function startFakeAnthropic(): Promise<FakeUpstream> {
       index: 0,
       delta: { type: "text_delta", text: "Hello from" },
     });
+    if (model.endsWith("-stall")) {
+      // Keeps the connection open and sends nothing more: a stream that hangs mid-way.
+      response.on("close", () => abandoned.push(model));
+      return;
+    }
     if (model.endsWith("-cut")) {
       // Let the first events reach the gateway, then drop the connection without message_stop.
       setTimeout(() => response.socket?.destroy(), 50);

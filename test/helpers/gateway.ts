@@ -7,7 +7,12 @@ import { join } from "node:path";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import type { Logger } from "pino";
 import { loadConfig } from "../../src/config/load.ts";
-import type { Config, ModelConfig } from "../../src/config/schema.ts";
+import {
+  type Config,
+  type ModelConfig,
+  type UpstreamConfig,
+  upstreamSchema,
+} from "../../src/config/schema.ts";
 import { createGateway, type RunningGateway, startGateway } from "../../src/gateway.ts";
 import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
@@ -25,9 +30,21 @@ export function catalogModel(id: string, fields: Partial<ModelConfig> & { upstre
   return { id, display_name: id, created_at: "2026-01-01T00:00:00Z", family: "fake", aliases: [], ...fields };
 }
 
+/** An Anthropic or OpenAI-compatible upstream's settings, with the defaults a config file would get. */
+export function httpUpstream(
+  fields: { type: "anthropic" | "openai"; url: string } & Record<string, unknown>,
+): UpstreamConfig {
+  return upstreamSchema.parse(fields);
+}
+
 /** A fake OpenAI-compatible server as upstream `vllm`, serving the catalog model `llama` under Meta's id. */
 export function serveLlamaFrom(config: Config, upstreamUrl: string): void {
-  config.upstreams.vllm = { type: "openai", url: `${upstreamUrl}/v1`, api_key: "vllm-key", timeout_ms: 5000 };
+  config.upstreams.vllm = httpUpstream({
+    type: "openai",
+    url: `${upstreamUrl}/v1`,
+    api_key: "vllm-key",
+    timeout_ms: 5000,
+  });
   config.models.push(
     catalogModel("llama", {
       family: "llama",

@@ -7,6 +7,7 @@ import { estimateTextTokens } from "../../src/tokens/estimate.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,
+  httpUpstream,
   postMessages,
   recordedUsage,
   startTestGateway,
@@ -24,22 +25,42 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     server = await startTestGateway({
       env: { FAKE_KEY: "upstream-secret" },
       configure(config) {
-        config.upstreams.fake = {
+        config.upstreams.fake = httpUpstream({
           type: "anthropic",
           url: upstream.url,
           api_key_env: "FAKE_KEY",
           timeout_ms: 30_000,
-        };
+        });
         // The same server behind a short timeout, for the model that never answers.
-        config.upstreams.hung = { type: "anthropic", url: upstream.url, timeout_ms: 300 };
-        config.upstreams.patient = { type: "anthropic", url: upstream.url, timeout_ms: 600_000 };
-        config.upstreams.down = { type: "anthropic", url: "http://127.0.0.1:1", timeout_ms: 1000 };
+        config.upstreams.hung = httpUpstream({ type: "anthropic", url: upstream.url, timeout_ms: 300 });
+        // Streams held to short first-event and idle timeouts; whole replies to a long one.
+        config.upstreams.strict = httpUpstream({
+          type: "anthropic",
+          url: upstream.url,
+          timeout_ms: 30_000,
+          first_byte_timeout_ms: 300,
+          idle_timeout_ms: 300,
+        });
+        config.upstreams.patient = httpUpstream({
+          type: "anthropic",
+          url: upstream.url,
+          timeout_ms: 600_000,
+        });
+        config.upstreams.down = httpUpstream({
+          type: "anthropic",
+          url: "http://127.0.0.1:1",
+          timeout_ms: 1000,
+        });
         config.models.push(
           catalogModel("fake", { upstream: "fake" }),
           catalogModel("fake-renamed", { upstream: "fake", upstream_model: "fake-json" }),
           catalogModel("fake-hang-slow", { upstream: "patient" }),
           catalogModel("fake-slow", { upstream: "hung" }),
           catalogModel("down", { upstream: "down" }),
+          catalogModel("strict-stall", { upstream: "strict", upstream_model: "fake-stall" }),
+          catalogModel("strict-trickle", { upstream: "strict", upstream_model: "fake-trickle" }),
+          catalogModel("strict-slow", { upstream: "strict", upstream_model: "fake-slow" }),
+          catalogModel("strict-json-slow", { upstream: "strict", upstream_model: "fake-json-slow" }),
         );
         config.routes.unshift({ match: "fake-*", model: "fake" });
       },
@@ -232,6 +253,92 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     });
     assert.equal(response.status, 504);
     assert.equal((await response.json()).error.type, "timeout_error");
+  });
+
+  test("a stream whose upstream sends no headers within first_byte_timeout_ms is 504 timeout_error", async () => {
+    const response = await postMessages(server, {
+      model: "strict-slow",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal(response.status, 504);
+    const body = (await response.json()) as { error: { type: string; message: string } };
+    assert.equal(body.error.type, "timeout_error");
+    // A whole (non-streaming) reply from the same upstream is allowed timeout_ms (30 s), not 0.3 s:
+    // it is still waiting after a stream started later has been refused.
+    const controller = new AbortController();
+    const json = postMessages(
+      server,
+      { model: "strict-json-slow", max_tokens: 10, messages: [{ role: "user", content: "hi" }] },
+      { signal: controller.signal },
+    ).catch(() => "aborted");
+    await waitFor(
+      () => upstream.requests.some((request) => request.body.model === "fake-json-slow"),
+      "the whole reply's call to reach the upstream",
+    );
+    const streamed = await postMessages(server, {
+      model: "strict-slow",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal(streamed.status, 504);
+    assert.ok(!upstream.abandoned?.includes("fake-json-slow"), "the whole reply still waits");
+    controller.abort();
+    assert.equal(await json, "aborted");
+    await waitFor(() => upstream.abandoned?.includes("fake-json-slow"), "the gateway to let go of it");
+  });
+
+  test("a stream that stops mid-way is cut after idle_timeout_ms with an SSE timeout_error, and the upstream let go", async () => {
+    const response = await postMessages(server, {
+      model: "strict-stall",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    assert.equal(response.status, 200);
+    const events: Array<{ event: string; data: string }> = [];
+    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event);
+    assert.equal(events[0]?.event, "message_start");
+    const last = events.at(-1);
+    assert.equal(last?.event, "error");
+    assert.deepEqual(JSON.parse(last?.data ?? "{}").error, {
+      type: "timeout_error",
+      message: "Upstream strict sent no event for 0.3 s mid-stream.",
+    });
+    await waitFor(() => upstream.abandoned?.includes("fake-stall"), "the gateway to close the upstream call");
+    const row = await recordedUsage(server, response.headers.get("request-id"));
+    assert.equal(row.status, 504);
+    assert.equal(row.error_type, "timeout_error");
+  });
+
+  test("an upstream trickling bytes that never make an event is cut: only whole events count", async () => {
+    const response = await postMessages(server, {
+      model: "strict-trickle",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    });
+    // The upstream's 200 came at once, so the client's stream has begun; it ends in an error event.
+    assert.equal(response.status, 200);
+    const events: Array<{ event: string; data: string }> = [];
+    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event);
+    assert.deepEqual(
+      events.map(({ event, data }) => ({ event, error: JSON.parse(data).error })),
+      [
+        {
+          event: "error",
+          error: { type: "timeout_error", message: "Upstream strict sent no event within 0.3 s." },
+        },
+      ],
+    );
+    const closed = await waitFor(
+      () => upstream.abandoned?.find((entry) => entry.startsWith("fake-trickle@")),
+      "the gateway to close the trickling call",
+    );
+    // Bytes were arriving (more than one), yet no event was complete.
+    assert.ok(Number(closed.split("@")[1]) > 1, closed);
   });
 
   test("a client that leaves before the upstream answers cuts the upstream call and is recorded as 499", async () => {

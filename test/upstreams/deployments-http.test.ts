@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
-import { catalogModel, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import {
+  catalogModel,
+  httpUpstream,
+  recordedUsage,
+  startTestGateway,
+  type TestGateway,
+} from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /**
@@ -34,24 +40,24 @@ describe("a model with several deployments, over HTTP", () => {
           breaker_failures: 2,
         };
         // Site A is the emptier one, so capacity-aware routing tries it first.
-        config.upstreams.a = {
+        config.upstreams.a = httpUpstream({
           type: "anthropic",
           url: siteA.url,
           timeout_ms: 30_000,
           capacity_concurrency: 100,
-        };
-        config.upstreams.b = {
+        });
+        config.upstreams.b = httpUpstream({
           type: "anthropic",
           url: siteB.url,
           timeout_ms: 30_000,
           capacity_concurrency: 10,
-        };
-        config.upstreams.down = {
+        });
+        config.upstreams.down = httpUpstream({
           type: "anthropic",
           url: "http://127.0.0.1:1",
           timeout_ms: 1000,
           capacity_concurrency: 1000,
-        };
+        });
         for (const failure of ["500", "529", "reset"]) {
           config.models.push(
             model(`flaky-${failure}`, [
