@@ -59,6 +59,11 @@ export class IdentityCache {
     return identity;
   }
 
+  /** Whether this key was valid when last looked up here (however long ago). */
+  knows(key: string): boolean {
+    return this.entries.has(key);
+  }
+
   isRevoked(key: string): Promise<boolean> {
     return this.store.isRevoked(key);
   }

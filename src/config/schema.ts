@@ -15,6 +15,12 @@ export const serverSchema = z
     body_limit_mb: z.number().positive().default(32),
     /** How long in-flight streams may run on after SIGINT/SIGTERM before they are cut. */
     shutdown_grace_ms: z.number().int().min(0).default(10_000),
+    /** Invalid keys one source address may send per minute before it gets 429 for unknown keys. */
+    bad_key_limit_per_minute: positiveInt.default(30),
+    /** A client must send its request line and headers within this (slowloris). */
+    headers_timeout_ms: positiveInt.default(10_000),
+    /** A client must send its whole request, body included, within this. */
+    request_timeout_ms: positiveInt.default(60_000),
     log_level: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   })
   .strict();

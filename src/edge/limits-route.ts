@@ -7,7 +7,7 @@ import type { FastifyInstance } from "fastify";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
 import { rfc3339 } from "../protocol/rate-limit-headers.ts";
 import { routeModel } from "../upstreams/routing.ts";
-import { authenticate } from "./auth.ts";
+import { identityOf } from "./auth.ts";
 import type { EdgeServices } from "./services.ts";
 
 const UNITS: Record<string, string> = {
@@ -22,7 +22,7 @@ export function registerLimitsRoute(
   gateway: Pick<EdgeServices, "identities" | "enforcer" | "router" | "upstreams">,
 ): void {
   app.get<{ Querystring: { model?: string } }>("/v1/headroom/limits", async (request) => {
-    const identity = await authenticate(gateway.identities, request.headers);
+    const identity = identityOf(request);
     const family = request.query.model
       ? routeModel(gateway.router, gateway.upstreams, request.query.model).model.entry.family
       : "sonnet";

@@ -6,7 +6,6 @@ import type { FastifyInstance } from "fastify";
 import { countTokensRequestSchema, messagesRequestSchema } from "../protocol/anthropic.ts";
 import { countRequestTokens } from "../tokens/count.ts";
 import { routeModel } from "../upstreams/routing.ts";
-import { authenticate } from "./auth.ts";
 import { toAnthropicEnvelope } from "./envelopes.ts";
 import { type ExchangeServices, forwardedHeaders } from "./exchange.ts";
 import { generationHandler } from "./pipeline.ts";
@@ -40,8 +39,8 @@ export function registerMessagesRoutes(
     }),
   );
 
+  // Authenticated before its body is read (auth.ts registerCustomerAuth).
   app.post("/v1/messages/count_tokens", async (request) => {
-    authenticate(gateway.identities, request.headers);
     const body = validateBody(countTokensRequestSchema, request.body);
     const { model, upstream } = routeModel(gateway.router, gateway.upstreams, body.model);
     if (upstream.countTokens) {

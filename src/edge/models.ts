@@ -7,7 +7,6 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import type { ModelConfig } from "../config/schema.ts";
 import { notFound } from "../errors.ts";
-import { authenticate } from "./auth.ts";
 import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
 
@@ -34,7 +33,6 @@ export function registerModelRoutes(
   gateway: Pick<EdgeServices, "identities" | "router">,
 ): void {
   app.get("/v1/models", async (request) => {
-    authenticate(gateway.identities, request.headers);
     const query = validateBody(listQuery, request.query);
     const all = gateway.router.list();
     let start = 0;
@@ -65,7 +63,6 @@ export function registerModelRoutes(
   });
 
   app.get<{ Params: { id: string } }>("/v1/models/:id", async (request) => {
-    authenticate(gateway.identities, request.headers);
     const resolved = gateway.router.resolve(request.params.id);
     if (!resolved) throw notFound(`model: ${request.params.id} is not served here.`, "model");
     return modelObject(resolved.entry, resolved.requested);

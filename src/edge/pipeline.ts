@@ -11,7 +11,7 @@ import type { z } from "zod";
 import { asHeadroomError, HeadroomError } from "../errors.ts";
 import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
 import type { MessageCall } from "../upstreams/upstream.ts";
-import { authenticate } from "./auth.ts";
+import { identityOf } from "./auth.ts";
 import { CLIENT_CLOSED, Exchange, type ExchangeServices } from "./exchange.ts";
 import { collectMessage, relayStream, type StreamFormat } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
@@ -44,8 +44,7 @@ export function generationHandler<Schema extends z.ZodType, Context>(
   surface: Surface<Schema, Context>,
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   return async (request, reply) => {
-    const found = authenticate(gateway.identities, request.headers);
-    const identity = found instanceof Promise ? await found : found;
+    const identity = identityOf(request);
     // While the ledger cannot take more (its store down and its buffer full), nothing new is
     // served: usage that cannot be recorded would be lost.
     if (gateway.ledger.saturated) {

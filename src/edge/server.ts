@@ -2,6 +2,7 @@
  * The HTTP edge: a Fastify app with headroom's routes, request ids on every response, JSON
  * parsing under our control, and one error handler that answers in each endpoint's envelope.
  */
+import { createServer, STATUS_CODES } from "node:http";
 import Fastify, {
   type FastifyBaseLogger,
   type FastifyError,
@@ -12,6 +13,8 @@ import Fastify, {
 import { asHeadroomError, HeadroomError, invalidRequest, notFound, requestTooLarge } from "../errors.ts";
 import { newRequestId } from "../ids.ts";
 import { type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
+import { registerCustomerAuth } from "./auth.ts";
+import { BadKeyThrottle } from "./bad-key-throttle.ts";
 import { registerChatRoutes } from "./chat-completions.ts";
 import { registerDashboard } from "./dashboard.ts";
 import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
@@ -48,6 +51,18 @@ export function redactedUrl(url: string): string {
       return secret ? `${name}=[redacted]` : pair;
     });
   return `${url.slice(0, query)}?${parts.join("&")}`;
+}
+
+/** What Node's HTTP parser reports, as a status and an error in our family. */
+function clientFailure(code: string | undefined): [number, HeadroomError] {
+  switch (code) {
+    case "HPE_HEADER_OVERFLOW":
+      return [431, new HeadroomError(431, "request_too_large", "Request headers are too large or too many.")];
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return [408, new HeadroomError(408, "timeout_error", "The request did not arrive in time.")];
+    default:
+      return [400, invalidRequest("The request is not valid HTTP.")];
+  }
 }
 
 interface FastifyReplyLike {
@@ -107,6 +122,32 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
     bodyLimit: Math.floor(config.body_limit_mb * 1024 * 1024),
     genReqId: () => newRequestId(),
     return503OnClosing: true,
+    // A client must send its headers, and then its whole request, in bounded time; Node checks
+    // every second (its default is every 30 s), so a slowloris socket is closed within seconds.
+    serverFactory: (handler) =>
+      createServer(
+        {
+          headersTimeout: config.headers_timeout_ms,
+          requestTimeout: Math.max(config.request_timeout_ms, config.headers_timeout_ms + 1),
+          connectionsCheckingInterval: 1_000,
+        },
+        handler,
+      ),
+    // Errors Node's parser meets before there is a request at all (headers too large or too
+    // many, a request that took too long to arrive, bytes that are not HTTP) answer in
+    // Anthropic's envelope with a request id; the connection is then closed.
+    clientErrorHandler: (error: NodeJS.ErrnoException, socket) => {
+      if (error.code === "ECONNRESET" || socket.destroyed) return;
+      const [status, failure] = clientFailure(error.code);
+      const requestId = newRequestId();
+      const body = JSON.stringify(toAnthropicEnvelope(failure, requestId));
+      if (socket.writable) {
+        socket.write(
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\nrequest-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+      }
+      socket.destroy();
+    },
     // Errors Fastify meets before routing (a URL that does not decode, `%ff%fe`) still answer
     // in the endpoint's envelope with a request id, like every other error.
     frameworkErrors: (error, request, reply) => {
@@ -171,6 +212,11 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
     return isOpenAIPath(request.url) ? toOpenAIEnvelope(failure) : toAnthropicEnvelope(failure, request.id);
   });
 
+  registerCustomerAuth(
+    app,
+    gateway.identities,
+    new BadKeyThrottle(config.bad_key_limit_per_minute, gateway.clock),
+  );
   app.get("/healthz", async () => ({ status: "ok" }));
   app.get("/metrics", async (_request, reply) => {
     for (const [name, controller] of gateway.admission) {

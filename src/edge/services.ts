@@ -31,7 +31,7 @@ export interface EdgeServices {
   clock: () => number;
   accounts: AccountStore;
   /** Key → identity, remembered for a second (accounts/identity-cache.ts). */
-  identities: Pick<IdentityCache, "authenticate" | "isRevoked">;
+  identities: Pick<IdentityCache, "authenticate" | "isRevoked" | "knows">;
   router: ModelRouter;
   upstreams: ReadonlyMap<string, Upstream>;
   enforcer: Enforcer;
