@@ -3,10 +3,13 @@
  * DATABASE_URL=postgres://… selects PostgreSQL (schema HEADROOM_DATABASE_SCHEMA, default
  * public); otherwise SQLite under the data directory. Migrations run on open.
  */
+import { unlinkSync } from "node:fs";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { keyHasher } from "../accounts/api-keys.ts";
+import { KEY_SECRET_FILE, resolveKeySecret } from "../accounts/key-secret.ts";
 import { openPostgresStores } from "./postgres.ts";
-import { type Migration, openDatabase } from "./sqlite.ts";
+import { DatabaseError, type Migration, openDatabase } from "./sqlite.ts";
 import { SqliteAccountStore } from "./sqlite-accounts.ts";
 import { type Checkpointer, startCheckpointer } from "./sqlite-checkpointer.ts";
 import { SqliteLedger } from "./sqlite-ledger.ts";
@@ -33,18 +36,48 @@ function ledgerBuffer(env: NodeJS.ProcessEnv): number | undefined {
 }
 
 export async function openStores(options: OpenStoresOptions): Promise<Stores> {
+  const stores = await openEngine(options);
+  try {
+    await checkKeySecret(stores, options);
+  } catch (error) {
+    await stores.close();
+    throw error;
+  }
+  return stores;
+}
+
+/**
+ * A secret made just now cannot be the one existing keyed hashes were made with: refuse to
+ * start rather than turn every key away.
+ */
+async function checkKeySecret(stores: Stores, options: OpenStoresOptions): Promise<void> {
+  if (!keySecretCreated.get(stores) || !(await stores.accounts.hasKeyedHashes())) return;
+  unlinkSync(join(options.dataDir, KEY_SECRET_FILE));
+  throw new DatabaseError(
+    `the keys in ${stores.location} were hashed with a server secret this gateway does not have: set HEADROOM_KEY_SECRET to it, or restore ${KEY_SECRET_FILE} into the data directory ${options.dataDir}.`,
+  );
+}
+
+const keySecretCreated = new WeakMap<Stores, boolean>();
+
+async function openEngine(options: OpenStoresOptions): Promise<Stores> {
   const url = options.env.DATABASE_URL;
   const maxBuffered = ledgerBuffer(options.env);
   if (isPostgresUrl(url)) {
-    return openPostgresStores({
+    const keySecret = resolveKeySecret(options.env, options.dataDir);
+    const stores = await openPostgresStores({
       url,
       schema: options.env.HEADROOM_DATABASE_SCHEMA ?? "public",
       logger: options.logger,
       onMigrated: options.onMigrated,
       maxBuffered,
+      hasher: keyHasher(keySecret.secret),
     });
+    keySecretCreated.set(stores, keySecret.created);
+    return stores;
   }
   const db = openDatabase(options.dataDir, options.onMigrated);
+  const keySecret = resolveKeySecret(options.env, options.dataDir);
   const ledger = new SqliteLedger(db, options.logger, maxBuffered);
   const location = join(options.dataDir, "headroom.db");
   let checkpointer: Checkpointer | undefined;
@@ -54,10 +87,10 @@ export async function openStores(options: OpenStoresOptions): Promise<Stores> {
       onError: (message) => options.logger?.warn({ err: message }, "WAL checkpoint failed; retrying"),
     });
   }
-  return {
+  const stores: Stores = {
     engine: "sqlite",
     location,
-    accounts: new SqliteAccountStore(db),
+    accounts: new SqliteAccountStore(db, keyHasher(keySecret.secret)),
     policies: new SqlitePolicyStore(db),
     settings: new SqliteSettingsStore(db),
     ledger,
@@ -69,4 +102,6 @@ export async function openStores(options: OpenStoresOptions): Promise<Stores> {
       db.close();
     },
   };
+  keySecretCreated.set(stores, keySecret.created);
+  return stores;
 }

@@ -1,6 +1,6 @@
 /** Accounts, API keys and dated policies in PostgreSQL: the same contract as the SQLite stores. */
 import type pg from "pg";
-import { displayPrefix, generateKey, hashKey, newKeyId } from "../accounts/api-keys.ts";
+import { displayPrefix, generateKey, type KeyHasher, newKeyId } from "../accounts/api-keys.ts";
 import { type LevelLimits, parseLevelLimits } from "../plans/level-limits.ts";
 import { type Policy, policySchema } from "../plans/schema.ts";
 import {
@@ -39,7 +39,10 @@ async function inTransaction<T>(pool: pg.Pool, work: (client: pg.PoolClient) => 
 }
 
 export class PostgresAccountStore implements AccountStore {
-  constructor(private readonly pool: pg.Pool) {}
+  constructor(
+    private readonly pool: pg.Pool,
+    private readonly hasher: KeyHasher,
+  ) {}
 
   createKey(account: string, plan: string | undefined, now = new Date()): Promise<CreatedKey> {
     return inTransaction(this.pool, async (client) => {
@@ -64,25 +67,35 @@ export class PostgresAccountStore implements AccountStore {
       const id = newKeyId();
       await client.query(
         "insert into api_keys (id, account, hash, prefix, plan, created_at) values ($1, $2, $3, $4, $5, $6)",
-        [id, account, hashKey(key), displayPrefix(key), override, now.toISOString()],
+        [id, account, this.hasher.hash(key), displayPrefix(key), override, now.toISOString()],
       );
       return { id, key, account, plan: override ?? existing?.plan ?? plan ?? "" };
     });
   }
 
+  /** The key's row by its keyed hash; a row still under the legacy hash is rehashed on the way. */
+  private async rowOf(key: string): Promise<StoredIdentity | undefined> {
+    const hash = this.hasher.hash(key);
+    const found = await this.pool.query<StoredIdentity>(`${IDENTITY_SELECT} where k.hash = $1`, [hash]);
+    if (found.rows[0]) return found.rows[0];
+    const legacy = this.hasher.legacyHash(key);
+    const old = await this.pool.query<StoredIdentity>(`${IDENTITY_SELECT} where k.hash = $1`, [legacy]);
+    if (old.rows[0]) await this.pool.query("update api_keys set hash = $1 where hash = $2", [hash, legacy]);
+    return old.rows[0];
+  }
+
+  async hasKeyedHashes(): Promise<boolean> {
+    const { rows } = await this.pool.query("select 1 from api_keys where hash like 'hmac-%' limit 1");
+    return rows.length > 0;
+  }
+
   async authenticate(key: string): Promise<KeyIdentity | undefined> {
-    const { rows } = await this.pool.query<StoredIdentity>(`${IDENTITY_SELECT} where k.hash = $1`, [
-      hashKey(key),
-    ]);
-    const row = rows[0];
+    const row = await this.rowOf(key);
     return row && !row.revoked_at ? identity(row) : undefined;
   }
 
   async isRevoked(key: string): Promise<boolean> {
-    const { rows } = await this.pool.query<StoredIdentity>(`${IDENTITY_SELECT} where k.hash = $1`, [
-      hashKey(key),
-    ]);
-    return Boolean(rows[0]?.revoked_at);
+    return Boolean((await this.rowOf(key))?.revoked_at);
   }
 
   async identityOfKey(keyId: string): Promise<KeyIdentity | undefined> {

@@ -5,6 +5,7 @@
  */
 import pg from "pg";
 import type { Logger } from "pino";
+import type { KeyHasher } from "../accounts/api-keys.ts";
 import { PostgresAccountStore, PostgresPolicyStore, PostgresSettingsStore } from "./postgres-accounts.ts";
 import { PostgresLedger } from "./postgres-ledger.ts";
 import type { Migration } from "./sqlite.ts";
@@ -153,6 +154,7 @@ export async function openPostgresStores(options: {
   logger?: Pick<Logger, "error" | "info" | "warn"> | undefined;
   onMigrated?: ((migration: Migration) => void) | undefined;
   maxBuffered?: number | undefined;
+  hasher: KeyHasher;
 }): Promise<Stores> {
   const location = redactUrl(options.url);
   const pool = createPool(options.url, options.schema);
@@ -167,7 +169,7 @@ export async function openPostgresStores(options: {
   return {
     engine: "postgres",
     location: `${location} (schema ${options.schema})`,
-    accounts: new PostgresAccountStore(pool),
+    accounts: new PostgresAccountStore(pool, options.hasher),
     policies: new PostgresPolicyStore(pool),
     settings: new PostgresSettingsStore(pool),
     ledger,

@@ -1,5 +1,5 @@
 /** Accounts and API keys in SQLite. Persistence only: key material is made in accounts/. */
-import { displayPrefix, generateKey, hashKey, newKeyId } from "../accounts/api-keys.ts";
+import { displayPrefix, generateKey, type KeyHasher, newKeyId } from "../accounts/api-keys.ts";
 import { type LevelLimits, parseLevelLimits } from "../plans/level-limits.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
 import {
@@ -18,11 +18,31 @@ export type { CreatedKey, KeyIdentity, KeyListing } from "./store.ts";
 
 export class SqliteAccountStore implements AccountStore {
   private readonly findByHash;
+  private readonly rehash;
 
-  constructor(private readonly db: SqliteDatabase) {
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly hasher: KeyHasher,
+  ) {
     this.findByHash = db.prepare<[string], IdentityRow & { revoked_at: string | null }>(
       `${IDENTITY_SELECT} where k.hash = ?`,
     );
+    this.rehash = db.prepare<[string, string]>("update api_keys set hash = ? where hash = ?");
+  }
+
+  /** The key's row by its keyed hash; a row still under the legacy hash is rehashed on the way. */
+  private rowOf(key: string) {
+    const hash = this.hasher.hash(key);
+    const row = this.findByHash.get(hash);
+    if (row) return row;
+    const legacy = this.hasher.legacyHash(key);
+    const old = this.findByHash.get(legacy);
+    if (old) this.rehash.run(hash, legacy);
+    return old;
+  }
+
+  async hasKeyedHashes(): Promise<boolean> {
+    return Boolean(this.db.prepare("select 1 from api_keys where hash like 'hmac-%' limit 1").get());
   }
 
   /**
@@ -47,14 +67,14 @@ export class SqliteAccountStore implements AccountStore {
         .prepare(
           "insert into api_keys (id, account, hash, prefix, plan, created_at) values (?, ?, ?, ?, ?, ?)",
         )
-        .run(id, account, hashKey(key), displayPrefix(key), override, now.toISOString());
+        .run(id, account, this.hasher.hash(key), displayPrefix(key), override, now.toISOString());
       return { id, key, account, plan: override ?? existing?.plan ?? plan ?? "" };
     })();
   }
 
   /** The identity behind a key, or undefined if unknown or revoked. */
   async authenticate(key: string): Promise<KeyIdentity | undefined> {
-    const row = this.findByHash.get(hashKey(key));
+    const row = this.rowOf(key);
     if (!row || row.revoked_at) return undefined;
     return identityFromRow(row, parseLevelLimits);
   }
@@ -67,7 +87,7 @@ export class SqliteAccountStore implements AccountStore {
 
   /** Whether a key exists but was revoked, to say so in the 401. */
   async isRevoked(key: string): Promise<boolean> {
-    return Boolean(this.findByHash.get(hashKey(key))?.revoked_at);
+    return Boolean(this.rowOf(key)?.revoked_at);
   }
 
   async listKeys(account?: string): Promise<KeyListing[]> {

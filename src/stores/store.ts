@@ -117,6 +117,8 @@ export interface AccountStore {
   authenticate(key: string): Promise<KeyIdentity | undefined>;
   /** Whether a key exists but was revoked, to say so in the 401. */
   isRevoked(key: string): Promise<boolean>;
+  /** Whether any key is stored under a keyed hash (so the server secret that made it matters). */
+  hasKeyedHashes(): Promise<boolean>;
   /** The identity a key id stands for, revoked or not (its usage still counts for its account). */
   identityOfKey(keyId: string): Promise<KeyIdentity | undefined>;
   listKeys(account?: string): Promise<KeyListing[]>;

@@ -3,9 +3,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
+import { keyHasher } from "../../src/accounts/api-keys.ts";
 import { IDENTITY_TTL_MS, IdentityCache, STALE_IF_ERROR_MS } from "../../src/accounts/identity-cache.ts";
 import { openDatabase } from "../../src/stores/sqlite.ts";
 import { SqliteAccountStore } from "../../src/stores/sqlite-accounts.ts";
+
+const hasher = keyHasher(Buffer.from("a test secret of at least thirty-two characters"));
 
 test("a key's identity is remembered for a second: a revocation from another connection is seen once it expires", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "headroom-identity-"));
@@ -16,7 +19,7 @@ test("a key's identity is remembered for a second: a revocation from another con
     gatewayDb.close();
     cliDb.close();
   });
-  const store = new SqliteAccountStore(gatewayDb);
+  const store = new SqliteAccountStore(gatewayDb, hasher);
   let reads = 0;
   const counted = {
     authenticate: (key: string) => {
@@ -27,7 +30,7 @@ test("a key's identity is remembered for a second: a revocation from another con
   };
   let now = 0;
   const cache = new IdentityCache(counted, () => now);
-  const { key, id } = await new SqliteAccountStore(cliDb).createKey("alice", "pro");
+  const { key, id } = await new SqliteAccountStore(cliDb, hasher).createKey("alice", "pro");
 
   assert.equal((await cache.authenticate(key))?.account, "alice");
   const remembered = cache.authenticate(key);
@@ -35,7 +38,7 @@ test("a key's identity is remembered for a second: a revocation from another con
   assert.equal(remembered?.account, "alice");
   assert.equal(reads, 1, "the second request within the second reads no database");
 
-  assert.ok(await new SqliteAccountStore(cliDb).revokeKey(id));
+  assert.ok(await new SqliteAccountStore(cliDb, hasher).revokeKey(id));
   now += IDENTITY_TTL_MS - 1;
   assert.equal(
     (await cache.authenticate(key))?.account,
