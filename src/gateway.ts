@@ -16,6 +16,7 @@ import { FleetCapacity } from "./capacity/fleet-capacity.ts";
 import { readFleetFile } from "./capacity/timeline.ts";
 import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
+import { listenForMetrics } from "./edge/metrics-route.ts";
 import { buildServer } from "./edge/server.ts";
 import type { EdgeServices } from "./edge/services.ts";
 import { Enforcer } from "./enforcement/enforcer.ts";
@@ -228,11 +229,20 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
   });
   const { host, port } = gateway.config.server;
   await app.listen({ host, port });
+  const metricsServer = gateway.config.metrics.listen
+    ? await listenForMetrics(gateway, gateway.config.metrics.listen).catch(async (error: unknown) => {
+        await app.close();
+        throw new ConfigError(
+          `metrics.listen ${gateway.config.metrics.listen} cannot be used (${(error as Error).message}): give another host:port.`,
+        );
+      })
+    : undefined;
   const address = app.server.address();
   const boundPort = typeof address === "object" && address ? address.port : port;
   const shownHost = host.includes(":") ? `[${host}]` : host;
   let closing: Promise<void> | undefined;
   const close = () => {
+    metricsServer?.close();
     closing ??= shutdown(gateway, app);
     return closing;
   };

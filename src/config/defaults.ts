@@ -8,7 +8,7 @@
  * `created_at` is the catalog date headroom lists, not a claim about a release date.
  */
 import type { Config, ModelConfig, SimulationProfile } from "./schema.ts";
-import { limiterSchema, routingSchema, serverSchema } from "./schema.ts";
+import { limiterSchema, metricsSchema, routingSchema, serverSchema } from "./schema.ts";
 
 const opus: SimulationProfile = {
   decode_tokens_per_s: 60,
@@ -72,6 +72,7 @@ export function defaultConfig(): Config {
     models: structuredClone(defaultModels),
     routing: routingSchema.parse({}),
     limiter: limiterSchema.parse({}),
+    metrics: metricsSchema.parse({}),
     routes: [
       { match: "claude-fable-*", model: "claude-fable-5" },
       { match: "claude-opus-*", model: "claude-opus-4-8" },

@@ -1,6 +1,12 @@
 import { dirname, resolve } from "node:path";
 import { defaultConfig } from "./defaults.ts";
-import { anthropicUpstreamSchema, type Config, type ConfigFile, configFileSchema } from "./schema.ts";
+import {
+  anthropicUpstreamSchema,
+  type Config,
+  type ConfigFile,
+  configFileSchema,
+  metricsSchema,
+} from "./schema.ts";
 import { ConfigError, readYamlFile } from "./yaml-file.ts";
 
 export { ConfigError, describeIssues, parseYaml } from "./yaml-file.ts";
@@ -21,6 +27,7 @@ export function mergeConfig(base: Config, file: ConfigFile): Config {
     routes: [...(file.routes ?? []), ...base.routes],
     routing: { ...base.routing, ...file.routing },
     limiter: { ...base.limiter, ...file.limiter },
+    metrics: { ...base.metrics, ...file.metrics },
     capacity: file.capacity ?? base.capacity,
   };
 }
@@ -89,6 +96,14 @@ export function loadConfig(
   if (overrides.host) config.server.host = overrides.host;
   if (overrides.port !== undefined) config.server.port = overrides.port;
   if (overrides.dataDir) config.server.data_dir = overrides.dataDir;
+  if (env.HEADROOM_METRICS_LISTEN) {
+    const listen = metricsSchema.shape.listen.safeParse(env.HEADROOM_METRICS_LISTEN);
+    if (!listen.success)
+      throw new ConfigError(
+        `HEADROOM_METRICS_LISTEN must be host:port, e.g. 127.0.0.1:9464; got "${env.HEADROOM_METRICS_LISTEN}"`,
+      );
+    config.metrics = { ...config.metrics, listen: listen.data };
+  }
   const onFailure = env.HEADROOM_LIMITER_ON_FAILURE;
   if (onFailure !== undefined && onFailure !== "") {
     if (onFailure !== "open" && onFailure !== "closed")

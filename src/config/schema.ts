@@ -192,6 +192,18 @@ export const limiterSchema = z
   })
   .strict();
 
+export const metricsSchema = z
+  .object({
+    /** Who may scrape /metrics on the main port: the admin token's holder (Bearer), or anyone. */
+    access: z.enum(["admin_token", "open"]).default("admin_token"),
+    /** Also serve /metrics, open, on this host:port only (an address scrapers reach and clients do not). */
+    listen: z
+      .string()
+      .regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "host:port, e.g. 127.0.0.1:9464")
+      .optional(),
+  })
+  .strict();
+
 export const capacitySchema = z
   .object({
     /** Fleet file (YAML) whose capacity timeline sizes the simulated pool and scales policies. */
@@ -210,6 +222,7 @@ export const configFileSchema = z
     capacity: capacitySchema.optional(),
     routing: routingSchema.partial().optional(),
     limiter: limiterSchema.partial().optional(),
+    metrics: metricsSchema.partial().optional(),
   })
   .strict();
 
@@ -224,6 +237,7 @@ export type RouteConfig = z.infer<typeof routeSchema>;
 export type DeploymentConfig = z.infer<typeof deploymentSchema>;
 export type RoutingConfig = z.infer<typeof routingSchema>;
 export type LimiterConfig = z.infer<typeof limiterSchema>;
+export type MetricsConfig = z.infer<typeof metricsSchema>;
 export type ConfigFile = z.infer<typeof configFileSchema>;
 
 /** The whole configuration after defaults, the file and the environment are merged. */
@@ -234,6 +248,7 @@ export interface Config {
   routes: RouteConfig[];
   routing: RoutingConfig;
   limiter: LimiterConfig;
+  metrics: MetricsConfig;
   /** When set, every model is served by this upstream (`serve --upstream URL`). */
   upstream_override?: string;
   /** When set, capacity comes from this fleet (path resolved against the config file). */

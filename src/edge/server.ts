@@ -12,15 +12,15 @@ import Fastify, {
 } from "fastify";
 import { asHeadroomError, HeadroomError, invalidRequest, notFound, requestTooLarge } from "../errors.ts";
 import { newRequestId } from "../ids.ts";
-import { type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
+import { ADMIN_PREFIX, type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
 import { registerCustomerAuth } from "./auth.ts";
 import { BadKeyThrottle } from "./bad-key-throttle.ts";
 import { registerChatRoutes } from "./chat-completions.ts";
 import { registerDashboard } from "./dashboard.ts";
 import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
-import { familyLoad } from "./family-load.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
 import { registerMessagesRoutes } from "./messages.ts";
+import { registerMetricsRoute } from "./metrics-route.ts";
 import { registerModelRoutes } from "./models.ts";
 import { registerResponsesRoutes } from "./responses.ts";
 import type { EdgeServices } from "./services.ts";
@@ -52,6 +52,20 @@ export function redactedUrl(url: string): string {
     });
   return `${url.slice(0, query)}?${parts.join("&")}`;
 }
+
+/**
+ * The operator's pages and API: no framing (clickjacking), no sniffing, no referrer, nothing
+ * cached, scripts and styles from this origin only (uPlot sets inline styles, hence that one
+ * allowance). No CORS headers are sent anywhere: browsers keep other origins out.
+ */
+const OPERATOR_HEADERS = {
+  "content-security-policy":
+    "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+  "x-frame-options": "DENY",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "no-referrer",
+  "cache-control": "no-store",
+};
 
 /** What Node's HTTP parser reports, as a status and an error in our family. */
 function clientFailure(code: string | undefined): [number, HeadroomError] {
@@ -101,19 +115,7 @@ declare module "fastify" {
   }
 }
 
-/** Demand in flight against capacity, per model family, as of this scrape. */
-function setFamilyGauges(gateway: EdgeServices): void {
-  const { metrics } = gateway;
-  metrics.familyDemand.reset();
-  metrics.familyCapacity.reset();
-  for (const load of familyLoad(gateway)) {
-    metrics.familyDemand.set({ family: load.family }, load.demandTokensPerSecond);
-    if (load.capacityTokensPerSecond !== undefined)
-      metrics.familyCapacity.set({ family: load.family }, load.capacityTokensPerSecond);
-  }
-}
-
-export function buildServer(gateway: EdgeServices, admin?: AdminServices): FastifyInstance {
+export function buildServer(gateway: EdgeServices, admin: AdminServices): FastifyInstance {
   const { server: config } = gateway.config;
   const app = Fastify({
     loggerInstance: gateway.logger as FastifyBaseLogger,
@@ -178,6 +180,9 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
   app.addHook("onRequest", (request, reply, done) => {
     reply.header("request-id", request.id);
     if (isOpenAIPath(request.url)) reply.header("x-request-id", request.id);
+    else if (request.url.startsWith("/dashboard") || request.url.startsWith(ADMIN_PREFIX)) {
+      reply.headers(OPERATOR_HEADERS);
+    }
     done();
   });
 
@@ -218,25 +223,13 @@ export function buildServer(gateway: EdgeServices, admin?: AdminServices): Fasti
     new BadKeyThrottle(config.bad_key_limit_per_minute, gateway.clock),
   );
   app.get("/healthz", async () => ({ status: "ok" }));
-  app.get("/metrics", async (_request, reply) => {
-    for (const [name, controller] of gateway.admission) {
-      const stats = controller.stats(0);
-      gateway.metrics.inFlight.set({ upstream: name }, stats.inFlight);
-      gateway.metrics.demand.set({ upstream: name }, stats.demandTokensPerSecond);
-    }
-    gateway.metrics.ledgerBuffered.set(gateway.ledger.pending);
-    setFamilyGauges(gateway);
-    reply.header("content-type", gateway.metrics.registry.contentType);
-    return gateway.metrics.registry.metrics();
-  });
+  registerMetricsRoute(app, gateway, admin.adminToken);
   registerMessagesRoutes(app, gateway);
   registerChatRoutes(app, gateway);
   registerResponsesRoutes(app, gateway);
   registerModelRoutes(app, gateway);
   registerLimitsRoute(app, gateway);
-  if (admin) {
-    registerAdminApi(app, admin, HEADROOM_VERSION);
-    registerDashboard(app);
-  }
+  registerAdminApi(app, admin, HEADROOM_VERSION);
+  registerDashboard(app);
   return app;
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { scrapeMetrics, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 /** The value of one sample line, or undefined when the series is absent. */
@@ -44,7 +44,7 @@ describe("/metrics covers traffic, latency, the limiter and capacity", () => {
       });
     for (let i = 0; i < 50; i++) await ask();
     await assert.rejects(ask(), Anthropic.RateLimitError);
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await scrapeMetrics(server);
     const labels = 'endpoint="anthropic",model="claude-sonnet-4-6"';
     assert.equal(sample(text, `headroom_requests_total{${labels},plan="api-tier-1",status="200"}`), 50);
     assert.equal(sample(text, `headroom_requests_total{${labels},plan="api-tier-1",status="429"}`), 1);
@@ -61,7 +61,7 @@ describe("/metrics covers traffic, latency, the limiter and capacity", () => {
   });
 
   test("demand against capacity per model family: capacity from the simulated pool, demand from what is in flight", async () => {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await scrapeMetrics(server);
     // The default pool: 256 slots; Sonnet decodes at the test's 20,000 tokens/s per stream.
     assert.equal(sample(text, 'headroom_family_capacity_tokens_per_second{family="sonnet"}'), 256 * 20_000);
     assert.equal(
@@ -83,7 +83,7 @@ describe("/metrics covers traffic, latency, the limiter and capacity", () => {
       signal: leaving.signal,
     });
     const during = await waitFor(async () => {
-      const scrape = await (await fetch(`${server.url}/metrics`)).text();
+      const scrape = await scrapeMetrics(server);
       return sample(scrape, 'headroom_family_demand_tokens_per_second{family="sonnet"}') === 1 && scrape;
     }, "the slow stream's demand to show");
     assert.equal(sample(during, 'headroom_family_demand_tokens_per_second{family="haiku"}'), 0);

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { AdmissionController } from "../../src/admission/admission-controller.ts";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { scrapeMetrics, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe("admission controller", () => {
@@ -113,7 +113,7 @@ describe("priority load shedding on a small simulated pool", () => {
       return summary[0]?.requests === tally.lowOk + tally.lowShed + 1 && summary;
     }, "the ledger to record every low-priority request");
     assert.equal(rows[0]?.errors, tally.lowShed);
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await scrapeMetrics(server);
     const shed = /headroom_shed_total\{upstream="simulated",priority="4"\} (\d+)/.exec(metrics);
     assert.equal(Number(shed?.[1]), tally.lowShed);
     assert.doesNotMatch(metrics, /headroom_shed_total\{upstream="simulated",priority="9"\}/);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { scrapeMetrics, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -54,7 +54,7 @@ const ask = (server: TestGateway, path = "/v1/messages") =>
   });
 
 async function metric(server: TestGateway, name: string): Promise<number | undefined> {
-  const text = await (await fetch(`${server.url}/metrics`)).text();
+  const text = await scrapeMetrics(server);
   const line = text.split("\n").find((row) => row.startsWith(`${name} `));
   return line === undefined ? undefined : Number(line.split(" ")[1]);
 }

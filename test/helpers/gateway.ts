@@ -22,6 +22,8 @@ import { waitFor } from "./wait.ts";
 export interface TestGateway extends RunningGateway {
   key: string;
   dataDir: string;
+  /** The admin token, when the test gave it or this start generated it. */
+  adminToken: string | undefined;
   stop(): Promise<void>;
 }
 
@@ -92,11 +94,22 @@ export async function startTestGateway(
     ...running,
     key,
     dataDir,
+    adminToken: options.env?.HEADROOM_ADMIN_TOKEN ?? gateway.adminToken.generated,
     async stop() {
       await running.close();
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** The gateway's /metrics text, scraped with the admin token as Prometheus would be configured. */
+export async function scrapeMetrics(server: TestGateway): Promise<string> {
+  assert.ok(server.adminToken, "the test knows the admin token");
+  const response = await fetch(`${server.url}/metrics`, {
+    headers: { authorization: `Bearer ${server.adminToken}` },
+  });
+  assert.equal(response.status, 200);
+  return response.text();
 }
 
 /** POST /v1/messages with the test key and a JSON body, as a client without an SDK would. */

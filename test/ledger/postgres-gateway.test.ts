@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { scrapeMetrics, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { DATABASE_URL, dropSchema, inSchema, postgresSkipReason, uniqueSchema } from "../helpers/postgres.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -98,7 +98,7 @@ describe("PostgreSQL goes away under load and comes back", { skip }, () => {
     // Every request during the outage is served (JSON and streams), its row kept in memory.
     for (let i = 0; i < 20; i++) await take(i % 2 === 0);
     assert.ok(server.gateway.ledger.pending > 0, "events wait in the buffer");
-    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    const metrics = await scrapeMetrics(server);
     const buffered = Number(/^headroom_ledger_buffered_events (\d+)/m.exec(metrics)?.[1]);
     assert.ok(buffered > 0, `the metric shows the buffer (${buffered})`);
 

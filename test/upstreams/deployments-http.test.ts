@@ -6,6 +6,7 @@ import {
   catalogModel,
   httpUpstream,
   recordedUsage,
+  scrapeMetrics,
   startTestGateway,
   type TestGateway,
 } from "../helpers/gateway.ts";
@@ -102,10 +103,10 @@ describe("a model with several deployments, over HTTP", () => {
 
   test("active health checks find the unreachable deployment on their own", async () => {
     await waitFor(async () => {
-      const text = await (await fetch(`${server.url}/metrics`)).text();
+      const text = await scrapeMetrics(server);
       return /headroom_deployment_breaker_open\{model="refused",deployment="down"\} 1/.test(text);
     }, "the breaker of the deployment nobody listens for to open");
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await scrapeMetrics(server);
     assert.match(text, /headroom_deployment_breaker_open\{model="refused",deployment="b"\} 0/);
   });
 
@@ -131,7 +132,7 @@ describe("a model with several deployments, over HTTP", () => {
   });
 
   test("/metrics shows attempts per deployment and outcome", async () => {
-    const text = await (await fetch(`${server.url}/metrics`)).text();
+    const text = await scrapeMetrics(server);
     assert.match(
       text,
       /headroom_deployment_attempts_total\{model="flaky-500",deployment="a",outcome="failed"\} 1/,
