@@ -6,6 +6,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import type { SpanExporter } from "@opentelemetry/sdk-trace";
 import type { FastifyInstance } from "fastify";
+import type { Cluster, Redis } from "ioredis";
 import pino, { type Logger } from "pino";
 import { IdentityCache } from "./accounts/identity-cache.ts";
 import { type AdminToken, resolveAdminToken } from "./admin/admin-token.ts";
@@ -27,7 +28,7 @@ import { PolicyBook } from "./plans/policy-book.ts";
 import { LeasedLimiterStore } from "./stores/leased-limiter.ts";
 import { MemoryLimiterStore } from "./stores/memory-limiter.ts";
 import { openStores } from "./stores/open-stores.ts";
-import { connectRedis, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
+import { connectRedis, connectRedisCluster, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
 import { ResilientLimiterStore } from "./stores/resilient-limiter.ts";
 import type { Stores } from "./stores/store.ts";
 import { createTracing, type Tracing } from "./telemetry/tracing.ts";
@@ -88,6 +89,29 @@ function loadFleetCapacity(file: string): FleetCapacity {
 }
 
 /**
+ * One Redis URL is a standalone server; several, comma-separated, are seed nodes of a Redis
+ * Cluster (every limiter key is hash-tagged, so each decision stays on one node).
+ */
+function connectLimiterRedis(urls: string, timeoutMs: number): Redis | Cluster {
+  const seeds = urls
+    .split(",")
+    .map((url) => url.trim())
+    .filter(Boolean);
+  if (seeds.length === 1) return connectRedis(seeds[0] as string, { timeoutMs });
+  const nodes = seeds.map((seed) => {
+    try {
+      const url = new URL(seed);
+      return { host: url.hostname, port: Number(url.port || 6379) };
+    } catch {
+      throw new ConfigError(
+        `REDIS_URL: "${seed}" is not a URL (cluster seeds are comma-separated redis:// URLs)`,
+      );
+    }
+  });
+  return connectRedisCluster(nodes, { timeoutMs });
+}
+
+/**
  * REDIS_URL selects the shared Redis limiter; otherwise limits live in this process.
  * HEADROOM_LIMITER_LEASE_FRACTION (e.g. 0.005) lets this gateway take leases of that share of a
  * key's limits from Redis and decide within them locally (stores/leased-limiter.ts). A shared
@@ -109,7 +133,7 @@ function createLimiter(
       ready: Promise.resolve(),
     };
   }
-  const client = connectRedis(env.REDIS_URL, { timeoutMs: Number(env.HEADROOM_LIMITER_TIMEOUT_MS ?? 250) });
+  const client = connectLimiterRedis(env.REDIS_URL, Number(env.HEADROOM_LIMITER_TIMEOUT_MS ?? 250));
   client.on("error", () => {}); // reported through LimiterUnavailableError on use
   const redis = new RedisLimiterStore(client, { prefix: env.HEADROOM_REDIS_PREFIX ?? "hr:" });
   const fraction = Number(env.HEADROOM_LIMITER_LEASE_FRACTION ?? 0);

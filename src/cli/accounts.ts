@@ -1,7 +1,6 @@
 /** `headroom accounts set`: change an account's plan or its usage-credit cap. */
 import type { Command } from "commander";
-import { builtInPlans, findPlan } from "../plans/registry.ts";
-import { type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
+import { requireKnownPlan, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 
 function parseCap(text: string): number {
   const cap = Number(text);
@@ -34,14 +33,10 @@ export function registerAccountsCommand(program: Command): void {
         team?: string | false;
       },
     ) => {
-      if (options.plan && !findPlan(options.plan)) {
-        throw new UsageError(
-          `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
-        );
-      }
       const creditsCapUsd = options.credits === false ? null : options.creditsCapUsd;
       const changes = { plan: options.plan, creditsCapUsd };
       const found = await withStores(options, async (stores) => {
+        await requireKnownPlan(stores, options.plan);
         const updated = await stores.accounts.updateAccount(options.account, changes);
         if (updated && options.team !== undefined) {
           const team = options.team === false ? null : options.team;

@@ -1,9 +1,16 @@
 /** `headroom keys create|list|revoke`: manage API keys, also while a server runs on the same data dir. */
 import type { Command } from "commander";
-import { builtInPlans, findPlan } from "../plans/registry.ts";
+import { builtInPlans } from "../plans/registry.ts";
 import type { AccountStore } from "../stores/store.ts";
 import { describeLimits, limitsFromOptions, withLimitOptions } from "./levels.ts";
-import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
+import {
+  formatTable,
+  requireKnownPlan,
+  type StateOptions,
+  UsageError,
+  withStateOptions,
+  withStores,
+} from "./options.ts";
 
 function withAccounts<T>(options: StateOptions, work: (accounts: AccountStore) => Promise<T>): Promise<T> {
   return withStores(options, (stores) => work(stores.accounts));
@@ -25,12 +32,9 @@ export function registerKeysCommand(program: Command): void {
       .option("--json", 'print {"key": …} as JSON'),
   ).action(
     async (options: StateOptions & { account: string; plan?: string; team?: string; json?: boolean }) => {
-      if (options.plan && !findPlan(options.plan)) {
-        throw new UsageError(
-          `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
-        );
-      }
-      const created = await withAccounts(options, async (accounts) => {
+      const created = await withStores(options, async (stores) => {
+        await requireKnownPlan(stores, options.plan);
+        const { accounts } = stores;
         if (options.team && !(await accounts.listTeams()).some((team) => team.name === options.team))
           throw new UsageError(
             `no team ${options.team}; create it with: headroom teams create ${options.team} --org NAME`,
@@ -101,7 +105,9 @@ export function registerKeysCommand(program: Command): void {
         .argument("<id>", "key id, as `keys list` shows it"),
     ),
   ).action(async (id: string, options: StateOptions & Record<string, unknown>) => {
-    const limits = await withAccounts(options, async (accounts) => {
+    const limits = await withStores(options, async (stores) => {
+      await requireKnownPlan(stores, options.plan as string | boolean | undefined);
+      const { accounts } = stores;
       const identity = await accounts.identityOfKey(id);
       if (!identity) throw new UsageError(`no key with id ${id}`);
       const current = identity.levels?.find((level) => level.level === "key")?.limits ?? {};

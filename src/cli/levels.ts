@@ -5,9 +5,15 @@
  */
 import type { Command } from "commander";
 import type { LevelLimits } from "../plans/level-limits.ts";
-import { builtInPlans, findPlan } from "../plans/registry.ts";
 import type { LevelListing } from "../stores/store.ts";
-import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
+import {
+  formatTable,
+  requireKnownPlan,
+  type StateOptions,
+  UsageError,
+  withStateOptions,
+  withStores,
+} from "./options.ts";
 
 type NumericLimit = Exclude<keyof LevelLimits, "plan">;
 
@@ -58,11 +64,8 @@ const attribute = (flag: string) =>
 /** The limits the options give, over `current` unless --clear. */
 export function limitsFromOptions(options: LimitFlags, current: LevelLimits = {}): LevelLimits {
   const limits: LevelLimits = options.clear ? {} : { ...current };
+  // Whether the plan exists is for the caller to check against the stores (requireKnownPlan).
   if (typeof options.plan === "string") {
-    if (!findPlan(options.plan))
-      throw new UsageError(
-        `unknown plan "${options.plan}"; known plans: ${builtInPlans.map((p) => p.name).join(", ")}`,
-      );
     limits.plan = options.plan;
   } else if (options.plan === false) delete limits.plan;
   for (const { field, flag } of LIMIT_OPTIONS) {
@@ -109,7 +112,10 @@ export function registerLevelCommands(program: Command): void {
     withLimitOptions(orgs.command("create").description("create an organisation").argument("<name>")),
   ).action(async (name: string, options: StateOptions & LimitFlags) => {
     const limits = limitsFromOptions(options);
-    await withStores(options, (stores) => stores.accounts.createOrganisation(name, limits).catch(failed));
+    await withStores(options, async (stores) => {
+      await requireKnownPlan(stores, options.plan);
+      await stores.accounts.createOrganisation(name, limits).catch(failed);
+    });
     process.stdout.write(`Created organisation ${name} (${describeLimits(limits)}).\n`);
   });
   withStateOptions(orgs.command("list").description("list organisations").option("--json")).action(
@@ -122,6 +128,7 @@ export function registerLevelCommands(program: Command): void {
     withLimitOptions(orgs.command("set").description("change an organisation's limits").argument("<name>")),
   ).action(async (name: string, options: StateOptions & LimitFlags) => {
     const limits = await withStores(options, async (stores) => {
+      await requireKnownPlan(stores, options.plan);
       const current = (await stores.accounts.listOrganisations()).find((org) => org.name === name);
       if (!current) throw new UsageError(`no organisation ${name}`);
       const next = limitsFromOptions(options, current.limits);
@@ -142,9 +149,10 @@ export function registerLevelCommands(program: Command): void {
     ),
   ).action(async (name: string, options: StateOptions & LimitFlags & { org: string }) => {
     const limits = limitsFromOptions(options);
-    await withStores(options, (stores) =>
-      stores.accounts.createTeam(name, options.org, limits).catch(failed),
-    );
+    await withStores(options, async (stores) => {
+      await requireKnownPlan(stores, options.plan);
+      await stores.accounts.createTeam(name, options.org, limits).catch(failed);
+    });
     process.stdout.write(`Created team ${name} in ${options.org} (${describeLimits(limits)}).\n`);
   });
   withStateOptions(
@@ -157,6 +165,7 @@ export function registerLevelCommands(program: Command): void {
     withLimitOptions(teams.command("set").description("change a team's limits").argument("<name>")),
   ).action(async (name: string, options: StateOptions & LimitFlags) => {
     const limits = await withStores(options, async (stores) => {
+      await requireKnownPlan(stores, options.plan);
       const current = (await stores.accounts.listTeams()).find((team) => team.name === name);
       if (!current) throw new UsageError(`no team ${name}`);
       const next = limitsFromOptions(options, current.limits);

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { loadConfig } from "../config/load.ts";
 import type { Config } from "../config/schema.ts";
+import { knownPlanNames } from "../plans/registry.ts";
 import { openStores } from "../stores/open-stores.ts";
 import type { Stores } from "../stores/store.ts";
 
@@ -41,6 +42,13 @@ export function formatTable(headers: string[], rows: Array<Array<string | number
       .join("  ")
       .trimEnd();
   return [line(cells[0] ?? []), ...cells.slice(1).map(line)].join("\n");
+}
+
+/** Refuses a plan neither built in nor offered by a stored policy, listing those that are. */
+export async function requireKnownPlan(stores: Stores, plan: string | boolean | undefined): Promise<void> {
+  if (typeof plan !== "string") return;
+  const known = knownPlanNames(await stores.policies.list());
+  if (!known.includes(plan)) throw new UsageError(`unknown plan "${plan}"; known plans: ${known.join(", ")}`);
 }
 
 /**

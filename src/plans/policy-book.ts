@@ -5,6 +5,7 @@
  */
 import type { PolicyStore } from "../stores/store.ts";
 import { defaultPolicy } from "./default-policy.ts";
+import { knownPlanNames } from "./registry.ts";
 import type { Policy } from "./schema.ts";
 
 interface Dated {
@@ -72,6 +73,11 @@ export class PolicyBook {
       else break;
     }
     return current;
+  }
+
+  /** Every plan an account may be put on: built in, or in any stored policy. */
+  planNames(): string[] {
+    return knownPlanNames(this.dated.map(({ policy }) => policy));
   }
 
   /** Stored policies with their status at `nowMs`. */

@@ -22,7 +22,6 @@ import { GROUPINGS, type Grouping, pricer, summarize } from "../../ledger/usage-
 import { levelLimitsSchema } from "../../plans/level-limits.ts";
 import type { PolicyBook } from "../../plans/policy-book.ts";
 import { diffPolicies } from "../../plans/policy-diff.ts";
-import { findPlan } from "../../plans/registry.ts";
 import { policySchema } from "../../plans/schema.ts";
 import type { AccountStore, PolicyStore } from "../../stores/store.ts";
 import { DeploymentBalancer } from "../../upstreams/deployments.ts";
@@ -73,7 +72,8 @@ const key = z.object({
   created_at: z.string(),
   revoked_at: z.string().nullable(),
 });
-const plan = z.string().refine((value) => findPlan(value) !== undefined, "not a known plan");
+/** A plan name; whether it exists is checked against the stored policies (knownPlan below). */
+const plan = z.string().min(1);
 const instant = z.iso.datetime({ offset: true });
 
 function policyTimeline(policies: PolicyBook, nowMs: number) {
@@ -183,6 +183,7 @@ function routes(services: AdminServices): AdminRoute[] {
       }),
       response: z.object({ account: z.string(), changed: z.array(z.string()) }),
       handler: async ({ params, body }) => {
+        requireKnownPlan(services.policies, body.plan);
         found(
           (await accounts.updateAccount(params.name, {
             plan: body.plan,
@@ -213,6 +214,7 @@ function routes(services: AdminServices): AdminRoute[] {
       response: z.object({ id: z.string(), key: z.string(), account: z.string(), plan: z.string() }),
       status: 201,
       handler: async ({ body }) => {
+        requireKnownPlan(services.policies, body.plan);
         if (body.team && !(await accounts.listTeams()).some((team) => team.name === body.team))
           throw notFound(`No team ${body.team}.`, "team");
         const created = await accounts.createKey(body.account, body.plan).catch((error: unknown) => {
@@ -597,6 +599,14 @@ async function latencyQuantiles(
     return found && Number.isFinite(found[0]) ? found[0] * 1000 : null;
   };
   return { p50: quantile(0.5), p99: quantile(0.99) };
+}
+
+/** A plan neither built in nor in a stored policy is the request's mistake. */
+function requireKnownPlan(policies: PolicyBook, name: string | undefined): void {
+  if (name === undefined) return;
+  const known = policies.planNames();
+  if (!known.includes(name))
+    throw invalidRequest(`Unknown plan ${name}; known plans: ${known.join(", ")}.`, "plan");
 }
 
 /** Only the admin token passes; a customer key is recognised and told it is the wrong kind. */

@@ -1,0 +1,211 @@
+/**
+ * Scale-out as an operator runs it: three `headroom serve` processes sharing one PostgreSQL and
+ * one Redis (then a three-master Redis Cluster started here), SDK clients spreading a key's
+ * traffic across them until its 5-hour budget is spent, and one gateway SIGKILLed half-way.
+ * The total admitted must land within ±2% of the budget, every gateway must report the same
+ * windows, and every response a client received must be in the ledger.
+ */
+import assert from "node:assert/strict";
+import type { ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
+import { Redis } from "ioredis";
+import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
+import { DATABASE_URL, dropSchema, inSchema, postgresSkipReason, uniqueSchema } from "../helpers/postgres.ts";
+import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
+import { clusterSkipReason, startCluster } from "../helpers/redis-cluster.ts";
+import { waitFor } from "../helpers/wait.ts";
+
+const SESSION_USD = 0.75;
+const WEEKLY_USD = 0.8;
+const OUTPUT_TOKENS = 100;
+/** Sonnet's prices in the policy below, per million tokens. */
+const PRICE = { input: 3, output: 15 };
+const WORKERS = 6;
+
+const POLICY = `
+- version: scale-out-test
+  effective_from: ${new Date(Date.now() - 60_000).toISOString()}
+  description: one small subscription plan, so a run spends it in seconds
+  model_classes:
+    sonnet: { families: [sonnet], input: ${PRICE.input}, output: ${PRICE.output}, cache_write: 3.75, cache_read: 0.3 }
+  plans:
+    scale:
+      kind: subscription
+      priority: 3
+      session_budget_usd: ${SESSION_USD}
+      weekly_budget_usd: ${WEEKLY_USD}
+`;
+
+interface Limit {
+  name: string;
+  limit: number;
+  remaining: number;
+  resets_at: string;
+}
+
+async function limitsAt(url: string, key: string): Promise<Record<string, Limit>> {
+  const response = await fetch(`${url}/v1/headroom/limits?model=claude-sonnet-4-6`, {
+    headers: { "x-api-key": key },
+  });
+  assert.equal(response.status, 200);
+  const view = (await response.json()) as { limits: Limit[] };
+  return Object.fromEntries(view.limits.map((limit) => [limit.name, limit]));
+}
+
+/** Runs the whole scenario against one limiter store; `redisUrl` may list cluster seeds. */
+async function spendAcrossGateways(label: string, redisUrl: string, prefix: string): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), `headroom-scale-${label}-`));
+  const schema = uniqueSchema(`scale_${label}`);
+  const env = {
+    DATABASE_URL,
+    HEADROOM_DATABASE_SCHEMA: schema,
+    REDIS_URL: redisUrl,
+    HEADROOM_REDIS_PREFIX: prefix,
+    HEADROOM_KEY_SECRET: "scale-out-test-secret-shared-by-every-gateway",
+    HEADROOM_ADMIN_TOKEN: "hr-admin-scale-out-test",
+  };
+  const children: ChildProcess[] = [];
+  try {
+    writeFastConfig(dir);
+    writeFileSync(join(dir, "policy.yaml"), POLICY);
+    const applied = await runCli(["policy", "apply", "policy.yaml", "--config", "fast.yaml"], {
+      cwd: dir,
+      env,
+    });
+    assert.equal(applied.code, 0, applied.stderr);
+    const created = await runCli(
+      ["keys", "create", "--account", "spread", "--plan", "scale", "--json", "--config", "fast.yaml"],
+      { cwd: dir, env },
+    );
+    assert.equal(created.code, 0, created.stderr);
+    const key = JSON.parse(created.stdout).key as string;
+
+    const gateways = await Promise.all(
+      [0, 1, 2].map(async (n) => {
+        const started = await startServe(
+          ["--port", "0", "--config", "fast.yaml", "--data-dir", `data-${n}`],
+          {
+            cwd: dir,
+            env,
+          },
+        );
+        children.push(started.child);
+        return { ...started, alive: true };
+      }),
+    );
+
+    const received: string[] = [];
+    let refused = 0;
+    let turn = 0;
+    const worker = async () => {
+      // Each worker stops at its first 429 for the 5-hour budget; errors from the killed
+      // gateway (its in-flight requests) are retried on the others.
+      for (;;) {
+        const live = gateways.filter((gateway) => gateway.alive);
+        const gateway = live[turn++ % live.length] as (typeof gateways)[number];
+        const client = new Anthropic({ baseURL: gateway.url, apiKey: key, maxRetries: 0 });
+        try {
+          const { response } = await client.messages
+            .create({
+              model: "claude-sonnet-4-6",
+              max_tokens: OUTPUT_TOKENS,
+              messages: [{ role: "user", content: `sim:tokens=${OUTPUT_TOKENS}` }],
+            })
+            .withResponse();
+          received.push(response.headers.get("request-id") ?? "");
+        } catch (error) {
+          if (error instanceof Anthropic.RateLimitError) {
+            assert.match(error.message, /5-hour limit reached \(plan scale\)/);
+            refused++;
+            return;
+          }
+          if (gateway.alive) throw error;
+        }
+      }
+    };
+    const workers = Array.from({ length: WORKERS }, worker);
+    // Half-way through the budget, one gateway dies without warning.
+    await waitFor(() => received.length >= 200, "the first 200 responses");
+    const victim = gateways[2] as (typeof gateways)[number];
+    victim.alive = false;
+    victim.child.kill("SIGKILL");
+    await once(victim.child, "exit");
+    await Promise.all(workers);
+    assert.equal(refused, WORKERS);
+
+    // Every gateway still running reports the same windows (one store, one clock).
+    const views = await Promise.all(gateways.filter((g) => g.alive).map((g) => limitsAt(g.url, key)));
+    for (const name of ["5h", "week"]) {
+      const seen = new Set(views.map((view) => `${view[name]?.remaining} ${view[name]?.resets_at}`));
+      assert.equal(seen.size, 1, `${name} as the gateways report it: ${[...seen].join(" | ")}`);
+    }
+    const session = views[0]?.["5h"] as Limit;
+    const spent = session.limit - session.remaining;
+    assert.ok(
+      Math.abs(spent - SESSION_USD) <= 0.02 * SESSION_USD,
+      `5-hour usage $${spent} against a budget of $${SESSION_USD}`,
+    );
+    const week = views[0]?.week as Limit;
+    assert.ok(
+      Math.abs(week.limit - week.remaining - spent) < 1e-9,
+      "the weekly window counted the same usage",
+    );
+
+    // Every response a client received is in the ledger, exactly once; what they cost is the budget ±2%.
+    const rows = await inSchema<{ request_id: string; input_tokens: string; output_tokens: string }>(
+      schema,
+      "select request_id, input_tokens, output_tokens from usage_events where account = 'spread' and status = 200",
+    );
+    const recorded = new Set(rows.map((row) => row.request_id));
+    assert.equal(recorded.size, rows.length, "no request recorded twice");
+    const missing = received.filter((id) => !recorded.has(id));
+    assert.deepEqual(missing, [], "responses the clients received but the ledger lacks");
+    const cost = rows.reduce(
+      (sum, row) =>
+        sum + (Number(row.input_tokens) * PRICE.input + Number(row.output_tokens) * PRICE.output) / 1e6,
+      0,
+    );
+    assert.ok(Math.abs(cost - SESSION_USD) <= 0.02 * SESSION_USD, `served $${cost} against $${SESSION_USD}`);
+    return `${received.length} responses over 3 gateways (one SIGKILLed after 200), 5-hour window $${spent.toFixed(6)} of $${SESSION_USD} (${((spent / SESSION_USD - 1) * 100).toFixed(2)}%), ledger $${cost.toFixed(6)}, ${missing.length} responses missing from the ledger`;
+  } finally {
+    const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+    for (const child of running) child.kill("SIGTERM");
+    await Promise.all(running.map((child) => once(child, "exit")));
+    rmSync(dir, { recursive: true, force: true });
+    await dropSchema(schema);
+  }
+}
+
+const skip = (await postgresSkipReason()) ?? (await redisSkipReason());
+
+describe("three gateways sharing PostgreSQL and Redis", { skip }, () => {
+  const prefix = uniquePrefix("scale");
+  after(async () => {
+    const admin = new Redis(REDIS_URL);
+    await deletePrefix(admin, prefix);
+    admin.disconnect();
+  });
+
+  test("spend one key's budget to within 2%, agree on its windows, and lose nothing when one is SIGKILLed", async (t) => {
+    t.diagnostic(await spendAcrossGateways("redis", REDIS_URL, prefix));
+  });
+});
+
+const clusterSkip = skip ?? (await clusterSkipReason());
+
+describe("three gateways sharing PostgreSQL and a three-master Redis Cluster", { skip: clusterSkip }, () => {
+  test("the same on the cluster", async (t) => {
+    const cluster = await startCluster();
+    try {
+      const seeds = cluster.nodes.map((node) => `redis://${node.host}:${node.port}`).join(",");
+      t.diagnostic(await spendAcrossGateways("cluster", seeds, uniquePrefix("scale-cluster")));
+    } finally {
+      await cluster.stop();
+    }
+  });
+});
