@@ -99,3 +99,49 @@ describe("the operator's surfaces", () => {
     }
   });
 });
+
+describe("one key never reads or moves another account", () => {
+  let server: TestGateway;
+  before(async () => {
+    server = await startTestGateway({ plan: "pro" });
+  });
+  after(() => server.stop());
+
+  test("usage of account A leaves account B's windows untouched, and each key sees only its own account", async () => {
+    const other = (await server.gateway.accounts.createKey("other", "pro")).key;
+    const view = async (key: string) => {
+      const response = await fetch(`${server.url}/v1/headroom/limits?model=claude-sonnet-4-6`, {
+        headers: { "x-api-key": key },
+      });
+      return (await response.json()) as {
+        account: string;
+        limits: Array<{ name: string; remaining: number }>;
+      };
+    };
+    const before = await view(other);
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${server.url}/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": server.key, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "claude-sonnet-4-6",
+          max_tokens: 64,
+          messages: [{ role: "user", content: "sim:tokens=64" }],
+        }),
+      });
+      assert.equal(response.status, 200);
+    }
+    const mine = await view(server.key);
+    const theirs = await view(other);
+    assert.equal(mine.account, "test");
+    assert.equal(theirs.account, "other");
+    const session = (limits: typeof mine) => limits.limits.find((limit) => limit.name === "5h")?.remaining;
+    assert.ok((session(mine) ?? 0) < (session(before) ?? 0), "A's own window moved");
+    assert.deepEqual(theirs.limits, before.limits, "B's windows did not");
+    // A customer key cannot reach another account through the admin API either.
+    const admin = await fetch(`${server.url}/admin/v1/accounts`, {
+      headers: { authorization: `Bearer ${server.key}` },
+    });
+    assert.equal(admin.status, 403);
+  });
+});
