@@ -113,6 +113,8 @@ console.log("|---|---|");
   const sockets = Array.from({ length: 1_000 }, () => {
     const socket = connect(Number(port), "127.0.0.1");
     socket.on("error", () => {});
+    // Read (and drop) whatever comes back, so the gateway's close is seen.
+    socket.resume();
     socket.write("POST /v1/messages HTTP/1.1\r\nhost: x\r\n");
     return socket;
   });
