@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { Redis } from "ioredis";
 import pino from "pino";
-import { scrapeMetrics, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { scrapeMetrics, startTestGateway, type TestGateway, windowsOf } from "../helpers/gateway.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -22,21 +22,6 @@ after(async () => {
     admin.disconnect();
   }
 });
-
-interface Limit {
-  name: string;
-  remaining: number;
-  limit: number;
-}
-
-async function limitsOf(server: TestGateway): Promise<Record<string, Limit>> {
-  const response = await fetch(`${server.url}/v1/headroom/limits?model=claude-sonnet-4-6`, {
-    headers: { "x-api-key": server.key },
-  });
-  assert.equal(response.status, 200);
-  const view = (await response.json()) as { limits: Limit[] };
-  return Object.fromEntries(view.limits.map((limit) => [limit.name, limit]));
-}
 
 const ask = (server: TestGateway, path = "/v1/messages") =>
   fetch(`${server.url}${path}`, {
@@ -85,13 +70,13 @@ describe("a gateway whose Redis goes away", { skip }, () => {
     try {
       for (let i = 0; i < 3; i++) assert.equal((await ask(server)).status, 200);
       assert.equal(await metric(server, "headroom_limiter_store_up"), 1);
-      const before = await limitsOf(server);
+      const before = await windowsOf(server);
 
       proxy.down();
       for (let i = 0; i < 20; i++)
         assert.equal((await ask(server)).status, 200, `request ${i} in the outage`);
       // The local view starts from Redis's: the outage's usage is on top of what came before.
-      const during = await limitsOf(server);
+      const during = await windowsOf(server);
       assert.ok((during["5h"]?.remaining ?? 0) < (before["5h"]?.remaining ?? 0), "the outage's usage counts");
       assert.equal(await metric(server, "headroom_limiter_store_up"), 0);
       assert.equal(await metric(server, "headroom_limiter_store_outages_total"), 1);
@@ -109,7 +94,7 @@ describe("a gateway whose Redis goes away", { skip }, () => {
       assert.equal(storeLines().at(-1)?.msg, "limiter store answers again: deciding on it");
       // What was admitted locally is replayed into Redis: its 5-hour window agrees with the local one.
       await waitFor(
-        async () => (await limitsOf(server))["5h"]?.remaining === during["5h"]?.remaining,
+        async () => (await windowsOf(server))["5h"]?.remaining === during["5h"]?.remaining,
         "Redis's 5-hour window to include the outage's usage",
       );
       assert.equal(storeLines().length, 2);

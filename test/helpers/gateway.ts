@@ -102,6 +102,28 @@ export async function startTestGateway(
   };
 }
 
+/** One limit as GET /v1/headroom/limits shows it. */
+export interface LimitView {
+  name: string;
+  unit: string;
+  limit: number;
+  remaining: number;
+  resets_at: string;
+}
+
+/** A key's limits by name, as the gateway at `url` (a TestGateway or a URL) shows them to the key. */
+export async function windowsOf(
+  target: TestGateway | string,
+  key = typeof target === "string" ? "" : target.key,
+  model = "claude-sonnet-4-6",
+): Promise<Record<string, LimitView>> {
+  const url = typeof target === "string" ? target : target.url;
+  const response = await fetch(`${url}/v1/headroom/limits?model=${model}`, { headers: { "x-api-key": key } });
+  assert.equal(response.status, 200);
+  const view = (await response.json()) as { limits: LimitView[] };
+  return Object.fromEntries(view.limits.map((limit) => [limit.name, limit]));
+}
+
 /** The gateway's /metrics text, scraped with the admin token as Prometheus would be configured. */
 export async function scrapeMetrics(server: TestGateway): Promise<string> {
   assert.ok(server.adminToken, "the test knows the admin token");

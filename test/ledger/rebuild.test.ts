@@ -9,26 +9,10 @@ import Anthropic from "@anthropic-ai/sdk";
 import { Redis } from "ioredis";
 import { replayHorizon } from "../../src/enforcement/rebuild-windows.ts";
 import { chargeWindow } from "../../src/limits/window.ts";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { type LimitView, startTestGateway, type TestGateway, windowsOf } from "../helpers/gateway.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
 
 const HOUR = 3_600_000;
-
-interface Limit {
-  name: string;
-  limit: number;
-  remaining: number;
-  resets_at: string;
-}
-
-async function limitsOf(server: TestGateway): Promise<Record<string, Limit>> {
-  const response = await fetch(`${server.url}/v1/headroom/limits?model=claude-sonnet-4-6`, {
-    headers: { "x-api-key": server.key },
-  });
-  assert.equal(response.status, 200);
-  const view = (await response.json()) as { limits: Limit[] };
-  return Object.fromEntries(view.limits.map((limit) => [limit.name, limit]));
-}
 
 const ask = (server: TestGateway, tokens: number) =>
   new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 }).messages.create({
@@ -63,7 +47,7 @@ describe("windows rebuilt from the ledger at start", () => {
   test("5-hour and weekly use, and when they reset, are the same after a restart", async () => {
     const first = await start();
     for (let i = 0; i < 3; i++) await ask(first, 3_000);
-    const before = await limitsOf(first);
+    const before = await windowsOf(first);
     assert.ok(
       (before["5h"]?.remaining ?? 0) < (before["5h"]?.limit ?? 0),
       "the requests used the 5-hour window",
@@ -72,7 +56,7 @@ describe("windows rebuilt from the ledger at start", () => {
 
     clock.now += HOUR;
     const second = await start({ dataDir: first.dataDir, key: first.key });
-    const after = await limitsOf(second);
+    const after = await windowsOf(second);
     for (const name of ["5h", "week"]) {
       assert.equal(after[name]?.remaining, before[name]?.remaining, `${name} remaining`);
       assert.equal(after[name]?.resets_at, before[name]?.resets_at, `${name} resets when it did before`);
@@ -82,7 +66,7 @@ describe("windows rebuilt from the ledger at start", () => {
     // Six hours after the first request its 5-hour window has ended; the week has not.
     clock.now += 5 * HOUR;
     const third = await start({ dataDir: first.dataDir, key: first.key });
-    const later = await limitsOf(third);
+    const later = await windowsOf(third);
     assert.equal(later["5h"]?.remaining, later["5h"]?.limit, "a new 5-hour window");
     assert.equal(later.week?.remaining, before.week?.remaining, "the week still holds the usage");
     await third.close();
@@ -156,20 +140,20 @@ describe("a cold Redis is rebuilt from the ledger, once", async () => {
       admin.disconnect();
     }
   });
-  const seconds = (limit: Limit | undefined) => Date.parse(limit?.resets_at ?? "") / 1000;
+  const seconds = (limit: LimitView | undefined) => Date.parse(limit?.resets_at ?? "") / 1000;
 
   test("usage survives Redis losing everything, and a warm restart does not count it twice", {
     skip,
   }, async () => {
     const first = await start();
     for (let i = 0; i < 3; i++) await ask(first, 3_000);
-    const before = await limitsOf(first);
+    const before = await windowsOf(first);
     assert.ok((before["5h"]?.remaining ?? 0) < (before["5h"]?.limit ?? 0));
     await first.close();
 
     await deletePrefix(admin as Redis, prefix);
     const second = await start({ dataDir: first.dataDir, key: first.key });
-    const rebuilt = await limitsOf(second);
+    const rebuilt = await windowsOf(second);
     for (const name of ["5h", "week"]) {
       assert.equal(
         rebuilt[name]?.remaining,
@@ -182,7 +166,7 @@ describe("a cold Redis is rebuilt from the ledger, once", async () => {
     await second.close();
 
     const third = await start({ dataDir: first.dataDir, key: first.key });
-    const warm = await limitsOf(third);
+    const warm = await windowsOf(third);
     assert.equal(warm["5h"]?.remaining, before["5h"]?.remaining, "Redis kept its state: no second replay");
     await third.close();
   });

@@ -15,6 +15,7 @@ import { after, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { Redis } from "ioredis";
 import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
+import { type LimitView, windowsOf } from "../helpers/gateway.ts";
 import { DATABASE_URL, dropSchema, inSchema, postgresSkipReason, uniqueSchema } from "../helpers/postgres.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
 import { clusterSkipReason, startCluster } from "../helpers/redis-cluster.ts";
@@ -40,22 +41,6 @@ const POLICY = `
       session_budget_usd: ${SESSION_USD}
       weekly_budget_usd: ${WEEKLY_USD}
 `;
-
-interface Limit {
-  name: string;
-  limit: number;
-  remaining: number;
-  resets_at: string;
-}
-
-async function limitsAt(url: string, key: string): Promise<Record<string, Limit>> {
-  const response = await fetch(`${url}/v1/headroom/limits?model=claude-sonnet-4-6`, {
-    headers: { "x-api-key": key },
-  });
-  assert.equal(response.status, 200);
-  const view = (await response.json()) as { limits: Limit[] };
-  return Object.fromEntries(view.limits.map((limit) => [limit.name, limit]));
-}
 
 /** Runs the whole scenario against one limiter store; `redisUrl` may list cluster seeds. */
 async function spendAcrossGateways(label: string, redisUrl: string, prefix: string): Promise<string> {
@@ -139,18 +124,18 @@ async function spendAcrossGateways(label: string, redisUrl: string, prefix: stri
     assert.equal(refused, WORKERS);
 
     // Every gateway still running reports the same windows (one store, one clock).
-    const views = await Promise.all(gateways.filter((g) => g.alive).map((g) => limitsAt(g.url, key)));
+    const views = await Promise.all(gateways.filter((g) => g.alive).map((g) => windowsOf(g.url, key)));
     for (const name of ["5h", "week"]) {
       const seen = new Set(views.map((view) => `${view[name]?.remaining} ${view[name]?.resets_at}`));
       assert.equal(seen.size, 1, `${name} as the gateways report it: ${[...seen].join(" | ")}`);
     }
-    const session = views[0]?.["5h"] as Limit;
+    const session = views[0]?.["5h"] as LimitView;
     const spent = session.limit - session.remaining;
     assert.ok(
       Math.abs(spent - SESSION_USD) <= 0.02 * SESSION_USD,
       `5-hour usage $${spent} against a budget of $${SESSION_USD}`,
     );
-    const week = views[0]?.week as Limit;
+    const week = views[0]?.week as LimitView;
     assert.ok(
       Math.abs(week.limit - week.remaining - spent) < 1e-9,
       "the weekly window counted the same usage",
