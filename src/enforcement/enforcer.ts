@@ -8,18 +8,14 @@ import { HeadroomError } from "../errors.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
 import type { CheckRequest, LimiterStore } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
-import { LEVEL_PREFIX, type Level, withLevels } from "../plans/level-limits.ts";
+import { type Level, withLevels } from "../plans/level-limits.ts";
 import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.ts";
 import type { PolicyBook } from "../plans/policy-book.ts";
 import type { Policy } from "../plans/schema.ts";
-import { UNITS_PER_USD } from "../plans/usage-units.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
-import {
-  anthropicRateLimitHeaders,
-  openAIRateLimitHeaders,
-  rfc3339,
-} from "../protocol/rate-limit-headers.ts";
+import { anthropicRateLimitHeaders, openAIRateLimitHeaders } from "../protocol/rate-limit-headers.ts";
 import type { KeyIdentity } from "../stores/store.ts";
+import { type CreditsState, levelOf, refusalMessage } from "./refusal-message.ts";
 
 /** Output tokens assumed for an account with no history yet. */
 const DEFAULT_OUTPUT_ESTIMATE = 256;
@@ -37,86 +33,6 @@ export interface Admission {
   nowMs: number;
   /** Served on usage credits past the subscription's limits. */
   onCredits: boolean;
-}
-
-const DIMENSION_WORDS: Record<string, string> = {
-  rpm: "requests per minute",
-  itpm: "input tokens per minute",
-  otpm: "output tokens per minute",
-  concurrency: "requests in flight",
-};
-// Level dimensions reuse the words: team-rpm, org-concurrency, …
-
-function capitalize(text: string): string {
-  return text.charAt(0).toUpperCase() + text.slice(1);
-}
-
-/** The 429 message: which limit, and when it resets. */
-const LEVEL_WORDS: Record<Level, { noun: string; spend: string }> = {
-  organisation: { noun: "organisation", spend: "Organisation spend limit" },
-  team: { noun: "team", spend: "Team budget" },
-  key: { noun: "key", spend: "Key budget" },
-};
-
-/** The level a dimension belongs to, from its name's prefix (level-limits.ts), if any. */
-function levelOf(name: string): { level: Level; rest: string } | undefined {
-  for (const level of Object.keys(LEVEL_PREFIX) as Level[]) {
-    const prefix = `${LEVEL_PREFIX[level]}-`;
-    if (name.startsWith(prefix)) return { level, rest: name.slice(prefix.length) };
-  }
-  return undefined;
-}
-
-/** A refusal by an organisation's, a team's or a key's own limit, in one sentence. */
-function levelMessage(
-  limits: PlanLimits,
-  binding: DimensionResult,
-  retryAfterMs: number | null,
-  level: Level,
-  rest: string,
-): string {
-  const words = LEVEL_WORDS[level];
-  const who = `${words.noun} ${limits.levelNames?.[level] ?? ""}`.trim();
-  const reset = rfc3339(binding.resetAtMs);
-  if (retryAfterMs === null)
-    return `This request alone exceeds the ${words.noun}'s ${rest} limit (${who}, limit ${binding.limit}); it cannot be admitted.`;
-  const plan = limits.levelPlans?.[level];
-  const ofPlan = plan ? `${who}, plan ${plan}` : who;
-  if (rest === "5h") return `The ${words.noun}'s 5-hour limit reached (${ofPlan}), resets at ${reset}.`;
-  if (rest === "week" && plan)
-    return `The ${words.noun}'s weekly limit reached (${ofPlan}), resets at ${reset}.`;
-  if (rest.startsWith("week-"))
-    return `The ${words.noun}'s weekly ${capitalize(rest.slice(5))} limit reached (${ofPlan}), resets at ${reset}.`;
-  const dollars = `$${(binding.limit / UNITS_PER_USD).toLocaleString("en-US")}`;
-  if (rest === "month") return `${words.spend} of ${dollars} per month reached (${who}), resets at ${reset}.`;
-  if (rest === "week") return `${words.spend} of ${dollars} per week reached (${who}), resets at ${reset}.`;
-  const unit = DIMENSION_WORDS[rest] ?? rest;
-  return `Rate limit of ${binding.limit.toLocaleString("en-US")} ${unit} exceeded (${ofPlan}); retry after ${Math.ceil(retryAfterMs / 1000)} s.`;
-}
-
-export function limitMessage(
-  limits: PlanLimits,
-  binding: DimensionResult,
-  retryAfterMs: number | null,
-): string {
-  const level = levelOf(binding.name);
-  if (level) return levelMessage(limits, binding, retryAfterMs, level.level, level.rest);
-  const plan = `plan ${limits.planName}`;
-  const reset = rfc3339(binding.resetAtMs);
-  if (retryAfterMs === null) {
-    return `This request alone exceeds the ${binding.name} limit of ${plan} (limit ${binding.limit}); it cannot be admitted.`;
-  }
-  if (binding.name === "5h") return `5-hour limit reached (${plan}), resets at ${reset}.`;
-  if (binding.name === "week") return `Weekly limit reached (${plan}), resets at ${reset}.`;
-  if (binding.name.startsWith("week-")) {
-    return `Weekly ${capitalize(binding.name.slice(5))} limit reached (${plan}), resets at ${reset}.`;
-  }
-  if (binding.name === "month") {
-    return `Monthly spend limit of $${(binding.limit / UNITS_PER_USD).toLocaleString("en-US")} reached (${plan}), resets at ${reset}.`;
-  }
-  const words = DIMENSION_WORDS[binding.name] ?? binding.name;
-  const seconds = Math.ceil(retryAfterMs / 1000);
-  return `Rate limit of ${binding.limit.toLocaleString("en-US")} ${words} exceeded (${plan}); retry after ${seconds} s.`;
 }
 
 export class Enforcer {
@@ -242,11 +158,7 @@ export class Enforcer {
   ): Promise<Admission> {
     const credits = await this.tryCredits(identity, admission);
     if (credits) return credits;
-    throw this.rejection(
-      admission,
-      endpoint,
-      identity.creditsCapUsd !== null && admission.limits.plan.kind === "subscription",
-    );
+    throw this.rejection(admission, endpoint, identity.creditsCapUsd !== null && identity.creditsCapUsd > 0);
   }
 
   /** Past a subscription window, an account with credits continues on them, up to its cap. */
@@ -279,12 +191,15 @@ export class Enforcer {
   private rejection(
     admission: Admission,
     endpoint: "anthropic" | "openai",
-    creditsUsedUp = false,
+    /** The account has usage credits (so, refused past a window, they are used up). */
+    hasCredits: boolean,
   ): HeadroomError {
-    const { decision, limits } = admission;
-    let binding = decision.dimensions[0] as DimensionResult;
-    for (const dimension of decision.dimensions)
-      if (dimension.admitAtMs > binding.admitAtMs) binding = dimension;
+    const { decision, limits, estimate } = admission;
+    let at = 0;
+    decision.dimensions.forEach((dimension, i) => {
+      if (dimension.admitAtMs > (decision.dimensions[at] as DimensionResult).admitAtMs) at = i;
+    });
+    const binding = decision.dimensions[at] as DimensionResult;
     const retryAfterMs = decision.retryAfterMs;
     const headers = this.headers(admission, endpoint);
     if (retryAfterMs !== null) {
@@ -293,11 +208,21 @@ export class Enforcer {
     }
     // SDKs retry 429s; beyond a minute (a 5-hour or weekly limit) retrying only burns attempts.
     headers["x-should-retry"] = retryAfterMs !== null && retryAfterMs <= 60_000 ? "true" : "false";
-    const suffix = creditsUsedUp ? " Usage credits for this month are used up too." : "";
-    return new HeadroomError(429, "rate_limit_error", limitMessage(limits, binding, retryAfterMs) + suffix, {
-      headers,
-      dimension: binding.name,
+    // Credits can continue past the plan's own subscription windows, not a level's or a rate.
+    const creditable =
+      limits.plan.kind === "subscription" &&
+      levelOf(binding.name) === undefined &&
+      binding.name !== "concurrency";
+    const credits: CreditsState =
+      !creditable || retryAfterMs === null ? "not applicable" : hasCredits ? "used up" : "off";
+    const message = refusalMessage({
+      limits,
+      binding,
+      needed: limits.costs(estimate)[at] ?? 0,
+      retryAfterMs,
+      credits,
     });
+    return new HeadroomError(429, "rate_limit_error", message, { headers, dimension: binding.name });
   }
 
   headers(admission: Admission, endpoint: "anthropic" | "openai"): Record<string, string> {

@@ -205,7 +205,17 @@ describe("subscription plans: 5-hour and weekly windows", () => {
     assert.equal(first.admitted, 5);
     const envelope = first.error.error as { error: { type: string; message: string } };
     assert.equal(envelope.error.type, "rate_limit_error");
-    assert.equal(envelope.error.message, "5-hour limit reached (plan pro), resets at 2026-07-06T14:17:00Z.");
+    // The message says why in the meter's own numbers: this reply's estimate does not fit what is left.
+    const meter = limit(await limitsOf(server, server.key), "5h");
+    const cents = (usd: number) => `$${usd.toFixed(2)}`;
+    assert.equal(
+      envelope.error.message,
+      `5-hour limit: this request needs about $0.05, ${cents(meter.remaining)} of $0.30 is left (plan pro), resets at 2026-07-06T14:17:00Z; usage credits are off for this account.`,
+    );
+    assert.ok(
+      meter.remaining > 0 && meter.remaining < 0.0525,
+      `${meter.remaining} left: less than one reply`,
+    );
     assert.equal(
       first.error.headers?.get("x-should-retry"),
       "false",
@@ -228,7 +238,7 @@ describe("subscription plans: 5-hour and weekly windows", () => {
     for (;;) {
       clock.now += 5 * HOUR;
       const round = await untilRefused(pro);
-      if (/Weekly limit reached/.test(round.error.message)) break;
+      if (/"Weekly limit/.test(round.error.message)) break;
       windows++;
       assert.ok(windows < 10, "the weekly cap must bite");
     }
@@ -269,7 +279,7 @@ describe("usage credits", () => {
         const envelope = error.error as { error: { message: string } };
         assert.match(
           envelope.error.message,
-          /^5-hour limit reached \(plan pro\).*Usage credits for this month are used up too\.$/,
+          /^5-hour limit: .* \(plan pro\), resets at \S+; this month's usage credits are used up too\.$/,
         );
         outcomes.push("refused");
         break;
@@ -292,7 +302,7 @@ describe("usage credits", () => {
     assert.equal(events.filter((event) => event.on_credits).length, 3);
   });
 
-  test("an account that did not opt in is simply refused", async () => {
+  test("an account that did not opt in is refused, and told that credits are off", async () => {
     const { key } = await server.gateway.accounts.createKey("plain", "pro");
     const client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
     for (let i = 0; i < 5; i++) await ask(client, 3_500, "claude-sonnet-4-6", 3_500);
@@ -300,7 +310,7 @@ describe("usage credits", () => {
       const envelope = (error as InstanceType<typeof Anthropic.RateLimitError>).error as {
         error: { message: string };
       };
-      return !envelope.error.message.includes("credits");
+      return envelope.error.message.endsWith("; usage credits are off for this account.");
     });
   });
 });

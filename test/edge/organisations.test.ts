@@ -103,7 +103,7 @@ function describeLevels(store: "memory" | "Redis", skip?: string) {
       const refused = await ask(dave, 10);
       assert.match(
         refused,
-        /^Organisation spend limit of \$0\.001 per month reached \(organisation tiny\), resets at /,
+        /^Organisation spend limit \(monthly\): this request needs about \$0\.0000\d+, \$0\.0000\d+ of \$0\.001 is left \(organisation tiny\), resets at /,
       );
       if (store === "memory") assert.match(refused, /resets at 2026-08-01T00:00:00Z\.$/);
     });
