@@ -7,6 +7,7 @@
 import type { Span } from "@opentelemetry/api";
 import type { Admission } from "../enforcement/enforcer.ts";
 import { HeadroomError, invalidRequest, overloaded } from "../errors.ts";
+import { type Billing, billingOf, chargedTokens } from "../ledger/billing.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
 import type { KeyIdentity } from "../stores/store.ts";
@@ -225,7 +226,8 @@ export class Exchange implements InFlightRequest {
     const elapsedMs = performance.now() - this.startedAt;
     this.countMetrics(status, error, elapsedMs);
     const errorType = error instanceof HeadroomError ? error.type : (error ?? this.meter.errorType);
-    this.settle();
+    const billing = billingOf(status, this.admission?.limits.plan.charge_on_service_failure);
+    this.settle(billing);
     this.log(status, errorType, elapsedMs);
     if (this.span) {
       endRequestSpan(this.span, {
@@ -240,7 +242,7 @@ export class Exchange implements InFlightRequest {
         decision: this.admission ? "admitted" : status === 429 ? "refused" : "not reached",
       });
     }
-    this.recorded = this.record(status, errorType, elapsedMs);
+    this.recorded = this.record(status, errorType, elapsedMs, billing);
     return this.recorded;
   }
 
@@ -260,10 +262,14 @@ export class Exchange implements InFlightRequest {
     }
   }
 
-  /** Charges the limiter for what was produced: a stream cut short pays for the tokens it got. */
-  private settle(): void {
+  /**
+   * Charges the limiter for what was produced, as `billing` says: a stream the client cut pays
+   * for the tokens it got; one the service failed pays nothing (or its delivered output), and
+   * the refund lands in the same store as the estimate's charge, so every gateway sees it.
+   */
+  private settle(billing: Billing): void {
     if (!this.admission) return;
-    const actual = { ...this.meter.usage, output_tokens: this.meter.outputTokens };
+    const actual = chargedTokens({ ...this.meter.usage, output_tokens: this.meter.outputTokens }, billing);
     const failed = (failure: unknown) =>
       this.gateway.logger.error({ err: failure, request_id: this.requestId }, "reconcile failed");
     try {
@@ -292,7 +298,12 @@ export class Exchange implements InFlightRequest {
   }
 
   /** The ledger row, exactly once per exchange. */
-  private record(status: number, errorType: string | null, elapsedMs: number): Promise<void> {
+  private record(
+    status: number,
+    errorType: string | null,
+    elapsedMs: number,
+    billing: Billing,
+  ): Promise<void> {
     const usage = this.meter.usage;
     return this.gateway.ledger.record({
       at_ms: this.startedAtMs,
@@ -313,6 +324,7 @@ export class Exchange implements InFlightRequest {
       ttft_ms: this.firstTokenAt === null ? null : this.firstTokenAt - this.startedAt,
       duration_ms: elapsedMs,
       on_credits: this.admission?.onCredits ?? false,
+      billing,
     });
   }
 }

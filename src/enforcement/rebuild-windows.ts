@@ -7,6 +7,7 @@
  * credits windows if it was served on credits.
  */
 import { HeadroomError } from "../errors.ts";
+import { chargedTokens } from "../ledger/billing.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
 import type { LimiterStore } from "../limits/limiter-store.ts";
 import { withLevels } from "../plans/level-limits.ts";
@@ -75,13 +76,19 @@ export async function rebuildWindows(sources: RebuildSources, nowMs: number): Pr
         row.at_ms,
       );
     }
-    const costs = limits.costs({
-      input_tokens: row.input_tokens,
-      output_tokens: row.output_tokens,
-      cache_creation_input_tokens: row.cache_creation_input_tokens,
-      cache_read_input_tokens: row.cache_read_input_tokens,
-      cache_creation_1h_input_tokens: row.cache_creation_1h_input_tokens,
-    });
+    // Charged as it was live: a service failure not at all, or only its delivered output.
+    const costs = limits.costs(
+      chargedTokens(
+        {
+          input_tokens: row.input_tokens,
+          output_tokens: row.output_tokens,
+          cache_creation_input_tokens: row.cache_creation_input_tokens,
+          cache_read_input_tokens: row.cache_read_input_tokens,
+          cache_creation_1h_input_tokens: row.cache_creation_1h_input_tokens,
+        },
+        row.billing,
+      ),
+    );
     // Team, organisation and key budgets are rebuilt with the account's (the levels as they
     // stand now: usage is charged to the team the account is in today).
     await replay({

@@ -6,6 +6,8 @@
  * durably recorded exactly once. The gateway awaits `record` before it releases a response's
  * final event or byte, and rows are keyed by request id, so a repeated write never counts twice.
  */
+import type { Billing } from "./billing.ts";
+
 export interface UsageEvent {
   at_ms: number;
   request_id: string;
@@ -27,6 +29,8 @@ export interface UsageEvent {
   duration_ms: number;
   /** Served past the subscription's limits on the account's usage credits (billed at API prices). */
   on_credits: boolean;
+  /** How the row is charged to windows and bills (billing.ts): a service failure is not, by default. */
+  billing: Billing;
 }
 
 export interface UsageSummaryRow {

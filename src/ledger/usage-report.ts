@@ -6,6 +6,7 @@
 import { classFor } from "../plans/plan-limits.ts";
 import type { Policy } from "../plans/schema.ts";
 import { UNITS_PER_USD, unitPrices, usageUnits } from "../plans/usage-units.ts";
+import { chargedTokens } from "./billing.ts";
 import type { UsageEvent } from "./usage-event.ts";
 
 /** The dollar cost of a ledger row. */
@@ -21,7 +22,8 @@ export function pricer(
     // A model the catalog no longer knows is priced as its id's family would be, or the dearest class.
     const family = familyOf(event.model) ?? event.model;
     const [, modelClass] = classFor(policy, family);
-    return usageUnits(unitPrices(modelClass), event) / UNITS_PER_USD;
+    // What the row was charged: a service failure nothing (or its delivered output).
+    return usageUnits(unitPrices(modelClass), chargedTokens(event, event.billing ?? "full")) / UNITS_PER_USD;
   };
 }
 

@@ -78,6 +78,8 @@ export const subscriptionPlanSchema = z
     weekly_family_budgets_usd: z.record(z.string(), usd).default({}),
     peak: peakRuleSchema.nullable().default(null),
     reserve_max_tokens: z.boolean().default(false),
+    /** What a request that fails on the service's side is charged: nothing, or the output it delivered. */
+    charge_on_service_failure: z.enum(["none", "delivered"]).default("none"),
   })
   .strict();
 
@@ -93,6 +95,8 @@ export const apiPlanSchema = z
     concurrency: z.number().int().positive(),
     monthly_spend_usd: usd,
     reserve_max_tokens: z.boolean().default(false),
+    /** What a request that fails on the service's side is charged: nothing, or the output it delivered. */
+    charge_on_service_failure: z.enum(["none", "delivered"]).default("none"),
   })
   .strict();
 

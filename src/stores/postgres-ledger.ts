@@ -34,6 +34,7 @@ const COLUMNS = [
   ["ttft_ms", "double precision"],
   ["duration_ms", "double precision"],
   ["on_credits", "boolean"],
+  ["billing", "text"],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageEvent, string]>;
 
 const NAMES = COLUMNS.map(([name]) => name).join(", ");

@@ -9,7 +9,13 @@ import type { KeyHasher } from "../accounts/api-keys.ts";
 import { PostgresAccountStore, PostgresPolicyStore, PostgresSettingsStore } from "./postgres-accounts.ts";
 import { PostgresLedger } from "./postgres-ledger.ts";
 import type { Migration } from "./sqlite.ts";
-import { DatabaseError, LEVELS_MIGRATION, SETTINGS_MIGRATION, type Stores } from "./store.ts";
+import {
+  BILLING_MIGRATION,
+  DatabaseError,
+  LEVELS_MIGRATION,
+  SETTINGS_MIGRATION,
+  type Stores,
+} from "./store.ts";
 
 /** Ordered schema migrations; headroom_schema.version records how many have run. */
 export const POSTGRES_MIGRATIONS: readonly string[] = [
@@ -60,6 +66,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   // Organisations and teams above accounts, and limits of their own on each level and on a key.
   LEVELS_MIGRATION,
   SETTINGS_MIGRATION,
+  BILLING_MIGRATION,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

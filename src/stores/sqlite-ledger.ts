@@ -33,6 +33,7 @@ const COLUMNS = [
   "ttft_ms",
   "duration_ms",
   "on_credits",
+  "billing",
 ] as const;
 
 type Row = Omit<UsageEvent, "streamed" | "on_credits"> & { streamed: number; on_credits: number };

@@ -6,7 +6,7 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { DatabaseError, LEVELS_MIGRATION, SETTINGS_MIGRATION } from "./store.ts";
+import { BILLING_MIGRATION, DatabaseError, LEVELS_MIGRATION, SETTINGS_MIGRATION } from "./store.ts";
 
 export { DatabaseError };
 
@@ -65,6 +65,7 @@ export const MIGRATIONS: readonly string[] = [
   // Organisations and teams above accounts, and limits of their own on each level and on a key.
   LEVELS_MIGRATION,
   SETTINGS_MIGRATION,
+  BILLING_MIGRATION,
 ];
 
 /** The schema version this code writes: the number of migrations. */

@@ -156,6 +156,9 @@ export interface SettingsStore {
   set(name: string, value: string): Promise<void>;
 }
 
+/** How each ledger row is charged (ledger/billing.ts); rows before it were charged in full. */
+export const BILLING_MIGRATION = "alter table usage_events add column billing text not null default 'full';";
+
 export const SETTINGS_MIGRATION = "create table settings (name text primary key, value text not null);";
 
 export interface Stores {

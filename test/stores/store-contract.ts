@@ -37,6 +37,7 @@ export const usageEvent = (overrides: Partial<UsageEvent>): UsageEvent => ({
   ttft_ms: 12.5,
   duration_ms: 40.25,
   on_credits: false,
+  billing: "full",
   ...overrides,
 });
 
@@ -229,7 +230,12 @@ export function describeStoreContract(
     test("ledger: a recorded event is durable for every connection, once per request id, every field intact", async () => {
       const open = newLocation();
       const stores = await open();
-      const event = usageEvent({ request_id: "req_exact", on_credits: true, streamed: true });
+      const event = usageEvent({
+        request_id: "req_exact",
+        on_credits: true,
+        streamed: true,
+        billing: "delivered",
+      });
       await stores.ledger.record(event);
       await stores.ledger.record({ ...event, output_tokens: 999 });
       const other = await open();
