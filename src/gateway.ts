@@ -12,9 +12,7 @@ import { IdentityCache } from "./accounts/identity-cache.ts";
 import { type AdminToken, resolveAdminToken } from "./admin/admin-token.ts";
 import { Metrics } from "./admin/metrics.ts";
 import { AdmissionController } from "./admission/admission-controller.ts";
-import { loadCalibratedCatalog } from "./capacity/calibration.ts";
-import { FleetCapacity } from "./capacity/fleet-capacity.ts";
-import { readFleetFile } from "./capacity/timeline.ts";
+import { loadFleetCapacity } from "./capacity/fleet-capacity.ts";
 import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { listenForMetrics } from "./edge/metrics-route.ts";
@@ -81,11 +79,6 @@ export interface GatewayOptions {
   capacity?: CapacityProvider;
   /** Receives every request's span (tests pass OpenTelemetry's in-memory exporter). */
   spanExporter?: SpanExporter;
-}
-
-function loadFleetCapacity(file: string): FleetCapacity {
-  const catalog = loadCalibratedCatalog();
-  return new FleetCapacity(readFleetFile(file, catalog), catalog);
 }
 
 /**

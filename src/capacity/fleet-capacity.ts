@@ -5,10 +5,11 @@
  * up everywhere on that date.
  */
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
+import { loadCalibratedCatalog } from "./calibration.ts";
 import type { Fleet, FleetModel } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
 import { roofline } from "./roofline.ts";
-import { capacityAt, poolsOnline, profileOf, workloadOf } from "./timeline.ts";
+import { capacityAt, poolsOnline, profileOf, readFleetFile, workloadOf } from "./timeline.ts";
 
 const BUCKET_MS = 10 * 60_000;
 
@@ -68,4 +69,10 @@ export class FleetCapacity implements CapacityProvider {
     }
     return Math.max(1, Math.floor(streams * share));
   }
+}
+
+/** The capacity of the fleet in a fleet file, on the calibrated GPU catalog. */
+export function loadFleetCapacity(file: string): FleetCapacity {
+  const catalog = loadCalibratedCatalog();
+  return new FleetCapacity(readFleetFile(file, catalog), catalog);
 }

@@ -4,6 +4,9 @@
  * --requests, the ledger's rows one by one. Table, CSV or JSON.
  */
 import type { Command } from "commander";
+import { loadFleetCapacity } from "../capacity/fleet-capacity.ts";
+import { Enforcer } from "../enforcement/enforcer.ts";
+import { explainWindow, type WindowExplanation } from "../enforcement/explain-window.ts";
 import type { UsageEvent } from "../ledger/usage-event.ts";
 import {
   GROUPINGS,
@@ -15,7 +18,9 @@ import {
   summarize,
   toCsv,
 } from "../ledger/usage-report.ts";
+import { ConstantCapacity } from "../plans/capacity-provider.ts";
 import { PolicyBook } from "../plans/policy-book.ts";
+import { MemoryLimiterStore } from "../stores/memory-limiter.ts";
 import { ModelRouter } from "../upstreams/routing.ts";
 import {
   configFor,
@@ -28,6 +33,9 @@ import {
 
 interface UsageOptions extends StateOptions {
   account?: string;
+  explain?: boolean;
+  key?: string;
+  window: string;
   by: string;
   since?: string;
   until?: string;
@@ -98,6 +106,61 @@ function reportTable(rows: ReportRow[], by: Grouping[]): string {
   return formatTable(headers, cells);
 }
 
+/** `usage --explain`: the window's entries, as a table or JSON. */
+async function explain(options: UsageOptions): Promise<void> {
+  if (!options.key) throw new UsageError("--explain needs --key KEY_ID (see `headroom keys list`)");
+  const config = configFor(options);
+  await withStores(options, async ({ ledger, policies: store, accounts }) => {
+    const identity = await accounts.identityOfKey(options.key as string);
+    if (!identity) throw new UsageError(`no key with id ${options.key}`);
+    const policies = await PolicyBook.open(store);
+    const router = new ModelRouter(config);
+    const capacity = config.capacity ? loadFleetCapacity(config.capacity.fleet) : new ConstantCapacity();
+    const enforcer = new Enforcer(new MemoryLimiterStore(), policies, capacity, Date.now);
+    let explanation: WindowExplanation;
+    try {
+      explanation = await explainWindow(
+        { ledger, enforcer, familyOf: (model) => router.resolve(model)?.entry.family },
+        identity,
+        options.window,
+        Date.now(),
+      );
+    } catch (error) {
+      throw new UsageError((error as Error).message);
+    }
+    if (options.json || options.format === "json") {
+      process.stdout.write(`${JSON.stringify(explanation, null, 2)}\n`);
+      return;
+    }
+    process.stdout.write(`${explanationText(explanation)}\n`);
+  });
+}
+
+function explanationText(explanation: WindowExplanation): string {
+  const { account, plan, window, started_at, resets_at, limit_usd, used_usd, entries } = explanation;
+  const head = started_at
+    ? `${window} window of account ${account} (plan ${plan}): ${usd(used_usd)} of ${usd(limit_usd)} used, started ${started_at}, resets ${resets_at}.`
+    : `${window} window of account ${account} (plan ${plan}): none running; ${usd(limit_usd)} available.`;
+  if (entries.length === 0) return head;
+  const refunded = entries.filter((entry) => entry.refunded_usd > 0).length;
+  const table = formatTable(
+    ["at", "request", "model", "status", "reason", "charged", "refunded"],
+    entries.map((entry) => [
+      entry.at,
+      entry.request_id,
+      entry.model ?? "-",
+      entry.status,
+      entry.billing === "full"
+        ? (entry.reason ?? "-")
+        : `${entry.reason ?? "failed"} (service failure: ${entry.billing === "none" ? "not charged" : "delivered output charged"})`,
+      usd(entry.charged_usd),
+      usd(entry.refunded_usd),
+    ]),
+  );
+  const tail = `${entries.length} entries, ${refunded} refunded; charged ${usd(entries.reduce((sum, entry) => sum + entry.charged_usd, 0))} in all.`;
+  return `${head}\n${table}\n${tail}`;
+}
+
 export function registerUsageCommand(program: Command): void {
   withStateOptions(
     program
@@ -108,9 +171,16 @@ export function registerUsageCommand(program: Command): void {
       .option("--since <iso>", "only requests from this instant on (ISO 8601)")
       .option("--until <iso>", "only requests before this instant (ISO 8601)")
       .option("--requests", "print the ledger's rows, one per request, oldest first")
+      .option("--explain", "the entries behind one window of a key's account: charges, refunds, reasons")
+      .option("--key <id>", "with --explain: the key (its id, as `keys list` shows it)")
+      .option("--window <name>", "with --explain: 5h, week, week-<family> or month", "5h")
       .option("--format <format>", "table, csv or json", "table")
       .option("--json", "same as --format json"),
   ).action(async (options: UsageOptions) => {
+    if (options.explain) {
+      await explain(options);
+      return;
+    }
     const format = formatOf(options);
     const by = parseGroupings(options.by);
     const sinceMs = parseInstant(options.since, "--since") ?? 0;

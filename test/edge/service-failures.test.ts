@@ -5,6 +5,8 @@
  * exactly that. A client that leaves pays for what it was sent.
  */
 import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import type { UsageEvent } from "../../src/ledger/usage-event.ts";
@@ -12,6 +14,7 @@ import { classFor } from "../../src/plans/plan-limits.ts";
 import { type Policy, policySchema } from "../../src/plans/schema.ts";
 import { UNITS_PER_USD, unitPrices, usageUnits } from "../../src/plans/usage-units.ts";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
+import { runCli } from "../helpers/cli.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,
@@ -58,7 +61,8 @@ describe("no charge for the service's failures", () => {
   let upstream: FakeUpstream;
   let server: TestGateway;
   let deliveredKey: string;
-  const clock = { now: Date.UTC(2026, 11, 1, 10) };
+  // An hour ago, held still: the CLI (a separate process, on the real clock) sees every row.
+  const clock = { now: Date.now() - 3_600_000 };
 
   before(async () => {
     upstream = await startFakeAnthropic();
@@ -186,5 +190,79 @@ describe("no charge for the service's failures", () => {
     const failed = rows.filter((row) => row.status >= 500);
     assert.ok(failed.length >= failures.length);
     assert.ok(failed.every((row) => row.billing === "none"));
+  });
+
+  test("explain lists the entries behind the window, refunds and reasons included; they add up to the meter", async () => {
+    const keyId = (await server.gateway.accounts.listKeys("test"))[0]?.id as string;
+    const response = await fetch(`${server.url}/admin/v1/usage/explain?key=${keyId}&window=5h`, {
+      headers: { authorization: `Bearer ${server.adminToken}` },
+    });
+    assert.equal(response.status, 200);
+    const explained = (await response.json()) as {
+      used_usd: number;
+      limit_usd: number;
+      entries: Array<{
+        request_id: string;
+        billing: string;
+        charged_usd: number;
+        refunded_usd: number;
+        reason: string | null;
+        status: number;
+      }>;
+    };
+    const rows = (await server.gateway.ledger.events({ account: "test", limit: 1000 })).filter(
+      (row) => row.model !== null,
+    );
+    assert.deepEqual(
+      new Set(explained.entries.map((entry) => entry.request_id)),
+      new Set(rows.map((row) => row.request_id)),
+      "every ledger row of the window, and nothing else",
+    );
+    const failed = explained.entries.filter((entry) => entry.status >= 500);
+    assert.ok(failed.length >= failures.length);
+    for (const entry of failed) {
+      assert.equal(entry.billing, "none");
+      assert.equal(entry.charged_usd, 0);
+      assert.ok(entry.reason, "each refund says why");
+    }
+    assert.ok(
+      failed.some((entry) => entry.refunded_usd > 0),
+      "the cut stream's tokens show as refunded",
+    );
+    const sum = explained.entries.reduce((total, entry) => total + entry.charged_usd, 0);
+    assert.ok(Math.abs(sum - explained.used_usd) < 1e-9, "the entries add up to the window's total");
+    const meter = (await windowsOf(server, server.key, "fake"))["5h"];
+    assert.ok(
+      meter && Math.abs(meter.limit - meter.remaining - explained.used_usd) < 1e-9,
+      "and to the meter the caller reads",
+    );
+
+    // The same from the CLI, as support would run it, with a config that knows the same models.
+    const config = join(server.dataDir, "support.yaml");
+    writeFileSync(
+      config,
+      [
+        "upstreams:",
+        `  fake: { type: anthropic, url: "${upstream.url}" }`,
+        "models:",
+        "  - { id: fake, display_name: fake, created_at: 2026-01-01T00:00:00Z, family: fake, upstream: fake }",
+        "  - { id: hung-slow, display_name: hung, created_at: 2026-01-01T00:00:00Z, family: fake, upstream: fake }",
+        "routes:",
+        "  - { match: fake-*, model: fake }",
+      ].join("\n"),
+    );
+    const support = ["--data-dir", server.dataDir, "--config", config];
+    const cli = await runCli(["usage", "--explain", "--key", keyId, "--window", "5h", ...support]);
+    assert.equal(cli.code, 0, cli.stderr);
+    assert.match(cli.stdout, /^5h window of account test \(plan pro\): \$\S+ of \$5\.00 used, started /);
+    assert.match(cli.stdout, /fake-cut .* 502 +api_error \(service failure: not charged\)/);
+    assert.match(
+      cli.stdout,
+      new RegExp(
+        `${explained.entries.length} entries, ${explained.entries.filter((entry) => entry.refunded_usd > 0).length} refunded`,
+      ),
+    );
+    const json = await runCli(["usage", "--explain", "--key", keyId, "--json", ...support]);
+    assert.deepEqual(JSON.parse(json.stdout).entries, explained.entries);
   });
 });

@@ -16,6 +16,7 @@ import {
   poolsOnline,
   readFleetFile,
 } from "../../capacity/timeline.ts";
+import { explainWindow } from "../../enforcement/explain-window.ts";
 import { HeadroomError, invalidRequest, notFound } from "../../errors.ts";
 import type { UsageEvent } from "../../ledger/usage-event.ts";
 import { GROUPINGS, type Grouping, pricer, summarize } from "../../ledger/usage-report.ts";
@@ -72,6 +73,32 @@ const key = z.object({
   created_at: z.string(),
   revoked_at: z.string().nullable(),
 });
+const explanationSchema = z.object({
+  account: z.string(),
+  plan: z.string(),
+  window: z.string(),
+  started_at: z.string().nullable(),
+  resets_at: z.string().nullable(),
+  limit_usd: z.number(),
+  used_usd: z.number(),
+  entries: z.array(
+    z.object({
+      at: z.string(),
+      request_id: z.string(),
+      key_id: z.string().nullable(),
+      model: z.string().nullable(),
+      status: z.number(),
+      reason: z.string().nullable(),
+      billing: z.enum(["full", "none", "delivered"]),
+      input_tokens: z.number(),
+      output_tokens: z.number(),
+      cost_usd: z.number(),
+      charged_usd: z.number(),
+      refunded_usd: z.number(),
+    }),
+  ),
+});
+
 /** A plan name; whether it exists is checked against the stored policies (knownPlan below). */
 const plan = z.string().min(1);
 const instant = z.iso.datetime({ offset: true });
@@ -356,6 +383,27 @@ function routes(services: AdminServices): AdminRoute[] {
         };
         const rows = await summarize(events(), query.by.split(",") as Grouping[], price);
         return { data: rows as unknown as Array<Record<string, string | number>> };
+      },
+    }),
+    route({
+      method: "GET",
+      path: "/usage/explain",
+      summary: "The ledger entries behind one of a key's account's windows: charges, refunds and reasons",
+      tag: "usage",
+      query: z.object({ key: name, window: z.string().min(1).default("5h") }),
+      response: explanationSchema,
+      handler: async ({ query }) => {
+        const identity = found(await accounts.identityOfKey(query.key), `key ${query.key}`);
+        return explainWindow(
+          {
+            ledger: services.ledger,
+            enforcer: services.enforcer,
+            familyOf: (model) => services.router.resolve(model)?.entry.family,
+          },
+          identity,
+          query.window,
+          services.clock(),
+        );
       },
     }),
     route({
