@@ -98,7 +98,7 @@ export async function explainWindow(
     }
     const at = limits.dimensions.findIndex((dimension) => dimension.name === window);
     const found = limits.dimensions[at];
-    if (!found || found.kind !== "window") continue;
+    if (found?.kind !== "window") continue;
     spec = found;
     const cost = limits.costs(row)[at] ?? 0;
     const charged = limits.costs(chargedTokens(row, row.billing))[at] ?? 0;
