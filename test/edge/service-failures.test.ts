@@ -13,13 +13,11 @@ import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 import { classFor } from "../../src/plans/plan-limits.ts";
 import { type Policy, policySchema } from "../../src/plans/schema.ts";
 import { UNITS_PER_USD, unitPrices, usageUnits } from "../../src/plans/usage-units.ts";
-import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { runCli } from "../helpers/cli.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,
   httpUpstream,
-  postMessages,
   recordedUsage,
   startTestGateway,
   streamThenDisconnect,
@@ -92,21 +90,27 @@ describe("no charge for the service's failures", () => {
 
   /** One request; the ledger row it left. */
   async function failOnce(model: string, stream: boolean, key = server.key): Promise<UsageEvent> {
-    const response = await postMessages(
-      server,
-      { model, max_tokens: 200, stream, messages: [{ role: "user", content: "hello" }] },
-      { headers: { "x-api-key": key } },
-    );
-    if (stream && response.status === 200) {
-      for await (const _event of parseSse(response.body as AsyncIterable<Uint8Array>)) {
-        // read to the end (an error event)
+    // Through the official SDK, as a client would see each failure; maxRetries 0 so each
+    // request is one ledger row.
+    const client = new Anthropic({ baseURL: server.url, apiKey: key, maxRetries: 0 });
+    let requestId: string | null = null;
+    try {
+      const params = { model, max_tokens: 200, messages: [{ role: "user" as const, content: "hello" }] };
+      if (stream) {
+        const { data, response } = await client.messages.create({ ...params, stream: true }).withResponse();
+        requestId = response.headers.get("request-id");
+        for await (const _event of data) {
+          // to the end: an SSE error event becomes an exception here
+        }
+      } else {
+        const { response } = await client.messages.create(params).withResponse();
+        requestId = response.headers.get("request-id");
       }
-    } else await response.arrayBuffer();
-    return recordedUsage(
-      server,
-      response.headers.get("request-id"),
-      key === server.key ? "test" : "delivered",
-    );
+    } catch (error) {
+      if (!(error instanceof Anthropic.APIError)) throw error;
+      requestId ??= error.requestID ?? error.headers?.get("request-id") ?? null;
+    }
+    return recordedUsage(server, requestId, key === server.key ? "test" : "delivered");
   }
 
   const failures: Array<{ kind: string; model: string; stream: boolean; status: number }> = [
