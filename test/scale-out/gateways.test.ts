@@ -105,7 +105,10 @@ async function spendAcrossGateways(label: string, redisUrl: string, prefix: stri
           received.push(response.headers.get("request-id") ?? "");
         } catch (error) {
           if (error instanceof Anthropic.RateLimitError) {
-            assert.match(error.message, /5-hour limit reached \(plan scale\)/);
+            assert.match(
+              error.message,
+              /"5-hour limit(: this request needs about \$[\d.]+, \$[\d.]+ of \$0\.75 is left| reached: \$[\d.]+ of \$0\.75 used) \(plan scale\)/,
+            );
             refused++;
             return;
           }
