@@ -5,23 +5,14 @@
  * usage served during the outage is in Redis after it returns.
  */
 import assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
-import { Redis } from "ioredis";
+import { describe, test } from "node:test";
 import pino from "pino";
 import { scrapeMetrics, startTestGateway, type TestGateway, windowsOf } from "../helpers/gateway.ts";
-import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
+import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const skip = await redisSkipReason();
-const prefix = uniquePrefix("outage");
-const admin = skip ? undefined : new Redis(REDIS_URL);
-after(async () => {
-  if (admin) {
-    await deletePrefix(admin, prefix);
-    admin.disconnect();
-  }
-});
+const { skip, prefix, admin } = await redisScope("outage");
 
 const ask = (server: TestGateway, path = "/v1/messages") =>
   fetch(`${server.url}${path}`, {

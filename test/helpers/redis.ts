@@ -3,6 +3,7 @@
  * fails the run; elsewhere the suite is skipped and says why.
  */
 import { randomBytes } from "node:crypto";
+import { after } from "node:test";
 import { Redis } from "ioredis";
 
 export const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
@@ -42,4 +43,22 @@ export async function deletePrefix(client: Redis, prefix: string): Promise<void>
     cursor = next;
     if (keys.length > 0) await client.del(...keys);
   } while (cursor !== "0");
+}
+
+/**
+ * What a test file that uses Redis needs: whether to skip (and why), a key prefix of its own,
+ * and an admin connection; every key under the prefix is deleted when the file is done.
+ */
+export async function redisScope(
+  label: string,
+): Promise<{ skip: string | undefined; prefix: string; admin: Redis | undefined }> {
+  const skip = await redisSkipReason();
+  const prefix = uniquePrefix(label);
+  const admin = skip ? undefined : new Redis(REDIS_URL);
+  after(async () => {
+    if (!admin) return;
+    await deletePrefix(admin, prefix);
+    admin.disconnect();
+  });
+  return { skip, prefix, admin };
 }

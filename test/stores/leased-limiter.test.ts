@@ -4,23 +4,14 @@
  * make no round trip. Real Redis, a frozen limiter clock (no refill), seeded interleavings.
  */
 import assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import fc from "fast-check";
-import { Redis } from "ioredis";
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
 import { LeasedLimiterStore } from "../../src/stores/leased-limiter.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
-import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
+import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 
-const skip = await redisSkipReason();
-const prefix = uniquePrefix("leases");
-const admin = skip ? undefined : new Redis(REDIS_URL);
-after(async () => {
-  if (admin) {
-    await deletePrefix(admin, prefix);
-    admin.disconnect();
-  }
-});
+const { skip, prefix, admin } = await redisScope("leases");
 
 const NOW = Date.UTC(2026, 6, 1, 12);
 async function redisStore(): Promise<RedisLimiterStore> {

@@ -2,27 +2,17 @@ import assert from "node:assert/strict";
 import { fork } from "node:child_process";
 import { once } from "node:events";
 import { createServer } from "node:net";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Redis } from "ioredis";
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
 import { LimiterUnavailableError } from "../../src/limits/limiter-store.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
-import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
+import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { withinDeadline } from "../helpers/wait.ts";
 import { describeLimiterContract } from "./limiter-contract.ts";
 
-const skip = await redisSkipReason();
-const prefix = uniquePrefix("limiter");
-const admin = skip ? undefined : new Redis(REDIS_URL);
-
-after(async () => {
-  if (admin) {
-    await deletePrefix(admin, prefix);
-    admin.disconnect();
-  }
-});
+const { skip, prefix, admin } = await redisScope("limiter");
 
 async function readyStore(options: { now?: () => number } = {}) {
   const client = connectRedis(REDIS_URL);

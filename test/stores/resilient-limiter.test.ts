@@ -4,26 +4,16 @@
  * setting, and the outage's window usage back in Redis when it returns.
  */
 import assert from "node:assert/strict";
-import { after, describe, test } from "node:test";
-import { Redis } from "ioredis";
+import { describe, test } from "node:test";
 import { HeadroomError } from "../../src/errors.ts";
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
 import { type OnStoreFailure, ResilientLimiterStore } from "../../src/stores/resilient-limiter.ts";
-import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
+import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const skip = await redisSkipReason();
-const prefix = uniquePrefix("resilient");
-const admin = skip ? undefined : new Redis(REDIS_URL);
-
-after(async () => {
-  if (admin) {
-    await deletePrefix(admin, prefix);
-    admin.disconnect();
-  }
-});
+const { skip, prefix, admin } = await redisScope("resilient");
 
 const rpm: DimensionSpec = { kind: "rate", name: "rpm", limit: 10, periodMs: 60_000 };
 const session: DimensionSpec = { kind: "window", name: "5h", limit: 100, periodMs: 5 * 3_600_000 };
