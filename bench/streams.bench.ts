@@ -156,7 +156,7 @@ await agent.close();
 console.log(`\n### ${STREAMS.toLocaleString("en-US")} concurrent streams through the simulated pool\n`);
 console.log(
   `opened ${open.toLocaleString("en-US")}, completed ${completed.toLocaleString("en-US")}, failed ${failed} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
-    `gateway RSS idle ${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB (target < 1,536 MB: ${peak < 1536 && completed === STREAMS ? "met" : "MISSED"})`,
+    `gateway RSS idle ${idle.toFixed(0)} MB, peak ${peak.toFixed(0)} MB, ${(((peak - idle) * 1024) / STREAMS).toFixed(1)} KB per open stream (target < 1,536 MB: ${peak < 1536 && completed === STREAMS ? "met" : "MISSED"})`,
 );
 if (firstFailure) console.log(`first failure: ${firstFailure}`);
 process.exit(0);
