@@ -103,7 +103,10 @@ describe("the operator's surfaces", () => {
 describe("one key never reads or moves another account", () => {
   let server: TestGateway;
   before(async () => {
-    server = await startTestGateway({ plan: "pro" });
+    // A fixed clock: an unused window's reset is "now + its length", which would move between
+    // the two reads on the real clock and make B's windows look touched.
+    const now = Date.UTC(2026, 6, 1, 12);
+    server = await startTestGateway({ plan: "pro", clock: () => now });
   });
   after(() => server.stop());
 
