@@ -12,7 +12,7 @@ import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const { skip, prefix, admin } = await redisScope("outage");
+const { skip, prefix } = await redisScope("outage");
 
 const ask = (server: TestGateway, path = "/v1/messages") =>
   fetch(`${server.url}${path}`, {

@@ -12,6 +12,7 @@ import {
 import {
   catalogModel,
   httpUpstream,
+  readSse,
   recordedUsage,
   serveLlamaFrom,
   startTestGateway,
@@ -378,8 +379,7 @@ describe("the Responses API in front of an Anthropic upstream", () => {
     });
     assert.equal(response.status, 200);
     assert.ok(response.body);
-    const events: StreamEvent[] = [];
-    for await (const sse of parseSse(response.body)) events.push(JSON.parse(sse.data) as StreamEvent);
+    const events = (await readSse(response)).map((sse) => JSON.parse(sse.data) as StreamEvent);
     const last = events[events.length - 1];
     assert.equal(last?.type, "response.failed");
     assert.ok(last?.type === "response.failed");
@@ -477,8 +477,7 @@ describe("the Responses API passed through to an OpenAI server that serves it (r
     });
     assert.equal(response.status, 200);
     assert.ok(response.body);
-    const received: Array<{ event: string; data: string }> = [];
-    for await (const sse of parseSse(response.body)) received.push(sse);
+    const received = await readSse(response);
     const expected = FAKE_RESPONSE_EVENTS("gpt-upstream-id");
     assert.deepEqual(
       received.map((sse) => [sse.event, sse.data]),
@@ -495,8 +494,7 @@ describe("the Responses API passed through to an OpenAI server that serves it (r
       body: JSON.stringify({ model: "gpt-cut", input: "hi", stream: true }),
     });
     assert.ok(response.body);
-    const received: StreamEvent[] = [];
-    for await (const sse of parseSse(response.body)) received.push(JSON.parse(sse.data) as StreamEvent);
+    const received = (await readSse(response)).map((sse) => JSON.parse(sse.data) as StreamEvent);
     const last = received[received.length - 1];
     assert.equal(last?.type, "response.failed");
     assert.equal(received.filter((event) => event.type === "response.completed").length, 0);

@@ -15,6 +15,7 @@ import {
 } from "../../src/config/schema.ts";
 import { createGateway, type RunningGateway, startGateway } from "../../src/gateway.ts";
 import type { UsageEvent } from "../../src/ledger/usage-event.ts";
+import type { SseEvent } from "../../src/protocol/anthropic.ts";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { countTextTokens } from "../../src/tokens/count.ts";
 import { waitFor } from "./wait.ts";
@@ -160,6 +161,13 @@ export async function recordedUsage(
     const events = await server.gateway.ledger.events({ account, limit: 1000 });
     return events.find((candidate) => candidate.request_id === requestId);
   }, `the ledger to record request ${requestId}`);
+}
+
+/** Reads a whole SSE response: every event in order, as `event:` name and raw `data:`. */
+export async function readSse(response: Response): Promise<SseEvent[]> {
+  const events: SseEvent[] = [];
+  for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event);
+  return events;
 }
 
 /**

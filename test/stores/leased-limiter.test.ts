@@ -11,7 +11,7 @@ import { LeasedLimiterStore } from "../../src/stores/leased-limiter.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
 import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 
-const { skip, prefix, admin } = await redisScope("leases");
+const { skip, prefix } = await redisScope("leases");
 
 const NOW = Date.UTC(2026, 6, 1, 12);
 async function redisStore(): Promise<RedisLimiterStore> {

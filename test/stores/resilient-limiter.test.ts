@@ -13,7 +13,7 @@ import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const { skip, prefix, admin } = await redisScope("resilient");
+const { skip, prefix } = await redisScope("resilient");
 
 const rpm: DimensionSpec = { kind: "rate", name: "rpm", limit: 10, periodMs: 60_000 };
 const session: DimensionSpec = { kind: "window", name: "5h", limit: 100, periodMs: 5 * 3_600_000 };

@@ -2,13 +2,13 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { estimateTextTokens } from "../../src/tokens/estimate.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,
   httpUpstream,
   postMessages,
+  readSse,
   recordedUsage,
   startTestGateway,
   type TestGateway,
@@ -146,8 +146,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
       stream: true,
       messages: [{ role: "user", content: "hi" }],
     });
-    const events: string[] = [];
-    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event.event);
+    const events = (await readSse(response)).map(({ event }) => event);
     assert.ok(events.includes("future_event"));
     assert.equal(events.at(-1), "message_stop");
     const event = await recordedUsage(server, response.headers.get("request-id"));
@@ -163,8 +162,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
       messages: [{ role: "user", content: "hi" }],
     });
     assert.equal(response.status, 200);
-    const events: Array<{ event: string; data: string }> = [];
-    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event);
+    const events = await readSse(response);
     const last = events.at(-1);
     assert.equal(last?.event, "error");
     const payload = JSON.parse(last?.data ?? "{}");
@@ -189,8 +187,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
       messages: [{ role: "user", content: "hi" }],
     });
     assert.equal(stream.status, 200);
-    const events: Array<{ event: string; data: string }> = [];
-    for await (const event of parseSse(stream.body as AsyncIterable<Uint8Array>)) events.push(event);
+    const events = await readSse(stream);
     const payload = JSON.parse(events.at(-1)?.data ?? "{}");
     assert.equal(payload.error.type, "api_error");
     assert.match(payload.error.message, /malformed event/);
@@ -298,8 +295,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
       messages: [{ role: "user", content: "hi" }],
     });
     assert.equal(response.status, 200);
-    const events: Array<{ event: string; data: string }> = [];
-    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event);
+    const events = await readSse(response);
     assert.equal(events[0]?.event, "message_start");
     const last = events.at(-1);
     assert.equal(last?.event, "error");
@@ -322,8 +318,7 @@ describe("the Anthropic upstream adapter against a server speaking the Anthropic
     });
     // The upstream's 200 came at once, so the client's stream has begun; it ends in an error event.
     assert.equal(response.status, 200);
-    const events: Array<{ event: string; data: string }> = [];
-    for await (const event of parseSse(response.body as AsyncIterable<Uint8Array>)) events.push(event);
+    const events = await readSse(response);
     assert.deepEqual(
       events.map(({ event, data }) => ({ event, error: JSON.parse(data).error })),
       [
