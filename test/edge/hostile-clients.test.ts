@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import { connect, type Socket } from "node:net";
 import { after, before, describe, test } from "node:test";
+import Anthropic from "@anthropic-ai/sdk";
 import fc from "fast-check";
 import { postMessages, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
@@ -73,6 +74,21 @@ describe("hostile clients", () => {
     assert.equal(body.error.type, "authentication_error");
     await closed;
     clock.now += HOUR; // the next test's address starts with a full bucket
+  });
+
+  test("a client writing a 31 MB body with a wrong key reads the 401, not a broken connection", async () => {
+    // The official SDK (undici underneath) reads the early answer while it is still sending:
+    // closing after the 401 must not turn a wrong key into a network error for it.
+    const client = new Anthropic({ baseURL: server.url, apiKey: "sk-hr-mistyped", maxRetries: 0 });
+    await assert.rejects(
+      client.messages.create({
+        model: "claude-sonnet-4-6",
+        max_tokens: 16,
+        messages: [{ role: "user", content: "a".repeat(31 * 1024 * 1024) }],
+      }),
+      (error: unknown) => error instanceof Anthropic.AuthenticationError && error.status === 401,
+    );
+    clock.now += HOUR;
   });
 
   test("every customer route refuses a key it has never seen, including token counting and the model list", async () => {
