@@ -217,6 +217,10 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       policies,
       options.capacity ?? fleetCapacity ?? new ConstantCapacity(),
       clock,
+      {
+        leaseMs: config.limiter.concurrency_lease_ms,
+        onKeepAliveError: (error) => logger.warn({ err: error }, "keeping concurrency leases alive failed"),
+      },
     ),
     admission: createAdmission(config, sizing),
     metrics,
@@ -351,6 +355,7 @@ async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {
   if (!drained) app.server.closeAllConnections();
   await closed;
   await Promise.all([...gateway.upstreams.values()].map((upstream) => upstream.close?.()));
+  gateway.enforcer.close();
   await gateway.stores.close();
   await gateway.limiter.close();
   await gateway.tracing.shutdown();

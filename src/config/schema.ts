@@ -189,6 +189,11 @@ export const limiterSchema = z
     on_store_failure: z.enum(["open", "closed"]).default("open"),
     /** How often a store that stopped answering is asked whether it is back. */
     probe_interval_ms: positiveInt.default(1_000),
+    /**
+     * How long a request's concurrency slot outlives its gateway: leases are kept alive every
+     * third of this while their request runs, so a crashed gateway's slots free within it.
+     */
+    concurrency_lease_ms: z.number().int().min(1_000).default(60_000),
   })
   .strict();
 

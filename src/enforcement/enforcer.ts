@@ -2,14 +2,17 @@
  * Enforcement: a request's plan (from the policy in force at the clock's time) becomes one
  * limiter decision over every dimension. Admitted requests carry the decision's headers and
  * are reconciled with their actual usage when they end; rejected ones become a 429 that names
- * the limit, says when it resets, and carries retry-after.
+ * the limit, says when it resets, and carries retry-after. While an admitted request runs, its
+ * concurrency leases are kept alive; they expire only once no gateway keeps them.
  */
+import { randomBytes } from "node:crypto";
 import { HeadroomError } from "../errors.ts";
+import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
-import type { CheckRequest, LimiterStore } from "../limits/limiter-store.ts";
+import type { CheckRequest, HeldLease, LimiterStore } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { type Level, withLevels } from "../plans/level-limits.ts";
-import { creditLimits, type PlanLimits, planLimits } from "../plans/plan-limits.ts";
+import { creditLimits, type PlanLimits, planLimits, withLeaseMs } from "../plans/plan-limits.ts";
 import type { PolicyBook } from "../plans/policy-book.ts";
 import type { Policy } from "../plans/schema.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
@@ -35,16 +38,32 @@ export interface Admission {
   onCredits: boolean;
 }
 
+export interface EnforcerOptions {
+  /** How long a concurrency lease lives unless kept alive (limiter.concurrency_lease_ms). */
+  leaseMs?: number;
+  /** Told when keeping leases alive failed for a reason other than the store being down. */
+  onKeepAliveError?: (error: unknown) => void;
+}
+
 export class Enforcer {
   private readonly averageOutput = new Map<string, number>();
+  /** Lease ids are unique across gateways: process ids repeat across containers. */
+  private readonly instance = randomBytes(6).toString("base64url");
   private leaseCounter = 0;
+  private readonly leaseMs: number;
+  /** The concurrency leases of requests still running, by lease id. */
+  private readonly held = new Map<string, HeldLease>();
+  private keeper: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly limiter: LimiterStore,
     private readonly policies: PolicyBook,
     private readonly capacity: CapacityProvider,
     private readonly clock: () => number,
-  ) {}
+    private readonly options: EnforcerOptions = {},
+  ) {
+    this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+  }
 
   /** The limits that apply to this key and model right now. */
   limitsFor(identity: KeyIdentity, family: string, nowMs: number): PlanLimits {
@@ -61,12 +80,13 @@ export class Enforcer {
       );
     }
     // The organisation's, the team's and the key's own limits join the plan's in one decision.
-    return withLevels(
+    const levels = withLevels(
       limits,
       identity.levels ?? [],
       nowMs,
       this.levelPlans(identity, policy, family, nowMs, scale),
     );
+    return withLeaseMs(levels, this.leaseMs);
   }
 
   /** The plans levels carry, resolved like an account's; a plan the policy lacks refuses. */
@@ -124,7 +144,7 @@ export class Enforcer {
       input_tokens: inputTokens,
       output_tokens: this.outputEstimate(identity.account, maxTokens, limits),
     };
-    const leaseId = `${process.pid}-${++this.leaseCounter}`;
+    const leaseId = `${this.instance}-${++this.leaseCounter}`;
     const key = identity.account;
     const slot = identity.organisation ?? undefined;
     const conclude = (decision: Decision): Admission | Promise<Admission> => {
@@ -138,7 +158,9 @@ export class Enforcer {
         nowMs,
         onCredits: false,
       };
-      return decision.admitted ? admission : this.refused(identity, admission, endpoint);
+      if (!decision.admitted) return this.refused(identity, admission, endpoint);
+      this.hold(admission);
+      return admission;
     };
     const decision = this.check({
       key,
@@ -157,7 +179,10 @@ export class Enforcer {
     endpoint: "anthropic" | "openai",
   ): Promise<Admission> {
     const credits = await this.tryCredits(identity, admission);
-    if (credits) return credits;
+    if (credits) {
+      this.hold(credits);
+      return credits;
+    }
     throw this.rejection(admission, endpoint, identity.creditsCapUsd !== null && identity.creditsCapUsd > 0);
   }
 
@@ -173,16 +198,16 @@ export class Enforcer {
       (dimension) => dimension.admitAtMs !== nowMs && levelOf(dimension.name) !== undefined,
     );
     if (levelRefused) return undefined;
-    const credits = withLevels(
-      creditLimits(limits, identity.creditsCapUsd, nowMs),
-      identity.levels ?? [],
-      nowMs,
+    const credits = withLeaseMs(
+      withLevels(creditLimits(limits, identity.creditsCapUsd, nowMs), identity.levels ?? [], nowMs),
+      this.leaseMs,
     );
     const creditDecision = await this.check({
       key: refused.key,
       slot: refused.slot,
       dimensions: credits.dimensions,
       costs: credits.costs(estimate),
+      leaseId: refused.leaseId,
     });
     if (!creditDecision.admitted) return undefined;
     return { ...refused, limits: credits, decision: creditDecision, onCredits: true };
@@ -251,6 +276,7 @@ export class Enforcer {
       const previous = this.averageOutput.get(admission.key) ?? DEFAULT_OUTPUT_ESTIMATE;
       this.averageOutput.set(admission.key, previous + AVERAGE_WEIGHT * (actual.output_tokens - previous));
     }
+    this.letGo(admission.leaseId);
     const request = {
       key: admission.key,
       slot: admission.slot,
@@ -260,6 +286,49 @@ export class Enforcer {
     };
     if (this.limiter.reconcileSync) return this.limiter.reconcileSync(request);
     return this.limiter.reconcile(request);
+  }
+
+  /** Keeps the admitted request's concurrency leases alive until it settles. */
+  private hold(admission: Admission): void {
+    const { key, slot, limits, leaseId } = admission;
+    if (!limits.dimensions.some((spec) => spec.kind === "concurrency")) return;
+    this.held.set(leaseId, { key, slot, dimensions: limits.dimensions, leaseId });
+    if (!this.keeper) {
+      this.keeper = setInterval(() => void this.keepAlive(), Math.max(1, Math.floor(this.leaseMs / 3)));
+      this.keeper.unref();
+    }
+  }
+
+  /** Called before the lease is released, so no keep-alive can follow the release. */
+  private letGo(leaseId: string): void {
+    if (!this.held.delete(leaseId) || this.held.size > 0) return;
+    clearInterval(this.keeper);
+    this.keeper = undefined;
+  }
+
+  /** Requests whose leases this gateway keeps alive. */
+  get heldLeases(): number {
+    return this.held.size;
+  }
+
+  /**
+   * Extends the lease of every running request (the timer's work, every third of the lease
+   * time). One call for all of them: the store pipelines it.
+   */
+  async keepAlive(): Promise<void> {
+    if (this.held.size === 0) return;
+    try {
+      await this.limiter.keepAlive([...this.held.values()]);
+    } catch (error) {
+      this.options.onKeepAliveError?.(error);
+    }
+  }
+
+  /** Stops keeping leases alive (the gateway is closing). */
+  close(): void {
+    clearInterval(this.keeper);
+    this.keeper = undefined;
+    this.held.clear();
   }
 
   /** The key's limits now, without consuming anything (GET /v1/headroom/limits). */

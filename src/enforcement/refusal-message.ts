@@ -97,7 +97,12 @@ export function refusalMessage({ limits, binding, needed, retryAfterMs, credits 
   const rest = levelOf(binding.name)?.rest ?? binding.name;
   const rateWords = RATE_WORDS[rest];
   if (rateWords) {
-    const rate = `Rate limit of ${count(binding.limit)} ${rateWords}`;
+    // "1 request in flight", "1 output token per minute": the unit agrees with the number.
+    const words =
+      binding.limit === 1
+        ? rateWords.replace(/^(requests|input tokens|output tokens)/, (plural) => plural.slice(0, -1))
+        : rateWords;
+    const rate = `Rate limit of ${count(binding.limit)} ${words}`;
     if (retryAfterMs === null)
       return `${rate} (${who}): this request alone needs ${count(needed)}; it cannot be admitted.`;
     const retry = `retry after ${Math.ceil(retryAfterMs / 1000)} s`;

@@ -1,9 +1,13 @@
 /**
- * Requests in flight, as leases that expire: a request takes one when admitted and releases it
- * when it ends; a lease its holder never released (a crashed gateway) frees itself after
- * `leaseMs`.
+ * Requests in flight, as leases that expire: a request takes one when admitted, its gateway
+ * keeps it alive while the request runs (keepLease, every third of `leaseMs`), and it is
+ * released when the request ends. A lease its holder stopped keeping alive (a crashed gateway)
+ * frees itself within `leaseMs`.
  */
 import type { ConcurrencySpec, Lease, StepResult } from "./dimension.ts";
+
+/** How long a lease lives without being kept alive, unless configured otherwise. */
+export const DEFAULT_LEASE_MS = 60_000;
 
 export function liveLeases(leases: readonly Lease[] | undefined, now: number): Lease[] {
   return (leases ?? []).filter((lease) => lease.expiresAtMs > now);
@@ -23,6 +27,21 @@ export function checkConcurrency(
   out.resetAtMs = Number.isFinite(soonest) ? soonest : now;
   // Without releases, a slot frees when the soonest lease expires.
   out.admitAtMs = admitted ? now : spec.limit === 0 ? Number.POSITIVE_INFINITY : soonest;
+}
+
+/**
+ * The lease `leaseId` expiring `leaseMs` from now: extended if held, put back if it had expired
+ * (its request is still running, so it still occupies a slot).
+ */
+export function keepLease(
+  leases: readonly Lease[] | undefined,
+  now: number,
+  leaseId: string,
+  leaseMs: number,
+): Lease[] {
+  const kept = liveLeases(leases, now).filter((lease) => lease.id !== leaseId);
+  kept.push({ id: leaseId, expiresAtMs: now + leaseMs });
+  return kept;
 }
 
 export function releaseLease(leases: readonly Lease[] | undefined, now: number, leaseId: string): Lease[] {

@@ -3,7 +3,7 @@
  * the state changed — a rejected request consumes nothing. No I/O and no clock: the caller
  * passes the state, the time and the costs, and persists the state afterwards.
  */
-import { checkConcurrency, liveLeases, releaseLease } from "./concurrency.ts";
+import { checkConcurrency, keepLease, liveLeases, releaseLease } from "./concurrency.ts";
 import type { Decision, DimensionResult, DimensionSpec, KeyState, StepResult } from "./dimension.ts";
 import { bucketIdleMs, checkBucket, reconcileBucket } from "./token-bucket.ts";
 import { chargeWindow, checkWindow, reconcileWindow, windowIdleMs } from "./window.ts";
@@ -92,6 +92,20 @@ export function reconcile(
     if (spec.kind === "rate") reconcileBucket(a, b, spec, now, delta, step);
     else reconcileWindow(a, b, spec, now, delta, step);
     state.set(i, step.a, step.b);
+  }
+}
+
+/** Keeps this request's leases alive for another `leaseMs` of each dimension, in place. */
+export function keepLeases(
+  state: KeyState,
+  specs: readonly DimensionSpec[],
+  now: number,
+  leaseId: string,
+): void {
+  for (let i = 0; i < specs.length; i++) {
+    const spec = specs[i] as DimensionSpec;
+    if (spec.kind === "concurrency")
+      state.setLeases(i, keepLease(state.leasesOf(i), now, leaseId, spec.leaseMs));
   }
 }
 

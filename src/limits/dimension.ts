@@ -30,7 +30,10 @@ export interface ConcurrencySpec extends Scoped {
   kind: "concurrency";
   name: string;
   limit: number;
-  /** A lease not released within this time expires, so a crashed holder never leaks a slot. */
+  /**
+   * A lease not kept alive within this time expires, so a crashed holder frees its slots
+   * within it; a running request's gateway keeps its lease alive (LimiterStore.keepAlive).
+   */
   leaseMs: number;
 }
 

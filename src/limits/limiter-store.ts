@@ -33,6 +33,14 @@ export interface ReconcileRequest {
   leaseId?: string;
 }
 
+/** A concurrency lease whose request is still running, to be kept from expiring. */
+export interface HeldLease {
+  key: string;
+  slot?: string | undefined;
+  dimensions: readonly DimensionSpec[];
+  leaseId: string;
+}
+
 /** Usage served in the past, replayed into a key's windows (rebuilding them from the ledger). */
 export interface ReplayRequest {
   key: string;
@@ -51,6 +59,12 @@ export interface LimiterStore {
   reconcileSync?(request: ReconcileRequest): void;
   /** Charges past usage to its windows, never refusing (see limits/window.ts chargeWindow). */
   replay?(request: ReplayRequest): void | Promise<void>;
+  /**
+   * Extends each held lease to its dimension's `leaseMs` from now (putting it back if it had
+   * expired): called for every running request every third of `leaseMs`, so only the leases
+   * of a gateway that stopped calling (crashed, cut off) expire.
+   */
+  keepAlive(leases: readonly HeldLease[]): void | Promise<void>;
   /** Resolves when a shared store answers at all; rejects with LimiterUnavailableError. */
   ping?(): Promise<void>;
   close(): Promise<void>;

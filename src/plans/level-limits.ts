@@ -6,6 +6,7 @@
  * every level at once and a refusal names the level that had none.
  */
 import { z } from "zod";
+import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { DimensionSpec } from "../limits/dimension.ts";
 import type { Usage } from "../protocol/anthropic.ts";
 import type { PlanLimits } from "./plan-limits.ts";
@@ -82,7 +83,7 @@ function levelDimensions(binding: LevelBinding, nowMs: number): Array<{ spec: Di
         kind: "concurrency",
         name: `${prefix}-concurrency`,
         limit: limits.concurrency,
-        leaseMs: 15 * MINUTE,
+        leaseMs: DEFAULT_LEASE_MS,
         scope,
       },
       cost: () => 0,

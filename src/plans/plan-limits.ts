@@ -4,6 +4,7 @@
  * peak, month, scale) so the limiter sees the same array again and again (its stores key their
  * layouts by array identity).
  */
+import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { DimensionSpec } from "../limits/dimension.ts";
 import type { Usage } from "../protocol/anthropic.ts";
 import { isPeak } from "./peak.ts";
@@ -92,7 +93,7 @@ function apiDimensions(plan: ApiPlan, modelClass: string, nowMs: number, scale: 
     { kind: "rate", name: "rpm", limit: scaled(rates.rpm, scale), periodMs: 60_000 },
     { kind: "rate", name: "itpm", limit: scaled(rates.itpm, scale), periodMs: 60_000 },
     { kind: "rate", name: "otpm", limit: scaled(rates.otpm, scale), periodMs: 60_000 },
-    { kind: "concurrency", name: "concurrency", limit: plan.concurrency, leaseMs: 15 * 60_000 },
+    { kind: "concurrency", name: "concurrency", limit: plan.concurrency, leaseMs: DEFAULT_LEASE_MS },
     {
       kind: "window",
       name: "month",
@@ -164,6 +165,33 @@ export function planLimits(
   if (cache.size > 1_000) cache.clear();
   cache.set(cacheKey, limits);
   return limits;
+}
+
+const withLease = new WeakMap<PlanLimits, Map<number, PlanLimits>>();
+
+/**
+ * The same limits with concurrency leases living `leaseMs` without being kept alive (the
+ * gateway's `limiter.concurrency_lease_ms`). Built once per limits object and length, so the
+ * stores see one dimension list per plan as they do without it.
+ */
+export function withLeaseMs(limits: PlanLimits, leaseMs: number): PlanLimits {
+  if (!limits.dimensions.some((spec) => spec.kind === "concurrency" && spec.leaseMs !== leaseMs))
+    return limits;
+  let byLength = withLease.get(limits);
+  if (!byLength) {
+    byLength = new Map();
+    withLease.set(limits, byLength);
+  }
+  let relet = byLength.get(leaseMs);
+  if (!relet) {
+    // Costs are positional, so the plan's own cost function still lines up.
+    const dimensions = limits.dimensions.map((spec) =>
+      spec.kind === "concurrency" ? { ...spec, leaseMs } : spec,
+    );
+    relet = { ...limits, dimensions };
+    byLength.set(leaseMs, relet);
+  }
+  return relet;
 }
 
 /**

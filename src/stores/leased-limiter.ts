@@ -18,7 +18,13 @@
  *   gateway holds: an estimate between round trips, exact at each.
  */
 import type { Decision, DimensionSpec } from "../limits/dimension.ts";
-import type { CheckRequest, LimiterStore, ReconcileRequest, ReplayRequest } from "../limits/limiter-store.ts";
+import type {
+  CheckRequest,
+  HeldLease,
+  LimiterStore,
+  ReconcileRequest,
+  ReplayRequest,
+} from "../limits/limiter-store.ts";
 
 interface Lease {
   specs: readonly DimensionSpec[];
@@ -159,6 +165,11 @@ export class LeasedLimiterStore implements LimiterStore {
 
   replay(request: ReplayRequest): void | Promise<void> {
     return this.shared.replay?.(request);
+  }
+
+  /** Concurrency is never sliced: its leases live in the store. */
+  keepAlive(leases: readonly HeldLease[]): void | Promise<void> {
+    return this.shared.keepAlive(leases);
   }
 
   async ping(): Promise<void> {

@@ -4,9 +4,15 @@
  * kept for a while (its key may return) and then deleted by an incremental sweep, so memory is
  * bounded by the keys active recently without churning records of busy keys.
  */
-import { decide, idleMs, reconcile, replay } from "../limits/decide.ts";
+import { decide, idleMs, keepLeases, reconcile, replay } from "../limits/decide.ts";
 import { type Decision, type DimensionSpec, KeyState, type Lease } from "../limits/dimension.ts";
-import type { CheckRequest, LimiterStore, ReconcileRequest, ReplayRequest } from "../limits/limiter-store.ts";
+import type {
+  CheckRequest,
+  HeldLease,
+  LimiterStore,
+  ReconcileRequest,
+  ReplayRequest,
+} from "../limits/limiter-store.ts";
 
 interface ParkedState {
   spec: DimensionSpec;
@@ -215,6 +221,16 @@ export class MemoryLimiterStore implements LimiterStore {
     this.eachScope(request.key, request.dimensions, request.deltas, now, (record, specs, deltas) =>
       reconcile(record, specs, now, deltas, request.leaseId),
     );
+  }
+
+  keepAlive(leases: readonly HeldLease[]): void {
+    const now = this.now();
+    for (const lease of leases) {
+      const none = lease.dimensions.map(() => 0);
+      this.eachScope(lease.key, lease.dimensions, none, now, (record, specs) =>
+        keepLeases(record, specs, now, lease.leaseId),
+      );
+    }
   }
 
   replay(request: ReplayRequest): void {

@@ -9,6 +9,7 @@ import { Cluster, Redis, ReplyError } from "ioredis";
 import type { Decision, DimensionResult, DimensionSpec } from "../limits/dimension.ts";
 import {
   type CheckRequest,
+  type HeldLease,
   type LimiterStore,
   LimiterUnavailableError,
   type ReconcileRequest,
@@ -90,7 +91,7 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   private args(
-    op: "check" | "peek" | "reconcile" | "replay",
+    op: "check" | "peek" | "reconcile" | "replay" | "keep",
     request: { key: string; slot?: string | undefined; dimensions: readonly DimensionSpec[] },
     amounts: readonly number[],
     leaseId: string | undefined,
@@ -150,6 +151,11 @@ export class RedisLimiterStore implements LimiterStore {
 
   async replay(request: ReplayRequest): Promise<void> {
     await this.run(this.args("replay", request, request.costs, undefined, request.atMs));
+  }
+
+  /** One script call per lease, pipelined with whatever else this tick sends. */
+  async keepAlive(leases: readonly HeldLease[]): Promise<void> {
+    await Promise.all(leases.map((lease) => this.run(this.args("keep", lease, [], lease.leaseId))));
   }
 
   /** Resolves when Redis answers at all (the breaker's probe while it is down). */

@@ -14,6 +14,7 @@ import { HeadroomError } from "../errors.ts";
 import type { Decision, DimensionSpec } from "../limits/dimension.ts";
 import {
   type CheckRequest,
+  type HeldLease,
   type LimiterStore,
   LimiterUnavailableError,
   type ReconcileRequest,
@@ -115,6 +116,22 @@ export class ResilientLimiterStore implements LimiterStore {
 
   replay(request: ReplayRequest): void | Promise<void> {
     return this.shared.replay?.(request);
+  }
+
+  /**
+   * Keeps leases alive where they are decided now. After an outage the store gets every running
+   * request's lease back at the next call, including those admitted locally meanwhile.
+   */
+  async keepAlive(leases: readonly HeldLease[]): Promise<void> {
+    if (this.up) {
+      try {
+        await this.shared.keepAlive(leases);
+        return;
+      } catch (error) {
+        this.failed(error);
+      }
+    }
+    this.local?.keepAlive(leases);
   }
 
   /** Takes the window usage admitted locally during the last outage (once). */

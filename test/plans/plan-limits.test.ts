@@ -76,7 +76,7 @@ describe("plan limits", () => {
       { kind: "rate", name: "rpm", limit: 50, periodMs: 60_000 },
       { kind: "rate", name: "itpm", limit: 30_000, periodMs: 60_000 },
       { kind: "rate", name: "otpm", limit: 8_000, periodMs: 60_000 },
-      { kind: "concurrency", name: "concurrency", limit: 10, leaseMs: 15 * 60_000 },
+      { kind: "concurrency", name: "concurrency", limit: 10, leaseMs: 60_000 },
       {
         kind: "window",
         name: "month",

@@ -152,6 +152,62 @@ export function describeLimiterContract(
       await store.close();
     });
 
+    test("a lease kept alive outlives its lease time, one not kept expires, and one kept after expiring is back", async () => {
+      const clock = { now: Date.UTC(2026, 4, 6, 12) };
+      const store = await makeStore(clock);
+      const [k, org] = [key(), key()];
+      const teamConc: DimensionSpec = {
+        kind: "concurrency",
+        name: "team-conc",
+        limit: 3,
+        leaseMs: 10_000,
+        scope: `team-${org}`,
+      };
+      const dims = [inFlight, teamConc];
+      const ask = (leaseId: string) =>
+        store.check({ key: k, slot: org, dimensions: dims, costs: [1, 1], leaseId });
+      const keep = (...ids: string[]) =>
+        store.keepAlive(ids.map((leaseId) => ({ key: k, slot: org, dimensions: dims, leaseId })));
+      assert.equal((await ask("kept")).admitted, true);
+      assert.equal((await ask("dropped")).admitted, true);
+      // Twice the lease time passes with "kept" kept alive every third of it; "dropped" is not.
+      for (let i = 0; i < 6; i++) {
+        clock.now += 3_333;
+        await keep("kept");
+      }
+      const after = await ask("third");
+      assert.equal(after.admitted, true, "the dropped lease expired");
+      assert.deepEqual(
+        after.dimensions.map((d) => d.remaining),
+        [0, 1],
+        "kept and third hold the key's two slots and two of the team's three",
+      );
+      assert.equal((await ask("fourth")).admitted, false, "the kept lease still holds its slot");
+      // A lease that expired while its request ran (the store was out of reach) is put back.
+      clock.now += 10_001;
+      await keep("kept");
+      const back = await store.check({ key: k, slot: org, dimensions: dims, costs: [1, 1], dryRun: true });
+      // A dry run reports what would remain were it admitted.
+      assert.deepEqual(
+        back.dimensions.map((d) => d.remaining),
+        [0, 1],
+        "only kept is held again",
+      );
+      await store.reconcile({ key: k, slot: org, dimensions: dims, deltas: [0, 0], leaseId: "kept" });
+      const released = await store.check({
+        key: k,
+        slot: org,
+        dimensions: dims,
+        costs: [1, 1],
+        dryRun: true,
+      });
+      assert.deepEqual(
+        released.dimensions.map((d) => d.remaining),
+        [1, 2],
+      );
+      await store.close();
+    });
+
     test("a dry run reports the limits without consuming, starting a window or taking a lease", async () => {
       const clock = { now: Date.UTC(2026, 4, 6, 12) };
       const store = await makeStore(clock);

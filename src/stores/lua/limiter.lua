@@ -10,7 +10,9 @@
 -- KEYS[1..S] the numeric state of each scope (S = ARGV[6], 1 when absent; scope 1 is the
 --           request's own key): "<expiry ms>;<name>=<a>,<b>;<name>=<a>,<b>;..." (integers)
 -- KEYS[S+1..] one sorted set of leases per concurrency dimension, in dimension order
--- ARGV      op ("check" | "peek" | "reconcile" | "replay"; a peek decides without changing anything; a replay charges past usage to its windows), now (ms, or "" for the Redis server's clock, so every
+-- ARGV      op ("check" | "peek" | "reconcile" | "replay" | "keep"; a peek decides without
+--           changing anything; a replay charges past usage to its windows; a keep extends a
+--           running request's leases), now (ms, or "" for the Redis server's clock, so every
 --           gateway host agrees), lease id ("" if none),
 --           dimensions as JSON [[name, kind (r | w | c), limit, period (lease ms for c),
 --           anchor (0 = window starts on first use), true if anchored, scope index (1..S,
@@ -48,6 +50,19 @@ for j = 1, n do
     lease_key[j] = KEYS[next_lease_key]
     next_lease_key = next_lease_key + 1
   end
+end
+
+-- keep: a running request's leases expire a lease period from now again, put back if they had
+-- expired meanwhile (the request still occupies its slot). No numeric state is read.
+if op == "keep" then
+  for j = 1, n do
+    if kind[j] == "c" then
+      redis.call("ZREMRANGEBYSCORE", lease_key[j], "-inf", now)
+      redis.call("ZADD", lease_key[j], now + period[j], lease_id)
+      redis.call("PEXPIRE", lease_key[j], period[j])
+    end
+  end
+  return {}
 end
 
 -- Per scope: the stored pairs of every dimension it has used, by name, kept in stored order.
