@@ -2,9 +2,20 @@
  * The shape of headroom's configuration file (YAML). Parsed once at start; everything after
  * trusts the inferred types. Keys are snake_case as in the YAML a person edits.
  */
+import { isIP } from "node:net";
 import { z } from "zod";
 
 const positiveInt = z.number().int().positive();
+
+/** An IP address, a CIDR range, or one of proxy-addr's names for a kind of private range. */
+function isProxyAddress(text: string): boolean {
+  if (["loopback", "linklocal", "uniquelocal"].includes(text)) return true;
+  const [address = "", bits, extra] = text.split("/");
+  const family = isIP(address);
+  if (family === 0 || extra !== undefined) return false;
+  if (bits === undefined) return true;
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128);
+}
 
 export const serverSchema = z
   .object({
@@ -17,6 +28,14 @@ export const serverSchema = z
     shutdown_grace_ms: z.number().int().min(0).default(10_000),
     /** Invalid keys one source address may send per minute before it gets 429 for unknown keys. */
     bad_key_limit_per_minute: positiveInt.default(30),
+    /**
+     * Load balancers whose X-Forwarded-For is believed (addresses, CIDR ranges, or loopback /
+     * linklocal / uniquelocal): the client's address is then the nearest one no trusted proxy
+     * added. Empty (the default): the socket's peer is the client and the header is ignored.
+     */
+    trusted_proxies: z
+      .array(z.string().refine(isProxyAddress, "an IP address or CIDR range, e.g. 10.0.0.0/8"))
+      .default([]),
     /** A client must send its request line and headers within this (slowloris). */
     headers_timeout_ms: positiveInt.default(10_000),
     /** A client must send its whole request, body included, within this. */

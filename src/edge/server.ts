@@ -124,6 +124,9 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
     bodyLimit: Math.floor(config.body_limit_mb * 1024 * 1024),
     genReqId: () => newRequestId(),
     return503OnClosing: true,
+    // Who the client is (the bad-key throttle's unit): behind trusted balancers, the address
+    // they forward; otherwise the socket's peer, whatever X-Forwarded-For claims.
+    trustProxy: config.trusted_proxies.length > 0 ? config.trusted_proxies : false,
     // A client must send its headers, and then its whole request, in bounded time; Node checks
     // every second (its default is every 30 s), so a slowloris socket is closed within seconds.
     serverFactory: (handler) =>

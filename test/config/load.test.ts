@@ -1,9 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { ConfigError, loadConfig } from "../../src/config/load.ts";
+import * as schema from "../../src/config/schema.ts";
 import { ModelRouter } from "../../src/upstreams/routing.ts";
 
 const dir = mkdtempSync(join(tmpdir(), "headroom-config-"));
@@ -57,6 +58,31 @@ describe("configuration", () => {
     assert.equal(gpt?.requested, "gpt-5.5");
   });
 
+  test("the example file names every option of every section", () => {
+    const text = readFileSync("examples/gateway.yaml", "utf8");
+    const sections = {
+      file: schema.configFileSchema,
+      server: schema.serverSchema,
+      simulated: schema.simulatedUpstreamSchema,
+      anthropic: schema.anthropicUpstreamSchema,
+      openai: schema.openAIUpstreamSchema,
+      model: schema.modelSchema.in,
+      simulation: schema.simulationProfileSchema,
+      deployment: schema.deploymentSchema,
+      routing: schema.routingSchema,
+      route: schema.routeSchema,
+      limiter: schema.limiterSchema,
+      metrics: schema.metricsSchema,
+      capacity: schema.capacitySchema,
+    };
+    const missing = Object.entries(sections).flatMap(([section, object]) =>
+      Object.keys(object.shape)
+        .filter((key) => key !== "type" && !new RegExp(`\\b${key}:`).test(text))
+        .map((key) => `${section}.${key}`),
+    );
+    assert.deepEqual(missing, [], "options a reader of the example would never learn of");
+  });
+
   test("by default OpenAI ids are served by the Sonnet class under its own id; newer Claude ids pass through", () => {
     const router = new ModelRouter(loadConfig({ env: {} }));
     for (const id of ["gpt-5.5", "gpt-5.1-codex", "codex-mini-latest", "o3", "o4-mini"]) {
@@ -98,6 +124,15 @@ describe("configuration", () => {
   });
   test("a wrong type names the path inside the file", () =>
     assertConfigError("server:\n  port: high\n", /: server\.port: /));
+  test("a trusted proxy is an address, a CIDR range or a named kind of range", () => {
+    for (const bad of ["10.0.0.0/33", "10.0.0.0/8/1", "example.com", "fe80::/129"])
+      assertConfigError(
+        `server:\n  trusted_proxies: ["${bad}"]\n`,
+        /server\.trusted_proxies\.0: an IP address or CIDR range/,
+      );
+    const { load } = loadText('server:\n  trusted_proxies: ["10.0.0.0/8", "::1", "fd00::/8", loopback]\n');
+    assert.equal(load().server.trusted_proxies.length, 4);
+  });
   test("an unknown key is refused", () =>
     assertConfigError("server:\n  prot: 1\n", /server: Unrecognized key: "prot"/));
   test("a YAML syntax error gives line and column", () => assertConfigError("server: [\n", /:\d+:\d+: /));

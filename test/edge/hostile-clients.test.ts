@@ -140,6 +140,22 @@ describe("hostile clients", () => {
     clock.now += HOUR;
   });
 
+  test("a forged X-Forwarded-For does not escape the throttle: without trusted proxies the socket's peer is the client", async () => {
+    const guess = (forwarded: string) =>
+      fetch(`${server.url}/v1/messages`, {
+        method: "POST",
+        headers: {
+          "x-api-key": "sk-hr-guess",
+          "x-forwarded-for": forwarded,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(goodRequest),
+      });
+    for (let i = 0; i < 5; i++) assert.equal((await guess(`198.51.100.${i}`)).status, 401);
+    assert.equal((await guess("198.51.100.77")).status, 429);
+    clock.now += HOUR;
+  });
+
   test("a client that never finishes its headers is disconnected (slowloris)", async () => {
     const { socket, closed } = await rawSocket(server);
     socket.write("POST /v1/messages HTTP/1.1\r\nhost: headroom\r\nx-api-key: ");
@@ -259,5 +275,37 @@ describe("hostile clients", () => {
       }),
       { numRuns: 100, seed: 20261201 },
     );
+  });
+});
+
+describe("behind trusted load balancers", () => {
+  let server: TestGateway;
+  before(async () => {
+    server = await startTestGateway({
+      clock: () => Date.UTC(2026, 11, 1, 12),
+      configure: (config) => {
+        config.server.bad_key_limit_per_minute = 5;
+        config.server.trusted_proxies = ["127.0.0.1", "::1"];
+      },
+    });
+  });
+  after(() => server.stop());
+
+  test("each forwarded client has its own throttle; a client cannot prepend addresses to pose as another", async () => {
+    const guess = (forwarded: string) =>
+      fetch(`${server.url}/v1/messages`, {
+        method: "POST",
+        headers: {
+          "x-api-key": "sk-hr-guess",
+          "x-forwarded-for": forwarded,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify(goodRequest),
+      });
+    for (let i = 0; i < 5; i++) assert.equal((await guess("203.0.113.5")).status, 401, `guess ${i + 1}`);
+    assert.equal((await guess("203.0.113.5")).status, 429, "the sixth from one client");
+    assert.equal((await guess("203.0.113.6")).status, 401, "another client behind the same balancer");
+    // The balancer appends the address it saw; what the client wrote before it is not believed.
+    assert.equal((await guess("192.0.2.1, 203.0.113.5")).status, 429);
   });
 });
