@@ -6,11 +6,11 @@
  */
 import assert from "node:assert/strict";
 import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli, startServe } from "../helpers/cli.ts";
+import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,
@@ -169,23 +169,12 @@ describe("a SIGKILLed gateway's slots come back within the lease time", { skip }
   });
 
   test("the surviving gateway refuses while the stream runs, and admits once the lease expires", async (t) => {
-    writeFileSync(
-      join(dir, "slow.yaml"),
-      [
-        "server:",
-        "  log_level: warn",
-        "limiter:",
-        `  concurrency_lease_ms: ${LEASE_MS}`,
-        "models:",
-        "  - id: claude-sonnet-4-6",
-        "    display_name: Claude Sonnet 4.6",
-        "    created_at: 2026-02-01T00:00:00Z",
-        "    family: sonnet",
-        "    upstream: simulated",
-        // 20 tokens a second: a 10,000-token reply streams for minutes.
-        "    simulation: { decode_tokens_per_s: 20, ttft_ms: 0 }",
-      ].join("\n"),
-    );
+    // 20 tokens a second: a 10,000-token reply streams for minutes.
+    writeFastConfig(dir, {
+      file: "slow.yaml",
+      tokensPerSecond: 20,
+      extra: ["limiter:", `  concurrency_lease_ms: ${LEASE_MS}`],
+    });
     const env = { REDIS_URL, HEADROOM_REDIS_PREFIX: `${prefix}kill:` };
     const made = await runCli(
       ["keys", "create", "--account", "solo", "--plan", "api-tier-4", "--json", "--config", "slow.yaml"],

@@ -37,6 +37,15 @@ const goodRequest = {
   messages: [{ role: "user", content: "Still there?" }],
 };
 
+/** An invalid key, sent as if through a balancer that saw the client at `forwarded`. */
+function guessFrom(server: TestGateway, forwarded: string): Promise<Response> {
+  return fetch(`${server.url}/v1/messages`, {
+    method: "POST",
+    headers: { "x-api-key": "sk-hr-guess", "x-forwarded-for": forwarded, "content-type": "application/json" },
+    body: JSON.stringify(goodRequest),
+  });
+}
+
 describe("hostile clients", () => {
   let server: TestGateway;
   const clock = { now: Date.UTC(2026, 11, 1, 12) };
@@ -141,16 +150,7 @@ describe("hostile clients", () => {
   });
 
   test("a forged X-Forwarded-For does not escape the throttle: without trusted proxies the socket's peer is the client", async () => {
-    const guess = (forwarded: string) =>
-      fetch(`${server.url}/v1/messages`, {
-        method: "POST",
-        headers: {
-          "x-api-key": "sk-hr-guess",
-          "x-forwarded-for": forwarded,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify(goodRequest),
-      });
+    const guess = (forwarded: string) => guessFrom(server, forwarded);
     for (let i = 0; i < 5; i++) assert.equal((await guess(`198.51.100.${i}`)).status, 401);
     assert.equal((await guess("198.51.100.77")).status, 429);
     clock.now += HOUR;
@@ -292,16 +292,7 @@ describe("behind trusted load balancers", () => {
   after(() => server.stop());
 
   test("each forwarded client has its own throttle; a client cannot prepend addresses to pose as another", async () => {
-    const guess = (forwarded: string) =>
-      fetch(`${server.url}/v1/messages`, {
-        method: "POST",
-        headers: {
-          "x-api-key": "sk-hr-guess",
-          "x-forwarded-for": forwarded,
-          "content-type": "application/json",
-        },
-        body: JSON.stringify(goodRequest),
-      });
+    const guess = (forwarded: string) => guessFrom(server, forwarded);
     for (let i = 0; i < 5; i++) assert.equal((await guess("203.0.113.5")).status, 401, `guess ${i + 1}`);
     assert.equal((await guess("203.0.113.5")).status, 429, "the sixth from one client");
     assert.equal((await guess("203.0.113.6")).status, 401, "another client behind the same balancer");

@@ -61,22 +61,27 @@ export function startServe(
 }
 
 /**
- * Writes `fast.yaml` into `dir`: Sonnet 4.6 simulated at 5,000 tokens/s with no time to first
- * token, so tests through the real bin do not wait on realistic decode speeds.
+ * Writes `fast.yaml` (or `file`) into `dir`: Sonnet 4.6 simulated at 5,000 tokens/s (or
+ * `tokensPerSecond`) with no time to first token, so tests through the real bin do not wait on
+ * realistic decode speeds; `extra` lines (whole sections) go before the models.
  */
-export function writeFastConfig(dir: string): void {
+export function writeFastConfig(
+  dir: string,
+  { file = "fast.yaml", tokensPerSecond = 5_000, extra = [] as string[] } = {},
+): void {
   writeFileSync(
-    join(dir, "fast.yaml"),
+    join(dir, file),
     [
       "server:",
       "  log_level: warn",
+      ...extra,
       "models:",
       "  - id: claude-sonnet-4-6",
       "    display_name: Claude Sonnet 4.6",
       "    created_at: 2026-02-01T00:00:00Z",
       "    family: sonnet",
       "    upstream: simulated",
-      "    simulation: { decode_tokens_per_s: 5000, ttft_ms: 0 }",
+      `    simulation: { decode_tokens_per_s: ${tokensPerSecond}, ttft_ms: 0 }`,
     ].join("\n"),
   );
 }

@@ -54,13 +54,17 @@ end
 
 -- keep: a running request's leases expire a lease period from now again, put back if they had
 -- expired meanwhile (the request still occupies its slot). No numeric state is read.
+-- Holds this request's lease on concurrency dimension j until a lease period from now (and
+-- drops expired ones, so the set holds only live leases).
+local function hold_lease(j)
+  redis.call("ZREMRANGEBYSCORE", lease_key[j], "-inf", now)
+  redis.call("ZADD", lease_key[j], now + period[j], lease_id)
+  redis.call("PEXPIRE", lease_key[j], period[j])
+end
+
 if op == "keep" then
   for j = 1, n do
-    if kind[j] == "c" then
-      redis.call("ZREMRANGEBYSCORE", lease_key[j], "-inf", now)
-      redis.call("ZADD", lease_key[j], now + period[j], lease_id)
-      redis.call("PEXPIRE", lease_key[j], period[j])
-    end
+    if kind[j] == "c" then hold_lease(j) end
   end
   return {}
 end
@@ -227,9 +231,7 @@ if op == "check" or op == "peek" then
   if out[1] == 1 and op == "check" then
     for j = 1, n do
       if kind[j] == "c" then
-        redis.call("ZREMRANGEBYSCORE", lease_key[j], "-inf", now)
-        redis.call("ZADD", lease_key[j], now + period[j], lease_id)
-        redis.call("PEXPIRE", lease_key[j], period[j])
+        hold_lease(j)
       else
         local idle
         if kind[j] == "r" then idle = ceil((limit[j] * period[j] - next_a[j]) / limit[j]) else idle = next_a[j] + period[j] - now end
