@@ -299,4 +299,10 @@ describe("behind trusted load balancers", () => {
     // The balancer appends the address it saw; what the client wrote before it is not believed.
     assert.equal((await guess("192.0.2.1, 203.0.113.5")).status, 429);
   });
+
+  test("an IPv6 client is counted by its /64: new addresses in it do not buy new guesses", async () => {
+    for (let i = 1; i <= 5; i++) assert.equal((await guessFrom(server, `2001:db8:7:7::${i}`)).status, 401);
+    assert.equal((await guessFrom(server, "2001:db8:7:7:abcd::99")).status, 429);
+    assert.equal((await guessFrom(server, "2001:db8:7:8::1")).status, 401, "the next /64 is another client");
+  });
 });
