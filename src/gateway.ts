@@ -247,6 +247,7 @@ export async function startGateway(gateway: Gateway): Promise<RunningGateway> {
     accounts: gateway.stores.accounts,
     policyStore: gateway.stores.policies,
     limiterKind: gateway.limiterKind,
+    limiterStore: gateway.resilient,
   });
   const { host, port } = gateway.config.server;
   await app.listen({ host, port });

@@ -36,6 +36,14 @@ export interface Overview {
   latency_ms: { p50: number | null; p99: number | null };
 }
 
+/** The part of GET /live the overview shows: whether the stores behind the limits answer. */
+export interface Live {
+  in_flight: number;
+  limiter: string;
+  limiter_state: "up" | "failing open" | "failing closed";
+  ledger: { pending: number; saturated: boolean };
+}
+
 export interface AccountRow {
   account: string;
   plan: string;

@@ -10,6 +10,7 @@ import {
   type AccountRow,
   api,
   type Fleet,
+  type Live,
   type Overview,
   type PlanRun,
   type PlanSide,
@@ -104,6 +105,7 @@ function OverviewView() {
   const families = (latest?.families ?? []).filter((family) => family.capacity_tokens_per_second !== null);
   return html`<section aria-labelledby="overview-title">
     <h2 id="overview-title">Capacity and demand</h2>
+    <${StoresStatus} />
     <dl class="tiles">
       <div><dt>Requests so far</dt><dd>${latest?.requests.total ?? "—"}</dd></div>
       <div><dt>429 (limits)</dt><dd>${latest?.requests.rate_limited ?? "—"}</dd></div>
@@ -149,6 +151,33 @@ function OverviewView() {
       ]}
     />
   </section>`;
+}
+
+/**
+ * Whether the stores behind the limits answer: the limiter (deciding on Redis, or without it)
+ * and the ledger (events waiting for their store). A problem is announced, not just coloured.
+ */
+function StoresStatus() {
+  const { value: live } = usePoll(() => api<Live>("/live"), 2000);
+  if (!live) return null;
+  const limiterOk = live.limiter_state === "up";
+  const ledgerOk = live.ledger.pending === 0 && !live.ledger.saturated;
+  const ledgerText = live.ledger.saturated
+    ? `${live.ledger.pending.toLocaleString("en-US")} events buffered, full: refusing requests`
+    : live.ledger.pending > 0
+      ? `${live.ledger.pending.toLocaleString("en-US")} events waiting for the store`
+      : "every event written";
+  return html`<dl class="tiles stores" role="status" aria-label="Stores">
+    <div class=${limiterOk ? "" : "problem"} data-store="limiter">
+      <dt>Limiter (${live.limiter})</dt>
+      <dd>${limiterOk ? "answering" : `not answering: ${live.limiter_state}`}</dd>
+    </div>
+    <div class=${ledgerOk ? "" : "problem"} data-store="ledger">
+      <dt>Ledger</dt>
+      <dd>${ledgerText}</dd>
+    </div>
+    <div><dt>Requests in flight</dt><dd>${live.in_flight}</dd></div>
+  </dl>`;
 }
 
 const fmtMs = (ms: number | null | undefined) => (ms === null || ms === undefined ? "—" : `${ms} ms`);

@@ -115,6 +115,16 @@ describe("the dashboard in Chromium", { skip }, () => {
     await page.screenshot({ path: "test-results/dashboard-overview.png", fullPage: true });
   });
 
+  test("the overview says whether the stores behind the limits answer", async () => {
+    const stores = page.getByRole("status", { name: "Stores" });
+    await stores.waitFor();
+    const limiter = (await stores.locator('[data-store="limiter"]').textContent()) ?? "";
+    assert.match(limiter, /Limiter \(memory\)\s*answering/);
+    const ledger = (await stores.locator('[data-store="ledger"]').textContent()) ?? "";
+    assert.match(ledger, /Ledger\s*(every event written|\d+ events waiting for the store)/);
+    assert.equal(await stores.locator(".problem").count(), 0, "nothing is flagged while the stores answer");
+  });
+
   test("a key made in the browser is used, and its account's 5-hour bar rises", async () => {
     await page.getByRole("button", { name: "Accounts and keys" }).click();
     await page.getByLabel("Account", { exact: true }).fill("browser-user");

@@ -35,6 +35,15 @@ async function metric(server: TestGateway, name: string): Promise<number | undef
   return line === undefined ? undefined : Number(line.split(" ")[1]);
 }
 
+/** The limiter's state as the admin API's live view (and the dashboard) reports it. */
+async function limiterState(server: TestGateway): Promise<string> {
+  const response = await fetch(`${server.url}/admin/v1/live`, {
+    headers: { authorization: `Bearer ${server.adminToken}` },
+  });
+  assert.equal(response.status, 200);
+  return ((await response.json()) as { limiter_state: string }).limiter_state;
+}
+
 async function outageGateway(onFailure: "open" | "closed") {
   const proxy: FreezableProxy = await startFreezableProxy(new URL(REDIS_URL));
   const lines: Array<{ level: number; msg: string }> = [];
@@ -71,6 +80,7 @@ describe("a gateway whose Redis goes away", { skip }, () => {
       assert.ok((during["5h"]?.remaining ?? 0) < (before["5h"]?.remaining ?? 0), "the outage's usage counts");
       assert.equal(await metric(server, "headroom_limiter_store_up"), 0);
       assert.equal(await metric(server, "headroom_limiter_store_outages_total"), 1);
+      assert.equal(await limiterState(server), "failing open");
       assert.deepEqual(
         storeLines().map(({ level, msg }) => ({ level, msg })),
         [{ level: 40, msg: "limiter store unavailable: deciding locally (fail open) until it answers" }],
@@ -83,6 +93,7 @@ describe("a gateway whose Redis goes away", { skip }, () => {
         "the store back up",
       );
       assert.equal(storeLines().at(-1)?.msg, "limiter store answers again: deciding on it");
+      assert.equal(await limiterState(server), "up");
       // What was admitted locally is replayed into Redis: its 5-hour window agrees with the local one.
       await waitFor(
         async () => (await windowsOf(server))["5h"]?.remaining === during["5h"]?.remaining,
@@ -113,6 +124,7 @@ describe("a gateway whose Redis goes away", { skip }, () => {
       const body = (await openai.json()) as { error: { message: string; type: string } };
       assert.equal(body.error.message, "Rate limiter unavailable; retry after 1 s.");
       assert.equal(storeLines().length, 1);
+      assert.equal(await limiterState(server), "failing closed");
       proxy.up();
       await waitFor(async () => (await ask(server)).status === 200, "admission once Redis answers");
     } finally {

@@ -54,6 +54,8 @@ export interface AdminServices
   adminToken: AdminToken;
   /** Which limiter store decides, for the live view. */
   limiterKind: string;
+  /** Whether the shared limiter store answers (absent: limits live in this process). */
+  limiterStore?: { readonly isUp: boolean } | undefined;
 }
 
 const name = z.string().min(1).max(200);
@@ -579,6 +581,8 @@ function routes(services: AdminServices): AdminRoute[] {
       response: z.object({
         in_flight: z.number(),
         limiter: z.string(),
+        /** Deciding on the store, or without it while it does not answer (limiter.on_store_failure). */
+        limiter_state: z.enum(["up", "failing open", "failing closed"]),
         ledger: z.object({ pending: z.number(), saturated: z.boolean() }),
         upstreams: z.array(
           z.object({
@@ -602,6 +606,12 @@ function routes(services: AdminServices): AdminRoute[] {
       handler: async () => ({
         in_flight: services.inFlight.size,
         limiter: services.limiterKind,
+        limiter_state:
+          services.limiterStore === undefined || services.limiterStore.isUp
+            ? ("up" as const)
+            : services.config.limiter.on_store_failure === "open"
+              ? ("failing open" as const)
+              : ("failing closed" as const),
         ledger: { pending: services.ledger.pending, saturated: services.ledger.saturated },
         upstreams: [...services.admission].map(([upstream, controller]) => {
           const stats = controller.stats(0);
