@@ -3,9 +3,10 @@
  * trip as a decision, and spends it locally; most decisions then need no round trip at all.
  *
  * - A decision over the key's own rate and window dimensions only (no concurrency: every slot
- *   is a lease of its own in the shared store; no team or organisation scope) is made locally when this gateway holds enough of every
- *   dimension. Otherwise the held rest goes back and the request's cost plus a new slice is
- *   asked for in one script call (and, should the slice not fit, the cost alone).
+ *   is a lease of its own in the shared store; no team or organisation scope) is made locally
+ *   when this gateway holds enough of every dimension. Otherwise the held rest goes back and
+ *   the request's cost plus a new slice is asked for in one script call (and, should the slice
+ *   not fit, the cost alone).
  * - A slice is `fraction` of the dimension's limit. Everything spent locally was taken from the
  *   shared store first, so gateways together never admit more than a limit allows. What they
  *   may refuse early is what other gateways hold unspent: at most gateways × fraction × limit
