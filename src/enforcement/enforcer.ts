@@ -7,7 +7,7 @@
  */
 import { randomBytes } from "node:crypto";
 import { HeadroomError } from "../errors.ts";
-import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
+import { advisedAdmitAtMs, DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
 import type { CheckRequest, HeldLease, LimiterStore } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
@@ -219,13 +219,21 @@ export class Enforcer {
     /** The account has usage credits (so, refused past a window, they are used up). */
     hasCredits: boolean,
   ): HeadroomError {
-    const { decision, limits, estimate } = admission;
+    const { decision, limits, estimate, nowMs } = admission;
+    // The binding dimension is the one admitting last, as advised (a full concurrency slot
+    // advises a short poll, not its lease's expiry).
+    const admitAt = decision.dimensions.map((dimension, i) =>
+      advisedAdmitAtMs(limits.dimensions[i], dimension.admitAtMs, nowMs),
+    );
     let at = 0;
-    decision.dimensions.forEach((dimension, i) => {
-      if (dimension.admitAtMs > (decision.dimensions[at] as DimensionResult).admitAtMs) at = i;
+    admitAt.forEach((time, i) => {
+      if (time > (admitAt[at] as number)) at = i;
     });
     const binding = decision.dimensions[at] as DimensionResult;
-    const retryAfterMs = decision.retryAfterMs;
+    const retryAfterMs =
+      decision.retryAfterMs === null
+        ? null
+        : Math.max(0, Math.min(decision.retryAfterMs, (admitAt[at] as number) - nowMs));
     const headers = this.headers(admission, endpoint);
     if (retryAfterMs !== null) {
       headers["retry-after"] = String(Math.ceil(retryAfterMs / 1000));

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { CONCURRENCY_RETRY_HINT_MS, DEFAULT_LEASE_MS } from "../../src/limits/concurrency.ts";
 import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
@@ -48,12 +49,17 @@ async function quick(server: TestGateway, key: string): Promise<string> {
 }
 
 /** A gateway whose `hang-slow` model waits on an upstream that never answers. */
-function gatewayOn(upstream: FakeUpstream, clock: () => number, env: NodeJS.ProcessEnv = {}) {
+function gatewayOn(
+  upstream: FakeUpstream,
+  clock: () => number,
+  env: NodeJS.ProcessEnv = {},
+  leaseMs = LEASE_MS,
+) {
   return startTestGateway({
     clock,
     env,
     configure: (config) => {
-      config.limiter.concurrency_lease_ms = LEASE_MS;
+      config.limiter.concurrency_lease_ms = leaseMs;
       config.upstreams.fake = httpUpstream({ type: "anthropic", url: upstream.url, timeout_ms: 600_000 });
       config.models.push(
         catalogModel("fake", { upstream: "fake" }),
@@ -104,6 +110,61 @@ describe("concurrency leases kept alive while their request runs", () => {
     await running.settled;
     await waitFor(() => server.gateway.enforcer.heldLeases === 0, "the lease to be let go");
     assert.equal(await quick(server, key), "200");
+  });
+});
+
+describe("what a refusal for requests in flight advises", () => {
+  let upstream: FakeUpstream;
+  let server: TestGateway;
+  const clock = { now: Date.UTC(2026, 11, 1, 12) };
+
+  before(async () => {
+    upstream = await startFakeAnthropic();
+    // The default lease time (60 s): a kept-alive lease's expiry is no time to wait for a slot.
+    server = await gatewayOn(upstream, () => clock.now, {}, DEFAULT_LEASE_MS);
+  });
+  after(async () => {
+    await server.stop();
+    await upstream.close();
+  });
+
+  async function refusal(key: string) {
+    const response = await postMessages(
+      server,
+      { model: "fake", max_tokens: 8, messages: [{ role: "user", content: "hi" }] },
+      { headers: { "x-api-key": key } },
+    );
+    const body = (await response.json()) as { error: { message: string } };
+    assert.equal(response.status, 429);
+    return { headers: response.headers, message: body.error.message };
+  }
+
+  test("a full slot advises a short poll (the SDKs and Claude Code wait it and retry), not the lease's expiry", async () => {
+    const { key } = await narrowKey(server, "poller", 1);
+    const running = hold(server, key);
+    await waitFor(() => server.gateway.enforcer.heldLeases === 1, "the held request's lease");
+    const { headers, message } = await refusal(key);
+    assert.equal(headers.get("retry-after"), String(CONCURRENCY_RETRY_HINT_MS / 1000));
+    assert.equal(headers.get("retry-after-ms"), String(CONCURRENCY_RETRY_HINT_MS));
+    assert.equal(headers.get("x-should-retry"), "true");
+    assert.match(
+      message,
+      new RegExp(`in flight exceeded \\(key [^)]+\\); retry after ${CONCURRENCY_RETRY_HINT_MS / 1000} s\\.$`),
+    );
+    running.abort();
+    await running.settled;
+  });
+
+  test("when a rate also refuses for longer, the refusal names the rate and its wait", async () => {
+    const created = await narrowKey(server, "poller-rpm", 1);
+    await server.gateway.accounts.setLimits("key", created.id, { concurrency: 1, requests_per_minute: 1 });
+    const running = hold(server, created.key);
+    await waitFor(() => server.gateway.enforcer.heldLeases === 1, "the held request's lease");
+    const { headers, message } = await refusal(created.key);
+    assert.equal(headers.get("retry-after"), "60");
+    assert.match(message, /request per minute/);
+    running.abort();
+    await running.settled;
   });
 });
 
