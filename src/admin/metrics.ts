@@ -120,6 +120,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly lostRequestsRefunded = new Counter({
+    name: "headroom_lost_requests_refunded_total",
+    help: "Requests whose gateway died before they settled, their charges refunded by a sweep (shared limiter store)",
+    registers: [this.registry],
+  });
+
   readonly upstreamOverloaded = new Counter({
     name: "headroom_upstream_overloaded_total",
     help: "Requests answered 529 because the upstream said it was overloaded, by upstream",

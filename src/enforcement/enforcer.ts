@@ -43,6 +43,8 @@ export interface EnforcerOptions {
   leaseMs?: number;
   /** Told when keeping leases alive failed for a reason other than the store being down. */
   onKeepAliveError?: (error: unknown) => void;
+  /** Told how many lost requests (their gateway died) a sweep refunded, when any. */
+  onLostRefunded?: (count: number) => void;
 }
 
 export class Enforcer {
@@ -54,6 +56,9 @@ export class Enforcer {
   /** The concurrency leases of requests still running, by lease id. */
   private readonly held = new Map<string, HeldLease>();
   private keeper: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  /** CheckRequest.refundIfLostAfterMs, with a store that refunds lost requests. */
+  private readonly lostAfterMs: number | undefined;
 
   constructor(
     private readonly limiter: LimiterStore,
@@ -63,6 +68,31 @@ export class Enforcer {
     private readonly options: EnforcerOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    // A request nobody kept alive for a lease time is lost: its charges are refunded.
+    this.lostAfterMs = limiter.refundsLostRequests ? this.leaseMs : undefined;
+    if (limiter.refundLost) {
+      this.sweeper = setInterval(() => void this.refundLost(), this.keepAliveEveryMs);
+      this.sweeper.unref();
+    }
+  }
+
+  private get keepAliveEveryMs(): number {
+    return Math.max(1, Math.floor(this.leaseMs / 3));
+  }
+
+  /**
+   * Refunds requests whose gateway died (any gateway's, this sweep's included): the sweeper's
+   * work, every third of the lease time.
+   */
+  async refundLost(): Promise<number> {
+    try {
+      const count = (await this.limiter.refundLost?.()) ?? 0;
+      if (count > 0) this.options.onLostRefunded?.(count);
+      return count;
+    } catch (error) {
+      this.options.onKeepAliveError?.(error);
+      return 0;
+    }
   }
 
   /** The limits that apply to this key and model right now. */
@@ -168,6 +198,7 @@ export class Enforcer {
       dimensions: limits.dimensions,
       costs: limits.costs(estimate),
       leaseId,
+      refundIfLostAfterMs: this.lostAfterMs,
     });
     return decision instanceof Promise ? decision.then(conclude) : conclude(decision);
   }
@@ -208,6 +239,7 @@ export class Enforcer {
       dimensions: credits.dimensions,
       costs: credits.costs(estimate),
       leaseId: refused.leaseId,
+      refundIfLostAfterMs: this.lostAfterMs,
     });
     if (!creditDecision.admitted) return undefined;
     return { ...refused, limits: credits, decision: creditDecision, onCredits: true };
@@ -291,18 +323,21 @@ export class Enforcer {
       dimensions: limits.dimensions,
       deltas,
       leaseId: admission.leaseId,
+      refundIfLostAfterMs: this.lostAfterMs,
     };
     if (this.limiter.reconcileSync) return this.limiter.reconcileSync(request);
     return this.limiter.reconcile(request);
   }
 
-  /** Keeps the admitted request's concurrency leases alive until it settles. */
+  /** Keeps the admitted request's concurrency leases and charge record alive until it settles. */
   private hold(admission: Admission): void {
     const { key, slot, limits, leaseId } = admission;
-    if (!limits.dimensions.some((spec) => spec.kind === "concurrency")) return;
-    this.held.set(leaseId, { key, slot, dimensions: limits.dimensions, leaseId });
+    const refundIfLostAfterMs = this.lostAfterMs;
+    if (refundIfLostAfterMs === undefined && !limits.dimensions.some((spec) => spec.kind === "concurrency"))
+      return;
+    this.held.set(leaseId, { key, slot, dimensions: limits.dimensions, leaseId, refundIfLostAfterMs });
     if (!this.keeper) {
-      this.keeper = setInterval(() => void this.keepAlive(), Math.max(1, Math.floor(this.leaseMs / 3)));
+      this.keeper = setInterval(() => void this.keepAlive(), this.keepAliveEveryMs);
       this.keeper.unref();
     }
   }
@@ -335,7 +370,9 @@ export class Enforcer {
   /** Stops keeping leases alive (the gateway is closing). */
   close(): void {
     clearInterval(this.keeper);
+    clearInterval(this.sweeper);
     this.keeper = undefined;
+    this.sweeper = undefined;
     this.held.clear();
   }
 

@@ -22,6 +22,12 @@ export interface CheckRequest {
   leaseId?: string;
   /** Decide without consuming anything (and without starting a window): a look at the limits. */
   dryRun?: boolean;
+  /**
+   * With a store that `refundsLostRequests` and a lease id: keep a record of what an admitted
+   * request was charged, refunded by any gateway (refundLost) once no one has kept the request
+   * alive for this long — its gateway died, so it can never settle.
+   */
+  refundIfLostAfterMs?: number;
 }
 
 export interface ReconcileRequest {
@@ -31,6 +37,8 @@ export interface ReconcileRequest {
   /** Actual minus estimated cost per dimension: positive charges more, negative refunds. */
   deltas: readonly number[];
   leaseId?: string;
+  /** The request was checked with this; its settlement ends its charge record. */
+  refundIfLostAfterMs?: number;
 }
 
 /** A concurrency lease whose request is still running, to be kept from expiring. */
@@ -39,6 +47,8 @@ export interface HeldLease {
   slot?: string | undefined;
   dimensions: readonly DimensionSpec[];
   leaseId: string;
+  /** The request's charge record is kept alive too (CheckRequest.refundIfLostAfterMs). */
+  refundIfLostAfterMs?: number | undefined;
 }
 
 /** Usage served in the past, replayed into a key's windows (rebuilding them from the ledger). */
@@ -65,6 +75,15 @@ export interface LimiterStore {
    * of a gateway that stopped calling (crashed, cut off) expire.
    */
   keepAlive(leases: readonly HeldLease[]): void | Promise<void>;
+  /**
+   * A store shared by gateways that may die with requests running: it keeps charge records
+   * (CheckRequest.refundIfLostAfterMs) and refunds those of lost requests. A store living in
+   * one process has no need: it dies with its requests, and its windows are rebuilt from the
+   * ledger, where a lost request has no row.
+   */
+  readonly refundsLostRequests?: boolean;
+  /** Refunds the charges of requests no one kept alive in time, once each; how many. */
+  refundLost?(): Promise<number>;
   /** Resolves when a shared store answers at all; rejects with LimiterUnavailableError. */
   ping?(): Promise<void>;
   close(): Promise<void>;

@@ -22,12 +22,31 @@ type ScriptClient = (Redis | Cluster) & {
   headroomLimiter(...args: Array<string | number>): Promise<number[]>;
 };
 
+/** A charge record as the script stores it (lua/limiter.lua). */
+interface ChargeRecord {
+  /** The keys of the call that charged it, without the record's own. */
+  k: string[];
+  /** Its dimensions, as the script reads them. */
+  d: string;
+  l: string;
+  s: number;
+}
+
 export interface RedisLimiterOptions {
   /** Prefix of every key, e.g. "hr:" — tests use a unique one per run. */
   prefix?: string;
   /** Injected clock for tests; by default the script uses Redis's TIME. */
   now?: () => number;
 }
+
+/**
+ * How long a charge record outlives its last keep-alive at most: a refund after the weekly
+ * window it was charged to has ended changes nothing, and records of settled requests are
+ * deleted at settlement, so only lost requests' records wait this out.
+ */
+const CHARGE_RECORD_TTL_MS = 8 * 24 * 3_600_000;
+/** Lost requests refunded per sweep call; the next sweep takes the rest. */
+const SWEEP_BATCH = 100;
 
 function kindCode(spec: DimensionSpec): string {
   return spec.kind === "rate" ? "r" : spec.kind === "window" ? "w" : "c";
@@ -90,24 +109,59 @@ export class RedisLimiterStore implements LimiterStore {
     return layout;
   }
 
+  readonly refundsLostRequests = true;
+
+  /** Every charge record's key, scored by when its request is lost unless kept alive. */
+  private get chargeIndex(): string {
+    return `${this.prefix}charges`;
+  }
+
+  /** The charge record of a request: in its key's slot, so the script settles it atomically. */
+  private chargeRecord(request: { key: string; slot?: string | undefined }, leaseId: string): string {
+    return `${this.ownKey(request)}:charge:${leaseId}`;
+  }
+
+  private ownKey({ key, slot }: { key: string; slot?: string | undefined }): string {
+    // `{slot}` is the hash tag: every state and lease set of one decision live in one cluster
+    // slot. Without a slot (or with the key as its slot) the key's names are what they always were.
+    const tag = `${this.prefix}{${slot ?? key}}`;
+    return slot === undefined || slot === key ? tag : `${tag}:k:${key}`;
+  }
+
+  private clockMs(): number {
+    return this.now ? this.now() : Date.now();
+  }
+
+  /** Whether a call tracks the request's charges: with a lease id, asked for, not a peek. */
+  private tracked(request: {
+    leaseId?: string | undefined;
+    refundIfLostAfterMs?: number | undefined;
+    dryRun?: boolean;
+  }): request is { leaseId: string; refundIfLostAfterMs: number } {
+    return !request.dryRun && !!request.leaseId && request.refundIfLostAfterMs !== undefined;
+  }
+
   private args(
     op: "check" | "peek" | "reconcile" | "replay" | "keep",
     request: { key: string; slot?: string | undefined; dimensions: readonly DimensionSpec[] },
     amounts: readonly number[],
     leaseId: string | undefined,
     atMs?: number,
+    record?: string,
   ): Array<string | number> {
     const { key, slot } = request;
-    // `{slot}` is the hash tag: every state and lease set of one decision live in one cluster
-    // slot. Without a slot (or with the key as its slot) the key's names are what they always were.
     const tag = `${this.prefix}{${slot ?? key}}`;
-    const own = slot === undefined || slot === key ? tag : `${tag}:k:${key}`;
+    const own = this.ownKey(request);
     const { specs, scopes, leases } = this.layout(request.dimensions);
     const states = [own, ...scopes.map((scope) => `${tag}:s:${scope}`)];
     const now = atMs ?? (this.now ? this.now() : "");
     const costs = `[${amounts.join(",")}]`;
     const leaseKeys = leases.map(({ scope, suffix }) => (states[scope - 1] as string) + suffix);
     const argv: Array<string | number> = [op, now, leaseId ?? "", specs, costs];
+    if (record !== undefined) {
+      argv.push(states.length, "track", CHARGE_RECORD_TTL_MS);
+      return [states.length + leaseKeys.length + 1, ...states, ...leaseKeys, record, ...argv];
+    }
     if (scopes.length > 0) argv.push(states.length);
     return [states.length + leaseKeys.length, ...states, ...leaseKeys, ...argv];
   }
@@ -128,7 +182,14 @@ export class RedisLimiterStore implements LimiterStore {
 
   async check(request: CheckRequest): Promise<Decision> {
     const op = request.dryRun ? "peek" : "check";
-    const reply = await this.run(this.args(op, request, request.costs, request.leaseId));
+    const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
+    const reply = await this.run(this.args(op, request, request.costs, request.leaseId, undefined, record));
+    if (record !== undefined && reply[0] === 1) {
+      // Indexed after the charge: a gateway dying in between leaves an unindexed record that
+      // expires unrefunded — the charge stands, as it did before records.
+      const lostAt = this.clockMs() + (request.refundIfLostAfterMs as number);
+      this.client.zadd(this.chargeIndex, lostAt, record).catch(() => {});
+    }
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
       const at = 2 + i * 4;
@@ -146,16 +207,78 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   async reconcile(request: ReconcileRequest): Promise<void> {
-    await this.run(this.args("reconcile", request, request.deltas, request.leaseId));
+    const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
+    await this.run(this.args("reconcile", request, request.deltas, request.leaseId, undefined, record));
+    if (record !== undefined) this.client.zrem(this.chargeIndex, record).catch(() => {});
   }
 
   async replay(request: ReplayRequest): Promise<void> {
     await this.run(this.args("replay", request, request.costs, undefined, request.atMs));
   }
 
-  /** One script call per lease, pipelined with whatever else this tick sends. */
+  /**
+   * One script call per request with concurrency leases and one index update per charge
+   * record, pipelined with whatever else this tick sends.
+   */
   async keepAlive(leases: readonly HeldLease[]): Promise<void> {
-    await Promise.all(leases.map((lease) => this.run(this.args("keep", lease, [], lease.leaseId))));
+    const now = this.clockMs();
+    const calls: Array<Promise<unknown>> = [];
+    for (const lease of leases) {
+      if (lease.dimensions.some((spec) => spec.kind === "concurrency"))
+        calls.push(this.run(this.args("keep", lease, [], lease.leaseId)));
+      if (this.tracked(lease)) {
+        const record = this.chargeRecord(lease, lease.leaseId);
+        // XX: a record its settlement already ended is not brought back.
+        calls.push(this.client.zadd(this.chargeIndex, "XX", now + lease.refundIfLostAfterMs, record));
+      }
+    }
+    try {
+      await Promise.all(calls);
+    } catch (error) {
+      if (error instanceof LimiterUnavailableError) throw error;
+      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Refunds requests whose gateway stopped keeping them alive: each due record is refunded by
+   * the script, which marks it so (any number of gateways may sweep at once; one refunds).
+   */
+  async refundLost(): Promise<number> {
+    const due = await this.client.zrangebyscore(
+      this.chargeIndex,
+      "-inf",
+      this.clockMs(),
+      "LIMIT",
+      0,
+      SWEEP_BATCH,
+    );
+    let refunded = 0;
+    for (const record of due) {
+      const stored = await this.client.get(record);
+      if (stored !== null) {
+        const { k: keys, d: specs, l: leaseId, s: scopes } = JSON.parse(stored) as ChargeRecord;
+        const now = this.now ? this.now() : "";
+        const args = [
+          keys.length + 1,
+          ...keys,
+          record,
+          "refund",
+          now,
+          leaseId,
+          specs,
+          "[]",
+          scopes,
+          "track",
+          0,
+        ];
+        if ((await this.run(args)) as unknown as number) refunded++;
+      }
+      await this.client.zrem(this.chargeIndex, record);
+    }
+    return refunded;
   }
 
   /** Resolves when Redis answers at all (the breaker's probe while it is down). */

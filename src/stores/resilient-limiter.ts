@@ -64,6 +64,8 @@ export class ResilientLimiterStore implements LimiterStore {
   private readonly seeded = new Set<string>();
   private readonly known = new Map<string, KnownUsage>();
   private outage = new Map<string, OutageUsage>();
+  /** Requests settled locally whose charge records the store still holds. */
+  private unsettled: ReconcileRequest[] = [];
   private readonly recoveredListeners: Array<() => void> = [];
   private readonly maxKnownKeys: number;
 
@@ -112,6 +114,25 @@ export class ResilientLimiterStore implements LimiterStore {
     }
     this.localFor(request).reconcileSync(request);
     this.addOutageUsage(request, request.deltas);
+    // Its charge record in the store must end too, or a sweep would refund what the outage
+    // replay charges: ended with a settlement of nothing once the store answers.
+    if (request.refundIfLostAfterMs !== undefined && this.unsettled.length < this.maxKnownKeys)
+      this.unsettled.push({ ...request, deltas: request.deltas.map(() => 0) });
+  }
+
+  get refundsLostRequests(): boolean {
+    return this.shared.refundsLostRequests === true;
+  }
+
+  /** Sweeps only while the store answers; a sweep that fails leaves the records for the next. */
+  async refundLost(): Promise<number> {
+    if (!this.up || !this.shared.refundLost) return 0;
+    try {
+      return await this.shared.refundLost();
+    } catch (error) {
+      this.failed(error);
+      return 0;
+    }
   }
 
   replay(request: ReplayRequest): void | Promise<void> {
@@ -190,6 +211,9 @@ export class ResilientLimiterStore implements LimiterStore {
       "limiter store answers again: deciding on it",
     );
     this.options.onStateChange?.(true);
+    const unsettled = this.unsettled;
+    this.unsettled = [];
+    for (const request of unsettled) this.shared.reconcile(request).catch(() => {});
     for (const listener of this.recoveredListeners) listener();
   }
 

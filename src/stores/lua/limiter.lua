@@ -9,7 +9,8 @@
 --
 -- KEYS[1..S] the numeric state of each scope (S = ARGV[6], 1 when absent; scope 1 is the
 --           request's own key): "<expiry ms>;<name>=<a>,<b>;<name>=<a>,<b>;..." (integers)
--- KEYS[S+1..] one sorted set of leases per concurrency dimension, in dimension order
+-- KEYS[S+1..] one sorted set of leases per concurrency dimension, in dimension order; then,
+--           when ARGV[7] is "track", the request's charge record (last)
 -- ARGV      op ("check" | "peek" | "reconcile" | "replay" | "keep"; a peek decides without
 --           changing anything; a replay charges past usage to its windows; a keep extends a
 --           running request's leases), now (ms, or "" for the Redis server's clock, so every
@@ -17,11 +18,18 @@
 --           dimensions as JSON [[name, kind (r | w | c), limit, period (lease ms for c),
 --           anchor (0 = window starts on first use), true if anchored, scope index (1..S,
 --           1 when absent)], ...],
---           costs (check) or deltas (reconcile) as a JSON array
+--           costs (check) or deltas (reconcile) as a JSON array, the number of scopes S,
+--           "track" to keep a charge record of an admitted request (check) or to settle it
+--           (reconcile), the record's lifetime in ms
+--           A charge record holds what a request was charged and the call that charged it, so
+--           that any gateway can refund it if the request's own gateway dies ("refund"): a
+--           settlement that finds its record refunded charges its estimate again.
 -- Returns   check: {admitted, retryAfterMs (-1 = never), then per dimension
 --           limit, remaining, resetAtMs, admitAtMs (-1 = never)}; reconcile: {}
 
 local op = ARGV[1]
+local record_key
+if ARGV[7] == "track" then record_key = KEYS[#KEYS] end
 local now = tonumber(ARGV[2])
 if not now then
   local t = redis.call("TIME")
@@ -229,6 +237,12 @@ if op == "check" or op == "peek" then
   end
   -- A peek decides like a check but changes nothing.
   if out[1] == 1 and op == "check" then
+    if record_key then
+      local keys = {}
+      for i = 1, #KEYS - 1 do keys[i] = KEYS[i] end
+      redis.call("SET", record_key, cjson.encode({ k = keys, d = ARGV[4], c = amount, l = lease_id, s = scopes }),
+        "PX", tonumber(ARGV[8]))
+    end
     for j = 1, n do
       if kind[j] == "c" then
         hold_lease(j)
@@ -260,6 +274,29 @@ if op == "replay" then
   end
   write_dirty()
   return {}
+end
+
+-- refund: the charges of a request whose gateway stopped keeping it alive, given back once
+-- (the record stays, marked refunded, for its settlement should the request still end)
+if op == "refund" then
+  local stored = redis.call("GET", record_key)
+  if not stored then return 0 end
+  local record = cjson.decode(stored)
+  if record.r then return 0 end
+  for j = 1, n do amount[j] = -(record.c[j] or 0) end
+  record.r = 1
+  redis.call("SET", record_key, cjson.encode(record), "KEEPTTL")
+elseif record_key then
+  -- A settlement ends its record; if the record was refunded meanwhile, the estimate the
+  -- deltas are relative to is charged again first.
+  local stored = redis.call("GET", record_key)
+  if stored then
+    local record = cjson.decode(stored)
+    if record.r then
+      for j = 1, n do amount[j] = amount[j] + (record.c[j] or 0) end
+    end
+    redis.call("DEL", record_key)
+  end
 end
 
 -- reconcile: refunds, extra charges and lease releases
