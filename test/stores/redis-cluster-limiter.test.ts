@@ -5,6 +5,7 @@ import { connectRedisCluster, RedisLimiterStore, whenReady } from "../../src/sto
 import { uniquePrefix } from "../helpers/redis.ts";
 import { clusterSkipReason, type LocalCluster, startCluster } from "../helpers/redis-cluster.ts";
 import { describeLimiterContract } from "./limiter-contract.ts";
+import { describeLostRequests } from "./lost-requests-contract.ts";
 
 const skip = await clusterSkipReason();
 const prefix = uniquePrefix("cluster");
@@ -28,6 +29,12 @@ async function clusterStore(clock?: { now: number }) {
 }
 
 describeLimiterContract("Redis Cluster (3 masters)", (clock) => clusterStore(clock), { skip });
+describeLostRequests(
+  "Redis Cluster",
+  async (clock, lostPrefix) =>
+    new RedisLimiterStore(await clusterClient(), { prefix: lostPrefix, now: () => clock.now }),
+  { skip, prefix },
+);
 
 describe("limiter on Redis Cluster", { skip }, () => {
   test("keys spread over the masters and every multi-key script stays in one slot", async () => {

@@ -11,6 +11,7 @@ import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { withinDeadline } from "../helpers/wait.ts";
 import { describeLimiterContract } from "./limiter-contract.ts";
+import { describeLostRequests } from "./lost-requests-contract.ts";
 
 const { skip, prefix, admin } = await redisScope("limiter");
 
@@ -21,6 +22,15 @@ async function readyStore(options: { now?: () => number } = {}) {
 }
 
 describeLimiterContract("redis", (clock) => readyStore({ now: () => clock.now }), { skip });
+describeLostRequests(
+  "Redis",
+  async (clock, lostPrefix) => {
+    const client = connectRedis(REDIS_URL);
+    await whenReady(client);
+    return new RedisLimiterStore(client, { prefix: lostPrefix, now: () => clock.now });
+  },
+  { skip, prefix },
+);
 
 describe("Redis limiter store", { skip }, () => {
   const rpm: DimensionSpec = { kind: "rate", name: "rpm", limit: 10, periodMs: 60_000 };

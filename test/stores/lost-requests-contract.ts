@@ -1,0 +1,129 @@
+/**
+ * Requests lost with their gateway: a shared store keeps a charge record per admitted request
+ * (CheckRequest.refundIfLostAfterMs), and any gateway's sweep refunds the records nobody kept
+ * alive in time, exactly once. Run on standalone Redis and on Redis Cluster.
+ */
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import type { DimensionSpec } from "../../src/limits/dimension.ts";
+import type { CheckRequest, LimiterStore } from "../../src/limits/limiter-store.ts";
+
+export interface Clock {
+  now: number;
+}
+
+/** A store sharing state with every other store made with the same prefix. */
+export type MakeSharedStore = (clock: Clock, prefix: string) => Promise<LimiterStore>;
+
+const LOST_AFTER_MS = 3_000;
+const window5h: DimensionSpec = { kind: "window", name: "5h", limit: 1_000, periodMs: 5 * 3_600_000 };
+const slot: DimensionSpec = { kind: "concurrency", name: "concurrency", limit: 1, leaseMs: LOST_AFTER_MS };
+const dimensions = [window5h, slot];
+
+function tracked(leaseId: string, cost: number): CheckRequest {
+  return { key: "agent", dimensions, costs: [cost, 1], leaseId, refundIfLostAfterMs: LOST_AFTER_MS };
+}
+
+async function windowRemaining(store: LimiterStore): Promise<number> {
+  const peek = await store.check({ key: "agent", dimensions, costs: [0, 0], leaseId: "peek", dryRun: true });
+  return peek.dimensions[0]?.remaining ?? Number.NaN;
+}
+
+async function sweep(store: LimiterStore): Promise<number> {
+  assert.ok(store.refundsLostRequests, "a shared store refunds lost requests");
+  return (await store.refundLost?.()) ?? Number.NaN;
+}
+
+export function describeLostRequests(
+  name: string,
+  makeStore: MakeSharedStore,
+  options: { skip: string | undefined; prefix: string },
+): void {
+  let cases = 0;
+  /** Two gateways' stores on one fresh prefix and one clock. */
+  async function gateways() {
+    const clock = { now: Date.UTC(2026, 11, 1, 9) };
+    const prefix = `${options.prefix}lost-${++cases}:`;
+    const stores = [await makeStore(clock, prefix), await makeStore(clock, prefix)] as const;
+    return { clock, stores, close: () => Promise.all(stores.map((store) => store.close())) };
+  }
+
+  describe(`requests lost with their gateway (${name})`, { skip: options.skip }, () => {
+    test("a request nobody keeps alive is refunded once, by one of the gateways sweeping at once", async () => {
+      const { clock, stores, close } = await gateways();
+      const [a, b] = stores;
+      assert.ok((await a.check(tracked("a-1", 100))).admitted);
+      assert.equal(await windowRemaining(b), 900);
+      clock.now += LOST_AFTER_MS - 1;
+      assert.deepEqual(await Promise.all([sweep(a), sweep(b)]), [0, 0], "not lost before its time");
+      clock.now += 2;
+      const refunded = await Promise.all([sweep(a), sweep(b), sweep(a), sweep(b)]);
+      assert.equal(
+        refunded.reduce((sum, count) => sum + count, 0),
+        1,
+        `refunded once: ${refunded}`,
+      );
+      assert.equal(await windowRemaining(b), 1_000, "the window is as if the request never ran");
+      assert.ok((await b.check(tracked("b-1", 10))).admitted, "its concurrency slot is free");
+      clock.now += 10 * LOST_AFTER_MS;
+      assert.equal((await sweep(a)) + (await sweep(b)), 1, "b-1, lost too; a-1 never again");
+      await close();
+    });
+
+    test("a request kept alive is not refunded, and its settlement ends its record", async () => {
+      const { clock, stores, close } = await gateways();
+      const [a, b] = stores;
+      assert.ok((await a.check(tracked("a-1", 100))).admitted);
+      for (let i = 0; i < 5; i++) {
+        clock.now += LOST_AFTER_MS - 1;
+        await a.keepAlive([{ key: "agent", dimensions, leaseId: "a-1", refundIfLostAfterMs: LOST_AFTER_MS }]);
+        assert.equal(await sweep(b), 0, "kept alive, never lost");
+      }
+      // It used 150: 50 more than its estimate.
+      await a.reconcile({
+        key: "agent",
+        dimensions,
+        deltas: [50, 0],
+        leaseId: "a-1",
+        refundIfLostAfterMs: LOST_AFTER_MS,
+      });
+      clock.now += 10 * LOST_AFTER_MS;
+      assert.equal(await sweep(b), 0, "a settled request has nothing to refund");
+      assert.equal(await windowRemaining(b), 850);
+      await close();
+    });
+
+    test("a request refunded while its gateway was cut off still ends charged what it used", async () => {
+      const { clock, stores, close } = await gateways();
+      const [a, b] = stores;
+      assert.ok((await a.check(tracked("a-1", 100))).admitted);
+      clock.now += LOST_AFTER_MS + 1;
+      assert.equal(await sweep(b), 1);
+      assert.equal(await windowRemaining(b), 1_000);
+      // Its gateway was alive after all: the request ends having used 60.
+      await a.reconcile({
+        key: "agent",
+        dimensions,
+        deltas: [-40, 0],
+        leaseId: "a-1",
+        refundIfLostAfterMs: LOST_AFTER_MS,
+      });
+      assert.equal(await windowRemaining(b), 940);
+      clock.now += 10 * LOST_AFTER_MS;
+      assert.equal(await sweep(b), 0);
+      assert.equal(await windowRemaining(b), 940);
+      await close();
+    });
+
+    test("untracked requests and peeks leave no record", async () => {
+      const { clock, stores, close } = await gateways();
+      const [a] = stores;
+      assert.ok((await a.check({ key: "agent", dimensions, costs: [100, 1], leaseId: "plain" })).admitted);
+      await windowRemaining(a);
+      clock.now += 10 * LOST_AFTER_MS;
+      assert.equal(await sweep(a), 0);
+      assert.equal(await windowRemaining(a), 900, "an untracked charge stands");
+      await close();
+    });
+  });
+}
