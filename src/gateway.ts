@@ -219,7 +219,11 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
       clock,
       {
         leaseMs: config.limiter.concurrency_lease_ms,
-        onKeepAliveError: (error) => logger.warn({ err: error }, "keeping running requests alive in the limiter store (or refunding lost ones) failed"),
+        onKeepAliveError: (error) =>
+          logger.warn(
+            { err: error },
+            "keeping running requests alive in the limiter store (or refunding lost ones) failed",
+          ),
         onLostRefunded: (count) => {
           metrics.lostRequestsRefunded.inc(count);
           logger.warn({ count }, "refunded the charges of requests whose gateway died before they ended");

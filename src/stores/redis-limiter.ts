@@ -22,16 +22,6 @@ type ScriptClient = (Redis | Cluster) & {
   headroomLimiter(...args: Array<string | number>): Promise<number[]>;
 };
 
-/** A charge record as the script stores it (lua/limiter.lua). */
-interface ChargeRecord {
-  /** The keys of the call that charged it, without the record's own. */
-  k: string[];
-  /** Its dimensions, as the script reads them. */
-  d: string;
-  l: string;
-  s: number;
-}
-
 export interface RedisLimiterOptions {
   /** Prefix of every key, e.g. "hr:" — tests use a unique one per run. */
   prefix?: string;
@@ -47,6 +37,12 @@ export interface RedisLimiterOptions {
 const CHARGE_RECORD_TTL_MS = 8 * 24 * 3_600_000;
 /** Lost requests refunded per sweep call; the next sweep takes the rest. */
 const SWEEP_BATCH = 100;
+/**
+ * How long index updates wait to go out together: one ZADD and one ZREM for all the requests
+ * of that time, and none at all for a request that ends within it. A gateway that dies within
+ * it leaves its newest records unindexed: they are not refunded (the charge stands).
+ */
+const INDEX_FLUSH_MS = 50;
 
 function kindCode(spec: DimensionSpec): string {
   return spec.kind === "rate" ? "r" : spec.kind === "window" ? "w" : "c";
@@ -110,6 +106,35 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   readonly refundsLostRequests = true;
+  /** Index entries not sent yet: records to add (with when they are lost), records to remove. */
+  private indexAdds = new Map<string, number>();
+  private indexRemovals = new Set<string>();
+  private indexFlush: NodeJS.Timeout | undefined;
+
+  private scheduleIndexFlush(): void {
+    if (this.indexFlush) return;
+    this.indexFlush = setTimeout(() => void this.flushIndex(), INDEX_FLUSH_MS);
+    this.indexFlush.unref();
+  }
+
+  /** Sends the index updates gathered since the last flush, in order: adds, then removals. */
+  private async flushIndex(): Promise<void> {
+    clearTimeout(this.indexFlush);
+    this.indexFlush = undefined;
+    const adds = this.indexAdds;
+    const removals = this.indexRemovals;
+    this.indexAdds = new Map();
+    this.indexRemovals = new Set();
+    const sends: Array<Promise<unknown>> = [];
+    if (adds.size > 0) {
+      const members: Array<string | number> = [];
+      for (const [record, lostAt] of adds) members.push(lostAt, record);
+      sends.push(this.client.zadd(this.chargeIndex, ...members));
+    }
+    if (removals.size > 0) sends.push(this.client.zrem(this.chargeIndex, ...removals));
+    // A lost add leaves its record unrefunded; a lost removal, an entry the sweep drops.
+    await Promise.all(sends.map((send) => send.catch(() => {})));
+  }
 
   /** Every charge record's key, scored by when its request is lost unless kept alive. */
   private get chargeIndex(): string {
@@ -187,8 +212,8 @@ export class RedisLimiterStore implements LimiterStore {
     if (record !== undefined && reply[0] === 1) {
       // Indexed after the charge: a gateway dying in between leaves an unindexed record that
       // expires unrefunded — the charge stands, as it did before records.
-      const lostAt = this.clockMs() + (request.refundIfLostAfterMs as number);
-      this.client.zadd(this.chargeIndex, lostAt, record).catch(() => {});
+      this.indexAdds.set(record, this.clockMs() + (request.refundIfLostAfterMs as number));
+      this.scheduleIndexFlush();
     }
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
@@ -209,7 +234,11 @@ export class RedisLimiterStore implements LimiterStore {
   async reconcile(request: ReconcileRequest): Promise<void> {
     const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
     await this.run(this.args("reconcile", request, request.deltas, request.leaseId, undefined, record));
-    if (record !== undefined) this.client.zrem(this.chargeIndex, record).catch(() => {});
+    // Never indexed if it ended before the next flush.
+    if (record !== undefined && !this.indexAdds.delete(record)) {
+      this.indexRemovals.add(record);
+      this.scheduleIndexFlush();
+    }
   }
 
   async replay(request: ReplayRequest): Promise<void> {
@@ -223,15 +252,19 @@ export class RedisLimiterStore implements LimiterStore {
   async keepAlive(leases: readonly HeldLease[]): Promise<void> {
     const now = this.clockMs();
     const calls: Array<Promise<unknown>> = [];
+    const kept: Array<string | number> = [];
     for (const lease of leases) {
       if (lease.dimensions.some((spec) => spec.kind === "concurrency"))
         calls.push(this.run(this.args("keep", lease, [], lease.leaseId)));
       if (this.tracked(lease)) {
         const record = this.chargeRecord(lease, lease.leaseId);
-        // XX: a record its settlement already ended is not brought back.
-        calls.push(this.client.zadd(this.chargeIndex, "XX", now + lease.refundIfLostAfterMs, record));
+        const lostAt = now + lease.refundIfLostAfterMs;
+        if (this.indexAdds.has(record)) this.indexAdds.set(record, lostAt);
+        else kept.push(lostAt, record);
       }
     }
+    // XX: an entry a sweep already took (the request was refunded) is not brought back.
+    if (kept.length > 0) calls.push(this.client.zadd(this.chargeIndex, "XX", ...kept));
     try {
       await Promise.all(calls);
     } catch (error) {
@@ -247,6 +280,7 @@ export class RedisLimiterStore implements LimiterStore {
    * the script, which marks it so (any number of gateways may sweep at once; one refunds).
    */
   async refundLost(): Promise<number> {
+    await this.flushIndex();
     const due = await this.client.zrangebyscore(
       this.chargeIndex,
       "-inf",
@@ -258,23 +292,21 @@ export class RedisLimiterStore implements LimiterStore {
     let refunded = 0;
     for (const record of due) {
       const stored = await this.client.get(record);
-      if (stored !== null) {
-        const { k: keys, d: specs, l: leaseId, s: scopes } = JSON.parse(stored) as ChargeRecord;
+      // A record refunded already starts with "R" (lua/limiter.lua); a settled one is gone.
+      if (stored !== null && !stored.startsWith("R")) {
+        const [, leaseId, scopes, specs, keys] = stored.split("\n");
+        const stateKeys = JSON.parse(keys ?? "[]") as string[];
         const now = this.now ? this.now() : "";
         const args = [
-          keys.length + 1,
-          ...keys,
+          stateKeys.length + 1,
+          ...stateKeys,
           record,
           "refund",
           now,
-          leaseId,
-          specs,
-          "[]",
-          scopes,
-          "track",
-          0,
+          leaseId ?? "",
+          specs ?? "[]",
         ];
-        if ((await this.run(args)) as unknown as number) refunded++;
+        if ((await this.run([...args, "[]", scopes ?? 1, "track", 0])) as unknown as number) refunded++;
       }
       await this.client.zrem(this.chargeIndex, record);
     }
@@ -313,6 +345,7 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   async close(): Promise<void> {
+    await this.flushIndex();
     this.client.disconnect();
   }
 }

@@ -13,7 +13,7 @@ import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 import { waitFor } from "../helpers/wait.ts";
 
-const { skip, prefix } = await redisScope("resilient");
+const { skip, prefix, admin } = await redisScope("resilient");
 
 const rpm: DimensionSpec = { kind: "rate", name: "rpm", limit: 10, periodMs: 60_000 };
 const session: DimensionSpec = { kind: "window", name: "5h", limit: 100, periodMs: 5 * 3_600_000 };
@@ -133,6 +133,31 @@ describe("the limiter store behind a breaker", { skip }, () => {
       const peek = await h.store.check({ key: "window", dimensions: [session], costs: [1], dryRun: true });
       assert.equal(peek.admitted, false);
       assert.equal(peek.dimensions[0]?.remaining, 0);
+    } finally {
+      await h.close();
+    }
+  });
+
+  test("a request Redis charged and the outage settled is not refunded as lost once Redis returns", async () => {
+    const h = await harness();
+    try {
+      const request = { key: "tracked", dimensions: [session], leaseId: "r-1", refundIfLostAfterMs: 3_000 };
+      assert.ok((await h.store.check({ ...request, costs: [10] })).admitted, "charged 10 on Redis");
+      h.proxy.down();
+      // It used 15: settled on the local limiter while Redis is away.
+      await h.store.reconcile({ ...request, deltas: [5] });
+      assert.equal(h.store.isUp, false);
+      h.proxy.up();
+      await waitFor(() => h.store.isUp, "the probe to see Redis again");
+      for (const usage of h.store.takeOutageUsage()) await h.redis.replay(usage);
+      // Long past the time it would be lost: a sweep may run before or after its record is
+      // ended; either way the record goes and the window holds what the request used.
+      h.clock.now += 60_000;
+      await h.store.refundLost();
+      const record = `${prefix}{tracked}:charge:r-1`;
+      await waitFor(async () => (await admin?.exists(record)) === 0, "its charge record to be ended");
+      const peek = await h.store.check({ key: "tracked", dimensions: [session], costs: [0], dryRun: true });
+      assert.equal(peek.dimensions[0]?.remaining, 85);
     } finally {
       await h.close();
     }

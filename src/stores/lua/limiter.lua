@@ -238,10 +238,11 @@ if op == "check" or op == "peek" then
   -- A peek decides like a check but changes nothing.
   if out[1] == 1 and op == "check" then
     if record_key then
+      -- "<costs>\n<lease id>\n<scopes>\n<dimensions>\n<keys>": JSON parts hold no raw newline.
       local keys = {}
       for i = 1, #KEYS - 1 do keys[i] = KEYS[i] end
-      redis.call("SET", record_key, cjson.encode({ k = keys, d = ARGV[4], c = amount, l = lease_id, s = scopes }),
-        "PX", tonumber(ARGV[8]))
+      redis.call("SET", record_key, ARGV[5] .. "\n" .. lease_id .. "\n" .. scopes .. "\n" .. ARGV[4] .. "\n" ..
+        cjson.encode(keys), "PX", tonumber(ARGV[8]))
     end
     for j = 1, n do
       if kind[j] == "c" then
@@ -277,25 +278,21 @@ if op == "replay" then
 end
 
 -- refund: the charges of a request whose gateway stopped keeping it alive, given back once
--- (the record stays, marked refunded, for its settlement should the request still end)
+-- (the record stays, marked refunded by a leading "R", for its settlement should the request
+-- still end)
 if op == "refund" then
   local stored = redis.call("GET", record_key)
-  if not stored then return 0 end
-  local record = cjson.decode(stored)
-  if record.r then return 0 end
-  for j = 1, n do amount[j] = -(record.c[j] or 0) end
-  record.r = 1
-  redis.call("SET", record_key, cjson.encode(record), "KEEPTTL")
+  if not stored or string.byte(stored, 1) == 82 then return 0 end
+  local charged = cjson.decode(string.match(stored, "^[^\n]*"))
+  for j = 1, n do amount[j] = -(charged[j] or 0) end
+  redis.call("SET", record_key, "R" .. stored, "KEEPTTL")
 elseif record_key then
   -- A settlement ends its record; if the record was refunded meanwhile, the estimate the
   -- deltas are relative to is charged again first.
-  local stored = redis.call("GET", record_key)
-  if stored then
-    local record = cjson.decode(stored)
-    if record.r then
-      for j = 1, n do amount[j] = amount[j] + (record.c[j] or 0) end
-    end
-    redis.call("DEL", record_key)
+  local stored = redis.call("GETDEL", record_key)
+  if stored and string.byte(stored, 1) == 82 then
+    local charged = cjson.decode(string.match(stored, "^R([^\n]*)"))
+    for j = 1, n do amount[j] = amount[j] + (charged[j] or 0) end
   end
 end
 
