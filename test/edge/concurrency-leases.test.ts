@@ -5,13 +5,9 @@
  * lease time. Lease ids never collide between gateways.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { CONCURRENCY_RETRY_HINT_MS, DEFAULT_LEASE_MS } from "../../src/limits/concurrency.ts";
-import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
+import { slowGatewaysOnRedis } from "../helpers/cli.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,
@@ -222,41 +218,14 @@ describe("concurrency leases on Redis, across gateways", { skip }, () => {
  * gateway's lease runs out, which it never would with a lease that outlived its gateway.
  */
 describe("a SIGKILLed gateway's slots come back within the lease time", { skip }, () => {
-  const children: ChildProcess[] = [];
-  const dir = mkdtempSync(join(tmpdir(), "headroom-leases-"));
-  after(async () => {
-    for (const child of children) child.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const gateways = slowGatewaysOnRedis(REDIS_URL, `${prefix}kill:`, LEASE_MS);
 
   test("the surviving gateway refuses while the stream runs, and admits once the lease expires", async (t) => {
-    // 20 tokens a second: a 10,000-token reply streams for minutes.
-    writeFastConfig(dir, {
-      file: "slow.yaml",
-      tokensPerSecond: 20,
-      extra: ["limiter:", `  concurrency_lease_ms: ${LEASE_MS}`],
-    });
-    const env = { REDIS_URL, HEADROOM_REDIS_PREFIX: `${prefix}kill:` };
-    const made = await runCli(
-      ["keys", "create", "--account", "solo", "--plan", "api-tier-4", "--json", "--config", "slow.yaml"],
-      {
-        cwd: dir,
-        env,
-      },
-    );
-    assert.equal(made.code, 0, made.stderr);
-    const { key, id } = JSON.parse(made.stdout) as { key: string; id: string };
-    const narrowed = await runCli(["keys", "set", id, "--concurrency", "1", "--config", "slow.yaml"], {
-      cwd: dir,
-      env,
-    });
-    assert.equal(narrowed.code, 0, narrowed.stderr);
-    const serve = async () => {
-      const started = await startServe(["--port", "0", "--config", "slow.yaml"], { cwd: dir, env });
-      children.push(started.child);
-      return started;
-    };
-    const [doomed, survivor] = [await serve(), await serve()];
+    const { key, id } = JSON.parse(
+      await gateways.cli(["keys", "create", "--account", "solo", "--plan", "api-tier-4", "--json"]),
+    ) as { key: string; id: string };
+    await gateways.cli(["keys", "set", id, "--concurrency", "1"]);
+    const [doomed, survivor] = [await gateways.serve(), await gateways.serve()];
     const ask = (url: string, tokens: number, signal?: AbortSignal) =>
       fetch(`${url}/v1/messages`, {
         method: "POST",

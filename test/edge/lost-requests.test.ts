@@ -5,12 +5,8 @@
  * within the lease time, so the meter again equals the ledger.
  */
 import assert from "node:assert/strict";
-import type { ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { after, describe, test } from "node:test";
-import { runCli, startServe, writeFastConfig } from "../helpers/cli.ts";
+import { describe, test } from "node:test";
+import { slowGatewaysOnRedis } from "../helpers/cli.ts";
 import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -23,38 +19,13 @@ interface Limits {
 }
 
 describe("requests lost with a SIGKILLed gateway", { skip }, () => {
-  const children: ChildProcess[] = [];
-  const dir = mkdtempSync(join(tmpdir(), "headroom-lost-"));
-  after(async () => {
-    for (const child of children) child.kill("SIGKILL");
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const gateways = slowGatewaysOnRedis(REDIS_URL, `${prefix}kill:`, LEASE_MS);
 
   test("the survivor refunds the dead gateway's request: the 5-hour window is back to what the ledger holds", async (t) => {
-    // 20 tokens a second: a 10,000-token reply streams for minutes.
-    writeFastConfig(dir, {
-      file: "slow.yaml",
-      tokensPerSecond: 20,
-      extra: ["limiter:", `  concurrency_lease_ms: ${LEASE_MS}`],
-    });
-    const env = { REDIS_URL, HEADROOM_REDIS_PREFIX: `${prefix}kill:` };
-    const cli = async (args: string[]) => {
-      const run = await runCli([...args, "--config", "slow.yaml"], { cwd: dir, env });
-      assert.equal(run.code, 0, run.stderr);
-      return run.stdout;
-    };
     const { key, id } = JSON.parse(
-      await cli(["keys", "create", "--account", "agent", "--plan", "pro", "--json"]),
-    ) as {
-      key: string;
-      id: string;
-    };
-    const serve = async () => {
-      const started = await startServe(["--port", "0", "--config", "slow.yaml"], { cwd: dir, env });
-      children.push(started.child);
-      return started;
-    };
-    const [doomed, survivor] = [await serve(), await serve()];
+      await gateways.cli(["keys", "create", "--account", "agent", "--plan", "pro", "--json"]),
+    ) as { key: string; id: string };
+    const [doomed, survivor] = [await gateways.serve(), await gateways.serve()];
     const fiveHours = async () => {
       const response = await fetch(`${survivor.url}/v1/headroom/limits?model=claude-sonnet-4-6`, {
         headers: { "x-api-key": key },
@@ -101,7 +72,7 @@ describe("requests lost with a SIGKILLed gateway", { skip }, () => {
     t.diagnostic(
       `refunded ${((performance.now() - killedAt) / 1000).toFixed(1)} s after the SIGKILL (lease time ${LEASE_MS / 1000} s)`,
     );
-    const explained = await cli(["usage", "--explain", "--key", id, "--window", "5h"]);
+    const explained = await gateways.cli(["usage", "--explain", "--key", id, "--window", "5h"]);
     // The ledger has no row for a request its gateway never settled; the meter now agrees.
     assert.match(explained, /none running; \$2\.40 available/, explained);
     assert.doesNotMatch(explained, /req_/, explained);

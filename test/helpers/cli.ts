@@ -3,9 +3,12 @@
  * (set for the test suite's own clients) are not passed on unless a test gives them: a child
  * uses its own data directory unless told otherwise, so tests never share state by accident.
  */
+import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { after } from "node:test";
 import { fileURLToPath } from "node:url";
 
 export const BIN = fileURLToPath(new URL("../../bin/headroom.js", import.meta.url));
@@ -84,4 +87,37 @@ export function writeFastConfig(
       `    simulation: { decode_tokens_per_s: ${tokensPerSecond}, ttft_ms: 0 }`,
     ].join("\n"),
   );
+}
+
+/**
+ * `headroom serve` processes sharing one data directory and one Redis (under `redisPrefix`),
+ * Sonnet simulated at 20 tokens/s (a 10,000-token reply streams for minutes) and concurrency
+ * leases of `leaseMs`. Every process is SIGKILLed and the directory removed after the suite.
+ */
+export function slowGatewaysOnRedis(redisUrl: string, redisPrefix: string, leaseMs: number) {
+  const children: ChildProcess[] = [];
+  const dir = mkdtempSync(join(tmpdir(), "headroom-gateways-"));
+  after(() => {
+    for (const child of children) child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  });
+  writeFastConfig(dir, {
+    file: "slow.yaml",
+    tokensPerSecond: 20,
+    extra: ["limiter:", `  concurrency_lease_ms: ${leaseMs}`],
+  });
+  const env = { REDIS_URL: redisUrl, HEADROOM_REDIS_PREFIX: redisPrefix };
+  return {
+    /** Runs the CLI beside the gateways; its stdout, after asserting it exited 0. */
+    async cli(args: string[]): Promise<string> {
+      const run = await runCli([...args, "--config", "slow.yaml"], { cwd: dir, env });
+      assert.equal(run.code, 0, run.stderr);
+      return run.stdout;
+    },
+    async serve() {
+      const started = await startServe(["--port", "0", "--config", "slow.yaml"], { cwd: dir, env });
+      children.push(started.child);
+      return started;
+    },
+  };
 }
