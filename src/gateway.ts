@@ -224,6 +224,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
             { err: error },
             "keeping running requests alive in the limiter store (or refunding lost ones) failed",
           ),
+        recorded: (requestIds) => stores.ledger.recorded(requestIds),
         onLostRefunded: (count) => {
           metrics.lostRequestsRefunded.inc(count);
           logger.warn({ count }, "refunded the charges of requests whose gateway died before they ended");

@@ -131,6 +131,7 @@ export class Exchange implements InFlightRequest {
       body.max_tokens,
       inputTokens,
       this.endpoint,
+      this.requestId,
     );
     this.admission = admission instanceof Promise ? await admission : admission;
     this.rateLimitHeaders = enforcer.headers(this.admission, this.endpoint);

@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto";
 import { HeadroomError } from "../errors.ts";
 import { advisedAdmitAtMs, DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
-import type { CheckRequest, HeldLease, LimiterStore } from "../limits/limiter-store.ts";
+import type { CheckRequest, HeldLease, LimiterStore, RecordedRequests } from "../limits/limiter-store.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { type Level, withLevels } from "../plans/level-limits.ts";
 import { creditLimits, type PlanLimits, planLimits, withLeaseMs } from "../plans/plan-limits.ts";
@@ -36,6 +36,7 @@ export interface Admission {
   nowMs: number;
   /** Served on usage credits past the subscription's limits. */
   onCredits: boolean;
+  requestId?: string | undefined;
 }
 
 export interface EnforcerOptions {
@@ -45,6 +46,8 @@ export interface EnforcerOptions {
   onKeepAliveError?: (error: unknown) => void;
   /** Told how many lost requests (their gateway died) a sweep refunded, when any. */
   onLostRefunded?: (count: number) => void;
+  /** Which requests the ledger holds: a lost request it holds keeps its charge. */
+  recorded?: RecordedRequests;
 }
 
 export class Enforcer {
@@ -86,7 +89,7 @@ export class Enforcer {
    */
   async refundLost(): Promise<number> {
     try {
-      const count = (await this.limiter.refundLost?.()) ?? 0;
+      const count = (await this.limiter.refundLost?.(this.options.recorded)) ?? 0;
       if (count > 0) this.options.onLostRefunded?.(count);
       return count;
     } catch (error) {
@@ -168,6 +171,8 @@ export class Enforcer {
     maxTokens: number,
     inputTokens: number,
     endpoint: "anthropic" | "openai",
+    /** Kept with the charge, so a sweep can tell a lost request from one the ledger holds. */
+    requestId?: string,
   ): Admission | Promise<Admission> {
     const estimate: Usage = {
       ...emptyUsage(),
@@ -187,6 +192,7 @@ export class Enforcer {
         leaseId,
         nowMs,
         onCredits: false,
+        requestId,
       };
       if (!decision.admitted) return this.refused(identity, admission, endpoint);
       this.hold(admission);
@@ -199,6 +205,7 @@ export class Enforcer {
       costs: limits.costs(estimate),
       leaseId,
       refundIfLostAfterMs: this.lostAfterMs,
+      ...(requestId === undefined ? {} : { requestId }),
     });
     return decision instanceof Promise ? decision.then(conclude) : conclude(decision);
   }
@@ -240,6 +247,7 @@ export class Enforcer {
       costs: credits.costs(estimate),
       leaseId: refused.leaseId,
       refundIfLostAfterMs: this.lostAfterMs,
+      ...(refused.requestId === undefined ? {} : { requestId: refused.requestId }),
     });
     if (!creditDecision.admitted) return undefined;
     return { ...refused, limits: credits, decision: creditDecision, onCredits: true };

@@ -62,6 +62,8 @@ export interface Ledger {
    */
   record(event: UsageEvent): Promise<void>;
   flush(): Promise<void>;
+  /** Which of these request ids have a row (written, not merely buffered). */
+  recorded(requestIds: readonly string[]): Promise<Set<string>>;
   summary(filter?: { account?: string; sinceMs?: number }): Promise<UsageSummaryRow[]>;
   /** The newest rows first. */
   events(filter?: EventFilter): Promise<UsageEvent[]>;

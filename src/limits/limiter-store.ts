@@ -28,6 +28,8 @@ export interface CheckRequest {
    * alive for this long — its gateway died, so it can never settle.
    */
   refundIfLostAfterMs?: number;
+  /** The request's id, kept in its charge record: a lost request the ledger holds is not refunded. */
+  requestId?: string;
 }
 
 export interface ReconcileRequest {
@@ -82,12 +84,19 @@ export interface LimiterStore {
    * ledger, where a lost request has no row.
    */
   readonly refundsLostRequests?: boolean;
-  /** Refunds the charges of requests no one kept alive in time, once each; how many. */
-  refundLost?(): Promise<number>;
+  /**
+   * Refunds the charges of requests no one kept alive in time, once each; how many. Those
+   * `recorded` says the ledger holds (their gateway died after recording, before settling)
+   * keep their charge: refunding them would take from the windows what the ledger bills.
+   */
+  refundLost?(recorded?: RecordedRequests): Promise<number>;
   /** Resolves when a shared store answers at all; rejects with LimiterUnavailableError. */
   ping?(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** Which of these request ids the ledger holds a row for. */
+export type RecordedRequests = (requestIds: readonly string[]) => Promise<Set<string>>;
 
 /** The store could not answer in time (Redis down, partitioned or too slow). */
 export class LimiterUnavailableError extends Error {

@@ -188,6 +188,15 @@ export class PostgresLedger implements Ledger {
     return rows;
   }
 
+  async recorded(requestIds: readonly string[]): Promise<Set<string>> {
+    if (requestIds.length === 0) return new Set();
+    const { rows } = await this.pool.query<{ request_id: string }>(
+      "select request_id from usage_events where request_id = any($1)",
+      [requestIds],
+    );
+    return new Set(rows.map((row) => row.request_id));
+  }
+
   async events(filter: EventFilter = {}): Promise<UsageEvent[]> {
     await this.flush();
     const { where, params } = ledgerWhere(filter, (n) => `$${n}`);

@@ -13,6 +13,7 @@ import {
   type LimiterStore,
   LimiterUnavailableError,
   type ReconcileRequest,
+  type RecordedRequests,
   type ReplayRequest,
 } from "../limits/limiter-store.ts";
 
@@ -38,9 +39,8 @@ const CHARGE_RECORD_TTL_MS = 8 * 24 * 3_600_000;
 /** Lost requests refunded per sweep call; the next sweep takes the rest. */
 const SWEEP_BATCH = 100;
 /**
- * How long index updates wait to go out together: one ZADD and one ZREM for all the requests
- * of that time, and none at all for a request that ends within it. A gateway that dies within
- * it leaves its newest records unindexed: they are not refunded (the charge stands).
+ * How long index removals wait to go out together, as one ZREM. (Additions cannot wait: a
+ * record must be indexed before its charge, or a gateway dying in between leaves it unfound.)
  */
 const INDEX_FLUSH_MS = 50;
 
@@ -106,8 +106,7 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   readonly refundsLostRequests = true;
-  /** Index entries not sent yet: records to add (with when they are lost), records to remove. */
-  private indexAdds = new Map<string, number>();
+  /** Index entries of settled (or refused) requests, not removed yet. */
   private indexRemovals = new Set<string>();
   private indexFlush: NodeJS.Timeout | undefined;
 
@@ -117,23 +116,20 @@ export class RedisLimiterStore implements LimiterStore {
     this.indexFlush.unref();
   }
 
-  /** Sends the index updates gathered since the last flush, in order: adds, then removals. */
+  /** Sends the removals gathered since the last flush. */
   private async flushIndex(): Promise<void> {
     clearTimeout(this.indexFlush);
     this.indexFlush = undefined;
-    const adds = this.indexAdds;
-    const removals = this.indexRemovals;
-    this.indexAdds = new Map();
+    if (this.indexRemovals.size === 0) return;
+    const removals = [...this.indexRemovals];
     this.indexRemovals = new Set();
-    const sends: Array<Promise<unknown>> = [];
-    if (adds.size > 0) {
-      const members: Array<string | number> = [];
-      for (const [record, lostAt] of adds) members.push(lostAt, record);
-      sends.push(this.client.zadd(this.chargeIndex, ...members));
-    }
-    if (removals.size > 0) sends.push(this.client.zrem(this.chargeIndex, ...removals));
-    // A lost add leaves its record unrefunded; a lost removal, an entry the sweep drops.
-    await Promise.all(sends.map((send) => send.catch(() => {})));
+    // A lost removal leaves an entry whose record is gone: the sweep drops it when it is due.
+    await this.client.zrem(this.chargeIndex, ...removals).catch(() => {});
+  }
+
+  private removeFromIndex(record: string): void {
+    this.indexRemovals.add(record);
+    this.scheduleIndexFlush();
   }
 
   /** Every charge record's key, scored by when its request is lost unless kept alive. */
@@ -173,6 +169,7 @@ export class RedisLimiterStore implements LimiterStore {
     leaseId: string | undefined,
     atMs?: number,
     record?: string,
+    requestId?: string,
   ): Array<string | number> {
     const { key, slot } = request;
     const tag = `${this.prefix}{${slot ?? key}}`;
@@ -184,7 +181,7 @@ export class RedisLimiterStore implements LimiterStore {
     const leaseKeys = leases.map(({ scope, suffix }) => (states[scope - 1] as string) + suffix);
     const argv: Array<string | number> = [op, now, leaseId ?? "", specs, costs];
     if (record !== undefined) {
-      argv.push(states.length, "track", CHARGE_RECORD_TTL_MS);
+      argv.push(states.length, "track", CHARGE_RECORD_TTL_MS, requestId ?? "");
       return [states.length + leaseKeys.length + 1, ...states, ...leaseKeys, record, ...argv];
     }
     if (scopes.length > 0) argv.push(states.length);
@@ -208,13 +205,19 @@ export class RedisLimiterStore implements LimiterStore {
   async check(request: CheckRequest): Promise<Decision> {
     const op = request.dryRun ? "peek" : "check";
     const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
-    const reply = await this.run(this.args(op, request, request.costs, request.leaseId, undefined, record));
-    if (record !== undefined && reply[0] === 1) {
-      // Indexed after the charge: a gateway dying in between leaves an unindexed record that
-      // expires unrefunded — the charge stands, as it did before records.
-      this.indexAdds.set(record, this.clockMs() + (request.refundIfLostAfterMs as number));
-      this.scheduleIndexFlush();
+    if (record !== undefined) {
+      // Indexed before the script runs (sent first, not awaited): a gateway dying at any point
+      // after the charge leaves a record the sweep finds. An entry without a record (refused,
+      // or the script never ran) is dropped.
+      this.indexRemovals.delete(record);
+      this.client
+        .zadd(this.chargeIndex, this.clockMs() + (request.refundIfLostAfterMs as number), record)
+        .catch(() => {});
     }
+    const reply = await this.run(
+      this.args(op, request, request.costs, request.leaseId, undefined, record, request.requestId),
+    );
+    if (record !== undefined && reply[0] !== 1) this.removeFromIndex(record);
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
       const at = 2 + i * 4;
@@ -234,11 +237,7 @@ export class RedisLimiterStore implements LimiterStore {
   async reconcile(request: ReconcileRequest): Promise<void> {
     const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
     await this.run(this.args("reconcile", request, request.deltas, request.leaseId, undefined, record));
-    // Never indexed if it ended before the next flush.
-    if (record !== undefined && !this.indexAdds.delete(record)) {
-      this.indexRemovals.add(record);
-      this.scheduleIndexFlush();
-    }
+    if (record !== undefined) this.removeFromIndex(record);
   }
 
   async replay(request: ReplayRequest): Promise<void> {
@@ -258,9 +257,7 @@ export class RedisLimiterStore implements LimiterStore {
         calls.push(this.run(this.args("keep", lease, [], lease.leaseId)));
       if (this.tracked(lease)) {
         const record = this.chargeRecord(lease, lease.leaseId);
-        const lostAt = now + lease.refundIfLostAfterMs;
-        if (this.indexAdds.has(record)) this.indexAdds.set(record, lostAt);
-        else kept.push(lostAt, record);
+        kept.push(now + lease.refundIfLostAfterMs, record);
       }
     }
     // XX: an entry a sweep already took (the request was refunded) is not brought back.
@@ -279,7 +276,7 @@ export class RedisLimiterStore implements LimiterStore {
    * Refunds requests whose gateway stopped keeping them alive: each due record is refunded by
    * the script, which marks it so (any number of gateways may sweep at once; one refunds).
    */
-  async refundLost(): Promise<number> {
+  async refundLost(recorded?: RecordedRequests): Promise<number> {
     await this.flushIndex();
     const due = await this.client.zrangebyscore(
       this.chargeIndex,
@@ -289,27 +286,43 @@ export class RedisLimiterStore implements LimiterStore {
       0,
       SWEEP_BATCH,
     );
+    if (due.length === 0) return 0;
+    // A record refunded already starts with "R" (lua/limiter.lua); a settled one is gone.
+    const stored = await Promise.all(due.map((record) => this.client.get(record)));
+    const lost = due.flatMap((record, i) => {
+      const value = stored[i];
+      if (value === null || value === undefined || value.startsWith("R")) return [];
+      const [, leaseId = "", scopes = "1", specs = "[]", keys = "[]", requestId = ""] = value.split("\n");
+      return [{ record, leaseId, scopes, specs, keys: JSON.parse(keys) as string[], requestId }];
+    });
+    // If the ledger cannot say, nothing is refunded: the entries wait for the next sweep.
+    const inLedger = recorded
+      ? await recorded(lost.map((entry) => entry.requestId).filter(Boolean))
+      : new Set();
     let refunded = 0;
-    for (const record of due) {
-      const stored = await this.client.get(record);
-      // A record refunded already starts with "R" (lua/limiter.lua); a settled one is gone.
-      if (stored !== null && !stored.startsWith("R")) {
-        const [, leaseId, scopes, specs, keys] = stored.split("\n");
-        const stateKeys = JSON.parse(keys ?? "[]") as string[];
-        const now = this.now ? this.now() : "";
-        const args = [
-          stateKeys.length + 1,
-          ...stateKeys,
-          record,
-          "refund",
-          now,
-          leaseId ?? "",
-          specs ?? "[]",
-        ];
-        if ((await this.run([...args, "[]", scopes ?? 1, "track", 0])) as unknown as number) refunded++;
+    for (const { record, leaseId, scopes, specs, keys, requestId } of lost) {
+      if (inLedger.has(requestId)) {
+        // Served and recorded; only its settlement was lost. Its estimate stays charged.
+        await this.client.del(record);
+        continue;
       }
-      await this.client.zrem(this.chargeIndex, record);
+      const now = this.now ? this.now() : "";
+      const args = [
+        keys.length + 1,
+        ...keys,
+        record,
+        "refund",
+        now,
+        leaseId,
+        specs,
+        "[]",
+        scopes,
+        "track",
+        0,
+      ];
+      if ((await this.run(args)) as unknown as number) refunded++;
     }
+    await this.client.zrem(this.chargeIndex, ...due);
     return refunded;
   }
 
@@ -350,6 +363,13 @@ export class RedisLimiterStore implements LimiterStore {
   }
 }
 
+/**
+ * Sent at once, not gathered into the next tick's pipeline: a charge record's index entry must
+ * reach Redis before the script that charges (check), or a gateway killed in between leaves
+ * a charge no sweep can find.
+ */
+const UNPIPELINED = ["zadd"];
+
 export interface ConnectOptions {
   /** A call that gets no answer within this time fails with LimiterUnavailableError. */
   timeoutMs?: number;
@@ -368,6 +388,7 @@ export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: UNPIPELINED,
     lazyConnect: false,
   });
 }
@@ -380,6 +401,7 @@ export function connectRedisCluster(
   return new Cluster(nodes, {
     enableOfflineQueue: false,
     enableAutoPipelining: true,
+    autoPipeliningIgnoredCommands: UNPIPELINED,
     redisOptions: {
       commandTimeout: timeoutMs,
       connectTimeout: Math.max(timeoutMs, 1_000),

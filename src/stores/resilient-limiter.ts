@@ -18,6 +18,7 @@ import {
   type LimiterStore,
   LimiterUnavailableError,
   type ReconcileRequest,
+  type RecordedRequests,
   type ReplayRequest,
 } from "../limits/limiter-store.ts";
 import { MemoryLimiterStore } from "./memory-limiter.ts";
@@ -125,10 +126,10 @@ export class ResilientLimiterStore implements LimiterStore {
   }
 
   /** Sweeps only while the store answers; a sweep that fails leaves the records for the next. */
-  async refundLost(): Promise<number> {
+  async refundLost(recorded?: RecordedRequests): Promise<number> {
     if (!this.up || !this.shared.refundLost) return 0;
     try {
-      return await this.shared.refundLost();
+      return await this.shared.refundLost(recorded);
     } catch (error) {
       this.failed(error);
       return 0;

@@ -150,6 +150,16 @@ export class SqliteLedger implements Ledger {
       .all(...params);
   }
 
+  async recorded(requestIds: readonly string[]): Promise<Set<string>> {
+    if (requestIds.length === 0) return new Set();
+    const rows = this.db
+      .prepare<string[], { request_id: string }>(
+        `select request_id from usage_events where request_id in (${requestIds.map(() => "?").join(", ")})`,
+      )
+      .all(...requestIds);
+    return new Set(rows.map((row) => row.request_id));
+  }
+
   async events(filter: EventFilter = {}): Promise<UsageEvent[]> {
     await this.flush();
     const { where, params } = ledgerWhere(filter, () => "?");

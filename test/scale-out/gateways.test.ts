@@ -27,6 +27,7 @@ const OUTPUT_TOKENS = 100;
 /** Sonnet's prices in the policy below, per million tokens. */
 const PRICE = { input: 3, output: 15 };
 const WORKERS = 6;
+const LEASE_MS = 3_000;
 
 const POLICY = `
 - version: scale-out-test
@@ -56,7 +57,8 @@ async function spendAcrossGateways(label: string, redisUrl: string, prefix: stri
   };
   const children: ChildProcess[] = [];
   try {
-    writeFastConfig(dir);
+    // A short lease time: the killed gateway's in-flight requests are refunded within seconds.
+    writeFastConfig(dir, { extra: ["limiter:", `  concurrency_lease_ms: ${LEASE_MS}`] });
     writeFileSync(join(dir, "policy.yaml"), POLICY);
     const applied = await runCli(["policy", "apply", "policy.yaml", "--config", "fast.yaml"], {
       cwd: dir,
@@ -159,7 +161,22 @@ async function spendAcrossGateways(label: string, redisUrl: string, prefix: stri
       0,
     );
     assert.ok(Math.abs(cost - SESSION_USD) <= 0.02 * SESSION_USD, `served $${cost} against $${SESSION_USD}`);
-    return `${received.length} responses over 3 gateways (one SIGKILLed after 200), 5-hour window $${spent.toFixed(6)} of $${SESSION_USD} (${((spent / SESSION_USD - 1) * 100).toFixed(2)}%), ledger $${cost.toFixed(6)}, ${missing.length} responses missing from the ledger`;
+
+    // What the killed gateway's requests were charged comes back once no one keeps them alive:
+    // then the window holds exactly what the ledger holds.
+    let settled = spent;
+    await waitFor(
+      async () => {
+        const view = (await windowsOf((gateways[0] as (typeof gateways)[number]).url, key))[
+          "5h"
+        ] as LimitView;
+        settled = view.limit - view.remaining;
+        return Math.abs(settled - cost) < 1e-9;
+      },
+      `the 5-hour window to equal the ledger ($${cost})`,
+      { timeoutMs: 60_000, intervalMs: 200 },
+    );
+    return `${received.length} responses over 3 gateways (one SIGKILLed after 200), 5-hour window $${spent.toFixed(6)} of $${SESSION_USD} (${((spent / SESSION_USD - 1) * 100).toFixed(2)}%), ledger $${cost.toFixed(6)}, ${missing.length} responses missing from the ledger; the window equal to the ledger ($${settled.toFixed(6)}) once the dead gateway's requests were refunded`;
   } finally {
     const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
     for (const child of running) child.kill("SIGTERM");

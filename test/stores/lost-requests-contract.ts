@@ -21,7 +21,14 @@ const slot: DimensionSpec = { kind: "concurrency", name: "concurrency", limit: 1
 const dimensions = [window5h, slot];
 
 function tracked(leaseId: string, cost: number): CheckRequest {
-  return { key: "agent", dimensions, costs: [cost, 1], leaseId, refundIfLostAfterMs: LOST_AFTER_MS };
+  return {
+    key: "agent",
+    dimensions,
+    costs: [cost, 1],
+    leaseId,
+    refundIfLostAfterMs: LOST_AFTER_MS,
+    requestId: `req_${leaseId}`,
+  };
 }
 
 async function windowRemaining(store: LimiterStore): Promise<number> {
@@ -29,9 +36,13 @@ async function windowRemaining(store: LimiterStore): Promise<number> {
   return peek.dimensions[0]?.remaining ?? Number.NaN;
 }
 
+/** The ledger as the sweep sees it: which request ids have a row. */
+let ledgerRows = new Set<string>();
+const recorded = async (ids: readonly string[]) => new Set(ids.filter((id) => ledgerRows.has(id)));
+
 async function sweep(store: LimiterStore): Promise<number> {
   assert.ok(store.refundsLostRequests, "a shared store refunds lost requests");
-  return (await store.refundLost?.()) ?? Number.NaN;
+  return (await store.refundLost?.(recorded)) ?? Number.NaN;
 }
 
 /**
@@ -121,6 +132,47 @@ export function describeLostRequests(
       clock.now += 10 * LOST_AFTER_MS;
       assert.equal(await sweepAll(stores), 0);
       assert.equal(await windowRemaining(b), 940);
+      await close();
+    });
+
+    test("a lost request the ledger holds keeps its charge (it was served; only its settlement was lost)", async () => {
+      const { clock, stores, close } = await gateways();
+      const [a, b] = stores;
+      assert.ok((await a.check(tracked("a-1", 100))).admitted);
+      assert.ok((await a.check(tracked("a-2", 30))).admitted === false, "one slot");
+      ledgerRows = new Set(["req_a-1"]);
+      clock.now += LOST_AFTER_MS + 1;
+      assert.equal(await sweepAll(stores), 0, "nothing refunded");
+      assert.equal(await windowRemaining(b), 900);
+      // Its record is gone: should its gateway settle after all, the settlement applies as usual.
+      clock.now += 10 * LOST_AFTER_MS;
+      await a.reconcile({
+        key: "agent",
+        dimensions,
+        deltas: [-10, 0],
+        leaseId: "a-1",
+        refundIfLostAfterMs: LOST_AFTER_MS,
+      });
+      assert.equal(await windowRemaining(b), 910);
+      ledgerRows = new Set();
+      await close();
+    });
+
+    test("while the ledger cannot say, nothing is refunded; the next sweep that can, refunds", async () => {
+      const { clock, stores, close } = await gateways();
+      const [a, b] = stores;
+      assert.ok((await a.check(tracked("a-1", 100))).admitted);
+      clock.now += LOST_AFTER_MS + 1;
+      const unreachable = async () => {
+        throw new Error("ledger unreachable");
+      };
+      await assert.rejects(
+        b.refundLost?.(unreachable) ?? Promise.reject(new Error("no sweep")),
+        /ledger unreachable/,
+      );
+      assert.equal(await windowRemaining(b), 900);
+      assert.equal(await sweepAll(stores), 1);
+      assert.equal(await windowRemaining(b), 1_000);
       await close();
     });
 

@@ -244,6 +244,9 @@ export function describeStoreContract(
         rows.filter((row) => row.request_id === "req_exact"),
         [event],
       );
+      // Which requests have a row, as a sweep asks for lost requests, from another connection.
+      assert.deepEqual([...(await other.ledger.recorded(["req_missing", "req_exact"]))], ["req_exact"]);
+      assert.equal((await other.ledger.recorded([])).size, 0);
       await other.close();
       await stores.close();
     });

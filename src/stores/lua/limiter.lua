@@ -20,7 +20,7 @@
 --           1 when absent)], ...],
 --           costs (check) or deltas (reconcile) as a JSON array, the number of scopes S,
 --           "track" to keep a charge record of an admitted request (check) or to settle it
---           (reconcile), the record's lifetime in ms
+--           (reconcile), the record's lifetime in ms, the request's id
 --           A charge record holds what a request was charged and the call that charged it, so
 --           that any gateway can refund it if the request's own gateway dies ("refund"): a
 --           settlement that finds its record refunded charges its estimate again.
@@ -238,11 +238,12 @@ if op == "check" or op == "peek" then
   -- A peek decides like a check but changes nothing.
   if out[1] == 1 and op == "check" then
     if record_key then
-      -- "<costs>\n<lease id>\n<scopes>\n<dimensions>\n<keys>": JSON parts hold no raw newline.
+      -- "<costs>\n<lease id>\n<scopes>\n<dimensions>\n<keys>\n<request id>": JSON parts hold
+      -- no raw newline, and a request id is the gateway's own (req_ and base62).
       local keys = {}
       for i = 1, #KEYS - 1 do keys[i] = KEYS[i] end
       redis.call("SET", record_key, ARGV[5] .. "\n" .. lease_id .. "\n" .. scopes .. "\n" .. ARGV[4] .. "\n" ..
-        cjson.encode(keys), "PX", tonumber(ARGV[8]))
+        cjson.encode(keys) .. "\n" .. (ARGV[9] or ""), "PX", tonumber(ARGV[8]))
     end
     for j = 1, n do
       if kind[j] == "c" then
