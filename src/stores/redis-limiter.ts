@@ -69,7 +69,11 @@ export class RedisLimiterStore implements LimiterStore {
     this.client = client as ScriptClient;
     this.prefix = options.prefix ?? "hr:";
     this.now = options.now;
+    // On a cluster the index lives in a slot of its own, so it is written apart from the script.
+    this.indexInScript = !(client instanceof Cluster);
   }
+
+  private readonly indexInScript: boolean;
 
   /** The script's view of a dimension list, built once per list (plans reuse their lists). */
   private layout(dimensions: readonly DimensionSpec[]): Layout {
@@ -170,6 +174,7 @@ export class RedisLimiterStore implements LimiterStore {
     atMs?: number,
     record?: string,
     requestId?: string,
+    lostAt?: number,
   ): Array<string | number> {
     const { key, slot } = request;
     const tag = `${this.prefix}{${slot ?? key}}`;
@@ -182,6 +187,17 @@ export class RedisLimiterStore implements LimiterStore {
     const argv: Array<string | number> = [op, now, leaseId ?? "", specs, costs];
     if (record !== undefined) {
       argv.push(states.length, "track", CHARGE_RECORD_TTL_MS, requestId ?? "");
+      if (this.indexInScript && (op === "check" || op === "reconcile")) {
+        argv.push("indexed", lostAt ?? 0);
+        return [
+          states.length + leaseKeys.length + 2,
+          ...states,
+          ...leaseKeys,
+          record,
+          this.chargeIndex,
+          ...argv,
+        ];
+      }
       return [states.length + leaseKeys.length + 1, ...states, ...leaseKeys, record, ...argv];
     }
     if (scopes.length > 0) argv.push(states.length);
@@ -205,19 +221,18 @@ export class RedisLimiterStore implements LimiterStore {
   async check(request: CheckRequest): Promise<Decision> {
     const op = request.dryRun ? "peek" : "check";
     const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
-    if (record !== undefined) {
+    const lostAt = this.clockMs() + (request.refundIfLostAfterMs ?? 0);
+    if (record !== undefined && !this.indexInScript) {
       // Indexed before the script runs (sent first, not awaited): a gateway dying at any point
       // after the charge leaves a record the sweep finds. An entry without a record (refused,
       // or the script never ran) is dropped.
       this.indexRemovals.delete(record);
-      this.client
-        .zadd(this.chargeIndex, this.clockMs() + (request.refundIfLostAfterMs as number), record)
-        .catch(() => {});
+      this.client.zadd(this.chargeIndex, lostAt, record).catch(() => {});
     }
     const reply = await this.run(
-      this.args(op, request, request.costs, request.leaseId, undefined, record, request.requestId),
+      this.args(op, request, request.costs, request.leaseId, undefined, record, request.requestId, lostAt),
     );
-    if (record !== undefined && reply[0] !== 1) this.removeFromIndex(record);
+    if (record !== undefined && !this.indexInScript && reply[0] !== 1) this.removeFromIndex(record);
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
       const at = 2 + i * 4;
@@ -237,7 +252,7 @@ export class RedisLimiterStore implements LimiterStore {
   async reconcile(request: ReconcileRequest): Promise<void> {
     const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
     await this.run(this.args("reconcile", request, request.deltas, request.leaseId, undefined, record));
-    if (record !== undefined) this.removeFromIndex(record);
+    if (record !== undefined && !this.indexInScript) this.removeFromIndex(record);
   }
 
   async replay(request: ReplayRequest): Promise<void> {

@@ -20,7 +20,8 @@
 --           1 when absent)], ...],
 --           costs (check) or deltas (reconcile) as a JSON array, the number of scopes S,
 --           "track" to keep a charge record of an admitted request (check) or to settle it
---           (reconcile), the record's lifetime in ms, the request's id
+--           (reconcile), the record's lifetime in ms, the request's id; "indexed" (standalone
+--           Redis: the record index is the last key, updated here) and when the request is lost
 --           A charge record holds what a request was charged and the call that charged it, so
 --           that any gateway can refund it if the request's own gateway dies ("refund"): a
 --           settlement that finds its record refunded charges its estimate again.
@@ -28,8 +29,14 @@
 --           limit, remaining, resetAtMs, admitAtMs (-1 = never)}; reconcile: {}
 
 local op = ARGV[1]
-local record_key
-if ARGV[7] == "track" then record_key = KEYS[#KEYS] end
+local record_key, index_key
+local last_key = #KEYS
+if ARGV[10] == "indexed" then
+  -- Standalone Redis: the index of charge records is updated here, with the charge.
+  index_key = KEYS[last_key]
+  last_key = last_key - 1
+end
+if ARGV[7] == "track" then record_key = KEYS[last_key] end
 local now = tonumber(ARGV[2])
 if not now then
   local t = redis.call("TIME")
@@ -241,9 +248,10 @@ if op == "check" or op == "peek" then
       -- "<costs>\n<lease id>\n<scopes>\n<dimensions>\n<keys>\n<request id>": JSON parts hold
       -- no raw newline, and a request id is the gateway's own (req_ and base62).
       local keys = {}
-      for i = 1, #KEYS - 1 do keys[i] = KEYS[i] end
+      for i = 1, last_key - 1 do keys[i] = KEYS[i] end
       redis.call("SET", record_key, ARGV[5] .. "\n" .. lease_id .. "\n" .. scopes .. "\n" .. ARGV[4] .. "\n" ..
         cjson.encode(keys) .. "\n" .. (ARGV[9] or ""), "PX", tonumber(ARGV[8]))
+      if index_key then redis.call("ZADD", index_key, tonumber(ARGV[11]), record_key) end
     end
     for j = 1, n do
       if kind[j] == "c" then
@@ -291,6 +299,7 @@ elseif record_key then
   -- A settlement ends its record; if the record was refunded meanwhile, the estimate the
   -- deltas are relative to is charged again first.
   local stored = redis.call("GETDEL", record_key)
+  if index_key then redis.call("ZREM", index_key, record_key) end
   if stored and string.byte(stored, 1) == 82 then
     local charged = cjson.decode(string.match(stored, "^R([^\n]*)"))
     for j = 1, n do amount[j] = amount[j] + (charged[j] or 0) end
