@@ -31,6 +31,17 @@ function tracked(leaseId: string, cost: number): CheckRequest {
   };
 }
 
+/** Settles a tracked request that used `delta` more (or less) than its estimate in the window. */
+function settle(store: LimiterStore, leaseId: string, delta: number): Promise<void> {
+  return store.reconcile({
+    key: "agent",
+    dimensions,
+    deltas: [delta, 0],
+    leaseId,
+    refundIfLostAfterMs: LOST_AFTER_MS,
+  });
+}
+
 async function windowRemaining(store: LimiterStore): Promise<number> {
   const peek = await store.check({ key: "agent", dimensions, costs: [0, 0], leaseId: "peek", dryRun: true });
   return peek.dimensions[0]?.remaining ?? Number.NaN;
@@ -100,13 +111,7 @@ export function describeLostRequests(
         assert.equal(await sweepAll(stores), 0, "kept alive, never lost");
       }
       // It used 150: 50 more than its estimate.
-      await a.reconcile({
-        key: "agent",
-        dimensions,
-        deltas: [50, 0],
-        leaseId: "a-1",
-        refundIfLostAfterMs: LOST_AFTER_MS,
-      });
+      await settle(a, "a-1", 50);
       clock.now += 10 * LOST_AFTER_MS;
       assert.equal(await sweepAll(stores), 0, "a settled request has nothing to refund");
       assert.equal(await windowRemaining(b), 850);
@@ -121,13 +126,7 @@ export function describeLostRequests(
       assert.equal(await sweepAll(stores), 1);
       assert.equal(await windowRemaining(b), 1_000);
       // Its gateway was alive after all: the request ends having used 60.
-      await a.reconcile({
-        key: "agent",
-        dimensions,
-        deltas: [-40, 0],
-        leaseId: "a-1",
-        refundIfLostAfterMs: LOST_AFTER_MS,
-      });
+      await settle(a, "a-1", -40);
       assert.equal(await windowRemaining(b), 940);
       clock.now += 10 * LOST_AFTER_MS;
       assert.equal(await sweepAll(stores), 0);
@@ -146,13 +145,7 @@ export function describeLostRequests(
       assert.equal(await windowRemaining(b), 900);
       // Its record is gone: should its gateway settle after all, the settlement applies as usual.
       clock.now += 10 * LOST_AFTER_MS;
-      await a.reconcile({
-        key: "agent",
-        dimensions,
-        deltas: [-10, 0],
-        leaseId: "a-1",
-        refundIfLostAfterMs: LOST_AFTER_MS,
-      });
+      await settle(a, "a-1", -10);
       assert.equal(await windowRemaining(b), 910);
       ledgerRows = new Set();
       await close();
