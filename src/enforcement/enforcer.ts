@@ -3,7 +3,8 @@
  * limiter decision over every dimension. Admitted requests carry the decision's headers and
  * are reconciled with their actual usage when they end; rejected ones become a 429 that names
  * the limit, says when it resets, and carries retry-after. While an admitted request runs, its
- * concurrency leases are kept alive; they expire only once no gateway keeps them.
+ * concurrency leases (and, on a shared store, its charge record) are kept alive; they expire
+ * only once no gateway keeps them, and every gateway sweeps for requests lost that way.
  */
 import { randomBytes } from "node:crypto";
 import { HeadroomError } from "../errors.ts";
@@ -56,7 +57,7 @@ export class Enforcer {
   private readonly instance = randomBytes(6).toString("base64url");
   private leaseCounter = 0;
   private readonly leaseMs: number;
-  /** The concurrency leases of requests still running, by lease id. */
+  /** Requests still running whose leases or charge records this gateway keeps alive, by lease id. */
   private readonly held = new Map<string, HeldLease>();
   private keeper: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
