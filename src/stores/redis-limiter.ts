@@ -204,17 +204,20 @@ export class RedisLimiterStore implements LimiterStore {
     return [states.length + leaseKeys.length, ...states, ...leaseKeys, ...argv];
   }
 
-  private async run(args: Array<string | number>): Promise<number[]> {
+  private run(args: Array<string | number>): Promise<number[]> {
+    return this.answer(() => this.client.headroomLimiter(...args));
+  }
+
+  /** A call's answer; a Redis that could not answer fails with LimiterUnavailableError. */
+  private async answer<T>(call: () => Promise<T>): Promise<T> {
     try {
-      return await this.client.headroomLimiter(...args);
+      return await call();
     } catch (error) {
-      // A script error is a bug to surface; anything else means Redis could not answer.
+      // A script or command error is a bug to surface; anything else means Redis could not answer.
       const message = (error as Error).message;
       if (error instanceof ReplyError && !/LOADING|CLUSTERDOWN|TRYAGAIN|MASTERDOWN/.test(message))
         throw error;
-      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, {
-        cause: error,
-      });
+      throw new LimiterUnavailableError(`Redis limiter unavailable: ${message}`, { cause: error });
     }
   }
 
@@ -293,17 +296,12 @@ export class RedisLimiterStore implements LimiterStore {
    */
   async refundLost(recorded?: RecordedRequests): Promise<number> {
     await this.flushIndex();
-    const due = await this.client.zrangebyscore(
-      this.chargeIndex,
-      "-inf",
-      this.clockMs(),
-      "LIMIT",
-      0,
-      SWEEP_BATCH,
+    const due = await this.answer(() =>
+      this.client.zrangebyscore(this.chargeIndex, "-inf", this.clockMs(), "LIMIT", 0, SWEEP_BATCH),
     );
     if (due.length === 0) return 0;
     // A record refunded already starts with "R" (lua/limiter.lua); a settled one is gone.
-    const stored = await Promise.all(due.map((record) => this.client.get(record)));
+    const stored = await this.answer(() => Promise.all(due.map((record) => this.client.get(record))));
     const lost = due.flatMap((record, i) => {
       const value = stored[i];
       if (value === null || value === undefined || value.startsWith("R")) return [];
@@ -318,7 +316,7 @@ export class RedisLimiterStore implements LimiterStore {
     for (const { record, leaseId, scopes, specs, keys, requestId } of lost) {
       if (inLedger.has(requestId)) {
         // Served and recorded; only its settlement was lost. Its estimate stays charged.
-        await this.client.del(record);
+        await this.answer(() => this.client.del(record));
         continue;
       }
       const now = this.now ? this.now() : "";
@@ -337,7 +335,7 @@ export class RedisLimiterStore implements LimiterStore {
       ];
       if ((await this.run(args)) as unknown as number) refunded++;
     }
-    await this.client.zrem(this.chargeIndex, ...due);
+    await this.answer(() => this.client.zrem(this.chargeIndex, ...due));
     return refunded;
   }
 

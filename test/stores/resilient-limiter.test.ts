@@ -163,6 +163,22 @@ describe("the limiter store behind a breaker", { skip }, () => {
     }
   });
 
+  test("a sweep for lost requests that finds Redis hung opens the breaker, once, like any call", async () => {
+    const h = await harness();
+    try {
+      h.proxy.freeze();
+      assert.equal(await h.store.refundLost(), 0);
+      assert.equal(h.store.isUp, false);
+      assert.equal(await h.store.refundLost(), 0, "while it is down, sweeps do not ask it");
+      assert.equal(h.errors, 1);
+      assert.deepEqual(h.logLines, [
+        "limiter store unavailable: deciding locally (fail open) until it answers",
+      ]);
+    } finally {
+      await h.close();
+    }
+  });
+
   test("failing closed refuses with 503 api_error and retry-after while Redis is away, and admits again after", async () => {
     const h = await harness("closed");
     try {
