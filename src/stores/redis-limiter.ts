@@ -36,8 +36,12 @@ export interface RedisLimiterOptions {
  * deleted at settlement, so only lost requests' records wait this out.
  */
 const CHARGE_RECORD_TTL_MS = 8 * 24 * 3_600_000;
-/** Lost requests refunded per sweep call; the next sweep takes the rest. */
+/**
+ * Lost records a sweep reads at a time, and at most how many batches one sweep takes: a gateway
+ * that died with 10,000 streams open is swept in one go, a backlog beyond that in the next.
+ */
 const SWEEP_BATCH = 100;
+const SWEEP_BATCHES = 100;
 /**
  * How long index removals wait to go out together, as one ZREM. (Additions cannot wait: a
  * record must be indexed before its charge, or a gateway dying in between leaves it unfound.)
@@ -296,10 +300,23 @@ export class RedisLimiterStore implements LimiterStore {
    */
   async refundLost(recorded?: RecordedRequests): Promise<number> {
     await this.flushIndex();
+    let refunded = 0;
+    for (let batch = 0; batch < SWEEP_BATCHES; batch++) {
+      const { count, more } = await this.refundBatch(recorded);
+      refunded += count;
+      if (!more) break;
+    }
+    return refunded;
+  }
+
+  /** One batch of due records: how many were refunded, and whether more may be due. */
+  private async refundBatch(
+    recorded: RecordedRequests | undefined,
+  ): Promise<{ count: number; more: boolean }> {
     const due = await this.answer(() =>
       this.client.zrangebyscore(this.chargeIndex, "-inf", this.clockMs(), "LIMIT", 0, SWEEP_BATCH),
     );
-    if (due.length === 0) return 0;
+    if (due.length === 0) return { count: 0, more: false };
     // A record refunded already starts with "R" (lua/limiter.lua); a settled one is gone.
     const stored = await this.answer(() => Promise.all(due.map((record) => this.client.get(record))));
     const lost = due.flatMap((record, i) => {
@@ -312,31 +329,34 @@ export class RedisLimiterStore implements LimiterStore {
     const inLedger = recorded
       ? await recorded(lost.map((entry) => entry.requestId).filter(Boolean))
       : new Set();
-    let refunded = 0;
-    for (const { record, leaseId, scopes, specs, keys, requestId } of lost) {
-      if (inLedger.has(requestId)) {
-        // Served and recorded; only its settlement was lost. Its estimate stays charged.
-        await this.answer(() => this.client.del(record));
-        continue;
-      }
-      const now = this.now ? this.now() : "";
-      const args = [
-        keys.length + 1,
-        ...keys,
-        record,
-        "refund",
-        now,
-        leaseId,
-        specs,
-        "[]",
-        scopes,
-        "track",
-        0,
-      ];
-      if ((await this.run(args)) as unknown as number) refunded++;
-    }
+    // One call per record, all sent together (auto-pipelined).
+    const outcomes = await Promise.all(
+      lost.map(async ({ record, leaseId, scopes, specs, keys, requestId }) => {
+        if (inLedger.has(requestId)) {
+          // Served and recorded; only its settlement was lost. Its estimate stays charged.
+          await this.answer(() => this.client.del(record));
+          return 0;
+        }
+        const now = this.now ? this.now() : "";
+        const args = [
+          keys.length + 1,
+          ...keys,
+          record,
+          "refund",
+          now,
+          leaseId,
+          specs,
+          "[]",
+          scopes,
+          "track",
+          0,
+        ];
+        return (await this.run(args)) as unknown as number;
+      }),
+    );
+    const refunded = outcomes.filter((outcome) => outcome === 1).length;
     await this.answer(() => this.client.zrem(this.chargeIndex, ...due));
-    return refunded;
+    return { count: refunded, more: due.length === SWEEP_BATCH };
   }
 
   /** Resolves when Redis answers at all (the breaker's probe while it is down). */

@@ -169,6 +169,25 @@ export function describeLostRequests(
       await close();
     });
 
+    test("a gateway that died with many requests running is swept in one go", async () => {
+      const { clock, stores, close } = await gateways();
+      const [a, b] = stores;
+      const wide = [{ ...window5h, limit: 1_000_000 }];
+      const requests = Array.from({ length: 250 }, (_, i) => ({
+        key: "agent",
+        dimensions: wide,
+        costs: [10],
+        leaseId: `a-${i}`,
+        refundIfLostAfterMs: LOST_AFTER_MS,
+      }));
+      for (const request of requests) assert.ok((await a.check(request)).admitted);
+      clock.now += LOST_AFTER_MS + 1;
+      assert.equal(await sweep(b), 250, "every lost request, in one sweep");
+      const peek = await b.check({ key: "agent", dimensions: wide, costs: [0], dryRun: true });
+      assert.equal(peek.dimensions[0]?.remaining, 1_000_000);
+      await close();
+    });
+
     test("untracked requests and peeks leave no record", async () => {
       const { clock, stores, close } = await gateways();
       const [a] = stores;

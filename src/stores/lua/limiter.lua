@@ -324,4 +324,5 @@ for j = 1, n do
   end
 end
 write_dirty()
+if op == "refund" then return 1 end
 return {}
