@@ -2,7 +2,8 @@
  * Limiter state in Redis, shared by every gateway process. One EVALSHA per decision and per
  * reconcile (ioredis's defineCommand reloads the script on NOSCRIPT); the script reads Redis's
  * own clock so hosts agree; every key of a limiter key shares one hash tag so the script
- * touches a single slot and runs unchanged on Redis Cluster.
+ * touches a single slot and runs unchanged on Redis Cluster. Admitted requests can leave a
+ * charge record (charge-index.ts) so that any gateway refunds them if theirs dies.
  */
 import { readFileSync } from "node:fs";
 import { Cluster, Redis, ReplyError } from "ioredis";
@@ -16,6 +17,7 @@ import {
   type RecordedRequests,
   type ReplayRequest,
 } from "../limits/limiter-store.ts";
+import { CHARGE_RECORD_TTL_MS, ChargeIndex, readChargeRecord } from "./charge-index.ts";
 
 const SCRIPT = readFileSync(new URL("./lua/limiter.lua", import.meta.url), "utf8");
 
@@ -31,23 +33,11 @@ export interface RedisLimiterOptions {
 }
 
 /**
- * How long a charge record outlives its last keep-alive at most: a refund after the weekly
- * window it was charged to has ended changes nothing, and records of settled requests are
- * deleted at settlement, so only lost requests' records wait this out.
- */
-const CHARGE_RECORD_TTL_MS = 8 * 24 * 3_600_000;
-/**
  * Lost records a sweep reads at a time, and at most how many batches one sweep takes: a gateway
  * that died with 10,000 streams open is swept in one go, a backlog beyond that in the next.
  */
 const SWEEP_BATCH = 100;
 const SWEEP_BATCHES = 100;
-/**
- * How long index removals wait to go out together, as one ZREM. (Additions cannot wait: a
- * record must be indexed before its charge, or a gateway dying in between leaves it unfound.)
- */
-const INDEX_FLUSH_MS = 50;
-
 function kindCode(spec: DimensionSpec): string {
   return spec.kind === "rate" ? "r" : spec.kind === "window" ? "w" : "c";
 }
@@ -73,9 +63,12 @@ export class RedisLimiterStore implements LimiterStore {
     this.client = client as ScriptClient;
     this.prefix = options.prefix ?? "hr:";
     this.now = options.now;
+    this.charges = new ChargeIndex(client, `${this.prefix}charges`);
     // On a cluster the index lives in a slot of its own, so it is written apart from the script.
     this.indexInScript = !(client instanceof Cluster);
   }
+
+  private readonly charges: ChargeIndex;
 
   private readonly indexInScript: boolean;
 
@@ -114,37 +107,6 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   readonly refundsLostRequests = true;
-  /** Index entries of settled (or refused) requests, not removed yet. */
-  private indexRemovals = new Set<string>();
-  private indexFlush: NodeJS.Timeout | undefined;
-
-  private scheduleIndexFlush(): void {
-    if (this.indexFlush) return;
-    this.indexFlush = setTimeout(() => void this.flushIndex(), INDEX_FLUSH_MS);
-    this.indexFlush.unref();
-  }
-
-  /** Sends the removals gathered since the last flush. */
-  private async flushIndex(): Promise<void> {
-    clearTimeout(this.indexFlush);
-    this.indexFlush = undefined;
-    if (this.indexRemovals.size === 0) return;
-    const removals = [...this.indexRemovals];
-    this.indexRemovals = new Set();
-    // A lost removal leaves an entry whose record is gone: the sweep drops it when it is due.
-    await this.client.zrem(this.chargeIndex, ...removals).catch(() => {});
-  }
-
-  private removeFromIndex(record: string): void {
-    this.indexRemovals.add(record);
-    this.scheduleIndexFlush();
-  }
-
-  /** Every charge record's key, scored by when its request is lost unless kept alive. */
-  private get chargeIndex(): string {
-    return `${this.prefix}charges`;
-  }
-
   /** The charge record of a request: in its key's slot, so the script settles it atomically. */
   private chargeRecord(request: { key: string; slot?: string | undefined }, leaseId: string): string {
     return `${this.ownKey(request)}:charge:${leaseId}`;
@@ -198,7 +160,7 @@ export class RedisLimiterStore implements LimiterStore {
           ...states,
           ...leaseKeys,
           record,
-          this.chargeIndex,
+          this.charges.key,
           ...argv,
         ];
       }
@@ -229,17 +191,13 @@ export class RedisLimiterStore implements LimiterStore {
     const op = request.dryRun ? "peek" : "check";
     const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
     const lostAt = this.clockMs() + (request.refundIfLostAfterMs ?? 0);
-    if (record !== undefined && !this.indexInScript) {
-      // Indexed before the script runs (sent first, not awaited): a gateway dying at any point
-      // after the charge leaves a record the sweep finds. An entry without a record (refused,
-      // or the script never ran) is dropped.
-      this.indexRemovals.delete(record);
-      this.client.zadd(this.chargeIndex, lostAt, record).catch(() => {});
-    }
+    // Indexed before the script runs: a gateway dying at any point after the charge leaves a
+    // record the sweep finds. An entry without a record (refused, or never run) is dropped.
+    if (record !== undefined && !this.indexInScript) this.charges.add(record, lostAt);
     const reply = await this.run(
       this.args(op, request, request.costs, request.leaseId, undefined, record, request.requestId, lostAt),
     );
-    if (record !== undefined && !this.indexInScript && reply[0] !== 1) this.removeFromIndex(record);
+    if (record !== undefined && !this.indexInScript && reply[0] !== 1) this.charges.remove(record);
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
       const at = 2 + i * 4;
@@ -259,7 +217,7 @@ export class RedisLimiterStore implements LimiterStore {
   async reconcile(request: ReconcileRequest): Promise<void> {
     const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
     await this.run(this.args("reconcile", request, request.deltas, request.leaseId, undefined, record));
-    if (record !== undefined && !this.indexInScript) this.removeFromIndex(record);
+    if (record !== undefined && !this.indexInScript) this.charges.remove(record);
   }
 
   async replay(request: ReplayRequest): Promise<void> {
@@ -273,25 +231,15 @@ export class RedisLimiterStore implements LimiterStore {
   async keepAlive(leases: readonly HeldLease[]): Promise<void> {
     const now = this.clockMs();
     const calls: Array<Promise<unknown>> = [];
-    const kept: Array<string | number> = [];
+    const kept: Array<[number, string]> = [];
     for (const lease of leases) {
       if (lease.dimensions.some((spec) => spec.kind === "concurrency"))
         calls.push(this.run(this.args("keep", lease, [], lease.leaseId)));
-      if (this.tracked(lease)) {
-        const record = this.chargeRecord(lease, lease.leaseId);
-        kept.push(now + lease.refundIfLostAfterMs, record);
-      }
+      if (this.tracked(lease))
+        kept.push([now + lease.refundIfLostAfterMs, this.chargeRecord(lease, lease.leaseId)]);
     }
-    // XX: an entry a sweep already took (the request was refunded) is not brought back.
-    if (kept.length > 0) calls.push(this.client.zadd(this.chargeIndex, "XX", ...kept));
-    try {
-      await Promise.all(calls);
-    } catch (error) {
-      if (error instanceof LimiterUnavailableError) throw error;
-      throw new LimiterUnavailableError(`Redis limiter unavailable: ${(error as Error).message}`, {
-        cause: error,
-      });
-    }
+    if (kept.length > 0) calls.push(this.answer(() => this.charges.keep(kept)));
+    await Promise.all(calls);
   }
 
   /**
@@ -299,7 +247,7 @@ export class RedisLimiterStore implements LimiterStore {
    * the script, which marks it so (any number of gateways may sweep at once; one refunds).
    */
   async refundLost(recorded?: RecordedRequests): Promise<number> {
-    await this.flushIndex();
+    await this.charges.flush();
     let refunded = 0;
     for (let batch = 0; batch < SWEEP_BATCHES; batch++) {
       const { count, more } = await this.refundBatch(recorded);
@@ -313,18 +261,10 @@ export class RedisLimiterStore implements LimiterStore {
   private async refundBatch(
     recorded: RecordedRequests | undefined,
   ): Promise<{ count: number; more: boolean }> {
-    const due = await this.answer(() =>
-      this.client.zrangebyscore(this.chargeIndex, "-inf", this.clockMs(), "LIMIT", 0, SWEEP_BATCH),
-    );
+    const due = await this.answer(() => this.charges.due(this.clockMs(), SWEEP_BATCH));
     if (due.length === 0) return { count: 0, more: false };
-    // A record refunded already starts with "R" (lua/limiter.lua); a settled one is gone.
     const stored = await this.answer(() => Promise.all(due.map((record) => this.client.get(record))));
-    const lost = due.flatMap((record, i) => {
-      const value = stored[i];
-      if (value === null || value === undefined || value.startsWith("R")) return [];
-      const [, leaseId = "", scopes = "1", specs = "[]", keys = "[]", requestId = ""] = value.split("\n");
-      return [{ record, leaseId, scopes, specs, keys: JSON.parse(keys) as string[], requestId }];
-    });
+    const lost = due.flatMap((record, i) => readChargeRecord(record, stored[i]) ?? []);
     // If the ledger cannot say, nothing is refunded: the entries wait for the next sweep.
     const inLedger = recorded
       ? await recorded(lost.map((entry) => entry.requestId).filter(Boolean))
@@ -355,7 +295,7 @@ export class RedisLimiterStore implements LimiterStore {
       }),
     );
     const refunded = outcomes.filter((outcome) => outcome === 1).length;
-    await this.answer(() => this.client.zrem(this.chargeIndex, ...due));
+    await this.answer(() => this.charges.drop(due));
     return { count: refunded, more: due.length === SWEEP_BATCH };
   }
 
@@ -391,7 +331,7 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   async close(): Promise<void> {
-    await this.flushIndex();
+    await this.charges.flush();
     this.client.disconnect();
   }
 }
