@@ -11,7 +11,7 @@
 import { readFileSync } from "node:fs";
 import autocannon from "autocannon";
 import { Pool } from "undici";
-import { buildDist, benchPath as here, startServer } from "./processes.ts";
+import { buildDist, benchPath as here, startServer, stopServers } from "./processes.ts";
 
 buildDist();
 /** The words after "ready" of a server process started for this run. */
@@ -226,4 +226,5 @@ for (const target of targets.slice(0, 3)) {
     `| ${target.name} | ${fmt(light.p50, 3)} | ${fmt(light.p99, 3)} | ${fmt(light.p50 - largeBase, 3)} |${light.failed > 0 ? ` ${light.failed} failed` : ""}`,
   );
 }
+await stopServers();
 process.exit(0);

@@ -19,6 +19,24 @@ process.on("exit", () => {
 });
 
 /**
+ * Asks every server to stop (SIGTERM: each cleans up after itself, the Redis state of a
+ * headroom server included) and waits for them, up to ten seconds; the exit hook kills the rest.
+ */
+export async function stopServers(): Promise<void> {
+  const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
+  await Promise.race([
+    Promise.all(
+      running.map((child) => {
+        const exited = new Promise((resolve) => child.once("exit", resolve));
+        child.kill("SIGTERM");
+        return exited;
+      }),
+    ),
+    new Promise((resolve) => setTimeout(resolve, 10_000).unref()),
+  ]);
+}
+
+/**
  * Starts a server process; resolves once its output matches `readyPattern`, with the process
  * and the pattern's captured words (by default those after "ready": a port, a key list).
  */

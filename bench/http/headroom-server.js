@@ -3,6 +3,7 @@
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Redis } from "ioredis";
 import { loadConfig } from "../../dist/config/load.js";
 import { createGateway, startGateway } from "../../dist/gateway.js";
 
@@ -27,7 +28,7 @@ const gateway = await createGateway(config, {
   env: {
     HEADROOM_UPSTREAM_KEY: "bench",
     REDIS_URL: process.env.BENCH_REDIS_URL,
-    HEADROOM_REDIS_PREFIX: `hrbench:${process.pid}:`,
+    HEADROOM_REDIS_PREFIX: `hrbench:${process.pid}:`, // see forgetRedisState
   },
 });
 const running = await startGateway(gateway);
@@ -36,6 +37,23 @@ const keys = [];
 for (let i = 0; i < Number(accounts); i++)
   keys.push((await gateway.accounts.createKey(`bench-${i}`, "api-tier-4")).key);
 console.log(`ready ${new URL(running.url).port} ${keys.join(",")}`);
-// A clean exit on a signal, so `--cpu-prof` writes its profile.
+// A clean exit on a signal, so `--cpu-prof` writes its profile; limits kept in Redis go too.
+const redisPrefix = `hrbench:${process.pid}:`;
+async function forgetRedisState() {
+  if (!process.env.BENCH_REDIS_URL) return;
+  const redis = new Redis(process.env.BENCH_REDIS_URL);
+  let cursor = "0";
+  do {
+    const [next, found] = await redis.scan(cursor, "MATCH", `${redisPrefix}*`, "COUNT", 1000);
+    cursor = next;
+    if (found.length > 0) await redis.del(...found);
+  } while (cursor !== "0");
+  redis.disconnect();
+}
 for (const signal of ["SIGINT", "SIGTERM"])
-  process.on(signal, () => running.close().then(() => process.exit(0)));
+  process.on(signal, () =>
+    running
+      .close()
+      .then(forgetRedisState)
+      .finally(() => process.exit(0)),
+  );
