@@ -25,6 +25,13 @@ type ScriptClient = (Redis | Cluster) & {
   headroomLimiter(...args: Array<string | number>): Promise<number[]>;
 };
 
+/** A tracked call's charge record, the request it belongs to, and when it is lost. */
+interface Tracking {
+  record: string;
+  requestId: string | undefined;
+  lostAtMs: number;
+}
+
 export interface RedisLimiterOptions {
   /** Prefix of every key, e.g. "hr:" — tests use a unique one per run. */
   prefix?: string;
@@ -123,6 +130,16 @@ export class RedisLimiterStore implements LimiterStore {
     return this.now ? this.now() : Date.now();
   }
 
+  /** A call's charge record, when it tracks one (the clock is read only then). */
+  private tracking(request: CheckRequest | ReconcileRequest): Tracking | undefined {
+    if (!this.tracked(request)) return undefined;
+    return {
+      record: this.chargeRecord(request, request.leaseId),
+      requestId: "requestId" in request ? request.requestId : undefined,
+      lostAtMs: this.clockMs() + request.refundIfLostAfterMs,
+    };
+  }
+
   /** Whether a call tracks the request's charges: with a lease id, asked for, not a peek. */
   private tracked(request: {
     leaseId?: string | undefined;
@@ -138,9 +155,7 @@ export class RedisLimiterStore implements LimiterStore {
     amounts: readonly number[],
     leaseId: string | undefined,
     atMs?: number,
-    record?: string,
-    requestId?: string,
-    lostAt?: number,
+    track?: Tracking,
   ): Array<string | number> {
     const { key, slot } = request;
     const tag = `${this.prefix}{${slot ?? key}}`;
@@ -151,10 +166,11 @@ export class RedisLimiterStore implements LimiterStore {
     const costs = `[${amounts.join(",")}]`;
     const leaseKeys = leases.map(({ scope, suffix }) => (states[scope - 1] as string) + suffix);
     const argv: Array<string | number> = [op, now, leaseId ?? "", specs, costs];
-    if (record !== undefined) {
+    if (track !== undefined) {
+      const { record, requestId, lostAtMs } = track;
       argv.push(states.length, "track", CHARGE_RECORD_TTL_MS, requestId ?? "");
       if (this.indexInScript && (op === "check" || op === "reconcile")) {
-        argv.push("indexed", lostAt ?? 0);
+        argv.push("indexed", lostAtMs);
         return [
           states.length + leaseKeys.length + 2,
           ...states,
@@ -189,15 +205,12 @@ export class RedisLimiterStore implements LimiterStore {
 
   async check(request: CheckRequest): Promise<Decision> {
     const op = request.dryRun ? "peek" : "check";
-    const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
-    const lostAt = this.clockMs() + (request.refundIfLostAfterMs ?? 0);
+    const track = this.tracking(request);
     // Indexed before the script runs: a gateway dying at any point after the charge leaves a
     // record the sweep finds. An entry without a record (refused, or never run) is dropped.
-    if (record !== undefined && !this.indexInScript) this.charges.add(record, lostAt);
-    const reply = await this.run(
-      this.args(op, request, request.costs, request.leaseId, undefined, record, request.requestId, lostAt),
-    );
-    if (record !== undefined && !this.indexInScript && reply[0] !== 1) this.charges.remove(record);
+    if (track && !this.indexInScript) this.charges.add(track.record, track.lostAtMs);
+    const reply = await this.run(this.args(op, request, request.costs, request.leaseId, undefined, track));
+    if (track && !this.indexInScript && reply[0] !== 1) this.charges.remove(track.record);
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
       const at = 2 + i * 4;
@@ -215,9 +228,9 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   async reconcile(request: ReconcileRequest): Promise<void> {
-    const record = this.tracked(request) ? this.chargeRecord(request, request.leaseId) : undefined;
-    await this.run(this.args("reconcile", request, request.deltas, request.leaseId, undefined, record));
-    if (record !== undefined && !this.indexInScript) this.charges.remove(record);
+    const track = this.tracking(request);
+    await this.run(this.args("reconcile", request, request.deltas, request.leaseId, undefined, track));
+    if (track && !this.indexInScript) this.charges.remove(track.record);
   }
 
   async replay(request: ReplayRequest): Promise<void> {
