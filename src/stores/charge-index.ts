@@ -56,12 +56,12 @@ export class ChargeIndex {
 
   /**
    * Indexes a record, sent at once: ZADD is kept out of ioredis's auto-pipeline (redis-limiter.ts
-   * connects so), so it reaches Redis before a script sent after it. Not awaited; a lost entry
-   * leaves its charge standing, as if records did not exist.
+   * connects so), so it reaches Redis before a script sent after it. Resolves when Redis has it;
+   * never rejects: a lost entry leaves its charge standing, as if records did not exist.
    */
-  add(record: string, lostAtMs: number): void {
+  add(record: string, lostAtMs: number): Promise<unknown> {
     this.removals.delete(record);
-    this.client.zadd(this.key, lostAtMs, record).catch(() => {});
+    return this.client.zadd(this.key, lostAtMs, record).catch(() => {});
   }
 
   /** Drops a settled (or refused) request's entry with the next batch of removals. */

@@ -208,8 +208,11 @@ export class RedisLimiterStore implements LimiterStore {
     const track = this.tracking(request);
     // Indexed before the script runs: a gateway dying at any point after the charge leaves a
     // record the sweep finds. An entry without a record (refused, or never run) is dropped.
-    if (track && !this.indexInScript) this.charges.add(track.record, track.lostAtMs);
+    // On a cluster the entry goes to another node: the decision waits for it too (in parallel), so
+    // every sweep that starts after the decision sees the entry.
+    const indexed = track && !this.indexInScript ? this.charges.add(track.record, track.lostAtMs) : undefined;
     const reply = await this.run(this.args(op, request, request.costs, request.leaseId, undefined, track));
+    await indexed;
     if (track && !this.indexInScript && reply[0] !== 1) this.charges.remove(track.record);
     const dimensions: DimensionResult[] = [];
     for (let i = 0; i < request.dimensions.length; i++) {
