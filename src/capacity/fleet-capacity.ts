@@ -8,8 +8,7 @@ import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { loadCalibratedCatalog } from "./calibration.ts";
 import type { Fleet, FleetModel } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
-import { roofline } from "./roofline.ts";
-import { capacityAt, poolsOnline, profileOf, readFleetFile, workloadOf } from "./timeline.ts";
+import { capacityAt, poolsOnline, readFleetFile, throughputOf } from "./timeline.ts";
 
 const BUCKET_MS = 10 * 60_000;
 
@@ -46,7 +45,7 @@ export class FleetCapacity implements CapacityProvider {
     const [kind] = [...byKind.entries()].sort((a, b) => b[1] - a[1])[0] ?? [];
     const gpu = kind ? this.catalog.get(kind) : undefined;
     if (!gpu) return 0;
-    return roofline(gpu, profileOf(model), workloadOf(this.fleet, model)).decodeTokensPerSecondPerStream;
+    return throughputOf(this.fleet, model, gpu).decodeTokensPerSecondPerStream;
   }
 
   /** Output tokens/s the fleet gives a model family at `nowMs`. */

@@ -1,5 +1,6 @@
 /** A fleet file: sites and their GPU pools (with dates), served models, and allocation shares. */
 import { z } from "zod";
+import { architectureSchema } from "./model-catalog.ts";
 
 const date = z.iso.datetime({ offset: true });
 
@@ -50,11 +51,18 @@ const orbitalSiteSchema = z
 const modelSchema = z
   .object({
     family: z.string().min(1),
-    total_params_b: z.number().positive(),
-    active_params_b: z.number().positive(),
+    /**
+     * The model's architecture: an id from data/models.yaml, or a shape declared here (layers,
+     * attention, experts). Without one, the totals below describe a generic model (the
+     * assumption is in docs/capacity.md).
+     */
+    architecture: z.union([z.string().min(1), architectureSchema]).optional(),
+    total_params_b: z.number().positive().optional(),
+    active_params_b: z.number().positive().optional(),
     precision: z.enum(["bf16", "fp8", "fp4"]),
-    kv_bytes_per_token: z.number().positive(),
-    gpus_per_replica: z.number().int().positive(),
+    kv_bytes_per_token: z.number().positive().optional(),
+    /** Fixed GPUs per replica; absent, the layout that serves most at the model's speed is chosen. */
+    gpus_per_replica: z.number().int().positive().optional(),
     /**
      * Per-user decode speed the model is served at (tokens/s per stream). Batches are kept small
      * enough to hold it, which costs throughput per GPU; omitted, the model runs at maximum
@@ -64,7 +72,15 @@ const modelSchema = z
     /** Measured output tokens/s per GPU by GPU kind; overrides the roofline estimate. */
     measured_tokens_per_s_per_gpu: z.record(z.string(), z.number().positive()).default({}),
   })
-  .strict();
+  .strict()
+  .refine(
+    (model) =>
+      model.architecture !== undefined ||
+      (model.total_params_b !== undefined &&
+        model.active_params_b !== undefined &&
+        model.kv_bytes_per_token !== undefined),
+    "give architecture, or total_params_b, active_params_b and kv_bytes_per_token",
+  );
 
 export const fleetSchema = z
   .object({

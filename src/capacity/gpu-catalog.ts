@@ -17,27 +17,37 @@ export const gpuSchema = z
     int8_tops: tflops,
     tdp_watts: z.number().positive().nullable(),
     interconnect_gb_s: z.number().positive().optional(),
+    /** GPUs one fast fabric (NVLink, Infinity Fabric, ICI) joins: 8 on an HGX board, 72 in an NVL72 rack. */
+    scale_up_domain: z.number().int().positive().default(8),
+    /** Bandwidth per GPU, each direction, inside the scale-up domain. */
+    scale_up_gb_s: z.number().positive().default(450),
+    /** Bandwidth per GPU, each direction, between domains (the NIC: 400 Gb/s = 50 GB/s). */
+    scale_out_gb_s: z.number().positive().default(50),
     source: z.url(),
   })
   .strict();
 
 export type Precision = "bf16" | "fp8" | "fp4";
 
-/** Shares of peak a real server reaches (see roofline.ts); fitted in calibration.ts. */
+/**
+ * What a real serving stack reaches of the hardware's peaks (src/capacity/step-model.ts);
+ * fitted to published measurements in calibration.ts within physical bounds.
+ */
 export interface Efficiency {
-  /** Achieved share of peak HBM bandwidth. */
+  /** Achieved share of peak HBM bandwidth on weight and KV-cache reads. */
   bandwidth: number;
-  /** Achieved share of peak dense FLOPS. */
+  /** Achieved share of peak dense FLOPS on GEMMs. */
   compute: number;
-  /** Share of GPU memory usable for weights and KV cache. */
+  /** Share of GPU memory usable for weights and KV cache (the rest: activations, runtime). */
   memory: number;
-  /** Largest batch a server runs (scheduler limit). */
-  maxBatch: number;
-  /**
-   * Tensor-parallel communication: a replica on n GPUs spends this share of a step more per
-   * doubling of n (all-reduces between layers), so its step takes (1 + tp × log2 n) as long.
-   */
-  tpOverhead: number;
+  /** Fixed time per layer per step (µs): kernel launches, norms, routing, synchronisation. */
+  layerOverheadUs: number;
+  /** Achieved share of link bandwidth in collectives. */
+  link: number;
+  /** Start-up latency of one collective inside the scale-up domain (µs). */
+  collectiveUs: number;
+  /** Routed-expert work of the busiest shard over the mean (uneven routing; 1 = perfectly even). */
+  expertImbalance: number;
 }
 
 export type Gpu = z.infer<typeof gpuSchema> & {

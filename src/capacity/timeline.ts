@@ -1,12 +1,20 @@
 import { ConfigError, readYamlFile } from "../config/yaml-file.ts";
 import { type Fleet, type FleetModel, fleetSchema, type Pool, type Site } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
+import { type Architecture, genericArchitecture, loadModelCatalog, shapeOf } from "./model-catalog.ts";
 import { gpusOnlineAt, type OrbitalPowerSystem, orbitalPeriodS } from "./orbit.ts";
 import { type ModelProfile, roofline, type Workload } from "./roofline.ts";
 
 export function readFleetFile(file: string, catalog: Map<string, Gpu>): Fleet {
   const fleet = readYamlFile(file, fleetSchema);
   const problems: string[] = [];
+  const models = loadModelCatalog();
+  for (const [m, model] of fleet.models.entries()) {
+    if (typeof model.architecture === "string" && !models.has(model.architecture))
+      problems.push(
+        `${file}: models.${m}.architecture: no model "${model.architecture}" in data/models.yaml (known: ${[...models.keys()].join(", ")})`,
+      );
+  }
   for (const [s, site] of fleet.sites.entries()) {
     for (const [p, pool] of site.pools.entries()) {
       if (!catalog.has(pool.gpu))
@@ -98,13 +106,38 @@ export function orbitalSystem(site: Extract<Site, { kind: "orbital" }>, nowMs: n
   };
 }
 
+/** The architecture a fleet model is served as: named, declared, or generic from its totals. */
+export function architectureOf(
+  model: FleetModel,
+  models: Map<string, Architecture> = modelCatalog(),
+): Architecture {
+  if (typeof model.architecture === "string") {
+    const named = models.get(model.architecture);
+    if (!named) throw new ConfigError(`no model "${model.architecture}" in data/models.yaml`);
+    return named;
+  }
+  if (model.architecture) return model.architecture;
+  return genericArchitecture({
+    id: model.family,
+    totalParamsB: model.total_params_b as number,
+    activeParamsB: model.active_params_b as number,
+    kvBytesPerToken: model.kv_bytes_per_token as number,
+    kvBytesPerValue: model.precision === "bf16" ? 2 : 1,
+  });
+}
+
+let shippedModels: Map<string, Architecture> | undefined;
+/** data/models.yaml, read once: it is shipped data, never written. */
+function modelCatalog(): Map<string, Architecture> {
+  shippedModels ??= loadModelCatalog();
+  return shippedModels;
+}
+
 export function profileOf(model: FleetModel): ModelProfile {
   return {
     id: model.family,
-    totalParams: model.total_params_b * 1e9,
-    activeParams: model.active_params_b * 1e9,
+    shape: shapeOf(architectureOf(model)),
     precision: model.precision,
-    kvBytesPerToken: model.kv_bytes_per_token,
     gpusPerReplica: model.gpus_per_replica,
   };
 }
@@ -126,11 +159,38 @@ export function workloadOf(fleet: Fleet, model: FleetModel): Workload {
   };
 }
 
-/** Output tokens/s per GPU of a kind for a model: measured if known, else the roofline. */
+/**
+ * Step-model results per fleet, GPU and model family. Fleets and calibrated GPUs are values
+ * no one mutates after parsing, and a planner asks for the same pair thousands of times;
+ * weak keys let each fleet's results go with it.
+ */
+const throughputs = new WeakMap<Fleet, WeakMap<Gpu, Map<string, ReturnType<typeof roofline>>>>();
+
+/** The step model's throughput for a fleet model on a GPU kind (cached per fleet and GPU). */
+export function throughputOf(fleet: Fleet, model: FleetModel, gpu: Gpu): ReturnType<typeof roofline> {
+  let byGpu = throughputs.get(fleet);
+  if (!byGpu) {
+    byGpu = new WeakMap();
+    throughputs.set(fleet, byGpu);
+  }
+  let byFamily = byGpu.get(gpu);
+  if (!byFamily) {
+    byFamily = new Map();
+    byGpu.set(gpu, byFamily);
+  }
+  let result = byFamily.get(model.family);
+  if (!result) {
+    result = roofline(gpu, profileOf(model), workloadOf(fleet, model));
+    byFamily.set(model.family, result);
+  }
+  return result;
+}
+
+/** Output tokens/s per GPU of a kind for a model: measured if known, else the step model. */
 export function tokensPerGpu(fleet: Fleet, model: FleetModel, gpu: Gpu): number {
   const measured = model.measured_tokens_per_s_per_gpu[gpu.id];
   if (measured !== undefined) return measured;
-  return roofline(gpu, profileOf(model), workloadOf(fleet, model)).outputTokensPerSecondPerGpu;
+  return throughputOf(fleet, model, gpu).outputTokensPerSecondPerGpu;
 }
 
 export function capacityAt(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): CapacityAt {

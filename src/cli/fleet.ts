@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { loadCalibratedCatalog } from "../capacity/calibration.ts";
 import { capacityAt, changeDates, poolsOnline, readFleetFile } from "../capacity/timeline.ts";
+import { registerFleetThroughput } from "./fleet-throughput.ts";
 import { formatTable, UsageError } from "./options.ts";
 
 function parseInstant(text: string | undefined, fallback: number): number {
@@ -18,6 +19,7 @@ export function registerFleetCommand(program: Command): void {
   const fleet = program
     .command("fleet")
     .description("GPU fleets as capacity: sites, deals, orbits, tokens/s");
+  registerFleetThroughput(fleet);
 
   fleet
     .command("show")

@@ -1,0 +1,238 @@
+import assert from "node:assert/strict";
+import { describe, test } from "node:test";
+import fc from "fast-check";
+import { type Gpu, loadGpuCatalog, type Precision } from "../../src/capacity/gpu-catalog.ts";
+import { loadModelCatalog, shapeOf } from "../../src/capacity/model-catalog.ts";
+import {
+  DEFAULT_EFFICIENCY,
+  type Deployment,
+  expertsTouched,
+  predict,
+  predictLayout,
+  stepTime,
+  weightBytesPerGpu,
+} from "../../src/capacity/step-model.ts";
+
+const gpus = loadGpuCatalog();
+const models = loadModelCatalog();
+const gpu = (id: string) => gpus.get(id) as Gpu;
+const shape = (id: string) => {
+  const architecture = models.get(id);
+  assert.ok(architecture, id);
+  return shapeOf(architecture);
+};
+const deployment = (gpuId: string, modelId: string, precision: Precision): Deployment => ({
+  gpu: gpu(gpuId),
+  model: shape(modelId),
+  precision,
+});
+const moeModels = ["deepseek-r1", "gpt-oss-120b", "qwen3-235b-a22b", "llama-4-maverick", "qwen3-30b-a3b"];
+const allModels = [...models.keys()];
+const kinds = ["h100-sxm", "h200-sxm", "b200", "gb200"];
+
+const workloadArbitrary = fc.record({
+  inputTokens: fc.integer({ min: 64, max: 32_000 }),
+  outputTokens: fc.integer({ min: 16, max: 4_000 }),
+  cacheHitShare: fc.double({ min: 0, max: 1, noNaN: true }),
+});
+
+describe("model shapes from the catalog", () => {
+  test("parameters split into always-read and routed parts that add up to the model card's totals", () => {
+    for (const id of allModels) {
+      const model = shape(id);
+      const routed = model.moeLayers * model.experts * model.paramsPerExpertLayer;
+      assert.ok(Math.abs(model.alwaysParams + routed - model.totalParams) / model.totalParams < 1e-9, id);
+      const active =
+        model.alwaysParams + model.moeLayers * model.expertsPerToken * model.paramsPerExpertLayer;
+      assert.ok(Math.abs(active - model.activeParams) / model.activeParams < 1e-9, id);
+      assert.ok(model.alwaysParams > 0, `${id}: always-read part is positive`);
+    }
+  });
+
+  test("MLA keeps a latent per token: DeepSeek-R1's KV per token is a fraction of a GQA model's of its size", () => {
+    const deepseek = shape("deepseek-r1");
+    assert.equal(deepseek.kvValuesPerLayer, 512 + 64);
+    assert.equal(deepseek.kvSplit, 1, "the latent cannot be split over tensor-parallel GPUs");
+    assert.equal(shape("llama-3.1-405b").kvValuesPerLayer, 2 * 8 * 128);
+  });
+});
+
+describe("the step model's physics (properties)", () => {
+  test("touching more experts never speeds a step: step time grows with the batch, and with experts per token", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...moeModels),
+        fc.constantFrom(...kinds),
+        fc.integer({ min: 1, max: 2_000 }),
+        fc.integer({ min: 1, max: 500 }),
+        workloadArbitrary,
+        (modelId, kind, batch, extra, workload) => {
+          const d = deployment(kind, modelId, "fp8");
+          const layout = { gpus: 8, mode: "ep" as const };
+          const small = stepTime(d, layout, batch, workload, DEFAULT_EFFICIENCY).totalS;
+          const large = stepTime(d, layout, batch + extra, workload, DEFAULT_EFFICIENCY).totalS;
+          assert.ok(large >= small, `${modelId}: batch ${batch} → ${batch + extra}`);
+          const denser = {
+            ...d.model,
+            expertsPerToken: Math.min(d.model.experts - 1, d.model.expertsPerToken * 2),
+          };
+          assert.ok(expertsTouched(denser, batch) >= expertsTouched(d.model, batch));
+          assert.ok(expertsTouched(d.model, batch) <= d.model.experts);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  test("a batch of one reads about the active weights; a large batch reads nearly all of them", () => {
+    const d = deployment("h200-sxm", "deepseek-r1", "fp8");
+    const workload = { inputTokens: 1, outputTokens: 1_000, serving: "decode-only" as const };
+    const layout = { gpus: 8, mode: "tp" as const };
+    const read = (batch: number) =>
+      stepTime(d, layout, batch, workload, DEFAULT_EFFICIENCY).weightsS *
+      gpu("h200-sxm").hbm_bandwidth_tb_s *
+      1e12 *
+      DEFAULT_EFFICIENCY.bandwidth *
+      8;
+    const active = d.model.activeParams;
+    assert.ok(Math.abs(read(1) - active) / active < 0.02, `batch 1 reads ${(read(1) / 1e9).toFixed(1)} GB`);
+    assert.ok(
+      read(1_024) > 0.98 * d.model.totalParams,
+      `batch 1,024 reads ${(read(1_024) / 1e9).toFixed(0)} GB`,
+    );
+  });
+
+  test("a larger scale-up domain never slows an expert-parallel replica", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...moeModels),
+        fc.constantFrom(16, 32, 64),
+        fc.integer({ min: 1, max: 4_000 }),
+        workloadArbitrary,
+        (modelId, n, batch, workload) => {
+          const board = { ...gpu("b200"), scale_up_domain: 8 };
+          const rack = { ...gpu("b200"), scale_up_domain: 72 };
+          const layout = { gpus: n, mode: "ep" as const };
+          const onBoards = stepTime(
+            { gpu: board, model: shape(modelId), precision: "fp4" },
+            layout,
+            batch,
+            workload,
+            DEFAULT_EFFICIENCY,
+          );
+          const onRack = stepTime(
+            { gpu: rack, model: shape(modelId), precision: "fp4" },
+            layout,
+            batch,
+            workload,
+            DEFAULT_EFFICIENCY,
+          );
+          assert.ok(onRack.totalS <= onBoards.totalS);
+          assert.ok(
+            onRack.communicationS < onBoards.communicationS,
+            "the domain's links are faster than the NICs",
+          );
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test("a higher per-user target never raises throughput per GPU, and a met target is kept", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...allModels),
+        fc.constantFrom(...kinds),
+        fc.constantFrom<Precision>("fp8", "fp4"),
+        fc.double({ min: 5, max: 300, noNaN: true }),
+        fc.double({ min: 1.01, max: 4, noNaN: true }),
+        workloadArbitrary,
+        (modelId, kind, precision, target, factor, workload) => {
+          const d = deployment(kind, modelId, precision);
+          const slower = predict(
+            d,
+            { ...workload, targetTokensPerSecondPerUser: target },
+            DEFAULT_EFFICIENCY,
+          );
+          const faster = predict(
+            d,
+            { ...workload, targetTokensPerSecondPerUser: target * factor },
+            DEFAULT_EFFICIENCY,
+          );
+          if (faster.meetsTarget) {
+            assert.ok(slower.meetsTarget);
+            assert.ok(faster.outputTokensPerSecondPerGpu <= slower.outputTokensPerSecondPerGpu * (1 + 1e-9));
+            assert.ok(faster.tokensPerSecondPerUser >= target * factor * (1 - 1e-9));
+          }
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test("the target binds through the step time: between no target and a met target, the batch shrinks", () => {
+    const d = deployment("b200", "llama-3.3-70b", "fp8");
+    const workload = { inputTokens: 1_000, outputTokens: 1_000 };
+    const layout = { gpus: 1, mode: "tp" as const };
+    const free = predictLayout(d, layout, workload, DEFAULT_EFFICIENCY);
+    const at = (target: number) =>
+      predictLayout(d, layout, { ...workload, targetTokensPerSecondPerUser: target }, DEFAULT_EFFICIENCY);
+    assert.equal(free.batchLimit, "memory");
+    let previous = free.batch;
+    for (const target of [20, 40, 60]) {
+      const result = at(target);
+      assert.ok(result.batch <= previous, `${target} tok/s/user: batch ${result.batch}`);
+      assert.equal(result.bound, result.batch < free.batch ? "interactivity" : result.bound);
+      previous = result.batch;
+    }
+    assert.equal(at(10_000).meetsTarget, false, "no batch reaches 10,000 tokens/s per user");
+  });
+
+  test("memory caps the batch: weights that do not fit leave no batch; a larger GPU holds more", () => {
+    const layout = { gpus: 1, mode: "tp" as const };
+    const workload = { inputTokens: 2_000, outputTokens: 500 };
+    assert.equal(
+      predictLayout(deployment("h100-sxm", "llama-3.1-405b", "fp8"), layout, workload, DEFAULT_EFFICIENCY)
+        .batch,
+      0,
+    );
+    assert.ok(weightBytesPerGpu(deployment("h100-sxm", "llama-3.1-405b", "fp8"), layout) > 80e9);
+    const h100 = predictLayout(
+      deployment("h100-sxm", "llama-3.3-70b", "fp8"),
+      { gpus: 2, mode: "tp" },
+      workload,
+      DEFAULT_EFFICIENCY,
+    );
+    const h200 = predictLayout(
+      deployment("h200-sxm", "llama-3.3-70b", "fp8"),
+      { gpus: 2, mode: "tp" },
+      workload,
+      DEFAULT_EFFICIENCY,
+    );
+    assert.ok(h200.batch > h100.batch);
+  });
+
+  test("the chosen layout is the best of those tried, and says so", () => {
+    const d = deployment("gb200", "deepseek-r1", "fp4");
+    const workload = { inputTokens: 1_000, outputTokens: 1_000, targetTokensPerSecondPerUser: 50 };
+    const chosen = predict(d, workload, DEFAULT_EFFICIENCY);
+    for (const gpusPerReplica of [4, 8, 16, 32, 72]) {
+      for (const mode of ["tp", "ep"] as const) {
+        const other = predictLayout(d, { gpus: gpusPerReplica, mode }, workload, DEFAULT_EFFICIENCY);
+        if (other.meetsTarget)
+          assert.ok(other.outputTokensPerSecondPerGpu <= chosen.outputTokensPerSecondPerGpu + 1e-9);
+      }
+    }
+    assert.ok(chosen.meetsTarget);
+  });
+
+  test("cached prompt tokens skip prefill: more cache hits never lower throughput", () => {
+    const d = deployment("h200-sxm", "qwen3-235b-a22b", "fp8");
+    let previous = 0;
+    for (const cacheHitShare of [0, 0.25, 0.5, 0.75, 0.9, 1]) {
+      const result = predict(d, { inputTokens: 8_000, outputTokens: 600, cacheHitShare }, DEFAULT_EFFICIENCY);
+      assert.ok(result.outputTokensPerSecondPerGpu >= previous);
+      previous = result.outputTokensPerSecondPerGpu;
+    }
+  });
+});
