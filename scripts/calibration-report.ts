@@ -4,11 +4,11 @@
  * generation. Run: node --import tsx scripts/calibration-report.ts
  */
 import {
+  type CalibrationError,
   errorsOf,
   fitCalibration,
   heldOutErrors,
   loadMeasurements,
-  type CalibrationError,
 } from "../src/capacity/calibration.ts";
 import { loadGpuCatalog } from "../src/capacity/gpu-catalog.ts";
 
@@ -32,11 +32,17 @@ const out: string[] = [];
 out.push("| group | bandwidth | compute | link | layer µs | collective µs | expert imbalance |");
 out.push("| --- | --- | --- | --- | --- | --- | --- |");
 for (const [group, e] of [["shared", calibration.shared] as const, ...calibration.groups])
-  out.push(`| ${group} | ${f(e.bandwidth)} | ${f(e.compute)} | ${f(e.link)} | ${e.layerOverheadUs.toFixed(1)} | ${e.collectiveUs.toFixed(1)} | ${f(e.expertImbalance)} |`);
+  out.push(
+    `| ${group} | ${f(e.bandwidth)} | ${f(e.compute)} | ${f(e.link)} | ${e.layerOverheadUs.toFixed(1)} | ${e.collectiveUs.toFixed(1)} | ${f(e.expertImbalance)} |`,
+  );
 out.push("");
-out.push(`Within ±30% (fitted points): in sample ${within(inSample)}; held out by model family ${within(byFamily)}; by GPU generation ${within(byGeneration)}.`);
+out.push(
+  `Within ±30% (fitted points): in sample ${within(inSample)}; held out by model family ${within(byFamily)}; by GPU generation ${within(byGeneration)}.`,
+);
 out.push("");
-out.push("| source | setup | measured tok/s/GPU | estimated | in sample | held out: family | held out: generation |");
+out.push(
+  "| source | setup | measured tok/s/GPU | estimated | in sample | held out: family | held out: generation |",
+);
 out.push("| --- | --- | --- | --- | --- | --- | --- |");
 for (const error of inSample) {
   const m = error.measurement;
