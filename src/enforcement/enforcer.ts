@@ -8,9 +8,10 @@
  */
 import { randomBytes } from "node:crypto";
 import { HeadroomError } from "../errors.ts";
-import { advisedAdmitAtMs, DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
-import type { Decision, DimensionResult } from "../limits/dimension.ts";
+import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
+import type { Decision } from "../limits/dimension.ts";
 import type { CheckRequest, HeldLease, LimiterStore, RecordedRequests } from "../limits/limiter-store.ts";
+import { bindingShortfall, shortfalls } from "../limits/shortfall.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { type Level, withLevels } from "../plans/level-limits.ts";
 import { creditLimits, type PlanLimits, planLimits, withLeaseMs } from "../plans/plan-limits.ts";
@@ -233,8 +234,8 @@ export class Enforcer {
     // Only budget windows can be bought past; a request too large for any window is not helped.
     if (decision.retryAfterMs === null) return undefined;
     // Credits continue past the plan's windows, never past an organisation's, team's or key's own.
-    const levelRefused = decision.dimensions.some(
-      (dimension) => dimension.admitAtMs !== nowMs && levelOf(dimension.name) !== undefined,
+    const levelRefused = shortfalls(decision, limits.dimensions).some(
+      ({ dimension }) => levelOf(dimension.name) !== undefined,
     );
     if (levelRefused) return undefined;
     const credits = withLeaseMs(
@@ -260,21 +261,14 @@ export class Enforcer {
     /** The account has usage credits (so, refused past a window, they are used up). */
     hasCredits: boolean,
   ): HeadroomError {
-    const { decision, limits, estimate, nowMs } = admission;
+    const { decision, limits, estimate } = admission;
     // The binding dimension is the one admitting last, as advised (a full concurrency slot
-    // advises a short poll, not its lease's expiry).
-    const admitAt = decision.dimensions.map((dimension, i) =>
-      advisedAdmitAtMs(limits.dimensions[i], dimension.admitAtMs, nowMs),
-    );
-    let at = 0;
-    admitAt.forEach((time, i) => {
-      if (time > (admitAt[at] as number)) at = i;
-    });
-    const binding = decision.dimensions[at] as DimensionResult;
+    // advises a short poll, not its lease's expiry), read from the decision's own instant.
+    const shortfall = bindingShortfall(decision, limits.dimensions);
+    if (!shortfall) throw new Error("a refusal without a refusing dimension");
+    const { dimension: binding, index: at } = shortfall;
     const retryAfterMs =
-      decision.retryAfterMs === null
-        ? null
-        : Math.max(0, Math.min(decision.retryAfterMs, (admitAt[at] as number) - nowMs));
+      decision.retryAfterMs === null ? null : Math.max(0, Math.min(decision.retryAfterMs, shortfall.waitMs));
     const headers = this.headers(admission, endpoint);
     if (retryAfterMs !== null) {
       headers["retry-after"] = String(Math.ceil(retryAfterMs / 1000));
@@ -303,7 +297,7 @@ export class Enforcer {
     const headers =
       endpoint === "anthropic"
         ? anthropicRateLimitHeaders(admission.decision)
-        : openAIRateLimitHeaders(admission.decision, admission.nowMs);
+        : openAIRateLimitHeaders(admission.decision);
     if (admission.onCredits) headers["headroom-usage-credits"] = "in-use";
     return headers;
   }

@@ -68,6 +68,7 @@ export function decide(
     admitted,
     retryAfterMs: admitted ? 0 : Number.isFinite(latest) ? latest - now : null,
     dimensions,
+    atMs: now,
   };
 }
 

@@ -54,6 +54,12 @@ export interface Decision {
   /** Milliseconds until every dimension would admit the same request; null if none ever can. */
   retryAfterMs: number | null;
   dimensions: DimensionResult[];
+  /**
+   * The instant the store decided at, on its own clock (a shared store may read its server's):
+   * every time in the decision is on that clock, so waits are measured from here, never from
+   * the caller's clock.
+   */
+  atMs: number;
 }
 
 export interface Lease {

@@ -62,13 +62,14 @@ export function anthropicRateLimitHeaders(decision: Decision): Record<string, st
   return headers;
 }
 
-export function openAIRateLimitHeaders(decision: Decision, nowMs: number): Record<string, string> {
+/** Resets as durations from the decision's own instant (its store's clock). */
+export function openAIRateLimitHeaders(decision: Decision): Record<string, string> {
   const headers: Record<string, string> = {};
   const put = (suffix: string, dimension: DimensionResult | undefined) => {
     if (!dimension) return;
     headers[`x-ratelimit-limit-${suffix}`] = String(dimension.limit);
     headers[`x-ratelimit-remaining-${suffix}`] = String(dimension.remaining);
-    headers[`x-ratelimit-reset-${suffix}`] = openAIDuration(dimension.resetAtMs - nowMs);
+    headers[`x-ratelimit-reset-${suffix}`] = openAIDuration(dimension.resetAtMs - decision.atMs);
   };
   put("requests", find(decision, "rpm"));
   put("tokens", tighterTokens(decision));

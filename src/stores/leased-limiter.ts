@@ -195,6 +195,7 @@ function localDecision(lease: Lease): Decision {
   return {
     admitted: true,
     retryAfterMs: 0,
+    atMs: lease.base.atMs,
     dimensions: lease.base.dimensions.map((dimension, i) => ({
       ...dimension,
       remaining: dimension.remaining + Math.max(0, lease.held[i] ?? 0),

@@ -173,7 +173,7 @@ export class MemoryLimiterStore implements LimiterStore {
         retryAfterMs = decision.retryAfterMs === null ? null : Math.max(retryAfterMs, decision.retryAfterMs);
       }
     });
-    return { admitted, retryAfterMs: admitted ? 0 : retryAfterMs, dimensions };
+    return { admitted, retryAfterMs: admitted ? 0 : retryAfterMs, dimensions, atMs: now };
   }
 
   private groupsOf(dimensions: readonly DimensionSpec[]): ScopeGroup[] | null {

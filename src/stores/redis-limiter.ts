@@ -227,7 +227,12 @@ export class RedisLimiterStore implements LimiterStore {
       });
     }
     const retry = reply[1] as number;
-    return { admitted: reply[0] === 1, retryAfterMs: retry === -1 ? null : retry, dimensions };
+    return {
+      admitted: reply[0] === 1,
+      retryAfterMs: retry === -1 ? null : retry,
+      dimensions,
+      atMs: reply[2 + request.dimensions.length * 4] as number,
+    };
   }
 
   async reconcile(request: ReconcileRequest): Promise<void> {

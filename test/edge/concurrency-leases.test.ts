@@ -178,38 +178,43 @@ async function sharedAccount(server: TestGateway): Promise<string> {
 
 describe("concurrency leases on Redis, across gateways", { skip }, () => {
   let upstream: FakeUpstream;
-  const clock = { now: Date.UTC(2026, 11, 1, 12) };
+  const DAY_MS = 86_400_000;
 
   before(async () => {
     upstream = await startFakeAnthropic();
   });
   after(() => upstream.close());
 
-  test("two gateways never share a lease id: the first request on each holds its own slot", async () => {
-    const env = { REDIS_URL, HEADROOM_REDIS_PREFIX: `${prefix}ids:` };
-    const one = await gatewayOn(upstream, () => clock.now, env);
-    const two = await gatewayOn(upstream, () => clock.now, env);
-    try {
-      const [keyOne, keyTwo] = [await sharedAccount(one), await sharedAccount(two)];
-      // The first request each gateway admits: ids numbered per gateway would be the same.
-      const first = hold(one, keyOne);
-      const second = hold(two, keyTwo);
-      await waitFor(
-        () => one.gateway.enforcer.heldLeases === 1 && two.gateway.enforcer.heldLeases === 1,
-        "a request held on each gateway",
-      );
-      assert.match(
-        await quick(one, keyOne),
-        /^429 Rate limit of 2 requests in flight exceeded \(organisation org-x\)/,
-      );
-      first.abort();
-      second.abort();
-      await Promise.all([first.settled, second.settled]);
-    } finally {
-      await one.stop();
-      await two.stop();
-    }
-  });
+  // The gateways' clock is a day apart from the Redis server's, either way: the refusal must be
+  // read from the decision's own instant (a rate with room must never be named).
+  for (const skewMs of [-DAY_MS, DAY_MS]) {
+    test(`two gateways never share a lease id: the first request on each holds its own slot (gateway clock ${skewMs > 0 ? "ahead of" : "behind"} Redis)`, async () => {
+      const clock = () => Date.now() + skewMs;
+      const env = { REDIS_URL, HEADROOM_REDIS_PREFIX: `${prefix}ids${skewMs}:` };
+      const one = await gatewayOn(upstream, clock, env);
+      const two = await gatewayOn(upstream, clock, env);
+      try {
+        const [keyOne, keyTwo] = [await sharedAccount(one), await sharedAccount(two)];
+        // The first request each gateway admits: ids numbered per gateway would be the same.
+        const first = hold(one, keyOne);
+        const second = hold(two, keyTwo);
+        await waitFor(
+          () => one.gateway.enforcer.heldLeases === 1 && two.gateway.enforcer.heldLeases === 1,
+          "a request held on each gateway",
+        );
+        assert.match(
+          await quick(one, keyOne),
+          /^429 Rate limit of 2 requests in flight exceeded \(organisation org-x\)/,
+        );
+        first.abort();
+        second.abort();
+        await Promise.all([first.settled, second.settled]);
+      } finally {
+        await one.stop();
+        await two.stop();
+      }
+    });
+  }
 });
 
 /**

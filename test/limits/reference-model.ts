@@ -98,6 +98,7 @@ export class ReferenceLimiter {
       admitted,
       retryAfterMs: admitted ? 0 : latest === INF ? null : latest - now,
       dimensions: results,
+      atMs: now,
     };
   }
 

@@ -26,7 +26,7 @@
 --           that any gateway can refund it if the request's own gateway dies ("refund"): a
 --           settlement that finds its record refunded charges its estimate again.
 -- Returns   check: {admitted, retryAfterMs (-1 = never), then per dimension
---           limit, remaining, resetAtMs, admitAtMs (-1 = never)}; reconcile: {}
+--           limit, remaining, resetAtMs, admitAtMs (-1 = never), then now}; reconcile: {}
 
 local op = ARGV[1]
 local record_key, index_key
@@ -235,6 +235,8 @@ if op == "check" or op == "peek" then
     out[at], out[at + 1], out[at + 2] = L, remaining, reset
     if admit_at == INF then out[at + 3] = -1 else out[at + 3] = admit_at end
   end
+  -- The instant decided at, last: the caller measures every wait from the script's clock.
+  out[3 + n * 4] = now
   if latest == now then
     out[1] = 1
   elseif latest == INF then
