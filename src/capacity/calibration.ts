@@ -124,6 +124,10 @@ export function loadMeasurements(
  *   custom one-shot kernels, small messages); four times that between domains.
  * - expertImbalance 1–2.5: the busiest expert shard's tokens over the mean; published expert
  *   load statistics for DeepSeek-V3 and Qwen3 show 1.3–2× before load balancing.
+ * - expertHalfTokens 0–128: a grouped GEMM's tensor-core tiles are 64–256 rows; with fewer tokens
+ *   per expert than a tile, part of each tile computes padding.
+ * - sequenceOverheadUs 0–10: the host samples, schedules and appends each sequence every step;
+ *   engines that overlap it with the GPU hide most of it, so a few µs per sequence at most.
  */
 export const EFFICIENCY_BOUNDS = {
   bandwidth: [0.6, 0.92],
@@ -132,6 +136,8 @@ export const EFFICIENCY_BOUNDS = {
   layerOverheadUs: [5, 100],
   collectiveUs: [3, 30],
   expertImbalance: [1, 2.5],
+  expertHalfTokens: [0, 128],
+  sequenceOverheadUs: [0, 10],
 } as const;
 
 type Fitted = keyof typeof EFFICIENCY_BOUNDS;

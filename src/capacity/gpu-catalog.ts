@@ -46,8 +46,18 @@ export interface Efficiency {
   link: number;
   /** Start-up latency of one collective inside the scale-up domain (µs). */
   collectiveUs: number;
-  /** Routed-expert work of the busiest shard over the mean (uneven routing; 1 = perfectly even). */
+  /**
+   * Routed-expert tokens of the busiest expert-parallel shard over the mean (routing is uneven:
+   * hot experts; 1 = perfectly even). The weights each shard reads are counted, not fitted.
+   */
   expertImbalance: number;
+  /**
+   * Tokens per expert at which a grouped expert GEMM reaches half its FLOPS: small per-expert
+   * tiles waste the tensor cores (0 = as efficient as a dense GEMM).
+   */
+  expertHalfTokens: number;
+  /** Fixed time per sequence per step (µs): sampling, scheduling and bookkeeping on the host. */
+  sequenceOverheadUs: number;
 }
 
 export type Gpu = z.infer<typeof gpuSchema> & {

@@ -90,6 +90,8 @@ export const DEFAULT_EFFICIENCY: Efficiency = {
   link: 0.7,
   collectiveUs: 10,
   expertImbalance: 1.3,
+  expertHalfTokens: 0,
+  sequenceOverheadUs: 0,
 };
 
 /** A collective between domains (through NICs and switches) starts this many times slower than inside one. */
@@ -119,6 +121,28 @@ function prefillPerDecodeToken(workload: Workload): number {
 export function expertsTouched(model: ModelShape, tokens: number): number {
   if (model.experts === 0) return 0;
   return model.experts * (1 - (1 - model.expertsPerToken / model.experts) ** tokens);
+}
+
+/**
+ * Expected experts touched on the busiest of `shards` GPUs that hold E/shards experts each:
+ * each expert is touched independently with probability p, so a shard's count is binomial and
+ * the step waits for the largest of them, E[max] = Σ_m P(max ≥ m).
+ */
+export function busiestShardExperts(model: ModelShape, tokens: number, shards: number): number {
+  if (model.experts === 0) return 0;
+  const perShard = Math.max(1, Math.round(model.experts / shards));
+  if (shards <= 1) return expertsTouched(model, tokens);
+  const p = 1 - (1 - model.expertsPerToken / model.experts) ** tokens;
+  if (p >= 1) return perShard;
+  let cdf = 0;
+  let mass = (1 - p) ** perShard;
+  let expectedMax = 0;
+  for (let m = 0; m < perShard; m++) {
+    cdf += mass;
+    expectedMax += 1 - Math.min(1, cdf) ** shards;
+    mass *= ((perShard - m) / (m + 1)) * (p / (1 - p));
+  }
+  return expectedMax;
 }
 
 /** Attention-parallel degree: how many GPUs split one sequence's heads. */
@@ -204,8 +228,16 @@ export function stepTime(
   // GEMMs, the routed-expert GEMMs (near the ridge when a step gives each expert few tokens),
   // and attention over the KV cache.
   const alwaysBytes = (layout.mode === "tp" ? model.alwaysParams / n : model.alwaysParams) * bytesPerWeight;
-  const expertBytes =
-    ((model.moeLayers * expertsTouched(model, tokens) * model.paramsPerExpertLayer) / n) * bytesPerWeight;
+  // Tensor parallel: every GPU reads a slice of each touched expert. Expert parallel: each reads
+  // its own touched experts, and the step waits for the GPU that touched most.
+  const expertsRead =
+    layout.mode === "tp" ? expertsTouched(model, tokens) / n : busiestShardExperts(model, tokens, n);
+  const expertBytes = model.moeLayers * expertsRead * model.paramsPerExpertLayer * bytesPerWeight;
+  const tokensPerExpert = (tokens * model.expertsPerToken) / Math.max(1, expertsTouched(model, tokens));
+  const expertGemmShare =
+    model.experts === 0 || efficiency.expertHalfTokens === 0
+      ? 1
+      : tokensPerExpert / (tokensPerExpert + efficiency.expertHalfTokens);
   const context = meanContext(workload);
   const kvBytes =
     (batch / (layout.mode === "tp" ? 1 : n)) *
@@ -225,8 +257,12 @@ export function stepTime(
       (batch * layerTokens(model, context) + prefillTokens * layerTokens(model, workload.inputTokens / 2))) /
     n;
   const alwaysS = Math.max(alwaysBytes / bandwidth, alwaysFlops / gemmFlops);
-  // The step waits for the busiest expert shard: routing is uneven across experts and GPUs.
-  const expertS = efficiency.expertImbalance * Math.max(expertBytes / bandwidth, expertFlops / gemmFlops);
+  // Expert parallel: the step waits for the shard that routing gave most tokens.
+  const tokenImbalance = layout.mode === "ep" ? efficiency.expertImbalance : 1;
+  const expertS = Math.max(
+    expertBytes / bandwidth,
+    (tokenImbalance * expertFlops) / (gemmFlops * expertGemmShare),
+  );
   const attentionS = Math.max(
     kvBytes / bandwidth,
     attentionFlops / (denseFlops(gpu, "bf16") * efficiency.compute),
@@ -236,7 +272,8 @@ export function stepTime(
   const computeS =
     (alwaysFlops + expertFlops) / gemmFlops + attentionFlops / (denseFlops(gpu, "bf16") * efficiency.compute);
   const communicationS = communicationSeconds(deployment, layout, tokens, efficiency);
-  const overheadS = model.layers * efficiency.layerOverheadUs * 1e-6;
+  const overheadS =
+    (model.layers * efficiency.layerOverheadUs + batch * efficiency.sequenceOverheadUs) * 1e-6;
   return {
     weightsS,
     kvS,

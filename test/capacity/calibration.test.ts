@@ -45,13 +45,13 @@ describe("calibration", () => {
     }
   });
 
-  // Measured on the shipped data (docs/capacity.md, "How good is it"): in sample 45 of 66
-  // fitted points within ±30%; held out by model family 34 of 66, by GPU generation 26 of 66.
+  // Measured on the shipped data (docs/capacity.md, "How good is it"): in sample 49 of 66
+  // fitted points within ±30%; held out by model family 43 of 66, by GPU generation 32 of 66.
   // The issue's target is 80%: not reached. These bounds guard the documented figures against
   // a regression; they are not tuned to pass.
-  test("in sample: at least two thirds of fitted points within ±30%, better than uncalibrated", () => {
+  test("in sample: at least 72% of fitted points within ±30%, better than uncalibrated", () => {
     const errors = errorsOf(fitted, calibration);
-    assert.ok(share(errors) >= 0.66, `${(share(errors) * 100).toFixed(0)}% within ±30%`);
+    assert.ok(share(errors) >= 0.72, `${(share(errors) * 100).toFixed(0)}% within ±30%`);
     const uncalibrated = errorsOf(fitted, { shared: UNCALIBRATED, groups: new Map() });
     assert.ok(meanLogError(errors) < meanLogError(uncalibrated), "calibration lowers the error");
   });
@@ -64,9 +64,9 @@ describe("calibration", () => {
       (error) => error.measurement.fit,
     );
     assert.equal(byFamily.length, fitted.length, "every fitted point is predicted once per check");
-    assert.ok(share(byFamily) >= 0.5, `by family: ${(share(byFamily) * 100).toFixed(0)}% within ±30%`);
+    assert.ok(share(byFamily) >= 0.63, `by family: ${(share(byFamily) * 100).toFixed(0)}% within ±30%`);
     assert.ok(
-      share(byGeneration) >= 0.38,
+      share(byGeneration) >= 0.46,
       `by generation: ${(share(byGeneration) * 100).toFixed(0)}% within ±30%`,
     );
   });

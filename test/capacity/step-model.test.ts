@@ -4,6 +4,7 @@ import fc from "fast-check";
 import { type Gpu, loadGpuCatalog, type Precision } from "../../src/capacity/gpu-catalog.ts";
 import { loadModelCatalog, shapeOf } from "../../src/capacity/model-catalog.ts";
 import {
+  busiestShardExperts,
   DEFAULT_EFFICIENCY,
   type Deployment,
   expertsTouched,
@@ -234,5 +235,24 @@ describe("the step model's physics (properties)", () => {
       assert.ok(result.outputTokensPerSecondPerGpu >= previous);
       previous = result.outputTokensPerSecondPerGpu;
     }
+  });
+});
+
+describe("the busiest expert-parallel shard", () => {
+  const model = shape("deepseek-r1");
+  test("touches at least the mean and at most all of its experts, and more as tokens grow", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 4_096 }), fc.constantFrom(2, 4, 8, 16, 32), (tokens, shards) => {
+        const busiest = busiestShardExperts(model, tokens, shards);
+        const mean = expertsTouched(model, tokens) / shards;
+        assert.ok(busiest >= mean - 1e-9, `${busiest} < mean ${mean}`);
+        assert.ok(busiest <= model.experts / shards + 1e-9);
+        assert.ok(busiestShardExperts(model, tokens + 16, shards) >= busiest - 1e-9);
+      }),
+    );
+  });
+  test("one shard is the whole layer's touched experts", () => {
+    for (const tokens of [1, 10, 100])
+      assert.equal(busiestShardExperts(model, tokens, 1), expertsTouched(model, tokens));
   });
 });
