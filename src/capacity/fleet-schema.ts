@@ -34,15 +34,30 @@ const orbitalSiteSchema = z
     id: z.string().min(1),
     kind: z.literal("orbital"),
     altitude_km: z.number().min(160).max(36_000),
-    /** dawn-dusk: sun-synchronous along the terminator (β ≈ 90°); inclined: give beta_deg. */
-    orbit: z.enum(["dawn-dusk", "inclined"]),
+    /**
+     * dawn-dusk: sun-synchronous with its node at 18:00 (or ltan_hours), β from the Sun's place
+     * each day, with its eclipse season; sun-synchronous: give ltan_hours; inclined: a constant
+     * beta_deg (an assumption: a real inclined orbit's β drifts with its node).
+     */
+    orbit: z.enum(["dawn-dusk", "sun-synchronous", "inclined"]),
+    ltan_hours: z.number().min(0).max(24).optional(),
     beta_deg: z.number().min(-90).max(90).default(0),
     array_m2: z.number().positive(),
     cell_efficiency: z.number().gt(0).lt(1),
+    /** Output lost per year in orbit, from the site's first pool's date (radiation, cycling). */
+    array_degradation_per_year: z.number().min(0).lt(1).default(0.01),
     battery_wh: z.number().min(0),
+    /** Usable share per cycle: low orbit cycles ~5,500 times a year, so cells are kept shallow. */
+    battery_depth_of_discharge: z.number().gt(0).max(1).default(0.3),
+    battery_charge_efficiency: z.number().gt(0).max(1).default(0.95),
+    battery_discharge_efficiency: z.number().gt(0).max(1).default(0.95),
     /** Two-sided radiator; without one, heat is assumed not to limit the site. */
     radiator_m2: z.number().positive().optional(),
     radiator_temp_k: z.number().min(200).max(400).default(300),
+    radiator_emissivity: z.number().gt(0).max(1).default(0.9),
+    radiator_absorptance: z.number().min(0).max(1).default(0.2),
+    /** Share of each side's view that is the Earth; default one side nadir ((R/r)²), one space. */
+    radiator_earth_view: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).optional(),
     watts_per_gpu: z.number().positive(),
     pools: z.array(poolSchema).min(1),
   })

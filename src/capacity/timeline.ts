@@ -2,7 +2,7 @@ import { ConfigError, readYamlFile } from "../config/yaml-file.ts";
 import { type Fleet, type FleetModel, fleetSchema, type Pool, type Site } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
 import { type Architecture, genericArchitecture, loadModelCatalog, shapeOf } from "./model-catalog.ts";
-import { gpusOnlineAt, type OrbitalPowerSystem, orbitalPeriodS } from "./orbit.ts";
+import { gpusOnlineAt, type OrbitalPowerSystem, orbitalPeriodS, sunSynchronousBetaRad } from "./orbit.ts";
 import { type ModelProfile, roofline, type Workload } from "./roofline.ts";
 
 export function readFleetFile(file: string, catalog: Map<string, Gpu>): Fleet {
@@ -90,17 +90,45 @@ function siteBudgetW(site: Site, nowMs: number): number {
   return gpusOnlineAt(orbitalSystem(site, nowMs), phase) * site.watts_per_gpu;
 }
 
+const YEAR_MS = 365.25 * 86_400_000;
+
+/** The orbit's β at `nowMs`: from the Sun's place for a sun-synchronous orbit, else as stated. */
+export function orbitBetaRad(site: Extract<Site, { kind: "orbital" }>, nowMs: number): number {
+  if (site.orbit === "inclined") return degrees(site.beta_deg);
+  const ltan = site.ltan_hours ?? (site.orbit === "dawn-dusk" ? 18 : 10.5);
+  return sunSynchronousBetaRad(nowMs, site.altitude_km, ltan);
+}
+
 /** An orbital site as a power system: its orbit, array, battery, radiator and the GPUs installed by `nowMs`. */
 export function orbitalSystem(site: Extract<Site, { kind: "orbital" }>, nowMs: number): OrbitalPowerSystem {
   const installed = site.pools
     .filter((pool) => poolActive(pool, nowMs))
     .reduce((sum, pool) => sum + pool.count, 0);
+  const launchedMs = Math.min(...site.pools.map((pool) => (pool.from ? Date.parse(pool.from) : nowMs)));
   return {
     altitudeKm: site.altitude_km,
-    betaRad: site.orbit === "dawn-dusk" ? degrees(90) : degrees(site.beta_deg),
-    array: { areaM2: site.array_m2, efficiency: site.cell_efficiency },
-    batteryWh: site.battery_wh,
-    radiator: site.radiator_m2 ? { areaM2: site.radiator_m2, temperatureK: site.radiator_temp_k } : undefined,
+    betaRad: orbitBetaRad(site, nowMs),
+    array: {
+      areaM2: site.array_m2,
+      efficiency: site.cell_efficiency,
+      degradationPerYear: site.array_degradation_per_year,
+      ageYears: Math.max(0, (nowMs - launchedMs) / YEAR_MS),
+    },
+    battery: {
+      capacityWh: site.battery_wh,
+      depthOfDischarge: site.battery_depth_of_discharge,
+      chargeEfficiency: site.battery_charge_efficiency,
+      dischargeEfficiency: site.battery_discharge_efficiency,
+    },
+    radiator: site.radiator_m2
+      ? {
+          areaM2: site.radiator_m2,
+          temperatureK: site.radiator_temp_k,
+          emissivity: site.radiator_emissivity,
+          absorptance: site.radiator_absorptance,
+          ...(site.radiator_earth_view ? { earthViewFactors: site.radiator_earth_view } : {}),
+        }
+      : undefined,
     wattsPerGpu: site.watts_per_gpu,
     installedGpus: installed,
   };

@@ -1,7 +1,15 @@
 /** `headroom fleet show|timeline FILE`: the fleet's GPUs and tokens/s per model family over time. */
 import type { Command } from "commander";
 import { loadCalibratedCatalog } from "../capacity/calibration.ts";
-import { capacityAt, changeDates, poolsOnline, readFleetFile } from "../capacity/timeline.ts";
+import { balanceOrbit } from "../capacity/orbit.ts";
+import {
+  capacityAt,
+  changeDates,
+  orbitalSystem,
+  orbitBetaRad,
+  poolsOnline,
+  readFleetFile,
+} from "../capacity/timeline.ts";
 import { registerFleetThroughput } from "./fleet-throughput.ts";
 import { formatTable, UsageError } from "./options.ts";
 
@@ -38,6 +46,38 @@ export function registerFleetCommand(program: Command): void {
           pools.map((pool) => [pool.site, pool.gpu, pool.installed, pool.online, pool.deal ?? ""]),
         )}\n\n`,
       );
+      const orbital = spec.sites.flatMap((site) => (site.kind === "orbital" ? [site] : []));
+      if (orbital.length > 0) {
+        process.stdout.write(
+          `${formatTable(
+            [
+              "orbital site",
+              "β",
+              "eclipse",
+              "GPUs in sun",
+              "bound by",
+              "GPUs in eclipse",
+              "bound by",
+              "battery at eclipse start",
+            ],
+            orbital.map((site) => {
+              const balance = balanceOrbit(orbitalSystem(site, at));
+              return [
+                site.id,
+                `${((orbitBetaRad(site, at) * 180) / Math.PI).toFixed(1)}°`,
+                `${(balance.eclipseFraction * 100).toFixed(1)}%`,
+                balance.sunGpus,
+                balance.sunLimit,
+                balance.eclipseFraction > 0 ? balance.eclipseGpus : "-",
+                balance.eclipseFraction > 0 ? balance.eclipseLimit : "-",
+                balance.eclipseFraction > 0
+                  ? `${(balance.stateOfCharge.eclipseStart * 100).toFixed(0)}%`
+                  : "-",
+              ];
+            }),
+          )}\n\n`,
+        );
+      }
       const capacity = capacityAt(spec, catalog, at);
       process.stdout.write(
         `${formatTable(

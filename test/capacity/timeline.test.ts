@@ -79,7 +79,7 @@ describe("capacity timeline", () => {
     );
   });
 
-  test("an orbital site in an inclined orbit loses GPUs in eclipse; a dawn-dusk one does not", () => {
+  test("an inclined orbit loses GPUs in every eclipse; a dawn-dusk one only in its eclipse season", () => {
     const orbital = (orbit: "inclined" | "dawn-dusk"): Fleet => ({
       ...example,
       sites: [
@@ -91,20 +91,31 @@ describe("capacity timeline", () => {
           beta_deg: 0,
           array_m2: 10_000,
           cell_efficiency: 0.3,
-          battery_wh: 500_000,
+          array_degradation_per_year: 0,
+          battery_wh: 2_000_000,
+          battery_depth_of_discharge: 0.5,
+          battery_charge_efficiency: 0.95,
+          battery_discharge_efficiency: 0.95,
           radiator_temp_k: 300,
+          radiator_emissivity: 0.9,
+          radiator_absorptance: 0.2,
           watts_per_gpu: 1_500,
           pools: [{ gpu: "gb300", count: 2_000 }],
         },
       ],
     });
     const period = 95.65 * 60_000;
-    const samples = Array.from({ length: 40 }, (_, i) => deal + (i * period) / 40);
-    const inclined = samples.map((at) => capacityAt(orbital("inclined"), catalog, at).gpusOnline);
-    const dawnDusk = samples.map((at) => capacityAt(orbital("dawn-dusk"), catalog, at).gpusOnline);
+    const orbitFrom = (start: number) => Array.from({ length: 40 }, (_, i) => start + (i * period) / 40);
+    const online = (fleet: Fleet, at: number[]) => at.map((t) => capacityAt(fleet, catalog, t).gpusOnline);
+    const inclined = online(orbital("inclined"), orbitFrom(deal));
     assert.ok(Math.min(...inclined) < Math.max(...inclined), "varies over the orbit");
     assert.equal(Math.max(...inclined), 2_000);
-    assert.deepEqual(new Set(dawnDusk), new Set([2_000]));
+    // A dawn–dusk orbit (node at 18:00) at 550 km: β stays beyond β* ≈ 67° in March, dips below
+    // it around the June solstice.
+    const march = online(orbital("dawn-dusk"), orbitFrom(Date.UTC(2026, 2, 1)));
+    assert.deepEqual(new Set(march), new Set([2_000]));
+    const june = online(orbital("dawn-dusk"), orbitFrom(Date.UTC(2026, 5, 21)));
+    assert.ok(Math.min(...june) < 2_000, "eclipsed at the solstice");
   });
 
   test("a fleet file naming an unknown GPU is refused with the file and path", () => {
