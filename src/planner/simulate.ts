@@ -9,7 +9,7 @@ import type { Gpu } from "../capacity/gpu-catalog.ts";
 import { fullFleetTokensPerSecond } from "../capacity/timeline.ts";
 import { isPeakHour, localWeekdayAndHour } from "../plans/peak.ts";
 import { classFor } from "../plans/plan-limits.ts";
-import type { Policy, SubscriptionPlan } from "../plans/schema.ts";
+import { type Policy, peakUsageFactor, type SubscriptionPlan } from "../plans/schema.ts";
 import { rebalancePeriodSteps, scheduleShares } from "./allocation.ts";
 import { type ApiTier, type ApiTraffic, apiTraffic, prepareApiTiers } from "./api-demand.ts";
 import { bandShareAtLimit, type Cohort, dayWeight, makeCohorts } from "./cohorts.ts";
@@ -334,7 +334,9 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
       ] as Prepared["plans"][number];
       let planTokens = 0;
       const peak = !options.liftPeak && (peakFlags[p] as Uint8Array)[step] === 1;
-      const usageFactor = peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
+      // Peak usage counts extra against the windows the rule names (by default the 5-hour one).
+      const sessionFactor = peak ? peakUsageFactor(plan.peak, "5h") : 1;
+      const weekFactor = peak ? peakUsageFactor(plan.peak, "week") : 1;
       const budgetFactor = peak && plan.peak?.mode === "shrink" ? plan.peak.factor : 1;
       const multiplier = options.planMultipliers?.[name] ?? options.sessionMultiplier;
       const session = plan.session_budget_usd * multiplier * budgetFactor;
@@ -359,7 +361,8 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
             familyWeekWanted.fill(0, c * nFamilies, (c + 1) * nFamilies);
           }
           const perUserTokens = wanted * scenario.resolution_minutes * rate * intensityScale;
-          const cost = perUserTokens * usdPerToken * usageFactor;
+          const cost = perUserTokens * usdPerToken * sessionFactor;
+          const weekCost = perUserTokens * usdPerToken * weekFactor;
           const sessionRoom = session - (windowUsed[c] as number);
           let weekRoom = weekly - (weekUsed[c] as number);
           // A per-family cap binds when that family's share of the cost does not fit: the
@@ -371,19 +374,18 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
               (cap - (familyWeekUsed[c * nFamilies + f] as number)) / (costShare[f] as number),
             );
           }
-          const room = Math.min(sessionRoom, weekRoom);
-          const fraction = cost > 0 ? Math.max(0, Math.min(1, room / cost)) : 1;
           // Against the 5-hour window: what the week let through; against the week: what the
           // window let through.
-          const weekFraction = cost > 0 ? Math.max(0, Math.min(1, weekRoom / cost)) : 1;
+          const weekFraction = weekCost > 0 ? Math.max(0, Math.min(1, weekRoom / weekCost)) : 1;
           const sessionFraction = cost > 0 ? Math.max(0, Math.min(1, sessionRoom / cost)) : 1;
+          const fraction = Math.min(weekFraction, sessionFraction);
           windowWanted[c] = (windowWanted[c] as number) + cost * weekFraction;
           if (session > 0)
             sessionRatio[c] = Math.max(sessionRatio[c] as number, (windowWanted[c] as number) / session);
-          const weekWants = cost * sessionFraction;
+          const weekWants = weekCost * sessionFraction;
           weekWanted[c] = (weekWanted[c] as number) + weekWants;
           let ratio = weekly > 0 ? (weekWanted[c] as number) / weekly : Number.POSITIVE_INFINITY;
-          const charged = cost * fraction;
+          const charged = weekCost * fraction;
           for (const f of capped) {
             const i = c * nFamilies + f;
             const share = costShare[f] as number;
@@ -395,7 +397,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
             );
           }
           weekRatio[c] = Math.max(weekRatio[c] as number, ratio);
-          windowUsed[c] = (windowUsed[c] as number) + charged;
+          windowUsed[c] = (windowUsed[c] as number) + cost * fraction;
           weekUsed[c] = (weekUsed[c] as number) + charged;
           planTokens += perUserTokens * fraction * cohort.users;
         }

@@ -33,12 +33,15 @@ export function localWeekdayAndHour(ms: number, timeZone: string): { weekday: nu
   return { weekday, hour };
 }
 
-export function isPeak(rule: PeakRule | null, ms: number): boolean {
+/** When a rule's peak is: its zone, weekdays and hours. */
+type PeakHours = Pick<PeakRule, "time_zone" | "weekdays" | "hours">;
+
+export function isPeak(rule: PeakHours | null, ms: number): boolean {
   if (!rule) return false;
   return isPeakHour(rule, localWeekdayAndHour(ms, rule.time_zone));
 }
 
 /** Whether a local weekday and hour fall in the rule's peak (for callers that know them). */
-export function isPeakHour(rule: PeakRule, local: { weekday: number; hour: number }): boolean {
+export function isPeakHour(rule: PeakHours, local: { weekday: number; hour: number }): boolean {
   return rule.weekdays.includes(local.weekday) && local.hour >= rule.hours[0] && local.hour < rule.hours[1];
 }

@@ -8,7 +8,14 @@ import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { DimensionSpec } from "../limits/dimension.ts";
 import type { Usage } from "../protocol/anthropic.ts";
 import { isPeak } from "./peak.ts";
-import type { ApiPlan, ModelClass, Plan, Policy, SubscriptionPlan } from "./schema.ts";
+import {
+  type ApiPlan,
+  type ModelClass,
+  type Plan,
+  type Policy,
+  peakUsageFactor,
+  type SubscriptionPlan,
+} from "./schema.ts";
 import { type UnitPrices, unitPrices, usageUnits, usdToUnits } from "./usage-units.ts";
 
 const HOUR = 3_600_000;
@@ -132,17 +139,20 @@ export function planLimits(
   if (cached) return cached;
 
   const prices = unitPrices(modelClass);
-  const multiplier =
-    plan.kind === "subscription" && peak && plan.peak?.mode === "multiplier" ? plan.peak.factor : 1;
   const dimensions =
     plan.kind === "subscription"
       ? subscriptionDimensions(plan, family, peak, capacityScale)
       : apiDimensions(plan, className, nowMs, capacityScale);
+  // Peak usage counts extra against the windows the rule names (by default the 5-hour one).
+  const factors =
+    plan.kind === "subscription"
+      ? dimensions.map((spec) => (peak ? peakUsageFactor(plan.peak, spec.name === "5h" ? "5h" : "week") : 1))
+      : [];
   const costs =
     plan.kind === "subscription"
       ? (usage: Usage) => {
-          const units = Math.ceil(usageUnits(prices, usage) * multiplier);
-          return dimensions.map(() => units);
+          const units = usageUnits(prices, usage);
+          return factors.map((factor) => Math.ceil(units * factor));
         }
       : (usage: Usage) => [
           1,

@@ -39,6 +39,11 @@ export const modelClassSchema = z
   })
   .strict();
 
+/** The peak multiplier on usage for a window kind ("5h", or "week" for weekly ones) at an instant that is peak. */
+export function peakUsageFactor(rule: PeakRule | null, window: "5h" | "week"): number {
+  return rule?.mode === "multiplier" && rule.applies_to.includes(window) ? rule.factor : 1;
+}
+
 export const peakRuleSchema = z
   .object({
     time_zone: z.string().refine((zone) => {
@@ -56,6 +61,15 @@ export const peakRuleSchema = z
     mode: z.enum(["shrink", "multiplier"]),
     /** shrink: limits × factor (< 1); multiplier: usage × factor (> 1). */
     factor: z.number().positive(),
+    /**
+     * Which windows peak usage counts extra against (multiplier mode). Public descriptions of
+     * the coding plans' peak-hour rule name the 5-hour limit only: weekly limits count usage
+     * as it is, unless a plan says otherwise.
+     */
+    applies_to: z
+      .array(z.enum(["5h", "week"]))
+      .min(1)
+      .default(["5h"]),
   })
   .strict();
 

@@ -342,7 +342,12 @@ describe("planner", () => {
 
 describe("planner limits as the gateway enforces them", () => {
   /** One plan, one cohort, busy every hour of every day: only the limits shape its demand. */
-  function heavyUser(days: number, planPolicy: NonNullable<typeof policy>, weeklyMultiplier = 1) {
+  function heavyUser(
+    days: number,
+    planPolicy: NonNullable<typeof policy>,
+    weeklyMultiplier = 1,
+    liftPeak = true,
+  ) {
     const scenario: Scenario = {
       ...quick,
       days,
@@ -370,7 +375,7 @@ describe("planner limits as the gateway enforces them", () => {
     return simulate(prepared, {
       startMs: start,
       sessionMultiplier: 1,
-      liftPeak: true,
+      liftPeak,
       apiMultiplier: 1,
       weeklyMultiplier,
     });
@@ -394,6 +399,27 @@ describe("planner limits as the gateway enforces them", () => {
       );
     assert.ok(week(2) > week(1) * 1.5, "a capped heavy user gets about twice as much");
     assert.ok(week(0.5) < week(1));
+  });
+
+  test("a peak multiplier counts against the 5-hour window only, unless the plan names the week too", () => {
+    const withPeak = (appliesTo: Array<"5h" | "week">) => {
+      const planPolicy = structuredClone(policy as NonNullable<typeof policy>);
+      const max = planPolicy.plans["max-5x"];
+      assert.ok(max?.kind === "subscription");
+      max.peak = {
+        time_zone: "UTC",
+        weekdays: [1, 2, 3, 4, 5, 6, 7],
+        hours: [0, 24],
+        mode: "multiplier",
+        factor: 2,
+        applies_to: appliesTo,
+      };
+      return heavyUser(7, planPolicy, 1, false).demand.reduce((sum, value) => sum + value, 0);
+    };
+    // A heavy user is weekly-capped: a week that counts peak usage double serves about half.
+    const fiveHourOnly = withPeak(["5h"]);
+    const both = withPeak(["5h", "week"]);
+    assert.ok(both < fiveHourOnly * 0.75, `${both} vs ${fiveHourOnly}`);
   });
 
   test("a per-family weekly budget binds: a lower Sonnet cap serves less in the week", () => {

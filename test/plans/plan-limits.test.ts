@@ -88,16 +88,23 @@ describe("plan limits", () => {
   });
 
   test("peak hours: `shrink` lowers the 5-hour budget, `multiplier` raises what usage costs", () => {
-    const withPeak = (mode: "shrink" | "multiplier"): Policy => {
+    const withPeak = (mode: "shrink" | "multiplier", appliesTo: string[] = ["5h"]): Policy => {
       const pro = defaultPolicy.plans.pro;
       assert.ok(pro?.kind === "subscription");
       return policySchema.parse({
         ...defaultPolicy,
-        version: `peak-${mode}`,
+        version: `peak-${mode}-${appliesTo.join("-")}`,
         plans: {
           pro: {
             ...pro,
-            peak: { time_zone: "UTC", weekdays: [1, 2, 3, 4, 5], hours: [9, 17], mode, factor: 0.5 },
+            peak: {
+              time_zone: "UTC",
+              weekdays: [1, 2, 3, 4, 5],
+              hours: [9, 17],
+              mode,
+              factor: 0.5,
+              applies_to: appliesTo,
+            },
           },
         },
       });
@@ -122,7 +129,13 @@ describe("plan limits", () => {
     assert.deepEqual(onPeak?.dimensions, offPeak?.dimensions, "budgets stay");
     const units = 1_000 * 300 + 200 * 1_500 + 300 * 375 + 50_000 * 30;
     assert.deepEqual(offPeak?.costs(usage), [units, units]);
-    assert.deepEqual(onPeak?.costs(usage), [Math.ceil(units * 0.5), Math.ceil(units * 0.5)]);
+    // The multiplier counts against the 5-hour window only, unless the plan names the week too.
+    assert.deepEqual(onPeak?.costs(usage), [Math.ceil(units * 0.5), units]);
+    const both = withPeak("multiplier", ["5h", "week"]);
+    assert.deepEqual(planLimits(both, "pro", "sonnet", tuesdayNoon)?.costs(usage), [
+      Math.ceil(units * 0.5),
+      Math.ceil(units * 0.5),
+    ]);
   });
 
   test("usage credits: one monthly window at API prices, whatever the peak rule", () => {
