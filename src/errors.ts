@@ -17,6 +17,9 @@ export type AnthropicErrorType =
   | "timeout_error"
   | "overloaded_error";
 
+/** Anthropic's `error.details.error_code` for a spend cap that is used up (spec/api.md §5.7). */
+export const SPEND_LIMIT_REACHED = "enforced_spend_limit_reached";
+
 export class HeadroomError extends Error {
   readonly status: number;
   readonly type: AnthropicErrorType;
@@ -26,6 +29,8 @@ export class HeadroomError extends Error {
   readonly param: string | null;
   /** For a 429: the limit (dimension) that refused, for /metrics. */
   readonly dimension: string | undefined;
+  /** Anthropic's `error.details` (e.g. `{error_code: "enforced_spend_limit_reached"}`). */
+  readonly details: Record<string, string> | undefined;
 
   constructor(
     status: number,
@@ -36,6 +41,7 @@ export class HeadroomError extends Error {
       param?: string | null;
       cause?: unknown;
       dimension?: string;
+      details?: Record<string, string>;
     } = {},
   ) {
     super(message, { cause: options.cause });
@@ -45,6 +51,7 @@ export class HeadroomError extends Error {
     this.headers = options.headers ?? {};
     this.param = options.param ?? null;
     this.dimension = options.dimension;
+    this.details = options.details;
   }
 }
 

@@ -2,12 +2,16 @@
  * The only place an error becomes wire format: Anthropic's envelope and OpenAI's. The error
  * family itself (`../errors.ts`) knows statuses and types, not protocols.
  */
-import type { HeadroomError } from "../errors.ts";
+import { type HeadroomError, SPEND_LIMIT_REACHED } from "../errors.ts";
 
 export function toAnthropicEnvelope(error: HeadroomError, requestId: string) {
   return {
     type: "error",
-    error: { type: error.type, message: error.message },
+    error: {
+      type: error.type,
+      message: error.message,
+      ...(error.details ? { details: error.details } : {}),
+    },
     request_id: requestId,
   };
 }
@@ -18,7 +22,8 @@ function openAICode(error: HeadroomError): string | null {
     case "authentication_error":
       return "invalid_api_key";
     case "rate_limit_error":
-      return "rate_limit_exceeded";
+      // OpenAI's code for a quota that is used up (retrying does not help until it renews).
+      return error.details?.error_code === SPEND_LIMIT_REACHED ? "insufficient_quota" : "rate_limit_exceeded";
     case "not_found_error":
       return error.param === "model" ? "model_not_found" : null;
     default:

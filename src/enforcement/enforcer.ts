@@ -7,7 +7,7 @@
  * only once no gateway keeps them, and every gateway sweeps for requests lost that way.
  */
 import { randomBytes } from "node:crypto";
-import { HeadroomError } from "../errors.ts";
+import { HeadroomError, SPEND_LIMIT_REACHED } from "../errors.ts";
 import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { Decision } from "../limits/dimension.ts";
 import type { CheckRequest, HeldLease, LimiterStore, RecordedRequests } from "../limits/limiter-store.ts";
@@ -20,7 +20,7 @@ import type { Policy } from "../plans/schema.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
 import { anthropicRateLimitHeaders, openAIRateLimitHeaders } from "../protocol/rate-limit-headers.ts";
 import type { KeyIdentity } from "../stores/store.ts";
-import { type CreditsState, levelOf, refusalMessage } from "./refusal-message.ts";
+import { type CreditsState, isSpendCap, levelOf, refusalMessage } from "./refusal-message.ts";
 
 /** Output tokens assumed for an account with no history yet. */
 const DEFAULT_OUTPUT_ESTIMATE = 256;
@@ -270,12 +270,16 @@ export class Enforcer {
     const retryAfterMs =
       decision.retryAfterMs === null ? null : Math.max(0, Math.min(decision.retryAfterMs, shortfall.waitMs));
     const headers = this.headers(admission, endpoint);
-    if (retryAfterMs !== null) {
+    // A used-up spend cap resumes at its period's start: Anthropic sends no retry-after, and
+    // one would only send clients into retries that cannot succeed.
+    const spendCap = isSpendCap(limits, binding.name);
+    if (retryAfterMs !== null && !spendCap) {
       headers["retry-after"] = String(Math.ceil(retryAfterMs / 1000));
       headers["retry-after-ms"] = String(retryAfterMs);
     }
     // SDKs retry 429s; beyond a minute (a 5-hour or weekly limit) retrying only burns attempts.
-    headers["x-should-retry"] = retryAfterMs !== null && retryAfterMs <= 60_000 ? "true" : "false";
+    headers["x-should-retry"] =
+      !spendCap && retryAfterMs !== null && retryAfterMs <= 60_000 ? "true" : "false";
     // Credits can continue past the plan's own subscription windows, not a level's or a rate.
     const creditable =
       limits.plan.kind === "subscription" &&
@@ -290,7 +294,11 @@ export class Enforcer {
       retryAfterMs,
       credits,
     });
-    return new HeadroomError(429, "rate_limit_error", message, { headers, dimension: binding.name });
+    return new HeadroomError(429, "rate_limit_error", message, {
+      headers,
+      dimension: binding.name,
+      ...(spendCap ? { details: { error_code: SPEND_LIMIT_REACHED } } : {}),
+    });
   }
 
   headers(admission: Admission, endpoint: "anthropic" | "openai"): Record<string, string> {

@@ -25,6 +25,22 @@ const LEVEL_WORDS: Record<Level, { noun: string; spend: string }> = {
   key: { noun: "key", spend: "Key budget" },
 };
 
+/**
+ * Whether a window is a spend cap (an API plan's monthly spend, usage credits, an organisation's,
+ * team's or key's own budget) rather than a subscription's usage window: a used-up spend cap
+ * is answered as Anthropic does (spec/api.md §5.7), without retry-after.
+ */
+export function isSpendCap(limits: PlanLimits, name: string): boolean {
+  const level = levelOf(name);
+  const rest = level?.rest ?? name;
+  if (RATE_WORDS[rest]) return false;
+  const usageWindow =
+    rest === "5h" ||
+    rest.startsWith("week-") ||
+    (rest === "week" && (level === undefined || limits.levelPlans?.[level.level] !== undefined));
+  return !usageWindow;
+}
+
 /** What usage credits could do for a refused subscription request. */
 export type CreditsState = "not applicable" | "off" | "used up";
 
