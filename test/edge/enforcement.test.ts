@@ -374,6 +374,23 @@ describe("dated policies: the deal doubles limits at exactly its date, with no r
     const onPeak = peakStart - limit(await limitsOf(server, key), "5h").remaining;
     assert.ok(Math.abs(onPeak - 1.5 * offPeak) < 1e-6, `peak ${onPeak} vs off-peak ${offPeak}`);
   });
+
+  test("peak usage counts 1.5 times against the 5-hour window only: the weekly budget takes it as it is", async () => {
+    const client = new Anthropic({
+      baseURL: server.url,
+      apiKey: (await server.gateway.accounts.createKey("peaky-week", "pro")).key,
+      maxRetries: 0,
+    });
+    const key = client.apiKey ?? "";
+    clock.now = Date.UTC(2026, 2, 11, 14); // Wednesday 07:00 PDT: peak
+    const before = await limitsOf(server, key);
+    await ask(client, 1_000, "claude-sonnet-4-6", 1_000);
+    const after = await limitsOf(server, key);
+    const session = limit(before, "5h").remaining - limit(after, "5h").remaining;
+    const week = limit(before, "week").remaining - limit(after, "week").remaining;
+    assert.ok(week > 0);
+    assert.ok(Math.abs(session - 1.5 * week) <= 1e-6 + 0.01 * week, `5h ${session} vs week ${week}`);
+  });
 });
 
 describe("streamed output is charged as produced", () => {

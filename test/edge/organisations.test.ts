@@ -106,6 +106,59 @@ function describeLevels(store: "memory" | "Redis", skip?: string) {
         /^Organisation spend limit \(monthly\): this request needs about \$0\.0000\d+, \$0\.0000\d+ of \$0\.001 is left \(organisation tiny\), resets at /,
       );
       if (store === "memory") assert.match(refused, /resets at 2026-08-01T00:00:00Z\.$/);
+      // Answered as Anthropic answers a used-up spend cap: its error code, and no retry-after
+      // (usage resumes at the period's start; retries before it cannot succeed).
+      const raw = await fetch(`${server.url}/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": keys.dave as string, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "claude-haiku-4-5",
+          max_tokens: 10,
+          messages: [{ role: "user", content: "hi" }],
+        }),
+      });
+      assert.equal(raw.status, 429);
+      assert.equal(raw.headers.get("retry-after"), null);
+      assert.equal(raw.headers.get("retry-after-ms"), null);
+      assert.equal(raw.headers.get("x-should-retry"), "false");
+      const body = (await raw.json()) as { error: { type: string; details?: { error_code?: string } } };
+      assert.equal(body.error.type, "rate_limit_error");
+      assert.equal(body.error.details?.error_code, "enforced_spend_limit_reached");
+      // The same key's OpenAI endpoint: OpenAI's code for a used-up quota.
+      const openai = await fetch(`${server.url}/v1/chat/completions`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${keys.dave as string}`, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "claude-haiku-4-5",
+          max_tokens: 10,
+          messages: [{ role: "user", content: "hi" }],
+        }),
+      });
+      assert.equal(openai.status, 429);
+      assert.equal(openai.headers.get("retry-after"), null);
+      assert.equal(((await openai.json()) as { error: { code: string } }).error.code, "insufficient_quota");
+    });
+
+    test("a rate refusal keeps its retry-after and carries no spend-cap code", async () => {
+      const [alice] = [client(keys.alice as string)];
+      let refusedRaw: Response | undefined;
+      for (let i = 0; i < 5 && !refusedRaw; i++) {
+        const raw = await fetch(`${server.url}/v1/messages`, {
+          method: "POST",
+          headers: { "x-api-key": alice.apiKey ?? "", "content-type": "application/json" },
+          body: JSON.stringify({
+            model: "claude-haiku-4-5",
+            max_tokens: 5,
+            messages: [{ role: "user", content: "hi" }],
+          }),
+        });
+        if (raw.status === 429) refusedRaw = raw;
+        else await raw.arrayBuffer();
+      }
+      assert.ok(refusedRaw, "the team's 3 requests a minute refuse within 5");
+      assert.ok(Number(refusedRaw.headers.get("retry-after")) > 0);
+      const body = (await refusedRaw.json()) as { error: { details?: unknown } };
+      assert.equal(body.error.details, undefined);
     });
 
     test("a key can be held to less than its account's plan; the account's other keys are not", async () => {
