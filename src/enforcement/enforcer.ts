@@ -18,7 +18,11 @@ import { creditLimits, type PlanLimits, planLimits, withLeaseMs } from "../plans
 import type { PolicyBook } from "../plans/policy-book.ts";
 import type { Policy } from "../plans/schema.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
-import { anthropicRateLimitHeaders, openAIRateLimitHeaders } from "../protocol/rate-limit-headers.ts";
+import {
+  anthropicRateLimitHeaders,
+  openAIRateLimitHeaders,
+  unifiedRateLimitHeaders,
+} from "../protocol/rate-limit-headers.ts";
 import type { KeyIdentity } from "../stores/store.ts";
 import { type CreditsState, isSpendCap, levelOf, refusalMessage } from "./refusal-message.ts";
 
@@ -269,7 +273,7 @@ export class Enforcer {
     const { dimension: binding, index: at } = shortfall;
     const retryAfterMs =
       decision.retryAfterMs === null ? null : Math.max(0, Math.min(decision.retryAfterMs, shortfall.waitMs));
-    const headers = this.headers(admission, endpoint);
+    const headers = this.headers(admission, endpoint, binding.name);
     // A used-up spend cap resumes at its period's start: Anthropic sends no retry-after, and
     // one would only send clients into retries that cannot succeed.
     const spendCap = isSpendCap(limits, binding.name);
@@ -301,11 +305,19 @@ export class Enforcer {
     });
   }
 
-  headers(admission: Admission, endpoint: "anthropic" | "openai"): Record<string, string> {
+  headers(
+    admission: Admission,
+    endpoint: "anthropic" | "openai",
+    /** The window that refused, for a refusal's headers. */
+    refusedBy?: string,
+  ): Record<string, string> {
     const headers =
       endpoint === "anthropic"
         ? anthropicRateLimitHeaders(admission.decision)
         : openAIRateLimitHeaders(admission.decision);
+    // Claude Code reads the unified family for subscription plans (their windows, not credits').
+    if (endpoint === "anthropic" && admission.limits.plan.kind === "subscription" && !admission.onCredits)
+      Object.assign(headers, unifiedRateLimitHeaders(admission.decision, refusedBy));
     if (admission.onCredits) headers["headroom-usage-credits"] = "in-use";
     return headers;
   }

@@ -82,3 +82,60 @@ export function openAIRateLimitHeaders(decision: Decision): Record<string, strin
 }
 
 export { iso as rfc3339 };
+
+/** The claim names Claude Code reads in `anthropic-ratelimit-unified-representative-claim`. */
+function claimOf(name: string): string | undefined {
+  if (name === "5h") return "five_hour";
+  if (name === "week") return "seven_day";
+  if (name.startsWith("week-")) return `seven_day_${name.slice(5)}`;
+  return undefined;
+}
+
+/** Utilisation at which a subscription's status turns to `allowed_warning`. */
+export const UNIFIED_WARNING_UTILIZATION = 0.8;
+
+const epochSeconds = (ms: number) => String(Math.floor(ms / 1000));
+const utilization = (dimension: DimensionResult) =>
+  dimension.limit > 0
+    ? Math.min(1, Math.max(0, (dimension.limit - dimension.remaining) / dimension.limit))
+    : 1;
+
+/**
+ * Subscription plans' `anthropic-ratelimit-unified-*` family (spec/api.md §5.3, §8.5): status,
+ * 5-hour and 7-day utilisation (0–1) and resets (epoch seconds), and the representative claim —
+ * the window that refused, or else the most used — whose reset is `-unified-reset`.
+ */
+export function unifiedRateLimitHeaders(decision: Decision, refusedBy?: string): Record<string, string> {
+  const headers: Record<string, string> = {};
+  // The refusing window if it is one of the plan's own (an organisation's or team's is not a
+  // claim Claude Code knows), else the most used.
+  let representative = refusedBy !== undefined && claimOf(refusedBy) ? find(decision, refusedBy) : undefined;
+  if (!representative)
+    for (const dimension of decision.dimensions)
+      if (
+        claimOf(dimension.name) &&
+        (!representative || utilization(dimension) > utilization(representative))
+      )
+        representative = dimension;
+  if (!representative) return headers;
+  const session = find(decision, "5h");
+  const week = find(decision, "week");
+  const most = Math.max(...decision.dimensions.filter((d) => claimOf(d.name)).map(utilization));
+  headers["anthropic-ratelimit-unified-status"] =
+    refusedBy !== undefined
+      ? "rejected"
+      : most >= UNIFIED_WARNING_UTILIZATION
+        ? "allowed_warning"
+        : "allowed";
+  headers["anthropic-ratelimit-unified-reset"] = epochSeconds(representative.resetAtMs);
+  headers["anthropic-ratelimit-unified-representative-claim"] = claimOf(representative.name) as string;
+  if (session) {
+    headers["anthropic-ratelimit-unified-5h-utilization"] = String(Number(utilization(session).toFixed(4)));
+    headers["anthropic-ratelimit-unified-5h-reset"] = epochSeconds(session.resetAtMs);
+  }
+  if (week) {
+    headers["anthropic-ratelimit-unified-7d-utilization"] = String(Number(utilization(week).toFixed(4)));
+    headers["anthropic-ratelimit-unified-7d-reset"] = epochSeconds(week.resetAtMs);
+  }
+  return headers;
+}

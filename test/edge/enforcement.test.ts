@@ -198,6 +198,47 @@ describe("subscription plans: 5-hour and weekly windows", () => {
     }
   }
 
+  test("subscription answers carry the anthropic-ratelimit-unified-* family Claude Code reads", async () => {
+    const key = (await server.gateway.accounts.createKey("unified", "pro")).key;
+    const send = () =>
+      fetch(`${server.url}/v1/messages`, {
+        method: "POST",
+        headers: { "x-api-key": key, "content-type": "application/json" },
+        body: JSON.stringify({
+          model: "claude-sonnet-4-6",
+          max_tokens: 3_500,
+          messages: [{ role: "user", content: "sim:tokens=3500" }],
+        }),
+      });
+    const startedAt = clock.now;
+    const first = await send();
+    await first.arrayBuffer();
+    assert.equal(first.status, 200);
+    const h = (response: Response, name: string) =>
+      response.headers.get(`anthropic-ratelimit-unified-${name}`);
+    assert.equal(h(first, "status"), "allowed");
+    // One 3,500-token Sonnet reply ≈ $0.0525 of the $0.30 window and of the $1 week.
+    const session = Number(h(first, "5h-utilization"));
+    const week = Number(h(first, "7d-utilization"));
+    assert.ok(Math.abs(session - 0.0525 / 0.3) < 0.01, `5h ${session}`);
+    assert.ok(Math.abs(week - 0.0525 / 1) < 0.005, `7d ${week}`);
+    assert.equal(h(first, "5h-reset"), String(Math.floor((startedAt + 5 * HOUR) / 1000)));
+    assert.equal(h(first, "representative-claim"), "five_hour", "the most used window");
+    let refused: Response | undefined;
+    const statuses: string[] = [];
+    for (let i = 0; i < 10 && !refused; i++) {
+      const response = await send();
+      await response.arrayBuffer();
+      if (response.status === 429) refused = response;
+      else statuses.push(h(response, "status") ?? "");
+    }
+    assert.ok(refused, "the window refuses within ten replies");
+    assert.ok(statuses.includes("allowed_warning"), `warned before refusing: ${statuses.join(", ")}`);
+    assert.equal(h(refused, "status"), "rejected");
+    assert.equal(h(refused, "representative-claim"), "five_hour");
+    assert.equal(h(refused, "reset"), String(Math.floor((startedAt + 5 * HOUR) / 1000)));
+  });
+
   test("a pro key's 5-hour window starts at its first request and resets five hours later", async () => {
     const firstAt = clock.now;
     const first = await untilRefused(pro);
@@ -408,6 +449,23 @@ describe("streamed output is charged as produced", () => {
     });
   });
   after(() => server.stop());
+
+  test("an API plan's answers carry the standard headers, not the subscriptions' unified family", async () => {
+    const own = (await server.gateway.accounts.createKey("api-headers", "api-tier-1")).key;
+    const api = await fetch(`${server.url}/v1/messages`, {
+      method: "POST",
+      headers: { "x-api-key": own, "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "claude-sonnet-4-6",
+        max_tokens: 5,
+        messages: [{ role: "user", content: "hi" }],
+      }),
+    });
+    await api.arrayBuffer();
+    assert.equal(api.status, 200);
+    assert.ok(api.headers.get("anthropic-ratelimit-requests-limit"));
+    assert.equal(api.headers.get("anthropic-ratelimit-unified-status"), null);
+  });
 
   test("a completed stream is charged exactly the tokens streamed", async () => {
     const client = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
