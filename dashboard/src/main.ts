@@ -406,8 +406,8 @@ function PlannerView() {
   return html`<section aria-labelledby="planner-title">
     <h2 id="planner-title">Planner</h2>
     <form class="create" onSubmit=${submit}>
-      <label for="scenario">Scenario file (on the gateway's machine)</label>
-      <input id="scenario" name="scenario" size="48" value="examples/colossus-deal.yaml" required />
+      <label for="scenario">Scenario (a file in the planner's scenarios folder)</label>
+      <input id="scenario" name="scenario" size="48" value="colossus-deal.yaml" required />
       <button type="submit" disabled=${running}>${running ? "Planning…" : "Run the plan"}</button>
     </form>
     <p class="hint">A plan simulates a week of demand against the fleet before and after the change: it takes about half a minute.</p>

@@ -7,6 +7,7 @@
  * time to first token); the capacity model replaces them with fleet-derived ones.
  * `created_at` is the catalog date headroom lists, not a claim about a release date.
  */
+import { fileURLToPath } from "node:url";
 import type { Config, ModelConfig, SimulationProfile } from "./schema.ts";
 import { limiterSchema, metricsSchema, routingSchema, serverSchema } from "./schema.ts";
 
@@ -63,6 +64,9 @@ export const defaultModels: ModelConfig[] = [
   simulatedModel("claude-haiku-4-5", "Claude Haiku 4.5", "2025-10-01", "haiku"),
 ];
 
+/** The scenarios shipped with headroom, the planner's default folder. */
+const SHIPPED_EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
+
 export function defaultConfig(): Config {
   return {
     server: serverSchema.parse({}),
@@ -73,6 +77,7 @@ export function defaultConfig(): Config {
     routing: routingSchema.parse({}),
     limiter: limiterSchema.parse({}),
     metrics: metricsSchema.parse({}),
+    planner: { scenarios_dir: SHIPPED_EXAMPLES },
     routes: [
       { match: "claude-fable-*", model: "claude-fable-5" },
       { match: "claude-opus-*", model: "claude-opus-4-8" },

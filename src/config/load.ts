@@ -29,6 +29,7 @@ export function mergeConfig(base: Config, file: ConfigFile): Config {
     limiter: { ...base.limiter, ...file.limiter },
     metrics: { ...base.metrics, ...file.metrics },
     capacity: file.capacity ?? base.capacity,
+    planner: file.planner ?? base.planner,
   };
 }
 
@@ -91,6 +92,7 @@ export function loadConfig(
         ...config.capacity,
         fleet: resolve(dirname(resolve(options.file)), config.capacity.fleet),
       };
+    config.planner = { scenarios_dir: resolve(dirname(resolve(options.file)), config.planner.scenarios_dir) };
   }
   const overrides = options.overrides ?? {};
   if (overrides.host) config.server.host = overrides.host;

@@ -237,6 +237,16 @@ export const capacitySchema = z
   })
   .strict();
 
+export const plannerSchema = z
+  .object({
+    /**
+     * The only folder the admin API's and dashboard's planner reads scenarios from (a path in
+     * the file is relative to it). Default: the examples shipped with headroom.
+     */
+    scenarios_dir: z.string().min(1),
+  })
+  .strict();
+
 export const configFileSchema = z
   .object({
     server: serverSchema.partial().optional(),
@@ -244,6 +254,7 @@ export const configFileSchema = z
     models: z.array(modelSchema).optional(),
     routes: z.array(routeSchema).optional(),
     capacity: capacitySchema.optional(),
+    planner: plannerSchema.optional(),
     routing: routingSchema.partial().optional(),
     limiter: limiterSchema.partial().optional(),
     metrics: metricsSchema.partial().optional(),
@@ -277,4 +288,6 @@ export interface Config {
   upstream_override?: string;
   /** When set, capacity comes from this fleet (path resolved against the config file). */
   capacity?: { fleet: string; share: number };
+  /** Where the admin API's planner may read scenarios (absolute; resolved against the config file). */
+  planner: { scenarios_dir: string };
 }

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { resolve } from "node:path";
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { compileErrors, validate } from "@readme/openapi-parser";
@@ -28,10 +30,26 @@ describe("the admin API", () => {
     };
   };
 
+  // The planner's folder: a scenario that fails fast, a fleet beside it, and a link leading out.
+  const scenarios = mkdtempSync(join(tmpdir(), "headroom-scenarios-"));
+  writeFileSync(join(scenarios, "broken.yaml"), "fleet: missing-fleet.yaml\npolicy: nope.yaml\n");
+  writeFileSync(join(scenarios, "quick.yaml"), "fleet: f.yaml\n");
+  writeFileSync(join(scenarios, "colossus-fleet.yaml"), "sites: []\n");
+  symlinkSync("/etc/passwd", join(scenarios, "outside.yaml"));
+
   before(async () => {
-    server = await startTestGateway({ env: { HEADROOM_ADMIN_TOKEN: ADMIN }, clock: () => clock.now });
+    server = await startTestGateway({
+      env: { HEADROOM_ADMIN_TOKEN: ADMIN },
+      clock: () => clock.now,
+      configure: (config) => {
+        config.planner = { scenarios_dir: scenarios };
+      },
+    });
   });
-  after(() => server.stop());
+  after(async () => {
+    await server.stop();
+    rmSync(scenarios, { recursive: true, force: true });
+  });
 
   test("401 without a token or with a wrong one, 403 with a customer key", async () => {
     const none = await call("GET", "/keys", undefined, "");
@@ -174,10 +192,50 @@ describe("the admin API", () => {
     );
   });
 
-  test("the planner refuses a scenario file that is not there, naming the field", async () => {
-    const missing = await call("POST", "/plans", { scenario: "no/such/scenario.yaml" });
-    assert.equal(missing.status, 400);
-    assert.match(String((missing.body.error as { message: string }).message), /^scenario: no file/);
+  test("the planner reads only its scenarios folder, and what it refuses says nothing of other files", async () => {
+    const message = (answer: { body: Record<string, unknown> }) =>
+      String((answer.body.error as { message: string }).message);
+    const refusals = [];
+    for (const scenario of [
+      "/etc/passwd",
+      "/etc/shadow",
+      "/nonexistent",
+      "../package.json",
+      "../../../../etc/hosts.yaml",
+      "no/such/scenario.yaml",
+      "outside.yaml", // a symbolic link in the folder pointing outside it
+      "colossus-fleet", // not a .yaml name
+    ]) {
+      const answer = await call("POST", "/plans", { scenario });
+      assert.equal(answer.status, 400, scenario);
+      refusals.push(message(answer).replace(scenario, "NAME"));
+      assert.match(message(answer), /^scenario: no scenario ".*" in the planner's scenarios folder/);
+    }
+    // Every refusal reads alike: existence, type and contents of other files do not show.
+    assert.equal(new Set(refusals).size, 1, refusals.join("\n"));
+    const listed = await call("GET", "/plans/scenarios");
+    const names = (listed.body.data as Array<{ name: string }>).map((entry) => entry.name);
+    assert.ok(names.includes("quick.yaml") && names.includes("broken.yaml"), names.join(", "));
+    assert.ok(!names.some((name) => name.includes("fleet")), "fleets are not scenarios");
+  });
+
+  test("one plan runs at a time: a second while one runs gets 409", async () => {
+    const message = (answer: { body: Record<string, unknown> }) =>
+      String((answer.body.error as { message: string }).message);
+    // Two at once: whichever arrives first runs (its process takes a second to start), the
+    // other is refused while it does.
+    const answers = await Promise.all([
+      call("POST", "/plans", { scenario: "broken.yaml" }),
+      call("POST", "/plans", { scenario: "broken.yaml" }),
+    ]);
+    const statuses = answers.map((answer) => answer.status).sort();
+    assert.deepEqual(statuses, [400, 409]);
+    const busy = answers.find((answer) => answer.status === 409) as (typeof answers)[number];
+    const ran = answers.find((answer) => answer.status === 400) as (typeof answers)[number];
+    assert.match(message(busy), /^A plan is already running \(broken\.yaml, started \d+ s ago\)/);
+    assert.match(message(ran), /^The plan failed: /);
+    // Once it ended, the next one runs (and fails the same way, not 409).
+    assert.equal((await call("POST", "/plans", { scenario: "broken.yaml" })).status, 400);
   });
 
   test("without a fleet configured, /fleet says how to configure one", async () => {

@@ -218,9 +218,7 @@ describe("the dashboard's fleet view in Chromium", { skip }, () => {
       await page.screenshot({ path: "test-results/dashboard-fleet.png", fullPage: true });
       // The planner runs in a child process (tens of seconds of CPU); its verdicts and charts come back.
       await page.getByRole("button", { name: "Planner" }).click();
-      await page
-        .getByLabel("Scenario file (on the gateway's machine)")
-        .fill(resolve("examples/colossus-deal.yaml"));
+      await page.getByLabel("Scenario (a file in the planner's scenarios folder)").fill("colossus-deal.yaml");
       await page.getByRole("button", { name: "Run the plan" }).click();
       await page.locator('tr[data-side="after"] .verdict').waitFor({ timeout: 240_000 });
       const verdicts = await page.locator("table.verdicts tbody tr").allInnerTexts();

@@ -29,7 +29,7 @@ import { DeploymentBalancer } from "../../upstreams/deployments.ts";
 import { presentedKey } from "../auth.ts";
 import { familyLoad } from "../family-load.ts";
 import type { EdgeServices } from "../services.ts";
-import { runPlan } from "./plan-runner.ts";
+import { PlanRunner } from "./plan-runner.ts";
 import { type AdminRoute, openApiDocument, registerAdminRoutes, route } from "./routes.ts";
 
 export const ADMIN_PREFIX = "/admin/v1";
@@ -116,6 +116,8 @@ function policyTimeline(policies: PolicyBook, nowMs: number) {
 
 function routes(services: AdminServices): AdminRoute[] {
   const { accounts } = services;
+  // One per gateway: at most one plan runs at a time, from the scenarios folder only.
+  const planner = new PlanRunner(services.config.planner.scenarios_dir, services.clock);
   const found = <T>(value: T | undefined | false, what: string): T => {
     if (value === undefined || value === false) throw notFound(`No ${what}.`);
     return value;
@@ -471,13 +473,27 @@ function routes(services: AdminServices): AdminRoute[] {
       path: "/plans",
       summary: "Run the capacity planner on a scenario file (in a child process; tens of seconds)",
       tag: "planner",
-      body: z.object({ scenario: z.string().min(1) }),
+      body: z.object({
+        scenario: z
+          .string()
+          .min(1)
+          .max(1_000)
+          .describe("a scenario file's name inside planner.scenarios_dir"),
+      }),
       response: z.object({
         plan: z.record(z.string(), z.unknown()),
         charts: z.object({ week_before: z.string(), week_after: z.string(), tornado: z.string() }),
         seconds: z.number(),
       }),
-      handler: async ({ body }) => runPlan(body.scenario),
+      handler: async ({ body }) => planner.run(body.scenario),
+    }),
+    route({
+      method: "GET",
+      path: "/plans/scenarios",
+      summary: "The scenario files the planner may run (its scenarios folder, planner.scenarios_dir)",
+      tag: "planner",
+      response: list(z.object({ name: z.string() })),
+      handler: async () => ({ data: planner.scenarios().map((name) => ({ name })) }),
     }),
     route({
       method: "GET",

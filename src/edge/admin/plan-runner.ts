@@ -2,16 +2,21 @@
  * Runs the capacity planner for the admin API in a child process (`headroom plan --json --out`),
  * never on the gateway's event loop: a plan with its sensitivity takes tens of seconds of CPU.
  * Answers the plan's JSON (verdicts and margins) and its three SVG charts.
+ *
+ * It reads scenarios only from its folder (`planner.scenarios_dir`): a name is resolved inside
+ * it, symbolic links included, and anything else is refused before any file is touched, so
+ * the answer never says whether, or what, a file elsewhere is. One plan runs at a time.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { invalidRequest } from "../../errors.ts";
+import { HeadroomError, invalidRequest } from "../../errors.ts";
 
 const BIN = fileURLToPath(new URL("../../../bin/headroom.js", import.meta.url));
 const TIME_LIMIT_MS = 5 * 60_000;
+const SCENARIO_FILE = /\.ya?ml$/i;
 
 export interface PlanRun {
   plan: Record<string, unknown>;
@@ -19,13 +24,92 @@ export interface PlanRun {
   seconds: number;
 }
 
-export async function runPlan(scenario: string): Promise<PlanRun> {
-  if (!existsSync(scenario))
-    throw invalidRequest(`scenario: no file ${scenario} on the gateway's machine.`, "scenario");
+export class PlanRunner {
+  private running: { since: number; scenario: string } | undefined;
+
+  constructor(
+    private readonly scenariosDir: string,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /** The scenario files the folder offers (names relative to it). */
+  scenarios(): string[] {
+    try {
+      // A scenario names its fleet at the top level; fleets and policies beside it do not.
+      return readdirSync(this.scenariosDir, { recursive: true, encoding: "utf8" })
+        .filter((name) => SCENARIO_FILE.test(name) && /^fleet:/m.test(this.head(name)))
+        .sort();
+    } catch {
+      return [];
+    }
+  }
+
+  /** The start of a file inside the folder ("" for one that is not, or not readable). */
+  private head(name: string): string {
+    try {
+      return readFileSync(this.resolveScenario(name), "utf8").slice(0, 64 * 1024);
+    } catch {
+      return "";
+    }
+  }
+
+  /** The scenario's real path inside the folder, or a refusal that says nothing of the outside. */
+  resolveScenario(name: string): string {
+    const refuse = () =>
+      invalidRequest(
+        `scenario: no scenario "${name}" in the planner's scenarios folder (planner.scenarios_dir); give a .yaml name inside it, as GET /admin/v1/plans/scenarios lists.`,
+        "scenario",
+      );
+    if (isAbsolute(name) || name.includes("\0") || !SCENARIO_FILE.test(name)) throw refuse();
+    let root: string;
+    try {
+      root = realpathSync(this.scenariosDir);
+    } catch {
+      throw refuse();
+    }
+    const lexical = resolve(root, name);
+    if (!inside(root, lexical)) throw refuse();
+    let real: string;
+    try {
+      real = realpathSync(lexical);
+      if (!statSync(real).isFile()) throw refuse();
+    } catch {
+      throw refuse();
+    }
+    if (!inside(root, real)) throw refuse();
+    return real;
+  }
+
+  async run(name: string): Promise<PlanRun> {
+    const scenario = this.resolveScenario(name);
+    if (this.running) {
+      const seconds = Math.round((this.clock() - this.running.since) / 1000);
+      throw new HeadroomError(
+        409,
+        "invalid_request_error",
+        `A plan is already running (${this.running.scenario}, started ${seconds} s ago); one runs at a time: try again when it ends.`,
+        { headers: { "retry-after": "10" } },
+      );
+    }
+    this.running = { since: this.clock(), scenario: name };
+    try {
+      return await runPlanProcess(scenario);
+    } finally {
+      this.running = undefined;
+    }
+  }
+}
+
+function inside(root: string, path: string): boolean {
+  const rel = relative(root, path);
+  return rel !== "" && !rel.startsWith(`..${sep}`) && rel !== ".." && !isAbsolute(rel);
+}
+
+async function runPlanProcess(scenario: string): Promise<PlanRun> {
   const out = mkdtempSync(join(tmpdir(), "headroom-plan-"));
   const started = performance.now();
   try {
-    const stdout = await new Promise<string>((resolve, reject) => {
+    const stdout = await new Promise<string>((resolvePlan, reject) => {
       execFile(
         process.execPath,
         [BIN, "plan", "--scenario", scenario, "--json", "--out", out],
@@ -38,11 +122,11 @@ export async function runPlan(scenario: string): Promise<PlanRun> {
                 "scenario",
               ),
             );
-          else resolve(text);
+          else resolvePlan(text);
         },
       );
     });
-    const svg = (name: string) => readFileSync(join(out, name), "utf8");
+    const svg = (file: string) => readFileSync(join(out, file), "utf8");
     return {
       plan: JSON.parse(stdout) as Record<string, unknown>,
       charts: {
