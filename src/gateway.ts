@@ -30,6 +30,7 @@ import { connectRedis, connectRedisCluster, RedisLimiterStore, whenReady } from 
 import { ResilientLimiterStore } from "./stores/resilient-limiter.ts";
 import type { Stores } from "./stores/store.ts";
 import { createTracing, type Tracing } from "./telemetry/tracing.ts";
+import { TokenCountPool } from "./tokens/count-pool.ts";
 import { createUpstreams } from "./upstreams/registry.ts";
 import { ModelRouter } from "./upstreams/routing.ts";
 import type { FleetSizing } from "./upstreams/simulated.ts";
@@ -209,6 +210,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     identities: new IdentityCache(accounts),
     ledger: stores.ledger,
     inFlight: new Set(),
+    tokenCounter: new TokenCountPool(),
     clock,
     ...limiting,
     policies,
@@ -366,6 +368,7 @@ async function shutdown(gateway: Gateway, app: FastifyInstance): Promise<void> {
   await closed;
   await Promise.all([...gateway.upstreams.values()].map((upstream) => upstream.close?.()));
   gateway.enforcer.close();
+  await gateway.tokenCounter.close();
   await gateway.stores.close();
   await gateway.limiter.close();
   await gateway.tracing.shutdown();

@@ -3,8 +3,9 @@
  * Claude Code posts to `/v1/messages?beta=true`; query strings are ignored by routing.
  */
 import type { FastifyInstance } from "fastify";
+import { overloaded } from "../errors.ts";
 import { countTokensRequestSchema, messagesRequestSchema } from "../protocol/anthropic.ts";
-import { countRequestTokens } from "../tokens/count.ts";
+import { CounterBusyError } from "../tokens/count-pool.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import { toAnthropicEnvelope } from "./envelopes.ts";
 import { type ExchangeServices, forwardedHeaders } from "./exchange.ts";
@@ -23,7 +24,7 @@ const anthropicStream: StreamFormat = {
 
 export function registerMessagesRoutes(
   app: FastifyInstance,
-  gateway: ExchangeServices & Pick<EdgeServices, "identities">,
+  gateway: ExchangeServices & Pick<EdgeServices, "identities" | "tokenCounter">,
 ): void {
   app.post(
     "/v1/messages",
@@ -53,6 +54,13 @@ export function registerMessagesRoutes(
       });
       return { input_tokens };
     }
-    return { input_tokens: countRequestTokens(body) };
+    try {
+      // Large prompts are counted on a worker thread: other keys' requests do not wait for them.
+      return { input_tokens: await gateway.tokenCounter.count(body) };
+    } catch (error) {
+      if (error instanceof CounterBusyError)
+        throw overloaded("Too many large prompts are waiting to be counted; try again shortly.", 5);
+      throw error;
+    }
   });
 }

@@ -12,6 +12,7 @@ import type { Config } from "../config/schema.ts";
 import type { Enforcer } from "../enforcement/enforcer.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
 import type { AccountStore } from "../stores/store.ts";
+import type { TokenCountPool } from "../tokens/count-pool.ts";
 import type { ModelRouter } from "../upstreams/routing.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 
@@ -41,6 +42,8 @@ export interface EdgeServices {
   ledger: Ledger;
   /** Requests between authentication and their ledger record. */
   inFlight: Set<InFlightRequest>;
+  /** Exact token counts; large requests off the event loop (tokens/count-pool.ts). */
+  tokenCounter: Pick<TokenCountPool, "count" | "close">;
   /** A span per request when OpenTelemetry export is configured (telemetry/tracing.ts). */
   tracer?: Tracer | undefined;
 }

@@ -14,7 +14,9 @@ describe("headroom fleet", () => {
         ["2026-02-28", "80,000"],
         ["2026-03-01", "100,000"],
         ["2026-05-06", "330,000"],
-        ["2028-06-01", "350,000"],
+        // The orbital site in sunlight, bound by its radiator: 50,000 m² × (2 × 413.4 W/m² less
+        // the nadir side's Earth infrared and albedo, 0.8236 × 295 W/m²) ÷ 1,800 W = 16,217 GB300.
+        ["2028-06-01", "346,217"],
       ],
     );
   });

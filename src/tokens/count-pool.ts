@@ -1,0 +1,92 @@
+/**
+ * Exact token counts for large requests, off the event loop. Byte-pair encoding costs ≈0.7 ms
+ * per 1,000 tokens, so a 10 MB prompt holds the thread for seconds: counted inline, every other
+ * key's requests and /healthz would wait that long. Requests under INLINE_TOKENS (estimated) are
+ * counted in place (tens of ms at most); larger ones go to one worker thread, in arrival order.
+ * What may wait for it is bounded (QUEUED_TOKENS): past that the caller is told to come
+ * back, not queued without end.
+ */
+import { extname } from "node:path";
+import { Worker } from "node:worker_threads";
+import type { CountTokensRequest } from "../protocol/anthropic.ts";
+import { countRequestTokens } from "./count.ts";
+import { estimateRequestTokens } from "./estimate.ts";
+
+/** Below this many estimated tokens (≈230 kB of text, ≈40 ms of encoding) a request is counted in place. */
+export const INLINE_TOKENS = 64_000;
+/** Estimated tokens that may wait for the worker at once (about four 32 MB bodies' worth). */
+export const QUEUED_TOKENS = 40_000_000;
+
+export class CounterBusyError extends Error {
+  override name = "CounterBusyError";
+}
+
+interface Pending {
+  resolve: (tokens: number) => void;
+  reject: (error: Error) => void;
+  estimated: number;
+}
+
+export class TokenCountPool {
+  private worker: Worker | undefined;
+  private readonly pending = new Map<number, Pending>();
+  private next = 0;
+  private queued = 0;
+
+  /** Counts inline when small, else on the worker. */
+  count(request: CountTokensRequest): number | Promise<number> {
+    const estimated = estimateRequestTokens(request);
+    if (estimated < INLINE_TOKENS) return countRequestTokens(request);
+    if (this.queued + estimated > QUEUED_TOKENS)
+      return Promise.reject(new CounterBusyError("the token counter has too much waiting"));
+    const worker = this.started();
+    const id = ++this.next;
+    this.queued += estimated;
+    return new Promise<number>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject, estimated });
+      worker.ref();
+      worker.postMessage({ id, request });
+    });
+  }
+
+  private started(): Worker {
+    if (this.worker) return this.worker;
+    // The worker module beside this one: .js when built; .ts in development, where the worker
+    // registers tsx's loader itself (a worker does not inherit its parent's).
+    const extension = extname(new URL(import.meta.url).pathname);
+    const module = new URL(`./count-worker${extension}`, import.meta.url);
+    const worker =
+      extension === ".ts"
+        ? new Worker(
+            `import("tsx/esm/api").then(({ register }) => { register(); return import(${JSON.stringify(module.href)}); });`,
+            { eval: true },
+          )
+        : new Worker(module);
+    worker.unref();
+    worker.on("message", ({ id, tokens, error }: { id: number; tokens?: number; error?: string }) => {
+      const waiting = this.pending.get(id);
+      if (!waiting) return;
+      this.pending.delete(id);
+      this.queued -= waiting.estimated;
+      if (this.pending.size === 0) worker.unref();
+      if (error !== undefined || tokens === undefined) waiting.reject(new Error(error ?? "no count"));
+      else waiting.resolve(tokens);
+    });
+    const fail = (error: Error) => {
+      for (const waiting of this.pending.values()) waiting.reject(error);
+      this.pending.clear();
+      this.queued = 0;
+      this.worker = undefined;
+    };
+    worker.on("error", fail);
+    worker.on("exit", (code) => fail(new Error(`the token counter stopped (exit ${code})`)));
+    this.worker = worker;
+    return worker;
+  }
+
+  async close(): Promise<void> {
+    const worker = this.worker;
+    this.worker = undefined;
+    if (worker) await worker.terminate();
+  }
+}
