@@ -4,16 +4,27 @@ import { join } from "node:path";
 import type { Command } from "commander";
 import { UsageError } from "./options.ts";
 
-/** A one-line progress bar on stderr (only when it is a terminal, so logs stay clean). */
-function progressBar(label: string): (done: number, total: number) => void {
-  if (!process.stderr.isTTY) return () => {};
-  return (done, total) => {
+/**
+ * Progress on stderr: on a terminal a one-line bar with the stage; otherwise (CI, logs, a child
+ * process) one line per stage with the time since the start, so a long plan is never silent.
+ */
+function progress(label: string): (done: number, total: number, stage: string) => void {
+  const started = performance.now();
+  let last = "";
+  if (!process.stderr.isTTY)
+    return (_done, _total, stage) => {
+      if (stage === last) return;
+      last = stage;
+      const seconds = ((performance.now() - started) / 1000).toFixed(1);
+      process.stderr.write(`${label}: ${stage} (${seconds} s)\n`);
+    };
+  return (done, total, stage) => {
     const width = 30;
-    const filled = Math.round((done / total) * width);
+    const filled = Math.round((Math.min(done, total) / total) * width);
     process.stderr.write(
-      `\r${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${Math.round((100 * done) / total)}%`,
+      `\r\x1b[2K${label} [${"#".repeat(filled)}${".".repeat(width - filled)}] ${Math.round((100 * Math.min(done, total)) / total)}% ${stage}`,
     );
-    if (done === total) process.stderr.write("\n");
+    if (stage === "done") process.stderr.write("\n");
   };
 }
 
@@ -52,7 +63,7 @@ export function registerPlanCommand(program: Command): void {
         catalog,
         policy,
         (ms) => capacityAt(fleet, catalog, ms).gpusOnline,
-        progressBar("planning"),
+        progress("plan"),
       );
       const seconds = ((performance.now() - started) / 1000).toFixed(1);
       if (options.json) process.stdout.write(`${JSON.stringify(planJson(result), null, 2)}\n`);

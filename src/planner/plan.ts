@@ -85,7 +85,8 @@ export function plan(
   catalog: Map<string, Gpu>,
   policy: Policy,
   gpusOnlineAt: (ms: number) => number,
-  onProgress: (done: number, total: number) => void = () => {},
+  /** Runs done of an upper bound, and the stage they belong to. */
+  onProgress: (done: number, total: number, stage: string) => void = () => {},
 ): PlanResult {
   const calibrating = given.demand.calibrate === "baseline_at_target";
   const weeklyShare = given.demand.weekly_cap_share;
@@ -107,7 +108,12 @@ export function plan(
     4 * 18 +
     2 * shapeRuns;
   let done = 0;
-  const ran = () => onProgress(++done, total);
+  let stage = "calibrating the demand shape";
+  const ran = () => onProgress(++done, total, stage);
+  const enter = (next: string) => {
+    stage = next;
+    onProgress(done, total, stage);
+  };
   const tick = <T>(value: T): T => {
     ran();
     return value;
@@ -121,11 +127,13 @@ export function plan(
   const scenario: Scenario = shape
     ? { ...given, demand: { ...given.demand, day_concentration: shape.dayConcentration } }
     : given;
+  enter("calibrating usage per user and the demand level");
   const prepared = prepare(scenario, fleet, catalog, policy);
   const intensityScale = weeklyShare === undefined ? 1 : calibrateIntensity(prepared, weeklyShare, ran);
   const calibratedScale = calibrating ? calibrateDemand(prepared, intensityScale, ran) : 1;
   const demandScale = calibratedScale * scenario.demand.scale;
   const side = (label: "before" | "after", at: string): SideResult => {
+    enter(`solving the week ${label} (${at.slice(0, 10)})`);
     const startMs = Date.parse(at);
     const base = baselineOptions(startMs, { demandScale, intensityScale });
     const doubled = { ...base, sessionMultiplier: 2, liftPeak: true };
@@ -166,8 +174,9 @@ export function plan(
     ran,
   );
   const after = side("after", scenario.compare.after);
+  enter("sensitivity: each input moved alone");
   const sensitive = sensitivity(scenario, fleet, catalog, policy, intensityScale, ran);
-  onProgress(total, total);
+  onProgress(total, total, "done");
   const target = scenario.target_overload_share;
   const canDouble = (s: SideResult) => s.doubledWithoutPeak.overloadShare <= target;
   return {

@@ -293,6 +293,23 @@ describe("planner", () => {
     const proAfter = planned?.plans.pro;
     assert.ok(proBefore?.kind === "subscription" && proAfter?.kind === "subscription");
     assert.ok(proAfter.session_budget_usd >= 2 * proBefore.session_budget_usd);
+    // Without a terminal, progress is one line per stage on stderr, in order.
+    const stages = result.stderr
+      .split("\n")
+      .filter((line) => line.startsWith("plan: "))
+      .map((line) => line.replace(/ \(\d+\.\d s\)$/, ""));
+    assert.deepEqual(
+      stages.map((line) => line.replace(/\(\d{4}-\d\d-\d\d\)/, "(date)")),
+      [
+        "plan: calibrating the demand shape",
+        "plan: calibrating usage per user and the demand level",
+        "plan: solving the week before (date)",
+        "plan: solving the week after (date)",
+        "plan: sensitivity: each input moved alone",
+        "plan: done",
+      ],
+      result.stderr,
+    );
   });
 
   test("headroom plan --json prints one object the published schema accepts, margins consistent with the scales", async () => {
