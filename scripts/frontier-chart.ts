@@ -111,6 +111,7 @@ const legend = kinds
   .join("\n");
 const note = `<text x="520" y="${H + 11}" font-size="11">lines: step model, 922 in / 922 out; dots: published (hollow: not fitted)</text>`;
 const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W}" height="${H + 22}" viewBox="0 0 ${2 * W} ${H + 22}" font-family="sans-serif">
+<title>Throughput–interactivity frontier: the step model beside published points</title>
 <rect width="100%" height="100%" fill="#fff"/>
 ${panels.map((_, i) => panel(i)).join("\n")}
 ${legend}
