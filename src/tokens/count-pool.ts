@@ -33,6 +33,11 @@ export class TokenCountPool {
   private next = 0;
   private queued = 0;
 
+  /** Requests waiting for (or being counted on) the worker. */
+  get waiting(): number {
+    return this.pending.size;
+  }
+
   /** Counts inline when small, else on the worker. */
   count(request: CountTokensRequest): number | Promise<number> {
     const estimated = estimateRequestTokens(request);

@@ -8,6 +8,7 @@ import { after, before, describe, test } from "node:test";
 import { countRequestTokens } from "../../src/tokens/count.ts";
 import { INLINE_TOKENS, TokenCountPool } from "../../src/tokens/count-pool.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 /** A prompt of varied words (BPE merges differ from word to word), `bytes` long. */
 function prompt(bytes: number): string {
@@ -57,8 +58,8 @@ describe("token counting off the event loop", () => {
       order.push("big");
       return response;
     });
-    // Asked once the big body has gone out (the gateway parses it first, then hands it over).
-    await new Promise((resolve) => setTimeout(resolve, 0));
+    // Asked once the gateway has handed the big prompt to its worker (a condition, not a delay).
+    await waitFor(() => server.gateway.tokenCounter.waiting === 1, "the big prompt on the worker");
     const health = fetch(`${server.url}/healthz`).then((response) => {
       order.push("healthz");
       return response;
