@@ -83,7 +83,7 @@ export interface PlanSide {
 }
 
 export interface PlanRun {
-  plan: { before: PlanSide; after: PlanSide; demand_scale: number; target_overload_share: number };
+  plan: { before: PlanSide; after: PlanSide; demand_scale: number; target_overload_share: number | null };
   charts: { week_before: string; week_after: string; tornado: string };
   seconds: number;
 }

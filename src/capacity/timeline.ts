@@ -247,6 +247,73 @@ export function fullFleetTokensPerSecond(fleet: Fleet, catalog: Map<string, Gpu>
   });
 }
 
+/**
+ * The online fleet counted in GPUs of one reference kind: each GPU weighs what it serves of the
+ * fleet's model mix (allocation-weighted tokens/s) against the reference kind. How a margin is
+ * said in hardware ("needs 4,000 more GB200-equivalents").
+ */
+export function gpuEquivalents(
+  fleet: Fleet,
+  catalog: Map<string, Gpu>,
+  nowMs: number,
+  referenceId: string,
+): number {
+  const reference = catalog.get(referenceId);
+  if (!reference) throw new ConfigError(`no GPU "${referenceId}" in the catalog`);
+  const per = mixTokensPerGpu(fleet, reference);
+  if (per <= 0) return 0;
+  let total = 0;
+  for (const pool of poolsOnline(fleet, catalog, nowMs))
+    total += (pool.online * mixTokensPerGpu(fleet, catalog.get(pool.gpu) as Gpu)) / per;
+  return total;
+}
+
+/** What a family's share of the fleet serves with, for the planner's queue (planner/queueing.ts). */
+export interface FamilyServing {
+  /** Output tokens/s if every online GPU served the family. */
+  tokensPerS: number;
+  /** Concurrent sequences those GPUs hold at their per-user speed (serving slots). */
+  slots: number;
+  /** Slots of one replica, averaged over the GPU kinds by their slots. */
+  replicaSlots: number;
+  /** Time to prefill one uncached prompt on an idle replica, averaged by tokens served. */
+  prefillS: number;
+  /** The slowest per-user speed any online GPU kind serves the family at. */
+  slowestTokensPerSPerUser: number;
+}
+
+/** Per family, what the whole online fleet serves it with (share 1), for queues and speeds. */
+export function fullFleetServing(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): FamilyServing[] {
+  const pools = poolsOnline(fleet, catalog, nowMs);
+  return fleet.models.map((model) => {
+    let tokensPerS = 0;
+    let slots = 0;
+    let replicas = 0;
+    let prefillWeighted = 0;
+    let slowest = Number.POSITIVE_INFINITY;
+    for (const pool of pools) {
+      if (pool.online <= 0) continue;
+      const gpu = catalog.get(pool.gpu) as Gpu;
+      const predicted = throughputOf(fleet, model, gpu);
+      const speed = predicted.decodeTokensPerSecondPerStream;
+      if (speed <= 0) continue;
+      const tokens = pool.online * tokensPerGpu(fleet, model, gpu);
+      tokensPerS += tokens;
+      slots += tokens / speed;
+      replicas += pool.online / predicted.layout.gpus;
+      prefillWeighted += tokens * predicted.prefillSeconds;
+      slowest = Math.min(slowest, speed);
+    }
+    return {
+      tokensPerS,
+      slots,
+      replicaSlots: replicas > 0 ? slots / replicas : 0,
+      prefillS: tokensPerS > 0 ? prefillWeighted / tokensPerS : 0,
+      slowestTokensPerSPerUser: slowest === Number.POSITIVE_INFINITY ? 0 : slowest,
+    };
+  });
+}
+
 /** The instants at which pools join or leave the fleet, in order. */
 export function changeDates(fleet: Fleet): number[] {
   const dates = new Set<number>();

@@ -6,9 +6,29 @@
  */
 import { z } from "zod";
 import { effectiveActiveDays } from "./cohorts.ts";
-import type { Multiplier, PlanResult, SideResult } from "./plan.ts";
+import { capacityMargin, type Multiplier, type PlanResult, type SideResult } from "./plan.ts";
+import type { SimulationResult } from "./simulate.ts";
 
 const multiplierSchema = z.object({ value: z.number().min(0), at_search_limit: z.boolean() }).strict();
+
+const serviceSchema = z
+  .object({
+    shed_share: z.number().min(0).max(1),
+    worst_hour: z
+      .object({
+        family: z.string(),
+        at: z.iso.datetime(),
+        late_share: z.number().min(0).max(1),
+        p95_ttft_s: z.number().min(0),
+      })
+      .strict(),
+    tokens_per_s_per_user: z.record(
+      z.string(),
+      z.object({ slowest: z.number().min(0), required: z.number().positive().nullable() }).strict(),
+    ),
+    missed: z.array(z.string()),
+  })
+  .strict();
 
 const sideSchema = z
   .object({
@@ -35,6 +55,17 @@ const sideSchema = z
       .object({ baseline: z.number().min(0).max(1), doubled_peak_lifted: z.number().min(0).max(1) })
       .strict(),
     shed_share: z.number().min(0).max(1),
+    /** The online fleet in GPUs of the scenario's reference kind. */
+    gpu_equivalents: z.number().min(0),
+    /** The doubling margin in reference GPUs: spare (positive) or needed (negative). */
+    capacity_margin_gpus: z.number().nullable(),
+    /** Service against the scenario's levels, at the baseline and with 5-hour ×2, peak lifted. */
+    service: z
+      .object({
+        baseline: serviceSchema,
+        doubled_peak_lifted: serviceSchema,
+      })
+      .strict(),
     /** Share of what API keys wanted that their tier's limits cut, at the baseline. */
     api_limited_share: z.number().min(0).max(1),
     users_limited: z
@@ -60,7 +91,19 @@ const marginsSchema = z.object({ before: z.number().min(0), after: z.number().mi
 export const planJsonSchema = z
   .object({
     scenario_seed: z.number().int(),
-    target_overload_share: z.number().min(0).max(1),
+    service_levels: z
+      .object({
+        max_shed_share: z.number().min(0).max(1),
+        p95_ttft_s: z.number().positive(),
+        max_queue_s: z.number().positive(),
+        min_tokens_per_s_per_user: z.record(z.string(), z.number().positive()),
+      })
+      .strict(),
+    /** The older minutes-over-capacity test, when the scenario still states it. */
+    target_overload_share: z.number().min(0).max(1).nullable(),
+    reference_gpu: z.string(),
+    /** What the demand's level rests on: calibrated to the service levels, or as stated. */
+    baseline_assumption: z.string(),
     demand_scale: z.number().positive(),
     calibrated_scale: z.number().positive(),
     /** Usage per user as a multiple of the scenario's figures (from `weekly_cap_share`). */
@@ -102,6 +145,28 @@ export const planJsonSchema = z
 
 export type PlanJson = z.infer<typeof planJsonSchema>;
 
+const finiteOrNull = (x: number) => (Number.isFinite(x) ? x : null);
+
+function serviceJson(run: SimulationResult) {
+  const { worstHour, speed, missed } = run.service;
+  return {
+    shed_share: run.shedShare,
+    worst_hour: {
+      family: worstHour.family,
+      at: new Date(worstHour.startMs).toISOString(),
+      late_share: Math.min(1, worstHour.lateShare),
+      p95_ttft_s: worstHour.p95TtftS,
+    },
+    tokens_per_s_per_user: Object.fromEntries(
+      Object.entries(speed).map(([family, s]) => [
+        family,
+        { slowest: s.tokensPerSPerUser, required: s.required },
+      ]),
+    ),
+    missed,
+  };
+}
+
 const multiplier = (m: Multiplier) => ({ value: m.value, at_search_limit: m.atSearchLimit });
 
 function sideJson(result: PlanResult, side: SideResult, index: 0 | 1) {
@@ -137,6 +202,12 @@ function sideJson(result: PlanResult, side: SideResult, index: 0 | 1) {
       doubled_peak_lifted: side.doubledWithoutPeak.overloadShare,
     },
     shed_share: side.baseline.shedShare,
+    gpu_equivalents: side.gpuEquivalents,
+    capacity_margin_gpus: finiteOrNull(capacityMargin(side, breakEvenDemand.doubledPeakLifted.value)),
+    service: {
+      baseline: serviceJson(side.baseline),
+      doubled_peak_lifted: serviceJson(side.doubledWithoutPeak),
+    },
     api_limited_share: side.baseline.apiLimitedShare,
     users_limited: {
       five_hour: side.baseline.sessionLimitedShare,
@@ -152,7 +223,13 @@ export function planJson(result: PlanResult): PlanJson {
   const { scenario } = result;
   return planJsonSchema.parse({
     scenario_seed: scenario.seed,
-    target_overload_share: scenario.target_overload_share,
+    service_levels: scenario.service_levels,
+    target_overload_share: scenario.target_overload_share ?? null,
+    reference_gpu: scenario.reference_gpu,
+    baseline_assumption:
+      scenario.demand.calibrate === "baseline_at_target"
+        ? "baseline_at_target: the demand is scaled so the baseline policy sits exactly at the service levels the week before the deal"
+        : "as stated: the scenario's demand figures times demand.scale",
     demand_scale: result.demandScale,
     calibrated_scale: result.calibratedScale,
     intensity_scale: result.intensityScale,

@@ -5,6 +5,7 @@
  */
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
+import { gpuEquivalents } from "../capacity/timeline.ts";
 import type { Policy } from "../plans/schema.ts";
 import {
   calibrateDayConcentration,
@@ -16,6 +17,7 @@ import type { Scenario } from "./scenario.ts";
 import { type Sensitivity, sensitivity } from "./sensitivity.ts";
 import {
   baselineOptions,
+  meetsServiceLevels,
   prepare,
   type SimulationOptions,
   type SimulationResult,
@@ -36,6 +38,8 @@ export interface SideResult {
   label: "before" | "after";
   startMs: number;
   gpusOnline: number;
+  /** The online fleet in GPUs of the scenario's reference kind (`reference_gpu`). */
+  gpuEquivalents: number;
   baseline: SimulationResult;
   doubledWithoutPeak: SimulationResult;
   /** Largest 5-hour multiplier with the peak rule lifted that keeps overload under target. */
@@ -157,6 +161,7 @@ export function plan(
       label,
       startMs,
       gpusOnline: gpusOnlineAt(startMs),
+      gpuEquivalents: gpuEquivalents(fleet, catalog, startMs, scenario.reference_gpu),
       baseline,
       doubledWithoutPeak,
       maxSessionMultiplier: asMultiplier(session),
@@ -177,8 +182,7 @@ export function plan(
   enter("sensitivity: each input moved alone");
   const sensitive = sensitivity(scenario, fleet, catalog, policy, intensityScale, ran);
   onProgress(total, total, "done");
-  const target = scenario.target_overload_share;
-  const canDouble = (s: SideResult) => s.doubledWithoutPeak.overloadShare <= target;
+  const canDouble = (s: SideResult) => meetsServiceLevels(s.doubledWithoutPeak);
   return {
     scenario,
     demandScale,
@@ -198,6 +202,16 @@ export function plan(
       ],
     },
   };
+}
+
+/**
+ * A demand margin said in hardware: the reference GPUs the fleet could lose (positive) or must
+ * gain (negative) for the policy to sit exactly at its service levels, scaling the fleet as a
+ * whole. A demand margin m means capacity ÷ m serves the demand used.
+ */
+export function capacityMargin(side: SideResult, demandMargin: number): number {
+  if (demandMargin <= 0) return Number.NEGATIVE_INFINITY;
+  return side.gpuEquivalents * (1 - 1 / demandMargin);
 }
 
 /**

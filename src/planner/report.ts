@@ -3,14 +3,22 @@ import * as echarts from "echarts";
 import { SHAPE_RESOLUTION_MINUTES } from "./calibrate.ts";
 import { effectiveActiveDays } from "./cohorts.ts";
 import { percent } from "./format.ts";
-import type { Multiplier, PlanResult, SideResult } from "./plan.ts";
+import {
+  API_RAISE_THRESHOLD,
+  capacityMargin,
+  type Multiplier,
+  type PlanResult,
+  type SideResult,
+} from "./plan.ts";
 import type { Margins, SensitivityRow } from "./sensitivity.ts";
+import type { SimulationResult } from "./simulate.ts";
 
 const times = (x: number, digits = 2) => `×${x.toFixed(digits)}`;
 const yesNo = (b: boolean) => (b ? "yes" : "no");
 
 export function textReport(result: PlanResult): string {
   const { before, after, conclusions, scenario } = result;
+  const reference = scenario.reference_gpu.toUpperCase();
   /** One line of the table: the same measure of the week before and the week after. */
   const row = <T>(
     label: string,
@@ -37,6 +45,11 @@ export function textReport(result: PlanResult): string {
       (side) => side.baseline,
       (r) => `${percent(r.meanUtilisation)} / ${percent(r.peakUtilisation)}`,
     ),
+    row(
+      `${scenario.reference_gpu.toUpperCase()}-equivalents online`,
+      (side) => side.gpuEquivalents,
+      (n) => Math.round(n).toLocaleString("en-US"),
+    ),
     row("overloaded minutes (baseline)", (side) => side.baseline.overloadShare, percent),
     row(
       `GPU split, mean (${scenario.allocation})`,
@@ -46,7 +59,10 @@ export function textReport(result: PlanResult): string {
           .map(([family, share]) => `${family} ${Math.round(share * 100)}%`)
           .join(" "),
     ),
-    row("expected 529 share (baseline)", (side) => side.baseline.shedShare, percent),
+    row("requests shed, 529 (baseline)", (side) => side.baseline.shedShare, percentFine),
+    row("worst hour's p95 TTFT (baseline)", (side) => side.baseline, worstHour),
+    row("slowest speed per user (baseline)", (side) => side.baseline, speeds),
+    row("service levels (baseline)", (side) => side.baseline, levelsMet),
     row("users hitting the 5-hour limit (baseline)", (side) => side.baseline.sessionLimitedShare, percent),
     row("users hitting the weekly limit (baseline)", (side) => side.baseline.weeklyLimitedShare, percent),
     row(
@@ -54,6 +70,9 @@ export function textReport(result: PlanResult): string {
       (side) => side.doubledWithoutPeak.overloadShare,
       percent,
     ),
+    row("requests shed, 5-hour ×2, peak lifted", (side) => side.doubledWithoutPeak.shedShare, percentFine),
+    row("worst hour's p95 TTFT, ×2", (side) => side.doubledWithoutPeak, worstHour),
+    row("service levels, ×2", (side) => side.doubledWithoutPeak, levelsMet),
     row("users hitting the 5-hour limit, ×2", (side) => side.doubledWithoutPeak.sessionLimitedShare, percent),
     row("users hitting the weekly limit, ×2", (side) => side.doubledWithoutPeak.weeklyLimitedShare, percent),
     row("largest sustainable 5-hour multiplier (peak lifted)", (side) => side.maxSessionMultiplier, found),
@@ -73,6 +92,11 @@ export function textReport(result: PlanResult): string {
       (side) => side.breakEvenDemand.doubledPeakLifted,
       margin,
     ),
+    row(
+      `  in ${reference}-equivalents`,
+      (side) => capacityMargin(side, side.breakEvenDemand.doubledPeakLifted.value),
+      hardware,
+    ),
     [
       "5-hour limits can double, peak rule lifted",
       yesNo(conclusions.doubleSessionAndLiftPeak[0]),
@@ -80,12 +104,18 @@ export function textReport(result: PlanResult): string {
     ],
     ["API limits can rise (≥ ×1.25)", yesNo(conclusions.raiseApi[0]), yesNo(conclusions.raiseApi[1])],
   ];
+  const verdictLine = (side: SideResult, index: 0 | 1) => {
+    const doubled = side.doubledWithoutPeak;
+    const m = side.breakEvenDemand.doubledPeakLifted;
+    const why = doubled.service.missed.length > 0 ? `; misses ${doubled.service.missed.join(", ")}` : "";
+    return `  ${side.label} (${new Date(side.startMs).toISOString().slice(0, 10)}): 5-hour ×2, peak lifted: ${yesNo(conclusions.doubleSessionAndLiftPeak[index])} — demand margin ${margin(m)}, ${hardware(capacityMargin(side, m.value))} ${reference}-equivalents${why}; API ×${API_RAISE_THRESHOLD}: ${yesNo(conclusions.raiseApi[index])} (largest ${found(side.maxApiMultiplier)}).`;
+  };
   const width = Math.max(...rows.map((row) => row[0].length));
   const header = `${"".padEnd(width)}  ${`before (${scenario.compare.before.slice(0, 10)})`.padEnd(22)}  after (${scenario.compare.after.slice(0, 10)})`;
   const lines = rows.map(([label, b, a]) => `${label.padEnd(width)}  ${b.padEnd(22)}  ${a}`);
   const demand =
     scenario.demand.calibrate === "baseline_at_target"
-      ? `Demand: calibrated so the baseline sits at the target before the deal (×${result.calibratedScale.toPrecision(4)} the scenario's figures), then × ${scenario.demand.scale}.`
+      ? `Demand: calibrated so the baseline sits exactly at the service levels before the deal (×${result.calibratedScale.toPrecision(4)} the scenario's figures), then × ${scenario.demand.scale}.`
       : `Demand: the scenario's figures × ${scenario.demand.scale}.`;
   const perUser =
     scenario.demand.weekly_cap_share === undefined
@@ -97,17 +127,51 @@ export function textReport(result: PlanResult): string {
   const shape = result.dayConcentrationCalibrated
     ? `Demand shape: each subscriber's week in ≈${activeDays} effective active days (day concentration ${result.dayConcentration.toFixed(2)}), calibrated at ${SHAPE_RESOLUTION_MINUTES}-minute resolution so the peak rule newly limits ${percent(scenario.demand.peak_rule_newly_limited_share ?? 0)} of subscribers before the deal (${percent(result.peakRuleNewlyLimited)} in this run).`
     : `Demand shape: each subscriber's week in ≈${activeDays} effective active days (given); the peak rule newly limits ${percent(result.peakRuleNewlyLimited)} of subscribers before the deal.`;
+  const assumption =
+    scenario.demand.calibrate === "baseline_at_target"
+      ? `assumes the provider ran exactly at these service levels the week before the deal (baseline_at_target: demand ×${result.calibratedScale.toPrecision(4)} the scenario's figures)`
+      : `assumes the scenario's demand as stated (× ${scenario.demand.scale}, not calibrated)`;
   return [
-    `Target: at most ${percent(scenario.target_overload_share)} of minutes overloaded.`,
+    serviceLevelsLine(scenario),
     shape,
     ...perUser,
     demand,
-    "Break-even demand: the largest demand (× the demand used) at which the policy stays under the target; above ×1.00 it holds.",
+    "Break-even demand: the largest demand (× the demand used) at which the policy meets every service level; above ×1.00 it holds. In GPU-equivalents: the fleet, scaled as a whole, that would sit exactly at the levels.",
     "",
     header,
     ...lines,
+    "",
+    `Verdicts (each ${assumption}):`,
+    verdictLine(before, 0),
+    verdictLine(after, 1),
   ].join("\n");
 }
+
+/** Shares too small for one decimal of a percent (shed shares near 0.1%). */
+const percentFine = (share: number) =>
+  share > 0 && share < 0.001 ? `${(share * 100).toPrecision(2)}%` : percent(share);
+
+const worstHour = (run: SimulationResult) => {
+  const { worstHour: worst } = run.service;
+  const when = new Date(worst.startMs).toISOString().slice(5, 16).replace("T", " ");
+  return `${worst.p95TtftS.toFixed(2)} s (${worst.family}, ${when}Z)`;
+};
+
+const speeds = (run: SimulationResult) =>
+  Object.entries(run.service.speed)
+    .map(([family, { tokensPerSPerUser }]) => `${family} ${Math.round(tokensPerSPerUser)}`)
+    .join(" ");
+
+const levelsMet = (run: SimulationResult) =>
+  run.service.missed.length === 0 ? "met" : `missed: ${run.service.missed.join(", ")}`;
+
+/** A capacity margin in reference GPUs: spare when positive, needed when negative. */
+const hardware = (gpus: number) =>
+  !Number.isFinite(gpus)
+    ? "no fleet size meets it"
+    : gpus >= 0
+      ? `${Math.round(gpus).toLocaleString("en-US")} spare`
+      : `needs ${Math.round(-gpus).toLocaleString("en-US")} more`;
 
 /** Capacity and demand across the simulated week for one side, for its tightest model family. */
 export function weekChart(side: SideResult, resolutionMinutes: number): string {
@@ -257,4 +321,17 @@ ${charts.join("\n")}
 <p>Simulated at ${result.scenario.resolution_minutes}-minute resolution over ${result.scenario.days} days, seed ${result.scenario.seed}.</p>
 </body></html>
 `;
+}
+
+/** The service levels a scenario judges by, in one sentence. */
+function serviceLevelsLine(scenario: PlanResult["scenario"]): string {
+  const levels = scenario.service_levels;
+  const speeds = Object.entries(levels.min_tokens_per_s_per_user)
+    .map(([family, speed]) => `${family} ≥ ${speed}`)
+    .join(", ");
+  const overload =
+    scenario.target_overload_share === undefined
+      ? ""
+      : `; at most ${percent(scenario.target_overload_share)} of minutes overloaded`;
+  return `Service levels: at most ${percent(levels.max_shed_share)} of requests shed (529); p95 time to first token ≤ ${levels.p95_ttft_s} s in every hour and family; requests wait at most ${levels.max_queue_s} s for a slot; per-user speed ≥ ${speeds || "each model's interactivity target"}${overload}.`;
 }

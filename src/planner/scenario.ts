@@ -37,8 +37,33 @@ export const scenarioSchema = z
       .strict(),
     days: z.number().int().min(1).max(28).default(7),
     resolution_minutes: z.number().int().min(1).max(60).default(1),
-    /** Largest share of minutes in which demand may exceed capacity for a plan to be sustainable. */
-    target_overload_share: z.number().min(0).max(1).default(0.01),
+    /**
+     * What "sustainable" means: the service each request must get, judged by a queue over the
+     * serving slots (queueing.ts) per model family, minute by minute.
+     */
+    service_levels: z
+      .object({
+        /** Largest share of requests answered 529 over the simulated period. */
+        max_shed_share: z.number().min(0).max(1).default(0.001),
+        /** Time to first token that 95% of admitted requests meet in every hour, per family. */
+        p95_ttft_s: z.number().positive().default(2),
+        /** Longest a request waits for a slot before it is shed. */
+        max_queue_s: z.number().positive().default(10),
+        /**
+         * Per-user speed each family must be served at (tokens/s); by default each model's
+         * `interactivity_tokens_per_s`. The slowest GPU kind serving the family is judged.
+         */
+        min_tokens_per_s_per_user: z.record(z.string(), z.number().positive()).default({}),
+      })
+      .strict()
+      .prefault({}),
+    /** The GPU kind margins are counted in ("needs N more GB200-equivalents"). */
+    reference_gpu: z.string().min(1).default("gb200"),
+    /**
+     * An older, coarser test, kept for comparison: the largest share of minutes in which some
+     * family's demand exceeds its capacity. When given, it must hold as well.
+     */
+    target_overload_share: z.number().min(0).max(1).optional(),
     cohorts_per_plan: z.number().int().min(1).max(4096).default(64),
     /** Cohorts of API keys per tier (quantiles of the wanted rate). */
     api_cohorts_per_tier: z.number().int().min(1).max(1024).default(16),

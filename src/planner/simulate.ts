@@ -6,13 +6,14 @@
  */
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
-import { fullFleetTokensPerSecond } from "../capacity/timeline.ts";
+import { type FamilyServing, fullFleetServing } from "../capacity/timeline.ts";
 import { isPeakHour, localWeekdayAndHour } from "../plans/peak.ts";
 import { classFor } from "../plans/plan-limits.ts";
 import { type Policy, peakUsageFactor, type SubscriptionPlan } from "../plans/schema.ts";
 import { rebalancePeriodSteps, scheduleShares } from "./allocation.ts";
 import { type ApiTier, type ApiTraffic, apiTraffic, prepareApiTiers } from "./api-demand.ts";
 import { bandShareAtLimit, type Cohort, dayWeight, makeCohorts } from "./cohorts.ts";
+import { type Queue, queueOf } from "./queueing.ts";
 import type { Scenario } from "./scenario.ts";
 
 const MINUTE = 60_000;
@@ -65,8 +66,10 @@ export interface SimulationResult {
   overloadShare: number;
   /** The same per model family. */
   overloadShareByFamily: Record<string, number>;
-  /** Share of demand above capacity: what would be answered 529. */
+  /** Share of requests shed (answered 529): the queue's overflow, over the whole period. */
   shedShare: number;
+  /** The service each family got, against the scenario's service levels. */
+  service: ServiceResult;
   /** Mean share of the fleet each family had over the period (the split used). */
   meanShares: Record<string, number>;
   /** Share of what API keys wanted that their tier's limits cut (0 without API tiers). */
@@ -74,6 +77,15 @@ export interface SimulationResult {
   /** Share of subscription users who hit their 5-hour limit at least once, and their weekly one. */
   sessionLimitedShare: number;
   weeklyLimitedShare: number;
+}
+
+export interface ServiceResult {
+  /** The family-hour with the largest share of admitted requests over the TTFT bound. */
+  worstHour: { family: string; startMs: number; lateShare: number; p95TtftS: number };
+  /** Per family: the slowest per-user speed a GPU kind serving it delivers, and the level asked. */
+  speed: Record<string, { tokensPerSPerUser: number; required: number | null }>;
+  /** The levels missed (empty when all are met). */
+  missed: string[];
 }
 
 /** What the simulation needs that does not change between runs of a scenario (precomputed once). */
@@ -99,11 +111,15 @@ export interface Prepared {
     cohorts: Cohort[];
   }>;
   /**
-   * Full-fleet tokens/s per family (every GPU on that family) by 10-minute bucket, for this
-   * fleet only: the cache lives and dies with the prepared scenario, so two fleets can never
-   * share an entry.
+   * What the full fleet serves each family with (every GPU on that family) by 10-minute bucket,
+   * for this fleet only: the cache lives and dies with the prepared scenario, so two fleets can
+   * never share an entry.
    */
-  capacityByBucket: Map<number, number[]>;
+  servingByBucket: Map<number, FamilyServing[]>;
+  /** Each distinct fleet state's serving, by its figures. */
+  servingStates: Map<string, FamilyServing>;
+  /** Per fleet state and family, shed and late shares by utilisation (queueShares). */
+  queueTables: WeakMap<FamilyServing, Float64Array>;
   /** Activity and peak flags per run start (calendarOf). */
   calendars: Map<number, Calendar>;
   /** API keys per tier, with their limits. */
@@ -177,7 +193,9 @@ export function prepare(
     policy,
     families,
     plans,
-    capacityByBucket: new Map(),
+    servingByBucket: new Map(),
+    servingStates: new Map(),
+    queueTables: new WeakMap(),
     calendars: new Map(),
     apiTiers,
     apiByRun: new Map(),
@@ -195,6 +213,8 @@ interface Calendar {
   peak: Uint8Array[];
   /** Full-fleet tokens/s per family at each step (`step × families + family`). */
   full: Float64Array;
+  /** What serves each family at each step (`step × families + family`), share 1. */
+  serving: FamilyServing[];
 }
 
 /** Local time moves in whole quarter hours in every time zone: ask the zone database once per. */
@@ -241,22 +261,149 @@ function calendarOf(prepared: Prepared, startMs: number, steps: number, marginSt
   });
   const families = prepared.families.length;
   const full = new Float64Array(steps * families);
-  for (let step = 0; step < steps; step++)
-    full.set(fullCapacity(prepared, startMs + step * resolutionMs), step * families);
-  const calendar = { activity, peak, full };
+  const serving: FamilyServing[] = [];
+  for (let step = 0; step < steps; step++) {
+    const at = fullServing(prepared, startMs + step * resolutionMs);
+    for (let f = 0; f < families; f++) {
+      const one = at[f] as FamilyServing;
+      full[step * families + f] = one.tokensPerS;
+      serving.push(one);
+    }
+  }
+  const calendar = { activity, peak, full, serving };
   prepared.calendars.set(startMs, calendar);
   return calendar;
 }
 
-/** Full-fleet tokens/s per family, sampled every 10 simulated minutes (capacity moves slowly). */
-function fullCapacity(prepared: Prepared, atMs: number): number[] {
+/** The full fleet's serving per family, sampled every 10 simulated minutes (capacity moves slowly). */
+function fullServing(prepared: Prepared, atMs: number): FamilyServing[] {
   const bucket = Math.floor(atMs / (10 * MINUTE)) * 10 * MINUTE;
-  let cached = prepared.capacityByBucket.get(bucket);
+  let cached = prepared.servingByBucket.get(bucket);
   if (!cached) {
-    cached = fullFleetTokensPerSecond(prepared.fleet, prepared.catalog, bucket);
-    prepared.capacityByBucket.set(bucket, cached);
+    // The same fleet state in many buckets is one object, so its queue table is shared.
+    cached = fullFleetServing(prepared.fleet, prepared.catalog, bucket).map((serving) => {
+      const key = `${serving.tokensPerS}/${serving.slots}/${serving.replicaSlots}/${serving.prefillS}`;
+      const known = prepared.servingStates.get(key);
+      if (known) return known;
+      prepared.servingStates.set(key, serving);
+      return serving;
+    });
+    prepared.servingByBucket.set(bucket, cached);
   }
   return cached;
+}
+
+/**
+ * The queue of one replica of a family at one step. A load balancer spreads requests evenly over
+ * the family's replicas and each request waits at the replica it was sent to: a queue per
+ * replica, not one pooled over the fleet (which would hide queueing until the very last slot).
+ */
+function replicaQueue(
+  serving: FamilyServing,
+  share: number,
+  tokensPerS: number,
+  outputTokens: number,
+  maxQueueS: number,
+): Queue {
+  const slots = serving.slots * share;
+  const speed = serving.slots > 0 ? serving.tokensPerS / serving.slots : 0;
+  if (slots <= 0 || speed <= 0)
+    return queueOf({ slots: 0, arrivalsPerS: tokensPerS, serviceS: 1, maxQueueS });
+  const replicas = Math.max(1, slots / Math.max(1, serving.replicaSlots));
+  return queueOf({
+    slots: slots / replicas,
+    arrivalsPerS: tokensPerS / outputTokens / replicas,
+    serviceS: outputTokens / speed,
+    maxQueueS,
+  });
+}
+
+/** Utilisations tabulated per step of 1/QUEUE_GRID, up to QUEUE_GRID_TOP; above, computed. */
+const QUEUE_GRID = 2_000;
+const QUEUE_GRID_TOP = 3;
+
+/**
+ * A replica's shed share and late share (admitted, over the TTFT bound) at a utilisation. They
+ * depend on the step only through the utilisation (the replica's slots, its queue's length and
+ * the bound are fixed while the fleet is), so each is computed once per grid point and fleet
+ * state and interpolated: a queue per family and minute of every run would dominate a plan.
+ */
+function queueShares(
+  prepared: Prepared,
+  serving: FamilyServing,
+  share: number,
+  tokensPerS: number,
+): [number, number] {
+  const available = share * serving.tokensPerS;
+  const utilisation = available > 0 ? tokensPerS / available : Number.POSITIVE_INFINITY;
+  // Less than one replica's worth of slots, or far over: no table.
+  if (serving.slots * share < serving.replicaSlots || utilisation >= QUEUE_GRID_TOP)
+    return directShares(prepared, serving, share, utilisation);
+  let table = prepared.queueTables.get(serving);
+  if (!table) {
+    table = new Float64Array(2 * (QUEUE_GRID * QUEUE_GRID_TOP + 2)).fill(Number.NaN);
+    prepared.queueTables.set(serving, table);
+  }
+  const position = utilisation * QUEUE_GRID;
+  const below = Math.floor(position);
+  for (let i = below; i <= below + 1; i++) {
+    if (Number.isNaN(table[2 * i])) {
+      const [shed, late] = directShares(prepared, serving, share, i / QUEUE_GRID);
+      table[2 * i] = shed;
+      table[2 * i + 1] = late;
+    }
+  }
+  const t = position - below;
+  const shedLow = table[2 * below] as number;
+  const lateLow = table[2 * below + 1] as number;
+  return [
+    shedLow + ((table[2 * below + 2] as number) - shedLow) * t,
+    lateLow + ((table[2 * below + 3] as number) - lateLow) * t,
+  ];
+}
+
+/** The shares of `queueShares` from the queue itself. */
+function directShares(
+  prepared: Prepared,
+  serving: FamilyServing,
+  share: number,
+  utilisation: number,
+): [number, number] {
+  const levels = prepared.scenario.service_levels;
+  const tokensPerS = utilisation * share * serving.tokensPerS;
+  const queue = replicaQueue(
+    serving,
+    share,
+    tokensPerS,
+    prepared.fleet.workload.output_tokens,
+    levels.max_queue_s,
+  );
+  return [queue.shed, queue.waitingLongerThan(levels.p95_ttft_s - serving.prefillS)];
+}
+
+/** The wait (s) that a share `q` of a mixture of queues' admitted requests exceed, by bisection. */
+function mixtureWaitQuantile(
+  queues: Array<{ queue: Queue; weight: number }>,
+  q: number,
+  maxS: number,
+): number {
+  let admitted = 0;
+  for (const { queue, weight } of queues) admitted += weight * (1 - queue.shed);
+  if (admitted <= 0) return 0;
+  const over = (t: number) => {
+    let late = 0;
+    for (const { queue, weight } of queues) late += weight * queue.waitingLongerThan(t);
+    return late / admitted;
+  };
+  if (over(0) <= q) return 0;
+  let low = 0;
+  let high = maxS;
+  for (let i = 0; i < 40; i++) {
+    const middle = (low + high) / 2;
+    if (over(middle) <= q) high = middle;
+    else low = middle;
+  }
+  return high;
 }
 
 export function simulate(prepared: Prepared, options: SimulationOptions): SimulationResult {
@@ -264,7 +411,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const resolutionMs = scenario.resolution_minutes * MINUTE;
   const steps = Math.round((scenario.days * 24 * 60) / scenario.resolution_minutes);
   const margin = Math.ceil((scenario.demand.spread_hours * 60) / scenario.resolution_minutes) + 1;
-  const { activity, peak: peakFlags, full } = calendarOf(prepared, options.startMs, steps, margin);
+  const { activity, peak: peakFlags, full, serving } = calendarOf(prepared, options.startMs, steps, margin);
   const nFamilies = families.length;
   const demandPerFamily = new Float64Array(nFamilies);
   const demandTotal = new Float64Array(steps);
@@ -319,8 +466,6 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
 
   let overloadedSteps = 0;
   const overloadedByFamily = new Float64Array(nFamilies);
-  let excessSum = 0;
-  let demandSum = 0;
   let utilisationSum = 0;
   let peakUtilisation = 0;
   for (let step = 0; step < steps; step++) {
@@ -429,6 +574,15 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     prepared.bounds,
     prepared.fixedShares,
   );
+  const levels = scenario.service_levels;
+  const outputTokens = prepared.fleet.workload.output_tokens;
+  const stepsPerHour = Math.max(1, Math.round(60 / scenario.resolution_minutes));
+  // Requests per family in the current hour: admitted, and admitted but over the TTFT bound.
+  const hourAdmitted = new Float64Array(nFamilies);
+  const hourLate = new Float64Array(nFamilies);
+  let requests = 0;
+  let shedRequests = 0;
+  let worst = { family: -1, hour: 0, lateShare: 0 };
   for (let step = 0; step < steps; step++) {
     const shares = splitAt(step);
     let overloaded = false;
@@ -436,19 +590,37 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     let stepCapacity = 0;
     for (let f = 0; f < nFamilies; f++) {
       const total = (demandByFamily[f] as Float64Array)[step] as number;
-      const available = (shares[f] as number) * (full[step * nFamilies + f] as number);
-      shareSum[f] = (shareSum[f] as number) + (shares[f] as number);
+      const share = shares[f] as number;
+      const available = share * (full[step * nFamilies + f] as number);
+      shareSum[f] = (shareSum[f] as number) + share;
       if (total > available) {
         overloaded = true;
         overloadedByFamily[f] = (overloadedByFamily[f] as number) + 1;
-        excessSum += total - available;
+      }
+      if (total > 0) {
+        const served = serving[step * nFamilies + f] as FamilyServing;
+        const [shed, late] = queueShares(prepared, served, share, total);
+        const arrivals = total / outputTokens;
+        requests += arrivals;
+        shedRequests += arrivals * shed;
+        hourAdmitted[f] = (hourAdmitted[f] as number) + arrivals * (1 - shed);
+        hourLate[f] = (hourLate[f] as number) + arrivals * late;
       }
       stepDemand += total;
       stepCapacity += available;
       (capacityByFamily[f] as Float64Array)[step] = available;
       if (available > 0) peakByFamily[f] = Math.max(peakByFamily[f] as number, total / available);
     }
-    demandSum += stepDemand;
+    if ((step + 1) % stepsPerHour === 0 || step === steps - 1) {
+      const hour = Math.floor(step / stepsPerHour);
+      for (let f = 0; f < nFamilies; f++) {
+        const admitted = hourAdmitted[f] as number;
+        const lateShare = admitted > 0 ? (hourLate[f] as number) / admitted : 0;
+        if (worst.family < 0 || lateShare > worst.lateShare) worst = { family: f, hour, lateShare };
+      }
+      hourAdmitted.fill(0);
+      hourLate.fill(0);
+    }
     demandTotal[step] = stepDemand;
     capacityTotal[step] = stepCapacity;
     const utilisation = stepCapacity > 0 ? stepDemand / stepCapacity : 0;
@@ -456,6 +628,29 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     peakUtilisation = Math.max(peakUtilisation, utilisation);
     if (overloaded) overloadedSteps++;
   }
+  const shedShare = requests > 0 ? shedRequests / requests : 0;
+  const service = serviceResult(prepared, {
+    shedShare,
+    overloadShare: overloadedSteps / steps,
+    worst,
+    p95TtftAt: (family, hour) => {
+      const queues: Array<{ queue: Queue; weight: number }> = [];
+      let prefill = 0;
+      for (let step = hour * stepsPerHour; step < Math.min(steps, (hour + 1) * stepsPerHour); step++) {
+        const total = (demandByFamily[family] as Float64Array)[step] as number;
+        const served = serving[step * nFamilies + family] as FamilyServing;
+        prefill = Math.max(prefill, served.prefillS);
+        const share = splitAt(step)[family] as number;
+        queues.push({
+          queue: replicaQueue(served, share, total, outputTokens, levels.max_queue_s),
+          weight: total,
+        });
+      }
+      return prefill + mixtureWaitQuantile(queues, 0.05, levels.max_queue_s);
+    },
+    serving,
+    options,
+  });
   let usersTotal = 0;
   let usersSession = 0;
   let usersWeek = 0;
@@ -486,10 +681,62 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     overloadShareByFamily: Object.fromEntries(
       families.map((family, f) => [family, (overloadedByFamily[f] as number) / steps]),
     ),
-    shedShare: demandSum > 0 ? excessSum / demandSum : 0,
+    shedShare,
+    service,
     apiLimitedShare: api.limitedShare,
     meanShares: Object.fromEntries(families.map((family, f) => [family, (shareSum[f] as number) / steps])),
     sessionLimitedShare: usersTotal > 0 ? usersSession / usersTotal : 0,
     weeklyLimitedShare: usersTotal > 0 ? usersWeek / usersTotal : 0,
   };
 }
+
+/** The service levels a run met and missed, with the figures each is judged on. */
+function serviceResult(
+  prepared: Prepared,
+  run: {
+    shedShare: number;
+    overloadShare: number;
+    worst: { family: number; hour: number; lateShare: number };
+    p95TtftAt: (family: number, hour: number) => number;
+    serving: FamilyServing[];
+    options: SimulationOptions;
+  },
+): ServiceResult {
+  const { scenario, families, fleet } = prepared;
+  const levels = scenario.service_levels;
+  const nFamilies = families.length;
+  const speed: ServiceResult["speed"] = {};
+  families.forEach((family, f) => {
+    let slowest = Number.POSITIVE_INFINITY;
+    for (let i = f; i < run.serving.length; i += nFamilies) {
+      const served = run.serving[i] as FamilyServing;
+      if (served.tokensPerS > 0) slowest = Math.min(slowest, served.slowestTokensPerSPerUser);
+    }
+    const model = fleet.models[f];
+    const required = levels.min_tokens_per_s_per_user[family] ?? model?.interactivity_tokens_per_s ?? null;
+    speed[family] = { tokensPerSPerUser: slowest === Number.POSITIVE_INFINITY ? 0 : slowest, required };
+  });
+  const missed: string[] = [];
+  if (run.shedShare > levels.max_shed_share) missed.push("shed share");
+  if (run.worst.lateShare > 0.05) missed.push("p95 time to first token");
+  // 1% below the target is the step model's rounding of the batch, not a miss.
+  for (const [family, { tokensPerSPerUser, required }] of Object.entries(speed))
+    if (required !== null && tokensPerSPerUser < required * 0.99) missed.push(`${family} speed per user`);
+  const target = scenario.target_overload_share;
+  if (target !== undefined && run.overloadShare > target) missed.push("overloaded minutes");
+  const hourMs = 3_600_000;
+  const worstFamily = Math.max(0, run.worst.family);
+  return {
+    worstHour: {
+      family: families[worstFamily] ?? "",
+      startMs: run.options.startMs + run.worst.hour * hourMs,
+      lateShare: run.worst.lateShare,
+      p95TtftS: run.p95TtftAt(worstFamily, run.worst.hour),
+    },
+    speed,
+    missed,
+  };
+}
+
+/** Whether a run met every service level of its scenario: what "sustainable" means. */
+export const meetsServiceLevels = (result: SimulationResult) => result.service.missed.length === 0;

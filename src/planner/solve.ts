@@ -1,10 +1,16 @@
 /**
- * The solver: the largest multiplier that keeps overload under the scenario's target, by
+ * The solver: the largest multiplier that keeps every service level of the scenario, by
  * bisection on a log scale (multipliers are ratios; sustainability falls as the multiplier
  * rises, so the feasible set is an interval). The answer says when it is only the search's
  * ceiling ("at least this much") or when even the floor fails.
  */
-import { type Prepared, type SimulationOptions, type SimulationResult, simulate } from "./simulate.ts";
+import {
+  meetsServiceLevels,
+  type Prepared,
+  type SimulationOptions,
+  type SimulationResult,
+  simulate,
+} from "./simulate.ts";
 
 export interface Sustainable {
   /** The largest sustainable multiplier found (0 when even the floor of the range fails). */
@@ -29,7 +35,6 @@ export function largestSustainable(
   range: [number, number] = SEARCH_RANGE,
   iterations = 12,
 ): Sustainable {
-  const target = prepared.scenario.target_overload_share;
   const run = (value: number) => {
     const result = simulate(prepared, optionsFor(value));
     onRun();
@@ -37,13 +42,13 @@ export function largestSustainable(
   };
   let [low, high] = range;
   let best = run(low);
-  if (best.overloadShare > target) return { multiplier: 0, atSearchLimit: false, result: best };
+  if (!meetsServiceLevels(best)) return { multiplier: 0, atSearchLimit: false, result: best };
   const top = run(high);
-  if (top.overloadShare <= target) return { multiplier: high, atSearchLimit: true, result: top };
+  if (meetsServiceLevels(top)) return { multiplier: high, atSearchLimit: true, result: top };
   for (let i = 0; i < iterations; i++) {
     const middle = Math.sqrt(low * high);
     const result = run(middle);
-    if (result.overloadShare <= target) {
+    if (meetsServiceLevels(result)) {
       low = middle;
       best = result;
     } else high = middle;

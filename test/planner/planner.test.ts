@@ -22,7 +22,7 @@ import {
   normalCdf,
   normalQuantile,
 } from "../../src/planner/cohorts.ts";
-import { plan } from "../../src/planner/plan.ts";
+import { capacityMargin, plan } from "../../src/planner/plan.ts";
 import { planJsonSchema } from "../../src/planner/plan-json.ts";
 import { readScenarioFile, type Scenario } from "../../src/planner/scenario.ts";
 import { sensitivity } from "../../src/planner/sensitivity.ts";
@@ -153,12 +153,19 @@ describe("planner", () => {
     const edge = before.breakEvenDemand.doubledPeakLifted.value;
     assert.ok(edge > 0.95 && edge < 1, `before: doubling margin ×${edge}`);
     assert.equal(result.conclusions.doubleSessionAndLiftPeak[0], false);
+    // It fails on a service level, named, and the busiest hour's queue is what grew.
+    assert.ok(before.doubledWithoutPeak.service.missed.length > 0);
+    assert.deepEqual(before.baseline.service.missed, []);
     assert.ok(
-      before.doubledWithoutPeak.overloadShare > before.baseline.overloadShare,
-      `overload doubled ${before.doubledWithoutPeak.overloadShare} vs ${before.baseline.overloadShare}`,
+      before.doubledWithoutPeak.service.worstHour.lateShare > before.baseline.service.worstHour.lateShare,
+      `late share doubled ${before.doubledWithoutPeak.service.worstHour.lateShare} vs ${before.baseline.service.worstHour.lateShare}`,
     );
+    // The same margin in hardware: a shortfall of reference GPUs, under 5% of the fleet.
+    const shortfall = capacityMargin(before, edge);
+    assert.ok(shortfall < 0 && -shortfall < 0.05 * before.gpuEquivalents, `${shortfall} GPU-equivalents`);
     // After it, doubling holds with the deal's room to spare, and API limits can rise.
-    assert.ok(after.breakEvenDemand.doubledPeakLifted.value > 2.5);
+    assert.ok(after.breakEvenDemand.doubledPeakLifted.value > 2);
+    assert.ok(capacityMargin(after, after.breakEvenDemand.doubledPeakLifted.value) > 0);
     assert.equal(result.conclusions.doubleSessionAndLiftPeak[1], true);
     assert.deepEqual(result.conclusions.raiseApi, [false, true]);
     assert.ok(after.maxApiMultiplier.value >= 2);
@@ -335,9 +342,22 @@ describe("planner", () => {
     for (const side of [json.before, json.after]) {
       const expected = side.margin.doubled_peak_lifted * json.demand_scale;
       assert.ok(Math.abs(side.break_even_demand.doubled_peak_lifted - expected) < 1e-9 * expected);
+      // The verdict is the service levels' own: met exactly when nothing is missed.
+      assert.equal(side.verdicts.double_5h_lift_peak, side.service.doubled_peak_lifted.missed.length === 0);
+      const levels = json.service_levels;
+      const doubled = side.service.doubled_peak_lifted;
       assert.equal(
-        side.verdicts.double_5h_lift_peak,
-        side.overload_share.doubled_peak_lifted <= json.target_overload_share,
+        doubled.missed.includes("shed share"),
+        doubled.shed_share > levels.max_shed_share,
+        JSON.stringify(doubled),
+      );
+      assert.equal(doubled.missed.includes("p95 time to first token"), doubled.worst_hour.late_share > 0.05);
+      // A margin under ×1 needs GPUs; over ×1 has some spare.
+      const gpus = side.capacity_margin_gpus ?? 0;
+      assert.equal(
+        gpus < 0,
+        side.margin.doubled_peak_lifted < 1,
+        `${gpus} at ×${side.margin.doubled_peak_lifted}`,
       );
     }
     assert.equal(json.before.gpus_online, 100_000);
