@@ -49,7 +49,7 @@ function wattsPerGpu(site: Site, gpu: Gpu): number {
 }
 
 /** Output tokens/s of one GPU for the fleet's model mix (allocation-weighted). */
-function mixTokensPerGpu(fleet: Fleet, gpu: Gpu): number {
+export function mixTokensPerGpu(fleet: Fleet, gpu: Gpu): number {
   let total = 0;
   for (const model of fleet.models)
     total += (fleet.allocation[model.family] ?? 0) * tokensPerGpu(fleet, model, gpu);

@@ -146,3 +146,27 @@ export function apiTraffic(
   cache.set(key, traffic);
   return traffic;
 }
+
+/**
+ * The scenario with API demand times `factor`: as many more keys in every tier (each wanting
+ * what it did, so the share of keys their limits bind is kept) and as much more traffic outside
+ * the tiers. How API demand is moved as one input, for `api_token_share` and sensitivity.
+ */
+export function withApiDemand(scenario: Scenario, factor: number): Scenario {
+  const { demand } = scenario;
+  return {
+    ...scenario,
+    demand: {
+      ...demand,
+      api_tokens_per_s: Object.fromEntries(
+        Object.entries(demand.api_tokens_per_s).map(([family, rate]) => [family, rate * factor]),
+      ),
+      api_tiers: Object.fromEntries(
+        Object.entries(demand.api_tiers).map(([tier, figures]) => [
+          tier,
+          { ...figures, keys: Math.round(figures.keys * factor) },
+        ]),
+      ),
+    },
+  };
+}

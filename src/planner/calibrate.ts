@@ -7,6 +7,7 @@ import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import { ConfigError } from "../config/load.ts";
 import type { Policy } from "../plans/schema.ts";
+import { withApiDemand } from "./api-demand.ts";
 import type { Scenario } from "./scenario.ts";
 import { baselineOptions, type Prepared, prepare, type SimulationOptions, simulate } from "./simulate.ts";
 import { largestSustainable } from "./solve.ts";
@@ -168,4 +169,38 @@ export function calibrateDemand(
     );
   }
   return found.multiplier;
+}
+
+/**
+ * `api_token_share`: the factor on every API figure (withApiDemand) at which API traffic is the
+ * given share of all output tokens at the baseline the week before the deal. The share rises
+ * with the factor (tier limits cut it, never reverse it), so bisection on a log scale finds it.
+ */
+export function calibrateApiDemand(
+  scenario: Scenario,
+  fleet: Fleet,
+  catalog: Map<string, Gpu>,
+  policy: Policy,
+  share: number,
+  intensityScale: number,
+  onRun: () => void = () => {},
+): number {
+  const startMs = Date.parse(scenario.compare.before);
+  const shareAt = (factor: number) => {
+    onRun();
+    const prepared = prepare(withApiDemand(scenario, factor), fleet, catalog, policy);
+    return simulate(prepared, baselineOptions(startMs, { intensityScale })).apiShare;
+  };
+  let [low, high] = CALIBRATION_RANGE;
+  if (shareAt(low) > share || shareAt(high) < share) {
+    throw new ConfigError(
+      `cannot calibrate API demand: no factor in ${low}–${high} on the API figures makes API ${share} of all tokens (tier limits cap what API keys are served)`,
+    );
+  }
+  for (let i = 0; i < CALIBRATION_ITERATIONS; i++) {
+    const middle = Math.sqrt(low * high);
+    if (shareAt(middle) <= share) low = middle;
+    else high = middle;
+  }
+  return Math.sqrt(low * high);
 }

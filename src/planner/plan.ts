@@ -7,11 +7,14 @@ import type { Fleet } from "../capacity/fleet-schema.ts";
 import type { Gpu } from "../capacity/gpu-catalog.ts";
 import { gpuEquivalents } from "../capacity/timeline.ts";
 import type { Policy } from "../plans/schema.ts";
+import { withApiDemand } from "./api-demand.ts";
 import {
+  calibrateApiDemand,
   calibrateDayConcentration,
   calibrateDemand,
   calibrateIntensity,
   peakRuleNewlyLimited,
+  SHAPE_RESOLUTION_MINUTES,
 } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
 import { type Sensitivity, sensitivity } from "./sensitivity.ts";
@@ -65,6 +68,8 @@ export interface PlanResult {
   calibratedScale: number;
   /** Usage per user as a multiple of the scenario's, from `weekly_cap_share` (1 without it). */
   intensityScale: number;
+  /** The factor on every API figure, from `api_token_share` (1 without it). */
+  apiDemandFactor: number;
   /** How concentrated subscribers' weeks are: given, or calibrated to the peak rule's known effect. */
   dayConcentration: number;
   /** Whether `dayConcentration` was calibrated (from `peak_rule_newly_limited_share`). */
@@ -99,16 +104,18 @@ export function plan(
   // per plan, joint, API and the two break-evens (2 + 16); the sensitivity's variants, each a
   // calibration and two break-evens. Solvers may stop sooner.
   const calibrationRuns = calibrating ? 18 : 0;
+  const apiRuns = given.demand.api_token_share === undefined ? 0 : 18;
   // The shape search: up to 24 steps and 7 halvings, each a usage calibration and 2 runs.
   const shapeRuns = newlyLimitedShare === undefined ? 0 : 31 * 14;
   const total =
+    apiRuns +
     shapeRuns +
     (weeklyShare === undefined ? 0 : 18) +
     calibrationRuns +
     2 +
     2 * (2 + (5 + Object.keys(given.demand.plans).length) * 14) +
-    // Sensitivity: up to 13 variants, four of which re-calibrate usage, two the shape too.
-    13 * (calibrationRuns + 2 * 14) +
+    // Sensitivity: up to 21 variants, four of which re-calibrate usage, two the shape too.
+    21 * (calibrationRuns + 2 * 14) +
     4 * 18 +
     2 * shapeRuns;
   let done = 0;
@@ -128,12 +135,30 @@ export function plan(
     newlyLimitedShare === undefined || weeklyShare === undefined
       ? undefined
       : calibrateDayConcentration(given, fleet, catalog, policy, weeklyShare, newlyLimitedShare, ran);
-  const scenario: Scenario = shape
+  const shaped: Scenario = shape
     ? { ...given, demand: { ...given.demand, day_concentration: shape.dayConcentration } }
     : given;
-  enter("calibrating usage per user and the demand level");
+  enter("calibrating usage per user, API demand and the demand level");
+  const intensityScale =
+    weeklyShare === undefined
+      ? 1
+      : calibrateIntensity(prepare(shaped, fleet, catalog, policy), weeklyShare, ran);
+  // API volumes to their named share of all tokens (subscriber usage is already fixed).
+  const apiShare = given.demand.api_token_share;
+  const apiDemandFactor =
+    apiShare === undefined
+      ? 1
+      : calibrateApiDemand(
+          { ...shaped, resolution_minutes: Math.max(shaped.resolution_minutes, SHAPE_RESOLUTION_MINUTES) },
+          fleet,
+          catalog,
+          policy,
+          apiShare,
+          intensityScale,
+          ran,
+        );
+  const scenario = apiDemandFactor === 1 ? shaped : withApiDemand(shaped, apiDemandFactor);
   const prepared = prepare(scenario, fleet, catalog, policy);
-  const intensityScale = weeklyShare === undefined ? 1 : calibrateIntensity(prepared, weeklyShare, ran);
   const calibratedScale = calibrating ? calibrateDemand(prepared, intensityScale, ran) : 1;
   const demandScale = calibratedScale * scenario.demand.scale;
   const side = (label: "before" | "after", at: string): SideResult => {
@@ -188,6 +213,7 @@ export function plan(
     demandScale,
     calibratedScale,
     intensityScale,
+    apiDemandFactor,
     dayConcentration: scenario.demand.day_concentration,
     dayConcentrationCalibrated: shape !== undefined,
     peakRuleNewlyLimited: newlyLimited,

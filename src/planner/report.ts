@@ -84,6 +84,7 @@ export function textReport(result: PlanResult): string {
       ),
     ),
     row("largest sustainable weekly-cap multiplier, 5-hour ×2", (side) => side.maxWeeklyMultiplier, found),
+    row("API share of output tokens (baseline)", (side) => side.baseline.apiShare, percent),
     row("API traffic cut by tier limits (baseline)", (side) => side.baseline.apiLimitedShare, percent),
     row("largest sustainable API-limit multiplier", (side) => side.maxApiMultiplier, found),
     row("break-even demand, baseline (× demand used)", (side) => side.breakEvenDemand.baseline, margin),
@@ -117,10 +118,15 @@ export function textReport(result: PlanResult): string {
     scenario.demand.calibrate === "baseline_at_target"
       ? `Demand: calibrated so the baseline sits exactly at the service levels before the deal (×${result.calibratedScale.toPrecision(4)} the scenario's figures), then × ${scenario.demand.scale}.`
       : `Demand: the scenario's figures × ${scenario.demand.scale}.`;
+  const apiLine =
+    scenario.demand.api_token_share === undefined
+      ? `API demand: the scenario's tier and contract figures as stated (${percent(before.baseline.apiShare)} of output tokens at the baseline before the deal).`
+      : `API demand: API keys and contract traffic ×${result.apiDemandFactor.toPrecision(3)} the scenario's, so API traffic is ${percent(scenario.demand.api_token_share)} of output tokens at the baseline before the deal (api_token_share, a named input).`;
   const perUser =
     scenario.demand.weekly_cap_share === undefined
-      ? []
+      ? [apiLine]
       : [
+          apiLine,
           `Usage per user: ×${result.intensityScale.toPrecision(3)} the scenario's, so ${percent(scenario.demand.weekly_cap_share)} of subscribers hit a weekly cap at the baseline.`,
         ];
   const activeDays = effectiveActiveDays(result.dayConcentration).toFixed(1);

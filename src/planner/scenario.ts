@@ -89,6 +89,12 @@ export const scenarioSchema = z
         api_tokens_per_s: z.record(z.string(), z.number().min(0)).default({}),
         /** API keys per tier of the policy: they meet their tier's limits (api-demand.ts). */
         api_tiers: z.record(z.string(), apiTierDemandSchema).default({}),
+        /**
+         * API traffic's share of all output tokens at the baseline the week before the deal
+         * (a named input: API volumes are not public). When given, every API figure above is
+         * scaled alike until the baseline meets it; absent, the figures stand as given.
+         */
+        api_token_share: z.number().min(0).lt(1).optional(),
         /** Multiplies all demand (users of every plan and API traffic), after any calibration. */
         scale: z.number().positive().default(1),
         /**

@@ -74,6 +74,8 @@ export interface SimulationResult {
   meanShares: Record<string, number>;
   /** Share of what API keys wanted that their tier's limits cut (0 without API tiers). */
   apiLimitedShare: number;
+  /** API traffic's share of all output tokens wanted of the fleet (after tier limits). */
+  apiShare: number;
   /** Share of subscription users who hit their 5-hour limit at least once, and their weekly one. */
   sessionLimitedShare: number;
   weeklyLimitedShare: number;
@@ -434,6 +436,8 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   });
 
   // Traffic outside tier limits follows the demand, not the API limits.
+  let apiSum = 0;
+  let allSum = 0;
   const apiRates = families.map((family) => (scenario.demand.api_tokens_per_s[family] ?? 0) * demandScale);
   const api = apiTraffic(prepared.apiTiers, prepared.apiByRun, {
     startMs: options.startMs,
@@ -554,10 +558,11 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     }
     const apiActivity = activity[step + margin] ?? 0;
     for (let f = 0; f < nFamilies; f++) {
-      (demandByFamily[f] as Float64Array)[step] =
-        (demandPerFamily[f] as number) +
-        (apiRates[f] as number) * apiActivity +
-        (api.served[step * nFamilies + f] as number) * demandScale;
+      const apiTokens =
+        (apiRates[f] as number) * apiActivity + (api.served[step * nFamilies + f] as number) * demandScale;
+      apiSum += apiTokens;
+      allSum += (demandPerFamily[f] as number) + apiTokens;
+      (demandByFamily[f] as Float64Array)[step] = (demandPerFamily[f] as number) + apiTokens;
     }
   }
 
@@ -684,6 +689,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
     shedShare,
     service,
     apiLimitedShare: api.limitedShare,
+    apiShare: allSum > 0 ? apiSum / allSum : 0,
     meanShares: Object.fromEntries(families.map((family, f) => [family, (shareSum[f] as number) / steps])),
     sessionLimitedShare: usersTotal > 0 ? usersSession / usersTotal : 0,
     weeklyLimitedShare: usersTotal > 0 ? usersWeek / usersTotal : 0,

@@ -69,6 +69,7 @@ export function breakEvenDemand(
   prepared: Prepared,
   optionsFor: (demandMultiple: number) => SimulationOptions,
   onRun: () => void = () => {},
+  iterations = BREAK_EVEN_ITERATIONS,
 ): Sustainable {
-  return largestSustainable(prepared, optionsFor, onRun, BREAK_EVEN_RANGE, BREAK_EVEN_ITERATIONS);
+  return largestSustainable(prepared, optionsFor, onRun, BREAK_EVEN_RANGE, iterations);
 }

@@ -8,7 +8,9 @@ import { stringify } from "yaml";
 import { loadCalibratedCatalog } from "../../src/capacity/calibration.ts";
 import { capacityAt, readFleetFile } from "../../src/capacity/timeline.ts";
 import { ConfigError } from "../../src/config/load.ts";
+import { withApiDemand } from "../../src/planner/api-demand.ts";
 import {
+  calibrateApiDemand,
   calibrateDayConcentration,
   calibrateDemand,
   calibrateIntensity,
@@ -181,6 +183,19 @@ describe("planner", () => {
     assert.ok(Math.abs(demand.high.after - result.base.after / 1.3) < 1e-9);
     const efficiency = result.rows.find((row) => row.factor === "efficiency");
     assert.ok(efficiency?.low && efficiency.high);
+    // The deal's GPUs all of its weakest kind leave less room after the deal than all of its
+    // strongest; a stricter time-to-first-token level leaves less than a looser one.
+    const mix = result.rows.find((row) => row.factor === "deal GPU mix");
+    assert.ok(mix?.low && mix.high, "a deal of several GPU kinds has a mix row");
+    assert.deepEqual([mix.lowLabel, mix.highLabel], ["all h100-sxm", "all gb200"]);
+    assert.ok(mix.low.after < result.base.after && result.base.after < mix.high.after);
+    const ttft = result.rows.find((row) => row.factor === "p95 TTFT level");
+    assert.ok(ttft?.low && ttft.high && ttft.low.after <= ttft.high.after);
+    for (const factor of ["API demand", "blackwell vs other GPUs"])
+      assert.ok(
+        result.rows.some((row) => row.factor === factor && row.low && row.high),
+        factor,
+      );
     // Re-calibrated for each variant: the provider was at capacity whatever its efficiency.
     for (const margin of [efficiency.low.before, efficiency.high.before])
       assert.ok(Math.abs(margin - result.base.before) < 0.05, `before margin ×${margin}`);
@@ -192,6 +207,40 @@ describe("planner", () => {
     const uncalibrated = sensitivity(fixedDemand, fleet, catalog, policy, 0.19);
     const lowEfficiency = uncalibrated.rows.find((row) => row.factor === "efficiency");
     assert.ok(lowEfficiency?.low && lowEfficiency.low.before < 0.9 * uncalibrated.base.before);
+  });
+
+  test("API demand as a named share of all tokens: every API figure scaled alike until the baseline meets it", () => {
+    const start = Date.parse(quick.compare.before);
+    const shareWith = (factor: number) =>
+      simulate(
+        prepare(withApiDemand(quick, factor), fleet, catalog, policy),
+        baselineOptions(start, { intensityScale: quickIntensity }),
+      ).apiShare;
+    for (const target of [0.2, 0.5]) {
+      const factor = calibrateApiDemand(quick, fleet, catalog, policy, target, quickIntensity);
+      assert.ok(
+        Math.abs(shareWith(factor) - target) < 0.005,
+        `${target}: ×${factor} gives ${shareWith(factor)}`,
+      );
+    }
+    // The share rises with the factor: more keys (each wanting as much) and more outside traffic.
+    assert.ok(shareWith(2) > shareWith(1) && shareWith(1) > shareWith(0.5));
+    const doubled = withApiDemand(quick, 2);
+    assert.equal(doubled.demand.api_tokens_per_s.opus, (quick.demand.api_tokens_per_s.opus ?? 0) * 2);
+    assert.equal(
+      doubled.demand.api_tiers["api-tier-1"]?.keys,
+      (quick.demand.api_tiers["api-tier-1"]?.keys ?? 0) * 2,
+    );
+    // The share of wanted API traffic the tier limits cut does not move with the population.
+    const limited = (factor: number) =>
+      simulate(
+        prepare(withApiDemand(quick, factor), fleet, catalog, policy),
+        baselineOptions(start, { intensityScale: quickIntensity }),
+      ).apiLimitedShare;
+    assert.ok(
+      Math.abs(limited(0.25) - limited(1)) < 0.01 && limited(1) > 0.02,
+      `${limited(0.25)} vs ${limited(1)}`,
+    );
   });
 
   test("more demand never raises the sustainable multiplier, and four times the demand lowers it", () => {
@@ -309,7 +358,7 @@ describe("planner", () => {
       stages.map((line) => line.replace(/\(\d{4}-\d\d-\d\d\)/, "(date)")),
       [
         "plan: calibrating the demand shape",
-        "plan: calibrating usage per user and the demand level",
+        "plan: calibrating usage per user, API demand and the demand level",
         "plan: solving the week before (date)",
         "plan: solving the week after (date)",
         "plan: sensitivity: each input moved alone",
