@@ -13,6 +13,11 @@ const poolSchema = z
     until: date.optional(),
     /** Label of the deal that brings the pool, for reports. */
     deal: z.string().optional(),
+    /**
+     * Days from `from` until the whole pool serves: racks are installed, burnt in and brought
+     * into service over weeks, not on one day. Linear; absent or 0 = all at once.
+     */
+    ramp_days: z.number().min(0).max(730).optional(),
   })
   .strict();
 
@@ -110,6 +115,11 @@ export const fleetSchema = z
     allocation_bounds: z
       .record(z.string(), z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]))
       .default({}),
+    /**
+     * Share of installed GPUs out of service at any time (failed, drained for maintenance,
+     * burning in); absent = none. They draw no power and serve nothing.
+     */
+    down_share: z.number().min(0).lt(1).optional(),
     workload: z
       .object({
         input_tokens: z.number().positive(),

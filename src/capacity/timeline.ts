@@ -34,9 +34,22 @@ function poolActive(pool: Pool, nowMs: number): boolean {
 export interface PoolOnline {
   site: string;
   gpu: string;
+  /** GPUs installed by this instant (a ramping pool counts what has been brought in so far). */
   installed: number;
+  /** GPUs serving: installed, less the fleet's down share, within the site's power. */
   online: number;
   deal?: string;
+}
+
+const DAY_MS = 86_400_000;
+
+/** GPUs of a pool installed at an instant: all of them, or the part of its ramp done by then. */
+export function installedAt(pool: Pool, nowMs: number): number {
+  if (!poolActive(pool, nowMs)) return 0;
+  const rampDays = pool.ramp_days ?? 0;
+  if (!pool.from || rampDays <= 0) return pool.count;
+  const done = (nowMs - Date.parse(pool.from)) / (rampDays * DAY_MS);
+  return Math.floor(pool.count * Math.min(1, Math.max(0, done)));
 }
 
 const degrees = (d: number) => (d * Math.PI) / 180;
@@ -74,9 +87,11 @@ export function poolsOnline(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: numb
       })
       .sort((a, b) => b.efficiency - a.efficiency);
     for (const { pool, watts } of active) {
-      const online = Math.max(0, Math.min(pool.count, Math.floor(budgetW / watts)));
+      const installed = installedAt(pool, nowMs);
+      const up = Math.floor(installed * (1 - (fleet.down_share ?? 0)));
+      const online = Math.max(0, Math.min(up, Math.floor(budgetW / watts)));
       budgetW -= online * watts;
-      result.push({ site: site.id, gpu: pool.gpu, installed: pool.count, online, deal: pool.deal });
+      result.push({ site: site.id, gpu: pool.gpu, installed, online, deal: pool.deal });
     }
   }
   return result;
@@ -101,9 +116,7 @@ export function orbitBetaRad(site: Extract<Site, { kind: "orbital" }>, nowMs: nu
 
 /** An orbital site as a power system: its orbit, array, battery, radiator and the GPUs installed by `nowMs`. */
 export function orbitalSystem(site: Extract<Site, { kind: "orbital" }>, nowMs: number): OrbitalPowerSystem {
-  const installed = site.pools
-    .filter((pool) => poolActive(pool, nowMs))
-    .reduce((sum, pool) => sum + pool.count, 0);
+  const installed = site.pools.reduce((sum, pool) => sum + installedAt(pool, nowMs), 0);
   const launchedMs = Math.min(...site.pools.map((pool) => (pool.from ? Date.parse(pool.from) : nowMs)));
   return {
     altitudeKm: site.altitude_km,
@@ -314,12 +327,14 @@ export function fullFleetServing(fleet: Fleet, catalog: Map<string, Gpu>, nowMs:
   });
 }
 
-/** The instants at which pools join or leave the fleet, in order. */
+/** The instants at which pools join, finish ramping or leave the fleet, in order. */
 export function changeDates(fleet: Fleet): number[] {
   const dates = new Set<number>();
   for (const site of fleet.sites) {
     for (const pool of site.pools) {
       if (pool.from) dates.add(Date.parse(pool.from));
+      if (pool.from && (pool.ramp_days ?? 0) > 0)
+        dates.add(Date.parse(pool.from) + (pool.ramp_days ?? 0) * DAY_MS);
       if (pool.until) dates.add(Date.parse(pool.until));
     }
   }

@@ -28,6 +28,91 @@ function progress(label: string): (done: number, total: number, stage: string) =
   };
 }
 
+interface PlanOptions {
+  scenario: string;
+  out?: string;
+  json?: boolean;
+  overTime?: boolean;
+  until?: string;
+  stepDays: string;
+  resolution: string;
+}
+
+function positiveInteger(value: string, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`${flag} must be a whole number ≥ 1, got "${value}"`);
+  return n;
+}
+
+/** `headroom plan --over-time`: the weeks' table (or JSON) and, with --out, the months chart. */
+async function runOverTime(
+  options: PlanOptions,
+  scenario: import("../planner/scenario.ts").Scenario,
+  fleet: import("../capacity/fleet-schema.ts").Fleet,
+  catalog: Map<string, import("../capacity/gpu-catalog.ts").Gpu>,
+  policy: import("../plans/schema.ts").Policy,
+): Promise<void> {
+  const [{ defaultUntil, planOverTime }, { overTimeChart, overTimeReport }] = await Promise.all([
+    import("../planner/over-time.ts"),
+    import("../planner/report.ts"),
+  ]);
+  const untilMs = options.until === undefined ? defaultUntil(scenario, fleet) : Date.parse(options.until);
+  if (Number.isNaN(untilMs)) throw new UsageError(`--until must be an ISO date, got "${options.until}"`);
+  if (untilMs <= Date.parse(scenario.compare.before))
+    throw new UsageError(
+      `--until ${options.until} is not after the scenario's before instant ${scenario.compare.before}`,
+    );
+  const started = performance.now();
+  const result = planOverTime(
+    scenario,
+    fleet,
+    catalog,
+    policy,
+    {
+      untilMs,
+      stepDays: positiveInteger(options.stepDays, "--step-days"),
+      resolutionMinutes: positiveInteger(options.resolution, "--resolution"),
+    },
+    progress("plan --over-time"),
+  );
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  if (options.json)
+    process.stdout.write(
+      `${JSON.stringify(
+        {
+          until: new Date(untilMs).toISOString(),
+          step_days: result.options.stepDays,
+          resolution_minutes: result.calibration.scenario.resolution_minutes,
+          demand_scale: result.calibration.demandScale,
+          doubled_holds_from:
+            result.doubledHoldsFrom === null ? null : new Date(result.doubledHoldsFrom).toISOString(),
+          doubled_fails_from:
+            result.doubledFailsFrom === null ? null : new Date(result.doubledFailsFrom).toISOString(),
+          weeks: result.points.map((point) => ({
+            start: new Date(point.startMs).toISOString(),
+            gpus_installed: point.gpusInstalled,
+            gpus_online: point.gpusOnline,
+            gpu_equivalents: point.gpuEquivalents,
+            demand_growth: point.growth,
+            peak_utilisation: point.peakUtilisation,
+            margin: {
+              baseline: point.margin.baseline.value,
+              doubled_peak_lifted: point.margin.doubledPeakLifted.value,
+            },
+          })),
+        },
+        null,
+        2,
+      )}\n`,
+    );
+  else process.stdout.write(`${overTimeReport(result)}\n\nPlanned in ${seconds} s.\n`);
+  if (!options.out) return;
+  mkdirSync(options.out, { recursive: true });
+  writeFileSync(join(options.out, "over-time.svg"), overTimeChart(result));
+  (options.json ? process.stderr : process.stdout).write(`Wrote ${join(options.out, "over-time.svg")}.\n`);
+}
+
 export function registerPlanCommand(program: Command): void {
   program
     .command("plan")
@@ -35,7 +120,17 @@ export function registerPlanCommand(program: Command): void {
     .requiredOption("--scenario <file>", "scenario file (YAML)")
     .option("--out <dir>", "write charts (SVG), an HTML report and the planned policy here")
     .option("--json", "print one JSON object (the verdicts, margins and figures) instead of the table")
-    .action(async (options: { scenario: string; out?: string; json?: boolean }) => {
+    .option(
+      "--over-time",
+      "week by week from the `before` instant: the fleet as it ramps and the margins as demand grows",
+    )
+    .option(
+      "--until <iso>",
+      "with --over-time: the last week starts before this (default: 4 weeks past the fleet's last change)",
+    )
+    .option("--step-days <n>", "with --over-time: days between the weeks simulated", "7")
+    .option("--resolution <minutes>", "with --over-time: simulation step", "60")
+    .action(async (options: PlanOptions) => {
       // Loaded when the command runs, so `headroom --help` and other commands start fast
       // (the charts' library alone takes half a second to load).
       const [{ stringify }, { loadCalibratedCatalog }, { capacityAt, readFleetFile }, planner, { planJson }] =
@@ -57,6 +152,10 @@ export function registerPlanCommand(program: Command): void {
       if (!policy)
         throw new UsageError(`${options.scenario}: policy ${scenario.policy} is not in ${policyPath}`);
       const started = performance.now();
+      if (options.overTime) {
+        await runOverTime(options, scenario, fleet, catalog, policy);
+        return;
+      }
       const result = plan(
         scenario,
         fleet,

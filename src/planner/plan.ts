@@ -13,14 +13,16 @@ import {
   calibrateDayConcentration,
   calibrateDemand,
   calibrateIntensity,
+  type DemandShape,
   peakRuleNewlyLimited,
   SHAPE_RESOLUTION_MINUTES,
 } from "./calibrate.ts";
 import type { Scenario } from "./scenario.ts";
-import { type Sensitivity, sensitivity } from "./sensitivity.ts";
+import { SENSITIVITY_RESOLUTION_MINUTES, type Sensitivity, sensitivity } from "./sensitivity.ts";
 import {
   baselineOptions,
   meetsServiceLevels,
+  type Prepared,
   prepare,
   type SimulationOptions,
   type SimulationResult,
@@ -97,70 +99,31 @@ export function plan(
   /** Runs done of an upper bound, and the stage they belong to. */
   onProgress: (done: number, total: number, stage: string) => void = () => {},
 ): PlanResult {
-  const calibrating = given.demand.calibrate === "baseline_at_target";
-  const weeklyShare = given.demand.weekly_cap_share;
-  const newlyLimitedShare = given.demand.peak_rule_newly_limited_share;
-  // Upper bound of runs: the calibrations (2 + 16 each), per side 2 runs and a solver (2 + 12)
-  // per plan, joint, API and the two break-evens (2 + 16); the sensitivity's variants, each a
-  // calibration and two break-evens. Solvers may stop sooner.
-  const calibrationRuns = calibrating ? 18 : 0;
-  const apiRuns = given.demand.api_token_share === undefined ? 0 : 18;
-  // The shape search: up to 24 steps and 7 halvings, each a usage calibration and 2 runs.
-  const shapeRuns = newlyLimitedShare === undefined ? 0 : 31 * 14;
-  const total =
-    apiRuns +
-    shapeRuns +
-    (weeklyShare === undefined ? 0 : 18) +
-    calibrationRuns +
-    2 +
-    2 * (2 + (5 + Object.keys(given.demand.plans).length) * 14) +
-    // Sensitivity: up to 21 variants, four of which re-calibrate usage, two the shape too.
-    21 * (calibrationRuns + 2 * 14) +
-    4 * 18 +
-    2 * shapeRuns;
-  let done = 0;
-  let stage = "calibrating the demand shape";
-  const ran = () => onProgress(++done, total, stage);
-  const enter = (next: string) => {
-    stage = next;
-    onProgress(done, total, stage);
-  };
+  const resolution = given.resolution_minutes;
+  const plans = Object.keys(given.demand.plans).length;
+  // Upper bounds of runs per stage (solvers may stop sooner), each weighed by the steps of its
+  // runs, so the bar moves with the work rather than the count of runs.
+  const stages = progressStages(
+    [
+      [SHAPE_STAGE, shapeRunsOf(given), shapeResolution(given)],
+      ["calibrating usage per user, API demand and the demand level", calibrationRunsOf(given), resolution],
+      [`solving the week before (${given.compare.before.slice(0, 10)})`, sideRuns(plans) + 2, resolution],
+      [`solving the week after (${given.compare.after.slice(0, 10)})`, sideRuns(plans), resolution],
+      [SENSITIVITY_STAGE, sensitivityRuns(shapeRunsOf(given)), SENSITIVITY_RESOLUTION_MINUTES],
+    ],
+    given.days,
+    onProgress,
+  );
+  const { ran, enter } = stages;
   const tick = <T>(value: T): T => {
     ran();
     return value;
   };
-  // The demand shape first (it changes how usage per user meets the weekly-cap fact), then usage
-  // per user, then the level.
-  const shape =
-    newlyLimitedShare === undefined || weeklyShare === undefined
-      ? undefined
-      : calibrateDayConcentration(given, fleet, catalog, policy, weeklyShare, newlyLimitedShare, ran);
-  const shaped: Scenario = shape
-    ? { ...given, demand: { ...given.demand, day_concentration: shape.dayConcentration } }
-    : given;
-  enter("calibrating usage per user, API demand and the demand level");
-  const intensityScale =
-    weeklyShare === undefined
-      ? 1
-      : calibrateIntensity(prepare(shaped, fleet, catalog, policy), weeklyShare, ran);
-  // API volumes to their named share of all tokens (subscriber usage is already fixed).
-  const apiShare = given.demand.api_token_share;
-  const apiDemandFactor =
-    apiShare === undefined
-      ? 1
-      : calibrateApiDemand(
-          { ...shaped, resolution_minutes: Math.max(shaped.resolution_minutes, SHAPE_RESOLUTION_MINUTES) },
-          fleet,
-          catalog,
-          policy,
-          apiShare,
-          intensityScale,
-          ran,
-        );
-  const scenario = apiDemandFactor === 1 ? shaped : withApiDemand(shaped, apiDemandFactor);
-  const prepared = prepare(scenario, fleet, catalog, policy);
-  const calibratedScale = calibrating ? calibrateDemand(prepared, intensityScale, ran) : 1;
-  const demandScale = calibratedScale * scenario.demand.scale;
+  const calibration = calibrateScenario(given, fleet, catalog, policy, ran, enter);
+  // The sensitivity re-runs the shape search twice: this run's own count is the better bound.
+  stages.estimate(SENSITIVITY_STAGE, sensitivityRuns(stages.runsIn(SHAPE_STAGE)));
+  const { scenario, prepared, intensityScale, apiDemandFactor, calibratedScale, demandScale, shape } =
+    calibration;
   const side = (label: "before" | "after", at: string): SideResult => {
     enter(`solving the week ${label} (${at.slice(0, 10)})`);
     const startMs = Date.parse(at);
@@ -204,9 +167,9 @@ export function plan(
     ran,
   );
   const after = side("after", scenario.compare.after);
-  enter("sensitivity: each input moved alone");
+  enter(SENSITIVITY_STAGE);
   const sensitive = sensitivity(scenario, fleet, catalog, policy, intensityScale, ran);
-  onProgress(total, total, "done");
+  stages.finish();
   const canDouble = (s: SideResult) => meetsServiceLevels(s.doubledWithoutPeak);
   return {
     scenario,
@@ -277,5 +240,150 @@ export function plannedPolicy(base: Policy, result: PlanResult, effectiveFrom: s
     effective_from: effectiveFrom,
     description: `Planned: 5-hour budgets ×${session}, peak rule lifted, API limits ×${api}`,
     plans,
+  };
+}
+
+/** A scenario with its calibrations done: the inputs every simulation of a plan runs on. */
+export interface CalibratedScenario {
+  /** The scenario with the calibrated shape and API volumes written in. */
+  scenario: Scenario;
+  prepared: Prepared;
+  intensityScale: number;
+  apiDemandFactor: number;
+  calibratedScale: number;
+  /** calibratedScale × demand.scale: the demand scale every run uses. */
+  demandScale: number;
+  shape: DemandShape | undefined;
+}
+
+/**
+ * The scenario's calibrations in order: the demand shape (it changes how usage per user meets
+ * the weekly-cap fact), usage per user, API volumes to their named share (subscriber usage is
+ * fixed by then), then the level.
+ */
+export function calibrateScenario(
+  given: Scenario,
+  fleet: Fleet,
+  catalog: Map<string, Gpu>,
+  policy: Policy,
+  ran: () => void = () => {},
+  enter: (stage: string) => void = () => {},
+): CalibratedScenario {
+  const weeklyShare = given.demand.weekly_cap_share;
+  const newlyLimitedShare = given.demand.peak_rule_newly_limited_share;
+  enter(SHAPE_STAGE);
+  const shape =
+    newlyLimitedShare === undefined || weeklyShare === undefined
+      ? undefined
+      : calibrateDayConcentration(given, fleet, catalog, policy, weeklyShare, newlyLimitedShare, ran);
+  const shaped: Scenario = shape
+    ? { ...given, demand: { ...given.demand, day_concentration: shape.dayConcentration } }
+    : given;
+  enter("calibrating usage per user, API demand and the demand level");
+  const intensityScale =
+    weeklyShare === undefined
+      ? 1
+      : calibrateIntensity(prepare(shaped, fleet, catalog, policy), weeklyShare, ran);
+  const apiShare = given.demand.api_token_share;
+  const apiDemandFactor =
+    apiShare === undefined
+      ? 1
+      : calibrateApiDemand(
+          { ...shaped, resolution_minutes: shapeResolution(shaped) },
+          fleet,
+          catalog,
+          policy,
+          apiShare,
+          intensityScale,
+          ran,
+        );
+  const scenario = apiDemandFactor === 1 ? shaped : withApiDemand(shaped, apiDemandFactor);
+  const prepared = prepare(scenario, fleet, catalog, policy);
+  const calibratedScale =
+    scenario.demand.calibrate === "baseline_at_target" ? calibrateDemand(prepared, intensityScale, ran) : 1;
+  return {
+    scenario,
+    prepared,
+    intensityScale,
+    apiDemandFactor,
+    calibratedScale,
+    demandScale: calibratedScale * scenario.demand.scale,
+    shape,
+  };
+}
+
+const shapeResolution = (scenario: Scenario) =>
+  Math.max(scenario.resolution_minutes, SHAPE_RESOLUTION_MINUTES);
+
+/** The shape search: up to 24 steps and 7 halvings, each a usage calibration (≤ 16) and 2 runs. */
+const shapeRunsOf = (scenario: Scenario) =>
+  scenario.demand.peak_rule_newly_limited_share === undefined ? 0 : 31 * 14;
+
+/** Usage (2 + 16), API volumes (2 + 16) and level (2 + 16) calibrations, where the scenario asks. */
+const calibrationRunsOf = (scenario: Scenario) =>
+  (scenario.demand.weekly_cap_share === undefined ? 0 : 18) +
+  (scenario.demand.api_token_share === undefined ? 0 : 18) +
+  (scenario.demand.calibrate === "baseline_at_target" ? 18 : 0);
+
+/** Per side: 2 runs, a solver (2 + 12) per plan, joint, weekly and API, two break-evens (2 + 16). */
+const sideRuns = (plans: number) => 2 + (3 + plans) * 14 + 2 * 18;
+
+/**
+ * Up to 21 variants, each a level calibration and two break-evens (2 + 12); four re-calibrate
+ * usage, two the shape as well (`shapeRuns` each).
+ */
+const sensitivityRuns = (shapeRuns: number) => 21 * (18 + 2 * 14) + 4 * 18 + 2 * shapeRuns;
+
+const SHAPE_STAGE = "calibrating the demand shape";
+const SENSITIVITY_STAGE = "sensitivity: each input moved alone";
+
+/**
+ * Progress through a plan's stages, weighed by work: each stage's upper bound of runs times the
+ * steps of one run. Solvers often stop before their bound, so on entering a stage the bar keeps
+ * its place and the stages left share the rest of it: it never stalls and then jumps.
+ */
+function progressStages(
+  stages: Array<[name: string, runs: number, resolutionMinutes: number]>,
+  days: number,
+  onProgress: (done: number, total: number, stage: string) => void,
+) {
+  const TOTAL = 10_000;
+  const stepsOf = (i: number) => Math.ceil((days * 1440) / (stages[i]?.[2] ?? 1));
+  const budget = stages.map(([, runs], i) => runs * stepsOf(i));
+  const runsIn = stages.map(() => 0);
+  let index = 0;
+  /** Where the bar stood when the current stage began, and the work left from there. */
+  let base = 0;
+  let left = budget.reduce((sum, w) => sum + w, 0);
+  let doneInStage = 0;
+  const shown = () =>
+    Math.min(TOTAL - 1, Math.round(base + (left > 0 ? ((TOTAL - base) * doneInStage) / left : 0)));
+  return {
+    ran: () => {
+      runsIn[index] = (runsIn[index] ?? 0) + 1;
+      doneInStage = Math.min(budget[index] ?? 0, doneInStage + stepsOf(index));
+      onProgress(shown(), TOTAL, stages[index]?.[0] ?? "");
+    },
+    enter: (stage: string) => {
+      const next = stages.findIndex(([name]) => name === stage);
+      if (next > index) {
+        base = shown();
+        index = next;
+        doneInStage = 0;
+        left = budget.slice(next).reduce((sum, w) => sum + w, 0);
+      }
+      onProgress(shown(), TOTAL, stage);
+    },
+    /** Runs counted in a stage so far (a later stage that repeats it can be estimated from it). */
+    runsIn: (stage: string) => runsIn[stages.findIndex(([name]) => name === stage)] ?? 0,
+    /** A better bound for a stage not yet entered. */
+    estimate: (stage: string, runs: number) => {
+      const i = stages.findIndex(([name]) => name === stage);
+      if (i > index) {
+        left += runs * stepsOf(i) - (budget[i] ?? 0);
+        budget[i] = runs * stepsOf(i);
+      }
+    },
+    finish: () => onProgress(TOTAL, TOTAL, "done"),
   };
 }

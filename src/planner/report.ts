@@ -3,6 +3,7 @@ import * as echarts from "echarts";
 import { SHAPE_RESOLUTION_MINUTES } from "./calibrate.ts";
 import { effectiveActiveDays } from "./cohorts.ts";
 import { percent } from "./format.ts";
+import type { OverTimeResult, WeekPoint } from "./over-time.ts";
 import {
   API_RAISE_THRESHOLD,
   capacityMargin,
@@ -16,6 +17,14 @@ import type { SimulationResult } from "./simulate.ts";
 const times = (x: number, digits = 2) => `×${x.toFixed(digits)}`;
 const yesNo = (b: boolean) => (b ? "yes" : "no");
 
+/** "≥ ×16.00 (search limit)" when only the search's ceiling was reached. */
+const found = (m: Multiplier, digits = 2, floor = "×1") =>
+  m.atSearchLimit
+    ? `≥ ${times(m.value, digits)} (search limit)`
+    : m.value === 0
+      ? `below ${floor}`
+      : times(m.value, digits);
+
 export function textReport(result: PlanResult): string {
   const { before, after, conclusions, scenario } = result;
   const reference = scenario.reference_gpu.toUpperCase();
@@ -25,13 +34,6 @@ export function textReport(result: PlanResult): string {
     pick: (side: SideResult) => T,
     format: (value: T) => string,
   ): [string, string, string] => [label, format(pick(before)), format(pick(after))];
-  /** "≥ ×16.00 (search limit)" when only the search's ceiling was reached. */
-  const found = (m: Multiplier, digits = 2) =>
-    m.atSearchLimit
-      ? `≥ ${times(m.value, digits)} (search limit)`
-      : m.value === 0
-        ? "below ×1"
-        : times(m.value, digits);
   // Margins near ×1 are what the verdicts turn on: one more digit.
   const margin = (m: Multiplier) => found(m, 3);
   const rows: Array<[string, string, string]> = [
@@ -340,4 +342,112 @@ function serviceLevelsLine(scenario: PlanResult["scenario"]): string {
       ? ""
       : `; at most ${percent(scenario.target_overload_share)} of minutes overloaded`;
   return `Service levels: at most ${percent(levels.max_shed_share)} of requests shed (529); p95 time to first token ≤ ${levels.p95_ttft_s} s in every hour and family; requests wait at most ${levels.max_queue_s} s for a slot; per-user speed ≥ ${speeds || "each model's interactivity target"}${overload}.`;
+}
+
+const day = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+/** The plan over months as a table: one line per week. */
+export function overTimeReport(result: OverTimeResult): string {
+  const { calibration, options, points } = result;
+  const reference = calibration.scenario.reference_gpu.toUpperCase();
+  const rows: string[][] = [
+    [
+      "week of",
+      "GPUs installed",
+      "online",
+      `${reference}-eq`,
+      "demand",
+      "peak util.",
+      "margin ×1",
+      "margin ×2 + lifted",
+    ],
+    ...points.map((point) => [
+      day(point.startMs),
+      point.gpusInstalled.toLocaleString("en-US"),
+      point.gpusOnline.toLocaleString("en-US"),
+      Math.round(point.gpuEquivalents).toLocaleString("en-US"),
+      times(point.growth),
+      percent(point.peakUtilisation),
+      found(point.margin.baseline, 3, "×1/16"),
+      found(point.margin.doubledPeakLifted, 3, "×1/16"),
+    ]),
+  ];
+  const widths = (rows[0] as string[]).map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
+  const lines = rows.map((row) =>
+    row.map((cell, i) => (i === 0 ? cell.padEnd(widths[i] ?? 0) : cell.padStart(widths[i] ?? 0))).join("  "),
+  );
+  const { scenario } = calibration;
+  const holds = result.doubledHoldsFrom;
+  const fails = result.doubledFailsFrom;
+  const runway =
+    holds === null
+      ? `"5-hour ×2, peak lifted" meets the service levels in no week up to ${day(options.untilMs)}.`
+      : fails === null
+        ? `"5-hour ×2, peak lifted" meets the service levels from the week of ${day(holds)} through ${day(options.untilMs)}.`
+        : `"5-hour ×2, peak lifted" meets the service levels from the week of ${day(holds)} until the week of ${day(fails)}, when demand has outgrown the fleet.`;
+  return [
+    serviceLevelsLine(scenario),
+    `Demand grows ${percent(scenario.demand.weekly_growth)} a week from ${day(Date.parse(scenario.compare.before))}; ${scenario.demand.calibrate === "baseline_at_target" ? "calibrated so the baseline sits exactly at the service levels that week" : "as stated, not calibrated"}; GPUs down: ${percent(result.calibration.prepared.fleet.down_share ?? 0)}. Each week simulated at ${scenario.resolution_minutes}-minute resolution, every ${options.stepDays} days.`,
+    "Margin: the largest demand (× the demand of that week) at which the policy meets every service level; under ×1 it does not.",
+    "",
+    ...lines,
+    "",
+    runway,
+  ].join("\n");
+}
+
+/** Capacity and the margins over months. */
+export function overTimeChart(result: OverTimeResult): string {
+  const chart = echarts.init(null, null, { renderer: "svg", ssr: true, width: 900, height: 360 });
+  const reference = result.calibration.scenario.reference_gpu.toUpperCase();
+  const series = (pick: (point: WeekPoint) => number) =>
+    result.points.map((point) => [point.startMs, pick(point)] as [number, number]);
+  chart.setOption({
+    animation: false,
+    title: {
+      text: "Capacity and margins over months (×1 = the service levels exactly met)",
+      left: "center",
+      textStyle: { fontSize: 14 },
+    },
+    legend: { bottom: 0 },
+    grid: { left: 70, right: 70, top: 40, bottom: 50 },
+    xAxis: { type: "time" },
+    yAxis: [
+      { type: "value", name: `${reference}-equivalents online` },
+      { type: "log", name: "margin (× demand)", position: "right" },
+    ],
+    series: [
+      {
+        name: `${reference}-equivalents online`,
+        type: "line",
+        step: "end",
+        showSymbol: false,
+        areaStyle: { opacity: 0.15 },
+        data: series((point) => point.gpuEquivalents),
+      },
+      {
+        name: "margin, limits as they are",
+        type: "line",
+        yAxisIndex: 1,
+        showSymbol: false,
+        data: series((point) => Math.max(1 / 16, point.margin.baseline.value)),
+      },
+      {
+        name: "margin, 5-hour ×2 + peak lifted",
+        type: "line",
+        yAxisIndex: 1,
+        showSymbol: false,
+        data: series((point) => Math.max(1 / 16, point.margin.doubledPeakLifted.value)),
+        markLine: {
+          symbol: "none",
+          data: [{ yAxis: 1 }],
+          lineStyle: { color: "#333", type: "dashed" },
+          label: { formatter: "×1" },
+        },
+      },
+    ],
+  });
+  const svg = chart.renderToSVGString();
+  chart.dispose();
+  return svg;
 }

@@ -95,6 +95,11 @@ export const scenarioSchema = z
          * scaled alike until the baseline meets it; absent, the figures stand as given.
          */
         api_token_share: z.number().min(0).lt(1).optional(),
+        /**
+         * Demand growth per week (0.01 = 1% more every week, compounding), from the `before`
+         * instant: calibrations hold there, and every later week has grown from it.
+         */
+        weekly_growth: z.number().min(-0.5).max(1).default(0),
         /** Multiplies all demand (users of every plan and API traffic), after any calibration. */
         scale: z.number().positive().default(1),
         /**

@@ -79,7 +79,7 @@ function marginsOf(variant: Variant, policy: Policy, givenIntensity: number, onR
  * Variants run at 20-minute steps: a margin moves by well under its own bar's width between 10
  * and 20 minutes, and 21 variants each calibrated and solved twice are most of a plan's time.
  */
-const SENSITIVITY_RESOLUTION_MINUTES = 20;
+export const SENSITIVITY_RESOLUTION_MINUTES = 20;
 
 /** 12 halvings of the break-even range: steps of 0.14%, finer than a tornado's bars. */
 const SENSITIVITY_ITERATIONS = 12;

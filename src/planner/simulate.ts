@@ -45,6 +45,13 @@ export interface SimulationOptions {
   dayConcentration?: number;
 }
 
+/** How much demand has grown by `atMs` since the scenario's `before` instant (compounding weekly). */
+export function growthAt(scenario: Scenario, atMs: number): number {
+  const growth = scenario.demand.weekly_growth;
+  if (growth === 0) return 1;
+  return (1 + growth) ** ((atMs - Date.parse(scenario.compare.before)) / WEEK_MS);
+}
+
 /** The policy as it is (no multiplier, peak rule kept) for the week from `startMs`. */
 export function baselineOptions(
   startMs: number,
@@ -421,7 +428,7 @@ export function simulate(prepared: Prepared, options: SimulationOptions): Simula
   const demandByFamily = families.map(() => new Float64Array(steps));
   const capacityByFamily = families.map(() => new Float64Array(steps));
   const peakByFamily = new Float64Array(nFamilies);
-  const demandScale = options.demandScale ?? 1;
+  const demandScale = (options.demandScale ?? 1) * growthAt(scenario, options.startMs);
   const intensityScale = options.intensityScale ?? 1;
   const concentration = options.dayConcentration ?? scenario.demand.day_concentration;
   // Each cohort's share of its week on each day (× 7), and its habit's shift in steps.

@@ -66,7 +66,8 @@ describe("one truth: the fleet sizes the simulated pool and scales the policies"
     const rpmBefore = Number(early.headers.get("anthropic-ratelimit-requests-limit"));
     assert.equal(rpmBefore, 1_000, "at the baseline capacity the limits are the policy's own");
 
-    clock.now = deal + 3_600_000;
+    // Past the deal's ramp (25 days), with all of Colossus 1 serving.
+    clock.now = deal + 26 * 86_400_000;
     const { response: late } = await ask();
     assert.equal(pool.slots, fleet.streamsAt(clock.now, share));
     const ratio = fleet.capacityAt(clock.now, "sonnet") / fleet.capacityAt(deal - 3_600_000, "sonnet");

@@ -21,11 +21,29 @@ const weighted = (fleet: Fleet, at: number) => {
 };
 
 describe("capacity timeline", () => {
-  test("the deal switches the Colossus pools on at exactly its date", () => {
+  test("the deal's pools come online over their ramp from its date, less the GPUs down", () => {
+    const day = 86_400_000;
     const before = capacityAt(example, catalog, deal - 1);
-    const after = capacityAt(example, catalog, deal);
-    assert.equal(before.gpusOnline, 100_000);
-    assert.equal(after.gpusOnline, 330_000);
+    // 100,000 installed before the deal, 2% of them down.
+    assert.equal(before.gpusOnline, 98_000);
+    assert.equal(capacityAt({ ...example, down_share: 0 }, catalog, deal - 1).gpusOnline, 100_000);
+    assert.equal(capacityAt(example, catalog, deal).gpusOnline, 98_000, "nothing on the first instant");
+    // Linear over 25 days: each pool's installed part is floor(count × days done / 25).
+    const tenDays = poolsOnline(example, catalog, deal + 10 * day).filter(
+      (pool) => pool.deal === "Colossus 1",
+    );
+    assert.deepEqual(
+      tenDays.map((pool) => pool.installed).sort((a, b) => a - b),
+      [12_000, 20_000, 60_000],
+    );
+    let last = 0;
+    for (let d = 0; d <= 26; d++) {
+      const online = capacityAt(example, catalog, deal + d * day).gpusOnline;
+      assert.ok(online >= last, `day ${d}: ${online} after ${last}`);
+      last = online;
+    }
+    const after = capacityAt(example, catalog, deal + 25 * day);
+    assert.equal(after.gpusOnline, 323_400);
     for (const family of ["opus", "sonnet", "haiku"]) {
       assert.ok((after.tokensPerSecond[family] ?? 0) > 2.5 * (before.tokensPerSecond[family] ?? 0), family);
     }
@@ -82,6 +100,7 @@ describe("capacity timeline", () => {
   test("an inclined orbit loses GPUs in every eclipse; a dawn-dusk one only in its eclipse season", () => {
     const orbital = (orbit: "inclined" | "dawn-dusk"): Fleet => ({
       ...example,
+      down_share: 0,
       sites: [
         {
           id: "sat",

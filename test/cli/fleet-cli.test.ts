@@ -3,20 +3,25 @@ import { describe, test } from "node:test";
 import { runCli } from "../helpers/cli.ts";
 
 describe("headroom fleet", () => {
-  test("timeline prints capacity at each date a pool joins: before and after the deal, and the orbital site", async () => {
+  test("timeline prints capacity at each date a pool joins or finishes its ramp: before and after the deal, and the orbital site", async () => {
     const result = await runCli(["fleet", "timeline", "examples/colossus-fleet.yaml"]);
     assert.equal(result.code, 0, result.stderr);
     const lines = result.stdout.trim().split("\n");
     assert.match(lines[0] ?? "", /^from\s+GPUs online\s+opus tok\/s\s+sonnet tok\/s\s+haiku tok\/s$/);
     assert.deepEqual(
       lines.slice(1).map((line) => line.split(/\s{2,}/).slice(0, 2)),
+      // 2% of installed GPUs are down at any time (the example's down_share).
       [
-        ["2026-02-28", "80,000"],
-        ["2026-03-01", "100,000"],
-        ["2026-05-06", "330,000"],
+        ["2026-02-28", "78,400"],
+        ["2026-03-01", "98,000"],
+        // Colossus 1 ramps over 25 days from the deal's date: none of it on the first day, all
+        // of it (less 2% down) when the ramp ends.
+        ["2026-05-06", "98,000"],
+        ["2026-05-31", "323,400"],
         // The orbital site in sunlight, bound by its radiator: 50,000 m² × (2 × 413.4 W/m² less
-        // the nadir side's Earth infrared and albedo, 0.8236 × 295 W/m²) ÷ 1,800 W = 16,217 GB300.
-        ["2028-06-01", "346,217"],
+        // the nadir side's Earth infrared and albedo, 0.8236 × 295 W/m²) ÷ 1,800 W = 16,217 GB300
+        // (fewer than the 19,600 of its 20,000 that are up).
+        ["2028-06-01", "339,617"],
       ],
     );
   });
@@ -30,7 +35,7 @@ describe("headroom fleet", () => {
       "2026-06-01T00:00:00Z",
     ]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /colossus-1\s+h200-sxm\s+50000\s+50000\s+Colossus 1/);
+    assert.match(result.stdout, /colossus-1\s+h200-sxm\s+50000\s+49000\s+Colossus 1/);
     assert.match(result.stdout, /^opus\s+\d+$/m);
     const bad = await runCli(["fleet", "show", "examples/colossus-fleet.yaml", "--at", "soon"]);
     assert.equal(bad.code, 2);
