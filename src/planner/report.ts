@@ -449,5 +449,9 @@ export function overTimeChart(result: OverTimeResult): string {
   });
   const svg = chart.renderToSVGString();
   chart.dispose();
-  return svg;
+  // A title element names the picture for screen readers and for readers of a bare file.
+  return svg.replace(
+    /^(<svg[^>]*>)/,
+    `$1<title>${reference}-equivalents online and the margins of the limits over months</title>`,
+  );
 }
