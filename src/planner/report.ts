@@ -449,9 +449,12 @@ export function overTimeChart(result: OverTimeResult): string {
   });
   const svg = chart.renderToSVGString();
   chart.dispose();
-  // A title element names the picture for screen readers and for readers of a bare file.
-  return svg.replace(
-    /^(<svg[^>]*>)/,
-    `$1<title>${reference}-equivalents online and the margins of the limits over months</title>`,
-  );
+  // A title element names the picture for screen readers and for readers of a bare file; the
+  // renderer's hover styles (a CDATA block) mean nothing in a static picture.
+  return svg
+    .replace(/<style[^>]*><!\[CDATA\[[\s\S]*?\]\]>\s*<\/style>/g, "")
+    .replace(
+      /^(<svg[^>]*>)/,
+      `$1<title>${reference}-equivalents online and the margins of the limits over months</title>`,
+    );
 }
