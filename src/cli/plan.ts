@@ -186,7 +186,10 @@ export function registerPlanCommand(program: Command): void {
         join(options.out, "policy.yaml"),
         `# Written by headroom plan from ${options.scenario}\n${stringify(planned)}`,
       );
-      const wrote = `Wrote ${join(options.out, "report.html")}, three SVG charts (the week before, after, and the sensitivity tornado) and ${join(options.out, "policy.yaml")} (headroom policy apply it).\n`;
+      // The plan's figures beside its policy: `headroom policy propose --from DIR` keeps them.
+      writeFileSync(join(options.out, "plan.json"), `${JSON.stringify(planJson(result), null, 2)}\n`);
+      writeFileSync(join(options.out, "scenario.txt"), `${options.scenario}\n`);
+      const wrote = `Wrote ${join(options.out, "report.html")}, three SVG charts (the week before, after, and the sensitivity tornado), plan.json and ${join(options.out, "policy.yaml")} (headroom policy propose --from ${options.out} --effective ISO).\n`;
       // With --json, stdout holds only the JSON object.
       (options.json ? process.stderr : process.stdout).write(wrote);
     });

@@ -8,6 +8,7 @@ import { diffPolicies } from "../plans/policy-diff.ts";
 import type { Policy } from "../plans/schema.ts";
 import type { PolicyStore } from "../stores/store.ts";
 import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
+import { cliActor, draftDiff, findDraft, registerPolicyReviewCommands } from "./policy-review.ts";
 
 function withPolicies<T>(options: StateOptions, work: (store: PolicyStore) => Promise<T>): Promise<T> {
   return withStores(options, (stores) => work(stores.policies));
@@ -27,6 +28,7 @@ export function registerPolicyCommand(program: Command): void {
   const policy = program
     .command("policy")
     .description("dated policies: the plans in force and when they change");
+  registerPolicyReviewCommands(policy);
 
   withStateOptions(
     policy.command("list").description("stored policies and which is in force").option("--json"),
@@ -67,10 +69,19 @@ export function registerPolicyCommand(program: Command): void {
   withStateOptions(
     policy
       .command("diff")
-      .description("what changes from one policy to another")
+      .description(
+        "what changes from one policy to another; with a draft id alone, the draft against the policy in force at its date",
+      )
       .argument("<from>")
-      .argument("<to>"),
-  ).action(async (from: string, to: string, options: StateOptions) => {
+      .argument("[to]"),
+  ).action(async (from: string, to: string | undefined, options: StateOptions) => {
+    if (to === undefined) {
+      const text = await withPolicies(options, async (store) =>
+        draftDiff(store, await findDraft(store, from)),
+      );
+      process.stdout.write(`${text}\n`);
+      return;
+    }
     const changes = await withPolicies(options, async (store) =>
       diffPolicies(await findPolicy(store, from), await findPolicy(store, to)),
     );
@@ -97,9 +108,11 @@ export function registerPolicyCommand(program: Command): void {
   ).action(async (file: string, options: StateOptions & { replace?: boolean }) => {
     const policies = readPolicyFile(file);
     const statuses = await withPolicies(options, async (store) => {
-      await store.applyAll(policies, { replace: options.replace }).catch((error: unknown) => {
-        throw new UsageError(`${(error as Error).message} (nothing from ${file} was stored)`);
-      });
+      await store
+        .applyAll(policies, { replace: options.replace, actor: cliActor(), source: file })
+        .catch((error: unknown) => {
+          throw new UsageError(`${(error as Error).message} (nothing from ${file} was stored)`);
+        });
       return (await PolicyBook.open(store)).timeline(Date.now());
     });
     for (const p of policies) {

@@ -3,10 +3,17 @@
  * clock, else the built-in one. Re-reads the store when it changed (another process ran
  * `headroom policy apply`), so a scheduled or new policy takes effect with no restart.
  */
-import type { PolicyStore } from "../stores/store.ts";
 import { defaultPolicy } from "./default-policy.ts";
 import { knownPlanNames } from "./registry.ts";
 import type { Policy } from "./schema.ts";
+
+/** What the book reads its policies from: any store of dated policies (the arrow points down). */
+export interface PolicySource {
+  /** Every stored policy, earliest effective first. */
+  list(): Promise<Policy[]>;
+  /** Changes whenever the stored policies may have changed (from any process). */
+  dataVersion(): Promise<string>;
+}
 
 interface Dated {
   fromMs: number;
@@ -20,7 +27,7 @@ export class PolicyBook {
   private refreshing: Promise<void> | undefined;
 
   constructor(
-    private readonly store: PolicyStore | undefined,
+    private readonly store: PolicySource | undefined,
     /**
      * How often to ask the store whether policies changed. This is wall time between polls,
      * not the policy clock (which tests freeze and move by hours), so it reads the monotonic
@@ -33,7 +40,7 @@ export class PolicyBook {
   ) {}
 
   /** A book with the store's policies loaded. */
-  static async open(store: PolicyStore | undefined): Promise<PolicyBook> {
+  static async open(store: PolicySource | undefined): Promise<PolicyBook> {
     const book = new PolicyBook(store);
     await book.refresh();
     return book;

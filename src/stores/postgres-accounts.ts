@@ -4,6 +4,16 @@ import { displayPrefix, generateKey, type KeyHasher, newKeyId } from "../account
 import { type LevelLimits, parseLevelLimits } from "../plans/level-limits.ts";
 import { type Policy, policySchema } from "../plans/schema.ts";
 import {
+  type AuditRow,
+  alreadyDecided,
+  auditOf,
+  DEFAULT_ACTOR,
+  type DraftRow,
+  draftOf,
+  noSuchDraft,
+  versionTaken,
+} from "./policy-review-rows.ts";
+import {
   type AccountStore,
   type CreatedKey,
   IDENTITY_SELECT,
@@ -13,6 +23,9 @@ import {
   type KeyListing,
   LEVEL_TABLES,
   type LevelListing,
+  type PolicyActor,
+  type PolicyAuditEntry,
+  type PolicyDraft,
   type PolicyStore,
   policyAlreadyStored,
   type SettingsStore,
@@ -212,23 +225,62 @@ export class PostgresAccountStore implements AccountStore {
 export class PostgresPolicyStore implements PolicyStore {
   constructor(private readonly pool: pg.Pool) {}
 
-  applyAll(policies: readonly Policy[], options: { replace?: boolean; now?: Date } = {}): Promise<void> {
+  private async audit(
+    client: pg.PoolClient,
+    action: PolicyAuditEntry["action"],
+    version: string,
+    options: { now?: Date; draftId?: string } & PolicyActor,
+  ): Promise<void> {
+    await client.query(
+      "insert into policy_audit (at, actor, action, version, draft_id, source) values ($1, $2, $3, $4, $5, $6)",
+      [
+        (options.now ?? new Date()).toISOString(),
+        options.actor ?? DEFAULT_ACTOR,
+        action,
+        version,
+        options.draftId ?? null,
+        options.source ?? null,
+      ],
+    );
+  }
+
+  private async apply(
+    client: pg.PoolClient,
+    policy: Policy,
+    options: {
+      replace?: boolean;
+      now?: Date;
+      draftId?: string;
+      action?: PolicyAuditEntry["action"];
+    } & PolicyActor,
+  ): Promise<void> {
+    const { rows } = await client.query("select 1 from policies where version = $1", [policy.version]);
+    if (rows.length > 0 && !options.replace) throw policyAlreadyStored(policy.version);
+    await this.audit(
+      client,
+      options.action ?? (rows.length > 0 ? "replace" : "apply"),
+      policy.version,
+      options,
+    );
+    await client.query(
+      `insert into policies (version, effective_from_ms, body, applied_at) values ($1, $2, $3, $4)
+       on conflict (version) do update set effective_from_ms = excluded.effective_from_ms,
+         body = excluded.body, applied_at = excluded.applied_at`,
+      [
+        policy.version,
+        Date.parse(policy.effective_from),
+        JSON.stringify(policy),
+        (options.now ?? new Date()).toISOString(),
+      ],
+    );
+  }
+
+  applyAll(
+    policies: readonly Policy[],
+    options: { replace?: boolean; now?: Date } & PolicyActor = {},
+  ): Promise<void> {
     return inTransaction(this.pool, async (client) => {
-      for (const policy of policies) {
-        const { rows } = await client.query("select 1 from policies where version = $1", [policy.version]);
-        if (rows.length > 0 && !options.replace) throw policyAlreadyStored(policy.version);
-        await client.query(
-          `insert into policies (version, effective_from_ms, body, applied_at) values ($1, $2, $3, $4)
-           on conflict (version) do update set effective_from_ms = excluded.effective_from_ms,
-             body = excluded.body, applied_at = excluded.applied_at`,
-          [
-            policy.version,
-            Date.parse(policy.effective_from),
-            JSON.stringify(policy),
-            (options.now ?? new Date()).toISOString(),
-          ],
-        );
-      }
+      for (const policy of policies) await this.apply(client, policy, options);
     });
   }
 
@@ -239,9 +291,97 @@ export class PostgresPolicyStore implements PolicyStore {
     return rows.map((row) => policySchema.parse(JSON.parse(row.body)));
   }
 
-  async remove(version: string): Promise<boolean> {
-    const result = await this.pool.query("delete from policies where version = $1", [version]);
-    return (result.rowCount ?? 0) > 0;
+  remove(version: string, options: { now?: Date } & PolicyActor = {}): Promise<boolean> {
+    return inTransaction(this.pool, async (client) => {
+      const result = await client.query("delete from policies where version = $1", [version]);
+      const removed = (result.rowCount ?? 0) > 0;
+      if (removed) await this.audit(client, "remove", version, options);
+      return removed;
+    });
+  }
+
+  async propose(
+    policy: Policy,
+    options: { id: string; now?: Date; notes?: string } & PolicyActor,
+  ): Promise<PolicyDraft> {
+    await inTransaction(this.pool, async (client) => {
+      // Two proposals of one version at once: the second waits here and then sees the first.
+      await client.query("select pg_advisory_xact_lock(hashtext('headroom policy drafts'))");
+      if ((await client.query("select 1 from policies where version = $1", [policy.version])).rows.length > 0)
+        throw versionTaken(policy.version, "stored");
+      const drafted = await client.query(
+        "select 1 from policy_drafts where version = $1 and status = 'draft'",
+        [policy.version],
+      );
+      if (drafted.rows.length > 0) throw versionTaken(policy.version, "drafted");
+      await client.query("delete from policy_drafts where version = $1 and status = 'rejected'", [
+        policy.version,
+      ]);
+      await client.query(
+        `insert into policy_drafts (id, version, body, status, proposed_at, proposed_by, source, notes)
+         values ($1, $2, $3, 'draft', $4, $5, $6, $7)`,
+        [
+          options.id,
+          policy.version,
+          JSON.stringify(policy),
+          (options.now ?? new Date()).toISOString(),
+          options.actor ?? DEFAULT_ACTOR,
+          options.source ?? null,
+          options.notes ?? null,
+        ],
+      );
+      await this.audit(client, "propose", policy.version, { ...options, draftId: options.id });
+    });
+    return this.draft(options.id);
+  }
+
+  private async draft(id: string): Promise<PolicyDraft> {
+    const { rows } = await this.pool.query<DraftRow>("select * from policy_drafts where id = $1", [id]);
+    const row = rows[0];
+    if (!row) throw noSuchDraft(id);
+    return draftOf(row);
+  }
+
+  async drafts(): Promise<PolicyDraft[]> {
+    const { rows } = await this.pool.query<DraftRow>(
+      "select * from policy_drafts order by proposed_at desc, id desc",
+    );
+    return rows.map(draftOf);
+  }
+
+  async decide(
+    id: string,
+    decision: "approve" | "reject",
+    options: { now?: Date } & PolicyActor = {},
+  ): Promise<PolicyDraft> {
+    const actor = options.actor ?? DEFAULT_ACTOR;
+    await inTransaction(this.pool, async (client) => {
+      const { rows } = await client.query<DraftRow>("select * from policy_drafts where id = $1 for update", [
+        id,
+      ]);
+      const row = rows[0];
+      if (!row) throw noSuchDraft(id);
+      if (row.status !== "draft") throw alreadyDecided(row);
+      const draft = draftOf(row);
+      const context = { now: options.now, actor, source: row.source ?? undefined, draftId: id };
+      if (decision === "approve") await this.apply(client, draft.policy, { ...context, action: "approve" });
+      else await this.audit(client, "reject", draft.policy.version, context);
+      await client.query(
+        "update policy_drafts set status = $1, decided_at = $2, decided_by = $3 where id = $4",
+        [
+          decision === "approve" ? "approved" : "rejected",
+          (options.now ?? new Date()).toISOString(),
+          actor,
+          id,
+        ],
+      );
+    });
+    return this.draft(id);
+  }
+
+  async auditLog(): Promise<PolicyAuditEntry[]> {
+    const { rows } = await this.pool.query<AuditRow>("select * from policy_audit order by seq");
+    return rows.map(auditOf);
   }
 
   /** What changes when any process applies, replaces or removes a policy. */

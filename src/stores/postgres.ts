@@ -13,6 +13,7 @@ import {
   BILLING_MIGRATION,
   DatabaseError,
   LEVELS_MIGRATION,
+  policyReviewMigration,
   SETTINGS_MIGRATION,
   type Stores,
 } from "./store.ts";
@@ -67,6 +68,8 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   LEVELS_MIGRATION,
   SETTINGS_MIGRATION,
   BILLING_MIGRATION,
+  // Policy drafts under review and the audit log of every policy change.
+  policyReviewMigration("bigserial"),
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

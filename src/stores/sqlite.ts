@@ -6,7 +6,13 @@
 import { chmodSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { BILLING_MIGRATION, DatabaseError, LEVELS_MIGRATION, SETTINGS_MIGRATION } from "./store.ts";
+import {
+  BILLING_MIGRATION,
+  DatabaseError,
+  LEVELS_MIGRATION,
+  policyReviewMigration,
+  SETTINGS_MIGRATION,
+} from "./store.ts";
 
 export { DatabaseError };
 
@@ -66,6 +72,8 @@ export const MIGRATIONS: readonly string[] = [
   LEVELS_MIGRATION,
   SETTINGS_MIGRATION,
   BILLING_MIGRATION,
+  // Policy drafts under review and the audit log of every policy change.
+  policyReviewMigration("integer"),
 ];
 
 /** The schema version this code writes: the number of migrations. */

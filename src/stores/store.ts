@@ -138,15 +138,99 @@ export interface AccountStore {
   setAccountTeam(account: string, team: string | null): Promise<boolean>;
 }
 
+/** Who changed policies, and from where: recorded with every change. */
+export interface PolicyActor {
+  /** "cli", "admin-api", … */
+  actor?: string;
+  /** What the change came from (a plan run's directory, a file). */
+  source?: string;
+}
+
 export interface PolicyStore {
-  /** Stores every policy given, or none of them; a version already stored is refused unless `replace`. */
-  applyAll(policies: readonly Policy[], options?: { replace?: boolean; now?: Date }): Promise<void>;
+  /**
+   * Stores every policy given, or none of them; a version already stored is refused unless
+   * `replace`. Each is recorded in the audit log in the same transaction.
+   */
+  applyAll(
+    policies: readonly Policy[],
+    options?: { replace?: boolean; now?: Date } & PolicyActor,
+  ): Promise<void>;
   /** Every stored policy, earliest effective first. */
   list(): Promise<Policy[]>;
-  remove(version: string): Promise<boolean>;
+  remove(version: string, options?: { now?: Date } & PolicyActor): Promise<boolean>;
   /** Changes whenever the stored policies may have changed (from any process). */
   dataVersion(): Promise<string>;
+  /**
+   * Stores a policy as a draft: it takes no effect until approved. Refused when the version is
+   * already stored or drafted.
+   */
+  propose(
+    policy: Policy,
+    options: { id: string; now?: Date; notes?: string } & PolicyActor,
+  ): Promise<PolicyDraft>;
+  /** Drafts, newest first (decided ones too). */
+  drafts(): Promise<PolicyDraft[]>;
+  /**
+   * Approves a draft (its policy is stored, in force from its date) or rejects it, in one
+   * transaction with its audit entry; refused unless it is still a draft.
+   */
+  decide(
+    id: string,
+    decision: "approve" | "reject",
+    options?: { now?: Date } & PolicyActor,
+  ): Promise<PolicyDraft>;
+  /** Every recorded change, oldest first. */
+  auditLog(): Promise<PolicyAuditEntry[]>;
 }
+
+export interface PolicyDraft {
+  id: string;
+  policy: Policy;
+  status: "draft" | "approved" | "rejected";
+  proposedAt: string;
+  proposedBy: string;
+  source: string | null;
+  /** Free text kept with the draft (the plan's margins, say). */
+  notes: string | null;
+  decidedAt: string | null;
+  decidedBy: string | null;
+}
+
+export interface PolicyAuditEntry {
+  at: string;
+  actor: string;
+  action: "apply" | "replace" | "remove" | "propose" | "approve" | "reject";
+  version: string;
+  draftId: string | null;
+  source: string | null;
+}
+
+export class PolicyReviewError extends Error {
+  override name = "PolicyReviewError";
+}
+
+/** Drafts and the audit log (the same DDL on both engines but the audit's sequence). */
+export const policyReviewMigration = (sequence: string) => `create table policy_drafts (
+     id text primary key,
+     version text not null unique,
+     body text not null,
+     status text not null,
+     proposed_at text not null,
+     proposed_by text not null,
+     source text,
+     notes text,
+     decided_at text,
+     decided_by text
+   );
+   create table policy_audit (
+     seq ${sequence} primary key,
+     at text not null,
+     actor text not null,
+     action text not null,
+     version text not null,
+     draft_id text,
+     source text
+   );`;
 
 /** Small named values the gateway keeps (the admin token's hash). */
 export interface SettingsStore {

@@ -167,6 +167,69 @@ describe("the admin API", () => {
     assert.equal(invalid.status, 400);
   });
 
+  test("policy review: a draft takes no effect until approved, then at its date with no restart; every step audited; customer keys refused", async () => {
+    const limitsOf = async () => {
+      const response = await fetch(`${server.url}/v1/headroom/limits`, {
+        headers: { authorization: `Bearer ${server.key}` },
+      });
+      const body = (await response.json()) as {
+        policy: string;
+        limits: Array<{ name: string; limit: number }>;
+      };
+      return { policy: body.policy, fiveHour: body.limits.find((limit) => limit.name === "5h")?.limit };
+    };
+    const planned = structuredClone(defaultPolicy) as unknown as Record<string, unknown> & {
+      plans: Record<string, Record<string, unknown>>;
+    };
+    planned.version = "reviewed-2026-07-15";
+    planned.effective_from = "2026-07-15T00:00:00Z";
+    (planned.plans.pro as { session_budget_usd: number }).session_budget_usd *= 3;
+    const customer = `Bearer ${server.key}`;
+    assert.equal((await call("POST", "/policies/drafts", { policy: planned }, customer)).status, 403);
+    const proposed = await call("POST", "/policies/drafts", { policy: planned, source: "plan-report" });
+    assert.equal(proposed.status, 201, JSON.stringify(proposed.body));
+    const draftId = String(proposed.body.id);
+    assert.equal(proposed.body.status, "draft");
+    assert.equal(
+      (await call("POST", "/policies/drafts", { policy: planned })).status,
+      409,
+      "one draft per version",
+    );
+    const before = await limitsOf();
+    clock.now = Date.UTC(2026, 6, 20);
+    assert.deepEqual(await limitsOf(), before, "an unapproved draft never takes effect, even past its date");
+    clock.now = Date.UTC(2026, 6, 1, 12);
+    for (const path of [`/policies/drafts/${draftId}/diff`, "/policies/drafts", "/policies/audit"])
+      assert.equal((await call("GET", path, undefined, customer)).status, 403, path);
+    const diff = await call("GET", `/policies/drafts/${draftId}/diff`);
+    assert.equal(diff.body.against, "builtin");
+    assert.deepEqual(
+      (diff.body.changes as Array<{ path: string; margin: string }>).map((change) => change.path),
+      ["plans.pro.session_budget_usd"],
+    );
+    assert.equal((await call("POST", `/policies/drafts/${draftId}/approve`, {}, customer)).status, 403);
+    const approved = await call("POST", `/policies/drafts/${draftId}/approve`, {});
+    assert.equal(approved.status, 200, JSON.stringify(approved.body));
+    assert.equal(approved.body.status, "approved");
+    assert.equal((await call("POST", `/policies/drafts/${draftId}/reject`, {})).status, 409, "decided once");
+    assert.equal((await call("POST", "/policies/drafts/draft_nope/approve", {})).status, 404);
+    // Scheduled, not yet in force; at its date it is, in the same process.
+    assert.deepEqual(await limitsOf(), before);
+    clock.now = Date.UTC(2026, 6, 20);
+    const after = await limitsOf();
+    clock.now = Date.UTC(2026, 6, 1, 12);
+    assert.equal(after.policy, "reviewed-2026-07-15");
+    assert.ok(before.fiveHour && after.fiveHour && Math.abs(after.fiveHour - 3 * before.fiveHour) < 1e-9);
+    const audit = await call("GET", "/policies/audit");
+    const steps = (audit.body.data as Array<Record<string, unknown>>)
+      .filter((entry) => entry.version === "reviewed-2026-07-15")
+      .map((entry) => [entry.action, entry.actor, entry.draft_id, entry.source]);
+    assert.deepEqual(steps, [
+      ["propose", "admin-api", draftId, "plan-report"],
+      ["approve", "admin-api", draftId, "plan-report"],
+    ]);
+  });
+
   test("usage from the ledger and the live state", async () => {
     const client = new Anthropic({ baseURL: server.url, apiKey: server.key, maxRetries: 0 });
     const { response } = await client.messages

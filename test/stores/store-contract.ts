@@ -227,6 +227,84 @@ export function describeStoreContract(
       await stores.close();
     });
 
+    test("policy review: a draft takes no effect until approved; every change is in the audit log, in order", async () => {
+      const open = newLocation();
+      const stores = await open();
+      const other = await open();
+      const { policies } = stores;
+      const t = (minute: number) => new Date(Date.UTC(2026, 4, 1, 0, minute));
+      await policies.applyAll([dated("base", "2026-01-01T00:00:00Z")], {
+        actor: "cli",
+        source: "base.yaml",
+        now: t(0),
+      });
+      const planned = dated("planned", "2026-05-06T00:00:00Z");
+      const versionBefore = await other.policies.dataVersion();
+      const draft = await policies.propose(planned, {
+        id: "d1",
+        actor: "alice",
+        source: "plan-report",
+        notes: "margin ×1.25",
+        now: t(1),
+      });
+      assert.deepEqual(
+        [draft.status, draft.proposedBy, draft.source, draft.notes],
+        ["draft", "alice", "plan-report", "margin ×1.25"],
+      );
+      // Proposed is not stored: no gateway sees it, and its version cannot be drafted twice or applied under it.
+      assert.deepEqual(
+        (await other.policies.list()).map((p) => p.version),
+        ["base"],
+      );
+      await assert.rejects(policies.propose(planned, { id: "d2" }), /already drafted/);
+      await assert.rejects(
+        policies.propose(dated("base", "2026-07-01T00:00:00Z"), { id: "d3" }),
+        /already stored/,
+      );
+      const approved = await other.policies.decide("d1", "approve", { actor: "bob", now: t(2) });
+      assert.deepEqual(
+        [approved.status, approved.decidedBy, approved.decidedAt],
+        ["approved", "bob", t(2).toISOString()],
+      );
+      assert.deepEqual(
+        (await policies.list()).map((p) => p.version),
+        ["base", "planned"],
+      );
+      assert.notEqual(await policies.dataVersion(), versionBefore, "gateways notice the approval");
+      await assert.rejects(policies.decide("d1", "reject"), /already approved/);
+      await assert.rejects(policies.decide("nope", "approve"), /no policy draft nope/);
+      // A rejected draft changes nothing and frees its version for a new proposal.
+      await policies.propose(dated("later", "2026-08-01T00:00:00Z"), { id: "d4", now: t(3) });
+      await policies.decide("d4", "reject", { actor: "carol", now: t(4) });
+      assert.deepEqual(
+        (await policies.list()).map((p) => p.version),
+        ["base", "planned"],
+      );
+      await policies.propose(dated("later", "2026-08-02T00:00:00Z"), { id: "d5", now: t(5) });
+      assert.deepEqual(
+        (await policies.drafts()).map((d) => [d.id, d.status]),
+        [
+          ["d5", "draft"],
+          ["d1", "approved"],
+        ],
+      );
+      assert.equal(await policies.remove("base", { actor: "cli", now: t(6) }), true);
+      assert.deepEqual(
+        (await other.policies.auditLog()).map((e) => [e.action, e.version, e.actor, e.draftId, e.source]),
+        [
+          ["apply", "base", "cli", null, "base.yaml"],
+          ["propose", "planned", "alice", "d1", "plan-report"],
+          ["approve", "planned", "bob", "d1", "plan-report"],
+          ["propose", "later", "unknown", "d4", null],
+          ["reject", "later", "carol", "d4", null],
+          ["propose", "later", "unknown", "d5", null],
+          ["remove", "base", "cli", null, null],
+        ],
+      );
+      await other.close();
+      await stores.close();
+    });
+
     test("ledger: a recorded event is durable for every connection, once per request id, every field intact", async () => {
       const open = newLocation();
       const stores = await open();

@@ -30,6 +30,7 @@ import { presentedKey } from "../auth.ts";
 import { familyLoad } from "../family-load.ts";
 import type { EdgeServices } from "../services.ts";
 import { PlanRunner } from "./plan-runner.ts";
+import { policyReviewRoutes } from "./policy-review-routes.ts";
 import { type AdminRoute, openApiDocument, registerAdminRoutes, route } from "./routes.ts";
 
 export const ADMIN_PREFIX = "/admin/v1";
@@ -126,6 +127,7 @@ function routes(services: AdminServices): AdminRoute[] {
     throw new HeadroomError(409, "invalid_request_error", (error as Error).message);
   };
   return [
+    ...policyReviewRoutes(services),
     route({
       method: "GET",
       path: "/organisations",
@@ -341,7 +343,7 @@ function routes(services: AdminServices): AdminRoute[] {
       response: z.object({ version: z.string(), effective_from: z.string(), status: z.string() }),
       status: 201,
       handler: async ({ body }) => {
-        await services.policyStore.applyAll([body]).catch(refused);
+        await services.policyStore.applyAll([body], { actor: "admin-api" }).catch(refused);
         await services.policies.refresh();
         const entry = policyTimeline(services.policies, services.clock()).find(
           (candidate) => candidate.version === body.version,
