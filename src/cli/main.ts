@@ -4,12 +4,14 @@ import { ConfigError } from "../config/load.ts";
 import { registerAccountsCommand } from "./accounts.ts";
 import { registerAdminCommand } from "./admin.ts";
 import { registerDbCommand } from "./db.ts";
+import { registerDemandCommand } from "./demand.ts";
 import { registerFleetCommand } from "./fleet.ts";
 import { registerKeysCommand } from "./keys.ts";
 import { registerLevelCommands } from "./levels.ts";
 import { registerPlanCommand } from "./plan.ts";
 import { registerPolicyCommand } from "./policy.ts";
 import { registerServeCommand } from "./serve.ts";
+import { registerTrafficCommand } from "./traffic.ts";
 import { registerUsageCommand } from "./usage.ts";
 
 const program = new Command()
@@ -26,6 +28,8 @@ registerFleetCommand(program);
 registerPlanCommand(program);
 registerPolicyCommand(program);
 registerUsageCommand(program);
+registerDemandCommand(program);
+registerTrafficCommand(program);
 registerDbCommand(program);
 
 try {

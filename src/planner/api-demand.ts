@@ -8,7 +8,7 @@
 import type { Fleet } from "../capacity/fleet-schema.ts";
 import { classFor } from "../plans/plan-limits.ts";
 import type { Policy } from "../plans/schema.ts";
-import { type Cohort, makeCohorts } from "./cohorts.ts";
+import { type Cohort, makeCohorts, seedFor } from "./cohorts.ts";
 import type { Scenario } from "./scenario.ts";
 
 export interface ApiTier {
@@ -40,10 +40,8 @@ export function prepareApiTiers(
   fleet: Fleet,
   policy: Policy,
   families: readonly string[],
-  seed: number,
 ): ApiTier[] {
   const tiers: ApiTier[] = [];
-  let tierSeed = seed;
   for (const [name, demand] of Object.entries(scenario.demand.api_tiers)) {
     const plan = policy.plans[name];
     if (plan?.kind !== "api") throw new Error(`plan ${name} is not an API plan of policy ${policy.version}`);
@@ -53,7 +51,6 @@ export function prepareApiTiers(
       const rates = plan.rate_limits[className] ?? plan.rate_limits.default;
       return rates ? keyLimitTokensPerSecond(rates, fleet.workload) : 0;
     });
-    tierSeed += 104_729;
     tiers.push({
       name,
       mix: families.map((family) => (demand.model_mix[family] ?? 0) / totalMix),
@@ -64,7 +61,7 @@ export function prepareApiTiers(
         scenario.api_cohorts_per_tier,
         demand.intensity_sigma,
         scenario.demand.spread_hours,
-        tierSeed,
+        seedFor(scenario.seed, `api:${name}`),
       ),
     });
   }

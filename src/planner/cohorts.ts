@@ -97,6 +97,16 @@ export function effectiveActiveDays(concentration: number): number {
   return (sum * sum) / squares;
 }
 
+/**
+ * A seed for one plan or tier of a scenario: from the scenario's seed and the plan's name, so a
+ * plan's cohorts do not depend on where it stands in the file (FNV-1a of the name).
+ */
+export function seedFor(scenarioSeed: number, name: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
+  return (scenarioSeed + hash) >>> 0;
+}
+
 export function makeCohorts(
   users: number,
   count: number,

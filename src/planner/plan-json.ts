@@ -104,6 +104,8 @@ export const planJsonSchema = z
     reference_gpu: z.string(),
     /** What the demand's level rests on: calibrated to the service levels, or as stated. */
     baseline_assumption: z.string(),
+    /** With a measured demand file: which figure came from the ledger and which was stated. */
+    demand_provenance: z.record(z.string(), z.enum(["measured", "stated"])).nullable(),
     demand_scale: z.number().positive(),
     calibrated_scale: z.number().positive(),
     /** Usage per user as a multiple of the scenario's figures (from `weekly_cap_share`). */
@@ -226,6 +228,7 @@ export function planJson(result: PlanResult): PlanJson {
     service_levels: scenario.service_levels,
     target_overload_share: scenario.target_overload_share ?? null,
     reference_gpu: scenario.reference_gpu,
+    demand_provenance: scenario.demand.provenance ?? null,
     baseline_assumption:
       scenario.demand.calibrate === "baseline_at_target"
         ? "baseline_at_target: the demand is scaled so the baseline policy sits exactly at the service levels the week before the deal"

@@ -1,6 +1,7 @@
 import { dirname, resolve } from "node:path";
 import { z } from "zod";
 import { readYamlFile } from "../config/yaml-file.ts";
+import { withMeasuredDemand } from "./measured-demand.ts";
 
 const planDemandSchema = z
   .object({
@@ -100,6 +101,15 @@ export const scenarioSchema = z
          * instant: calibrations hold there, and every later week has grown from it.
          */
         weekly_growth: z.number().min(-0.5).max(1).default(0),
+        /**
+         * A measured demand file (`headroom demand export`): its figures take the place of the
+         * stated ones where the ledger measured enough (measured-demand.ts).
+         */
+        from: z.string().min(1).optional(),
+        /** With `from`: grow or shrink the measured population (users and keys) for a what-if. */
+        users_scale: z.number().positive().default(1),
+        /** Which figure came from where, set when `from` is merged (not written by hand). */
+        provenance: z.record(z.string(), z.enum(["measured", "stated"])).optional(),
         /** Multiplies all demand (users of every plan and API traffic), after any calibration. */
         scale: z.number().positive().default(1),
         /**
@@ -151,7 +161,10 @@ export interface LoadedScenario {
 }
 
 export function readScenarioFile(file: string): LoadedScenario {
-  const scenario = readYamlFile(file, scenarioSchema);
+  const scenario = readYamlFile(file, (raw) => {
+    const merged = withMeasuredDemand(raw, file);
+    return z.preprocess(() => merged, scenarioSchema);
+  });
   const base = dirname(resolve(file));
   return {
     scenario,

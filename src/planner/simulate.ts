@@ -12,7 +12,7 @@ import { classFor } from "../plans/plan-limits.ts";
 import { type Policy, peakUsageFactor, type SubscriptionPlan } from "../plans/schema.ts";
 import { rebalancePeriodSteps, scheduleShares } from "./allocation.ts";
 import { type ApiTier, type ApiTraffic, apiTraffic, prepareApiTiers } from "./api-demand.ts";
-import { bandShareAtLimit, type Cohort, dayWeight, makeCohorts } from "./cohorts.ts";
+import { bandShareAtLimit, type Cohort, dayWeight, makeCohorts, seedFor } from "./cohorts.ts";
 import { type Queue, queueOf } from "./queueing.ts";
 import type { Scenario } from "./scenario.ts";
 
@@ -150,7 +150,6 @@ export function prepare(
   const families = fleet.models.map((model) => model.family);
   const ratio = fleet.workload.input_tokens / fleet.workload.output_tokens;
   const plans: Prepared["plans"] = [];
-  let seed = scenario.seed;
   for (const [name, demand] of Object.entries(scenario.demand.plans)) {
     const plan = policy.plans[name];
     if (plan?.kind !== "subscription") {
@@ -169,13 +168,12 @@ export function prepare(
     const familyWeekly = families.map(
       (family) => plan.weekly_family_budgets_usd[family] ?? Number.POSITIVE_INFINITY,
     );
-    seed += 7919;
     const cohorts = makeCohorts(
       demand.users,
       scenario.cohorts_per_plan,
       demand.intensity_sigma,
       scenario.demand.spread_hours,
-      seed,
+      seedFor(scenario.seed, name),
     );
     plans.push({
       name,
@@ -194,7 +192,7 @@ export function prepare(
     });
   }
   const fixedShares = families.map((family) => fleet.allocation[family] ?? 0);
-  const apiTiers = prepareApiTiers(scenario, fleet, policy, families, seed);
+  const apiTiers = prepareApiTiers(scenario, fleet, policy, families);
   return {
     scenario,
     fleet,
