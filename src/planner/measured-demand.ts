@@ -36,9 +36,13 @@ export function withMeasuredDemand(raw: unknown, scenarioFile: string): unknown 
   take("time_zone", measured.time_zone, stated.time_zone === undefined);
   take("hourly_activity", measured.hourly_activity, enoughUsers);
   take("weekend_factor", measured.weekend_factor, enoughUsers);
-  // A stated fact the shape is calibrated to wins over a measured shape.
-  if (stated.peak_rule_newly_limited_share === undefined)
-    take("day_concentration", measured.day_concentration, enoughUsers);
+  // A week's shape needs a week of ledger; a stated fact the shape is calibrated to wins over it.
+  if (stated.peak_rule_newly_limited_share === undefined) {
+    if (enoughUsers && measured.measured.days >= 7) {
+      demand.day_concentration = measured.day_concentration;
+      provenance.day_concentration = "measured";
+    } else provenance.day_concentration = "stated";
+  }
   const plans: Raw = { ...(isObject(stated.plans) ? stated.plans : {}) };
   for (const [name, plan] of Object.entries(measured.plans)) {
     if (plan.fit.n < MIN_MEASURED && plans[name] !== undefined) {

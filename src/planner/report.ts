@@ -124,10 +124,22 @@ export function textReport(result: PlanResult): string {
     scenario.demand.api_token_share === undefined
       ? `API demand: the scenario's tier and contract figures as stated (${percent(before.baseline.apiShare)} of output tokens at the baseline before the deal).`
       : `API demand: API keys and contract traffic ×${result.apiDemandFactor.toPrecision(3)} the scenario's, so API traffic is ${percent(scenario.demand.api_token_share)} of output tokens at the baseline before the deal (api_token_share, a named input).`;
+  const provenance = scenario.demand.provenance;
+  const sourced = (kind: "measured" | "stated") =>
+    Object.entries(provenance ?? {})
+      .filter(([, from]) => from === kind)
+      .map(([field]) => field)
+      .join(", ") || "none";
+  const fromLedger = provenance
+    ? [
+        `Measured demand (${scenario.demand.from}, users × ${scenario.demand.users_scale}): measured ${sourced("measured")}; stated ${sourced("stated")}.`,
+      ]
+    : [];
   const perUser =
     scenario.demand.weekly_cap_share === undefined
-      ? [apiLine]
+      ? [...fromLedger, apiLine]
       : [
+          ...fromLedger,
           apiLine,
           `Usage per user: ×${result.intensityScale.toPrecision(3)} the scenario's, so ${percent(scenario.demand.weekly_cap_share)} of subscribers hit a weekly cap at the baseline.`,
         ];
