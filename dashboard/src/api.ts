@@ -85,5 +85,37 @@ export interface PlanSide {
 export interface PlanRun {
   plan: { before: PlanSide; after: PlanSide; demand_scale: number; target_overload_share: number | null };
   charts: { week_before: string; week_after: string; tornado: string };
+  proposal: {
+    policy: Record<string, unknown> & { version: string; effective_from: string };
+    notes: string;
+    source: string;
+  };
   seconds: number;
+}
+
+export interface PolicyDraft {
+  id: string;
+  version: string;
+  effective_from: string;
+  status: "draft" | "approved" | "rejected";
+  proposed_at: string;
+  proposed_by: string;
+  source: string | null;
+  decided_at: string | null;
+  decided_by: string | null;
+}
+
+export interface DraftDiff {
+  draft: PolicyDraft;
+  against: string;
+  changes: Array<{ path: string; before: unknown; after: unknown; margin: string }>;
+}
+
+export interface AuditEntry {
+  at: string;
+  actor: string;
+  action: string;
+  version: string;
+  draft_id: string | null;
+  source: string | null;
 }

@@ -8,12 +8,15 @@ import { h, render } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import {
   type AccountRow,
+  type AuditEntry,
   api,
+  type DraftDiff,
   type Fleet,
   type Live,
   type Overview,
   type PlanRun,
   type PlanSide,
+  type PolicyDraft,
   type PolicyRow,
   token,
   Unauthorized,
@@ -55,8 +58,10 @@ function usePoll<T>(
   load: () => Promise<T>,
   ms: number,
   deps: unknown[] = [],
-): { value?: T; error?: unknown } {
+): { value?: T; error?: unknown; refresh: () => void } {
   const [state, setState] = useState<{ value?: T; error?: unknown }>({});
+  // Bumped to load again now (after a change this view made) rather than at the next tick.
+  const [generation, setGeneration] = useState(0);
   useEffect(() => {
     let live = true;
     const tick = () =>
@@ -77,8 +82,8 @@ function usePoll<T>(
       live = false;
       clearInterval(timer);
     };
-  }, deps);
-  return state;
+  }, [...deps, generation]);
+  return { ...state, refresh: () => setGeneration((n) => n + 1) };
 }
 
 interface Sample {
@@ -329,7 +334,84 @@ function PoliciesView() {
         </table>`
         : html`<p>No dated change is scheduled.</p>`
     }
+    <${DraftsView} />
   </section>`;
+}
+
+/** Proposed policies under review, each with its diff and the plan's margins, and the audit log. */
+function DraftsView() {
+  const drafts = usePoll(() => api<{ data: PolicyDraft[] }>("/policies/drafts"), 5000);
+  const audit = usePoll(() => api<{ data: AuditEntry[] }>("/policies/audit"), 5000);
+  const [review, setReview] = useState<DraftDiff | null>(null);
+  const [failure, setFailure] = useState<string | null>(null);
+  const open = async (id: string) => {
+    setFailure(null);
+    try {
+      setReview(await api<DraftDiff>(`/policies/drafts/${encodeURIComponent(id)}/diff`));
+    } catch (problem) {
+      setFailure(String((problem as Error).message));
+    }
+  };
+  const decide = async (id: string, decision: "approve" | "reject") => {
+    setFailure(null);
+    try {
+      await api(`/policies/drafts/${encodeURIComponent(id)}/${decision}`, { method: "POST", body: {} });
+      setReview(null);
+      drafts.refresh();
+      audit.refresh();
+    } catch (problem) {
+      setFailure(String((problem as Error).message));
+    }
+  };
+  return html`<h3>Drafts</h3>
+    ${failure && html`<p role="alert" class="error">${failure}</p>`}
+    ${
+      (drafts.value?.data ?? []).length === 0
+        ? html`<p>No drafts. Run a plan (Planner) and propose its policy, or <code>headroom policy propose</code>.</p>`
+        : html`<table class="drafts">
+        <thead><tr><th scope="col">Draft</th><th scope="col">Version</th><th scope="col">From</th><th scope="col">Status</th><th scope="col">Proposed</th><th scope="col"></th></tr></thead>
+        <tbody>
+          ${(drafts.value?.data ?? []).map(
+            (draft) => html`<tr key=${draft.id} data-draft=${draft.id}>
+              <th scope="row"><code>${draft.id}</code></th><td>${draft.version}</td><td>${draft.effective_from}</td>
+              <td data-status>${draft.status}</td><td>${draft.proposed_at.slice(0, 16)} by ${draft.proposed_by}${draft.source ? html`<br /><small>${draft.source}</small>` : ""}</td>
+              <td>${draft.status === "draft" ? html`<button type="button" onClick=${() => open(draft.id)}>Review</button>` : ""}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>`
+    }
+    ${
+      review &&
+      html`<table class="diff" data-review=${review.draft.id}>
+        <caption>${review.draft.version} against ${review.against} (in force at ${review.draft.effective_from})</caption>
+        <thead><tr><th scope="col">Setting</th><th scope="col">Then</th><th scope="col">Proposed</th><th scope="col">The plan's margin</th></tr></thead>
+        <tbody>
+          ${review.changes.map(
+            (change) => html`<tr key=${change.path}>
+              <th scope="row"><code>${change.path}</code></th>
+              <td>${JSON.stringify(change.before)}</td><td>${JSON.stringify(change.after)}</td><td>${change.margin}</td>
+            </tr>`,
+          )}
+        </tbody>
+      </table>
+      <p>
+        <button type="button" onClick=${() => decide(review.draft.id, "approve")}>Approve</button>
+        <button type="button" onClick=${() => decide(review.draft.id, "reject")}>Reject</button>
+      </p>`
+    }
+    <h3>Audit log</h3>
+    <table class="audit">
+      <thead><tr><th scope="col">At</th><th scope="col">Who</th><th scope="col">What</th><th scope="col">Version</th><th scope="col">Draft</th><th scope="col">From</th></tr></thead>
+      <tbody>
+        ${(audit.value?.data ?? []).map(
+          (entry, index) => html`<tr key=${index} data-action=${entry.action}>
+            <td>${entry.at.slice(0, 19)}</td><td>${entry.actor}</td><td>${entry.action}</td><td>${entry.version}</td>
+            <td>${entry.draft_id ?? ""}</td><td>${entry.source ?? ""}</td>
+          </tr>`,
+        )}
+      </tbody>
+    </table>`;
 }
 
 function FleetView() {
@@ -435,6 +517,7 @@ function PlannerView() {
           )}
         </tbody>
       </table>
+      <${ProposeForm} run=${run} />
       ${(
         [
           ["The week before", run.charts.week_before],
@@ -449,6 +532,38 @@ function PlannerView() {
       )}`
     }
   </section>`;
+}
+
+/** Propose the plan's policy as a draft, effective at a date the reviewer picks. */
+function ProposeForm({ run }: { run: PlanRun }) {
+  const [result, setResult] = useState<string | null>(null);
+  const submit = async (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.target as HTMLFormElement);
+    const effective = new Date(String(form.get("effective"))).toISOString().replace(".000Z", "Z");
+    const version = String(form.get("version"));
+    try {
+      const draft = await api<PolicyDraft>("/policies/drafts", {
+        method: "POST",
+        body: {
+          policy: { ...run.proposal.policy, version, effective_from: effective },
+          notes: run.proposal.notes,
+          source: run.proposal.source,
+        },
+      });
+      setResult(`Proposed ${draft.id}: review it under Policies.`);
+    } catch (problem) {
+      setResult(String((problem as Error).message));
+    }
+  };
+  return html`<form class="create" onSubmit=${submit} aria-label="Propose the plan's policy">
+    <label for="effective">Propose this policy, effective</label>
+    <input id="effective" name="effective" type="datetime-local" required />
+    <label for="version">as version</label>
+    <input id="version" name="version" value=${run.proposal.policy.version} required />
+    <button type="submit">Propose</button>
+    ${result && html`<p role="status" data-proposed>${result}</p>`}
+  </form>`;
 }
 
 const VIEWS = {

@@ -9,6 +9,7 @@ import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { defaultPolicy } from "../../src/plans/default-policy.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -180,6 +181,43 @@ describe("the dashboard in Chromium", { skip }, () => {
     await page.screenshot({ path: "test-results/dashboard-policies.png", fullPage: true });
     assert.deepEqual(consoleErrors, [], "no console errors");
   });
+
+  test("a proposed policy is reviewed and approved in the browser; the audit log shows both steps", async () => {
+    const planned = structuredClone(defaultPolicy) as unknown as Record<string, unknown> & {
+      plans: Record<string, Record<string, unknown>>;
+    };
+    planned.version = "browser-reviewed";
+    planned.effective_from = "2030-01-01T00:00:00Z";
+    (planned.plans.pro as { session_budget_usd: number }).session_budget_usd *= 2;
+    const response = await fetch(`${server.url}/admin/v1/policies/drafts`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify({ policy: planned, source: "a browser test" }),
+    });
+    assert.equal(response.status, 201);
+    const { id } = (await response.json()) as { id: string };
+    const row = page.locator(`tr[data-draft="${id}"]`);
+    await row.getByRole("button", { name: "Review" }).click();
+    const review = page.locator(`table[data-review="${id}"]`);
+    await review.getByText("plans.pro.session_budget_usd").waitFor();
+    await page.getByRole("button", { name: "Approve" }).click();
+    await row.locator("[data-status]").filter({ hasText: "approved" }).waitFor();
+    await page.locator('tr[data-action="approve"]').filter({ hasText: "browser-reviewed" }).waitFor();
+    assert.equal(
+      await page.locator('tr[data-action="propose"]').filter({ hasText: "browser-reviewed" }).count(),
+      1,
+    );
+    // The approval stored the policy: it is scheduled for its date.
+    const listed = await fetch(`${server.url}/admin/v1/policies`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    const body = (await listed.json()) as { data: Array<{ version: string; status: string }> };
+    assert.deepEqual(
+      body.data.filter((entry) => entry.version === "browser-reviewed").map((entry) => entry.status),
+      ["scheduled"],
+    );
+    assert.deepEqual(consoleErrors, [], "no console errors");
+  });
 });
 
 describe("the dashboard's fleet view in Chromium", { skip }, () => {
@@ -230,6 +268,27 @@ describe("the dashboard's fleet view in Chromium", { skip }, () => {
         assert.ok(paths > 0, `${title}: the chart drew its series`);
       }
       await page.screenshot({ path: "test-results/dashboard-planner.png", fullPage: true });
+      // The plan's policy proposed from the browser becomes a draft (not a policy) to review.
+      await page.getByLabel("Propose this policy, effective").fill("2031-01-01T00:00");
+      await page.getByLabel("as version").fill("from-the-planner");
+      await page.getByRole("button", { name: "Propose" }).click();
+      await page
+        .locator("[data-proposed]")
+        .filter({ hasText: /Proposed draft_\w+/ })
+        .waitFor();
+      const admin = { authorization: `Bearer ${ADMIN}` };
+      const drafts = (await (
+        await fetch(`${server.url}/admin/v1/policies/drafts`, { headers: admin })
+      ).json()) as {
+        data: Array<{ id: string; version: string; status: string; effective_from: string }>;
+      };
+      const draft = drafts.data.find((entry) => entry.version === "from-the-planner");
+      assert.equal(draft?.status, "draft");
+      const diff = (await (
+        await fetch(`${server.url}/admin/v1/policies/drafts/${draft?.id}/diff`, { headers: admin })
+      ).json()) as { changes: Array<{ path: string; margin: string }> };
+      const budget = diff.changes.find((change) => change.path === "plans.pro.session_budget_usd");
+      assert.match(budget?.margin ?? "", /sustainable/, "the plan's margin is kept with the draft");
       assert.deepEqual(errors, []);
     } finally {
       await browser.close();

@@ -485,6 +485,8 @@ function routes(services: AdminServices): AdminRoute[] {
       response: z.object({
         plan: z.record(z.string(), z.unknown()),
         charts: z.object({ week_before: z.string(), week_after: z.string(), tornado: z.string() }),
+        /** The plan's policy and figures: POST them to /policies/drafts to propose it. */
+        proposal: z.object({ policy: policySchema, notes: z.string(), source: z.string() }),
         seconds: z.number(),
       }),
       handler: async ({ body }) => planner.run(body.scenario),

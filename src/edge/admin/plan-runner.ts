@@ -10,9 +10,13 @@
 import { execFile } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { isAbsolute, join, relative, resolve, sep } from "node:path";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { HeadroomError, invalidRequest } from "../../errors.ts";
+import { planJsonSchema } from "../../planner/plan-json.ts";
+import { planNotesOf } from "../../planner/plan-margins.ts";
+import { readPolicyFile } from "../../plans/load-policy.ts";
+import type { Policy } from "../../plans/schema.ts";
 
 const BIN = fileURLToPath(new URL("../../../bin/headroom.js", import.meta.url));
 const TIME_LIMIT_MS = 5 * 60_000;
@@ -21,6 +25,8 @@ const SCENARIO_FILE = /\.ya?ml$/i;
 export interface PlanRun {
   plan: Record<string, unknown>;
   charts: { week_before: string; week_after: string; tornado: string };
+  /** The plan's policy and its figures, ready to propose as a draft (POST /policies/drafts). */
+  proposal: { policy: Policy; notes: string; source: string };
   seconds: number;
 }
 
@@ -127,8 +133,13 @@ async function runPlanProcess(scenario: string): Promise<PlanRun> {
       );
     });
     const svg = (file: string) => readFileSync(join(out, file), "utf8");
+    const plan = planJsonSchema.parse(JSON.parse(stdout));
+    const [policy] = readPolicyFile(join(out, "policy.yaml"));
+    if (!policy) throw new HeadroomError(500, "api_error", "The plan wrote no policy.");
+    const source = `plan of ${basename(scenario)}`;
     return {
-      plan: JSON.parse(stdout) as Record<string, unknown>,
+      plan: plan as unknown as Record<string, unknown>,
+      proposal: { policy, notes: JSON.stringify(planNotesOf(plan, basename(scenario))), source },
       charts: {
         week_before: svg("week-before.svg"),
         week_after: svg("week-after.svg"),
