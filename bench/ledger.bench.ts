@@ -38,6 +38,7 @@ const event = (): UsageEvent => ({
   ttft_ms: 412.5,
   duration_ms: 4_210.25,
   on_credits: false,
+  limited_by: null,
   billing: "full",
 });
 

@@ -243,7 +243,12 @@ export class Exchange implements InFlightRequest {
         decision: this.admission ? "admitted" : status === 429 ? "refused" : "not reached",
       });
     }
-    this.recorded = this.record(status, errorType, elapsedMs, billing);
+    // Our own refusal names the limit that refused; an upstream's 429 does not.
+    const limitedBy =
+      status === 429 && error instanceof HeadroomError && error.type === "rate_limit_error" && !this.admission
+        ? (error.dimension ?? null)
+        : null;
+    this.recorded = this.record(status, errorType, elapsedMs, billing, limitedBy);
     return this.recorded;
   }
 
@@ -304,6 +309,7 @@ export class Exchange implements InFlightRequest {
     errorType: string | null,
     elapsedMs: number,
     billing: Billing,
+    limitedBy: string | null,
   ): Promise<void> {
     const usage = this.meter.usage;
     return this.gateway.ledger.record({
@@ -326,6 +332,7 @@ export class Exchange implements InFlightRequest {
       duration_ms: elapsedMs,
       on_credits: this.admission?.onCredits ?? false,
       billing,
+      limited_by: limitedBy,
     });
   }
 }

@@ -31,6 +31,8 @@ export interface UsageEvent {
   on_credits: boolean;
   /** How the row is charged to windows and bills (billing.ts): a service failure is not, by default. */
   billing: Billing;
+  /** For a refusal (429): the limit that refused (`5h`, `week`, `rpm`, …); null otherwise. */
+  limited_by: string | null;
 }
 
 export interface UsageSummaryRow {

@@ -54,6 +54,8 @@ export const measuredDemandSchema = z
           model_mix: z.record(z.string(), z.number().min(0)),
           /** Share of the plan's users refused (429) by a limit at least once. */
           limited_share: z.number().min(0).max(1),
+          /** The same per limit that refused (`5h`, `week`, `week-opus`, …). */
+          limited_by: z.record(z.string(), z.number().min(0).max(1)),
         })
         .strict(),
     ),
@@ -68,6 +70,7 @@ export const measuredDemandSchema = z
           fit: fitSchema,
           model_mix: z.record(z.string(), z.number().min(0)),
           limited_share: z.number().min(0).max(1),
+          limited_by: z.record(z.string(), z.number().min(0).max(1)),
         })
         .strict(),
     ),
@@ -107,6 +110,8 @@ interface Party {
   days: Set<string>;
   byFamily: Map<string, number>;
   limited: boolean;
+  /** The limits that refused it (rows before the ledger recorded them say nothing). */
+  limitedBy: Set<string>;
 }
 
 /** σ of ln(usage) and how far the measured distribution is from that log-normal (KS distance). */
@@ -182,10 +187,14 @@ export async function exportDemand(input: ExportInput): Promise<MeasuredDemand> 
         days: new Set(),
         byFamily: new Map(),
         limited: false,
+        limitedBy: new Set(),
       };
       parties.set(who, party);
     }
-    if (event.status === 429 && event.error_type === "rate_limit_error") party.limited = true;
+    if (event.status === 429 && event.error_type === "rate_limit_error") {
+      party.limited = true;
+      if (event.limited_by) party.limitedBy.add(event.limited_by);
+    }
     if (event.status !== 200) continue;
     const family = (event.model && input.familyOf(event.model)) ?? "unknown";
     party.output += event.output_tokens;
@@ -242,6 +251,12 @@ export async function exportDemand(input: ExportInput): Promise<MeasuredDemand> 
     for (const [, party] of group) byPlan.set(party.plan, [...(byPlan.get(party.plan) ?? []), party]);
     return byPlan;
   };
+  const limitedByOf = (members: Party[]) => {
+    const counts = new Map<string, number>();
+    for (const member of members)
+      for (const limit of member.limitedBy) counts.set(limit, (counts.get(limit) ?? 0) + 1);
+    return Object.fromEntries([...counts].map(([limit, n]) => [limit, n / members.length]));
+  };
   const mixOf = (members: Party[]) => {
     const total = new Map<string, number>();
     for (const member of members)
@@ -259,6 +274,7 @@ export async function exportDemand(input: ExportInput): Promise<MeasuredDemand> 
       fit: { n: fit.n, ks_distance: fit.ksDistance },
       model_mix: mixOf(active),
       limited_share: members.filter((m) => m.limited).length / members.length,
+      limited_by: limitedByOf(members),
     };
   }
   const apiTiers: MeasuredDemand["api_tiers"] = {};
@@ -272,6 +288,7 @@ export async function exportDemand(input: ExportInput): Promise<MeasuredDemand> 
       fit: { n: fit.n, ks_distance: fit.ksDistance },
       model_mix: mixOf(active),
       limited_share: members.filter((m) => m.limited).length / members.length,
+      limited_by: limitedByOf(members),
     };
   }
   return measuredDemandSchema.parse({

@@ -35,6 +35,7 @@ const COLUMNS = [
   ["duration_ms", "double precision"],
   ["on_credits", "boolean"],
   ["billing", "text"],
+  ["limited_by", "text"],
 ] as const satisfies ReadonlyArray<readonly [keyof UsageEvent, string]>;
 
 const NAMES = COLUMNS.map(([name]) => name).join(", ");

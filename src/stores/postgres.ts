@@ -13,6 +13,7 @@ import {
   BILLING_MIGRATION,
   DatabaseError,
   LEVELS_MIGRATION,
+  LIMITED_BY_MIGRATION,
   policyReviewMigration,
   SETTINGS_MIGRATION,
   type Stores,
@@ -70,6 +71,7 @@ export const POSTGRES_MIGRATIONS: readonly string[] = [
   BILLING_MIGRATION,
   // Policy drafts under review and the audit log of every policy change.
   policyReviewMigration("bigserial"),
+  LIMITED_BY_MIGRATION,
 ];
 
 export const POSTGRES_SCHEMA_VERSION = POSTGRES_MIGRATIONS.length;

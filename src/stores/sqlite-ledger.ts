@@ -34,6 +34,7 @@ const COLUMNS = [
   "duration_ms",
   "on_credits",
   "billing",
+  "limited_by",
 ] as const;
 
 type Row = Omit<UsageEvent, "streamed" | "on_credits"> & { streamed: number; on_credits: number };

@@ -10,6 +10,7 @@ import {
   BILLING_MIGRATION,
   DatabaseError,
   LEVELS_MIGRATION,
+  LIMITED_BY_MIGRATION,
   policyReviewMigration,
   SETTINGS_MIGRATION,
 } from "./store.ts";
@@ -74,6 +75,7 @@ export const MIGRATIONS: readonly string[] = [
   BILLING_MIGRATION,
   // Policy drafts under review and the audit log of every policy change.
   policyReviewMigration("integer"),
+  LIMITED_BY_MIGRATION,
 ];
 
 /** The schema version this code writes: the number of migrations. */

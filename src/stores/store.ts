@@ -209,6 +209,9 @@ export class PolicyReviewError extends Error {
   override name = "PolicyReviewError";
 }
 
+/** Which limit refused a request, in its ledger row (the demand export counts users per limit). */
+export const LIMITED_BY_MIGRATION = "alter table usage_events add column limited_by text;";
+
 /** Drafts and the audit log (the same DDL on both engines but the audit's sequence). */
 export const policyReviewMigration = (sequence: string) => `create table policy_drafts (
      id text primary key,

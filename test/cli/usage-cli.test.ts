@@ -35,6 +35,7 @@ const event = (overrides: Partial<UsageEvent>): UsageEvent => ({
   ttft_ms: 10,
   duration_ms: 100,
   on_credits: false,
+  limited_by: null,
   billing: "full",
   ...overrides,
 });

@@ -7,7 +7,12 @@ import { readPolicyFile } from "../../src/plans/load-policy.ts";
 import { type Policy, policySchema } from "../../src/plans/schema.ts";
 import { openDatabase } from "../../src/stores/sqlite.ts";
 import { SqlitePolicyStore } from "../../src/stores/sqlite-policies.ts";
-import { startTestGateway, streamThenDisconnect, type TestGateway } from "../helpers/gateway.ts";
+import {
+  recordedUsage,
+  startTestGateway,
+  streamThenDisconnect,
+  type TestGateway,
+} from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const HOUR = 3_600_000;
@@ -87,6 +92,11 @@ describe("API tiers: requests/min and output tokens/min", () => {
     assert.equal(error.headers?.get("retry-after-ms"), "1200");
     assert.equal(error.headers?.get("anthropic-ratelimit-requests-remaining"), "0");
     assert.equal(error.headers?.get("x-should-retry"), "true");
+    // The refusal's ledger row names the limit that refused; an admitted row names none.
+    const refusedRow = await recordedUsage(server, error.headers?.get("request-id"));
+    assert.deepEqual([refusedRow.status, refusedRow.limited_by], [429, "rpm"]);
+    const admittedRow = await recordedUsage(server, response.headers.get("request-id"));
+    assert.equal(admittedRow.limited_by, null);
     clock.now += 1_199;
     await assert.rejects(ask(client, 1), Anthropic.RateLimitError);
     clock.now += 1;

@@ -236,4 +236,65 @@ describe("from traffic to demand: the round trip", () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /unknown time zone "Mars\/Olympus"/);
   });
+
+  test("refusals count per limit that refused; names appear only when asked", async () => {
+    const base = {
+      request_id: "",
+      account: "",
+      key_id: "",
+      model: "claude-sonnet-4-6",
+      endpoint: "anthropic" as const,
+      streamed: false,
+      status: 200,
+      error_type: null,
+      stop_reason: "end_turn",
+      input_tokens: 100,
+      output_tokens: 50,
+      cache_creation_input_tokens: 0,
+      cache_read_input_tokens: 300,
+      cache_creation_1h_input_tokens: 0,
+      ttft_ms: 10,
+      duration_ms: 100,
+      on_credits: false,
+      billing: "full" as const,
+      limited_by: null,
+    };
+    const at = start + 10 * 3_600_000;
+    const events = ["a", "b", "c", "d"].flatMap((who, i) => [
+      { ...base, at_ms: at + i, request_id: `ok-${who}`, account: who, key_id: `key-${who}` },
+      ...(i < 3
+        ? [
+            {
+              ...base,
+              at_ms: at + 60_000 + i,
+              request_id: `no-${who}`,
+              account: who,
+              key_id: `key-${who}`,
+              status: 429,
+              error_type: "rate_limit_error",
+              output_tokens: 0,
+              limited_by: i === 2 ? "week" : i === 1 ? "5h" : null,
+            },
+          ]
+        : []),
+    ]);
+    const exported = await exportDemand({
+      events,
+      sinceMs: start,
+      untilMs: start + 86_400_000,
+      timeZone: "UTC",
+      planOfKey: () => "pro",
+      kindOfPlan: () => "subscription",
+      familyOf: () => "sonnet",
+      withNames: true,
+    });
+    const pro = exported.plans.pro;
+    assert.equal(pro?.users, 4);
+    // Three of four refused; the one whose row predates the column counts only as refused.
+    assert.equal(pro?.limited_share, 0.75);
+    assert.deepEqual(pro?.limited_by, { "5h": 0.25, week: 0.25 });
+    assert.deepEqual(exported.measured.accounts, ["a", "b", "c", "d"]);
+    // Cache reads are a share of all input: 300 of 400.
+    assert.equal(exported.families.sonnet?.cache_hit_share, 0.75);
+  });
 });

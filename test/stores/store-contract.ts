@@ -37,6 +37,7 @@ export const usageEvent = (overrides: Partial<UsageEvent>): UsageEvent => ({
   ttft_ms: 12.5,
   duration_ms: 40.25,
   on_credits: false,
+  limited_by: null,
   billing: "full",
   ...overrides,
 });
