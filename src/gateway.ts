@@ -13,6 +13,7 @@ import { type AdminToken, resolveAdminToken } from "./admin/admin-token.ts";
 import { Metrics } from "./admin/metrics.ts";
 import { AdmissionController } from "./admission/admission-controller.ts";
 import { loadFleetCapacity } from "./capacity/fleet-capacity.ts";
+import { limiterEnv } from "./config/env.ts";
 import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { listenForMetrics } from "./edge/metrics-route.ts";
@@ -118,7 +119,8 @@ function createLimiter(
   logger: Logger,
   metrics: Metrics,
 ): Pick<Gateway, "limiter" | "redis" | "resilient" | "limiterKind" | "ready"> {
-  if (!env.REDIS_URL) {
+  const settings = limiterEnv(env);
+  if (!settings.REDIS_URL) {
     return {
       limiter: new MemoryLimiterStore({ now: clock }),
       redis: undefined,
@@ -127,15 +129,10 @@ function createLimiter(
       ready: Promise.resolve(),
     };
   }
-  const client = connectLimiterRedis(env.REDIS_URL, Number(env.HEADROOM_LIMITER_TIMEOUT_MS ?? 250));
+  const client = connectLimiterRedis(settings.REDIS_URL, settings.HEADROOM_LIMITER_TIMEOUT_MS);
   client.on("error", () => {}); // reported through LimiterUnavailableError on use
-  const redis = new RedisLimiterStore(client, { prefix: env.HEADROOM_REDIS_PREFIX ?? "hr:" });
-  const fraction = Number(env.HEADROOM_LIMITER_LEASE_FRACTION ?? 0);
-  if (!(fraction >= 0 && fraction < 0.1)) {
-    throw new ConfigError(
-      `HEADROOM_LIMITER_LEASE_FRACTION must be a share below 0.1, e.g. 0.005; got "${env.HEADROOM_LIMITER_LEASE_FRACTION}"`,
-    );
-  }
+  const redis = new RedisLimiterStore(client, { prefix: settings.HEADROOM_REDIS_PREFIX });
+  const fraction = settings.HEADROOM_LIMITER_LEASE_FRACTION;
   const shared = fraction > 0 ? new LeasedLimiterStore(redis, { fraction }) : redis;
   metrics.limiterStoreUp.set(1);
   const resilient = new ResilientLimiterStore(shared, {
@@ -156,7 +153,7 @@ function createLimiter(
     limiterKind: fraction > 0 ? "redis with leases" : "redis",
     ready: whenReady(client).catch((error: unknown) => {
       throw new ConfigError(
-        `Redis at ${whereIs(env.REDIS_URL)} did not answer (${(error as Error).message}): start it, or correct REDIS_URL (unset it to keep limits in this process).`,
+        `Redis at ${whereIs(settings.REDIS_URL as string)} did not answer (${(error as Error).message}): start it, or correct REDIS_URL (unset it to keep limits in this process).`,
       );
     }),
   };
