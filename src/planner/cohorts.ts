@@ -4,7 +4,7 @@
  * costs cohorts × minutes whatever the number of users, which is what lets a million users be
  * planned in seconds. Seeded offsets spread cohorts' daily habits so windows do not align.
  */
-import { seededRandom } from "../upstreams/simulated-text.ts";
+import { hashString, seededRandom } from "../upstreams/simulated-text.ts";
 
 /** Inverse of the standard normal CDF (Acklam's rational approximation, |error| < 1.2e-9). */
 export function normalQuantile(p: number): number {
@@ -99,12 +99,10 @@ export function effectiveActiveDays(concentration: number): number {
 
 /**
  * A seed for one plan or tier of a scenario: from the scenario's seed and the plan's name, so a
- * plan's cohorts do not depend on where it stands in the file (FNV-1a of the name).
+ * plan's cohorts do not depend on where it stands in the file.
  */
 export function seedFor(scenarioSeed: number, name: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) hash = Math.imul(hash ^ name.charCodeAt(i), 0x01000193) >>> 0;
-  return (scenarioSeed + hash) >>> 0;
+  return (scenarioSeed + hashString(name)) >>> 0;
 }
 
 export function makeCohorts(

@@ -24,6 +24,17 @@ const fitSchema = z
   })
   .strict();
 
+/** What plans and API tiers both report: the spread between their users, their mix, who was refused. */
+const spreadAndLimits = {
+  intensity_sigma: z.number().min(0),
+  fit: fitSchema,
+  model_mix: z.record(z.string(), z.number().min(0)),
+  /** Share of the users (or keys) refused (429) by a limit at least once. */
+  limited_share: z.number().min(0).max(1),
+  /** The same per limit that refused (`5h`, `week`, `week-opus`, `rpm`, …). */
+  limited_by: z.record(z.string(), z.number().min(0).max(1)),
+};
+
 export const measuredDemandSchema = z
   .object({
     measured: z
@@ -49,13 +60,7 @@ export const measuredDemandSchema = z
         .object({
           users: z.number().int().min(0),
           tokens_per_active_minute: z.number().min(0),
-          intensity_sigma: z.number().min(0),
-          fit: fitSchema,
-          model_mix: z.record(z.string(), z.number().min(0)),
-          /** Share of the plan's users refused (429) by a limit at least once. */
-          limited_share: z.number().min(0).max(1),
-          /** The same per limit that refused (`5h`, `week`, `week-opus`, …). */
-          limited_by: z.record(z.string(), z.number().min(0).max(1)),
+          ...spreadAndLimits,
         })
         .strict(),
     ),
@@ -66,11 +71,7 @@ export const measuredDemandSchema = z
           keys: z.number().int().min(0),
           /** Output tokens/s the median key asks while active. */
           tokens_per_s_per_key: z.number().min(0),
-          intensity_sigma: z.number().min(0),
-          fit: fitSchema,
-          model_mix: z.record(z.string(), z.number().min(0)),
-          limited_share: z.number().min(0).max(1),
-          limited_by: z.record(z.string(), z.number().min(0).max(1)),
+          ...spreadAndLimits,
         })
         .strict(),
     ),
@@ -263,32 +264,33 @@ export async function exportDemand(input: ExportInput): Promise<MeasuredDemand> 
       for (const [family, n] of member.byFamily) total.set(family, (total.get(family) ?? 0) + n);
     return shares(total);
   };
-  const plans: MeasuredDemand["plans"] = {};
-  for (const [plan, members] of groupByPlan(subscribers)) {
-    const active = members.filter((m) => m.output > 0);
+  /** The fields plans and tiers share, from their members (and those who used the models). */
+  const spreadOf = (members: Party[], active: Party[]) => {
     const fit = logNormalFit(active.map((m) => m.output));
-    plans[plan] = {
-      users: members.length,
-      tokens_per_active_minute: median(active.map((m) => m.output / m.minutes.size)),
+    return {
       intensity_sigma: fit.sigma,
       fit: { n: fit.n, ks_distance: fit.ksDistance },
       model_mix: mixOf(active),
       limited_share: members.filter((m) => m.limited).length / members.length,
       limited_by: limitedByOf(members),
     };
+  };
+  const plans: MeasuredDemand["plans"] = {};
+  for (const [plan, members] of groupByPlan(subscribers)) {
+    const active = members.filter((m) => m.output > 0);
+    plans[plan] = {
+      users: members.length,
+      tokens_per_active_minute: median(active.map((m) => m.output / m.minutes.size)),
+      ...spreadOf(members, active),
+    };
   }
   const apiTiers: MeasuredDemand["api_tiers"] = {};
   for (const [tier, members] of groupByPlan(keys)) {
     const active = members.filter((m) => m.output > 0);
-    const fit = logNormalFit(active.map((m) => m.output));
     apiTiers[tier] = {
       keys: members.length,
       tokens_per_s_per_key: median(active.map((m) => m.output / (m.minutes.size * 60))),
-      intensity_sigma: fit.sigma,
-      fit: { n: fit.n, ks_distance: fit.ksDistance },
-      model_mix: mixOf(active),
-      limited_share: members.filter((m) => m.limited).length / members.length,
-      limited_by: limitedByOf(members),
+      ...spreadOf(members, active),
     };
   }
   return measuredDemandSchema.parse({

@@ -5,6 +5,7 @@
  * with it; the demand export must then recover the parameters (the round-trip test).
  */
 import { normalQuantile } from "../planner/cohorts.ts";
+import { seededRandom } from "../upstreams/simulated-text.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -36,18 +37,6 @@ export interface ScheduledRequest {
   outputTokens: number;
 }
 
-/** A small deterministic generator (mulberry32): the same seed, the same traffic. */
-export function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
-
 function pick(mix: Record<string, number>, u: number): string {
   const entries = Object.entries(mix);
   const total = entries.reduce((sum, [, share]) => sum + share, 0);
@@ -61,7 +50,7 @@ function pick(mix: Record<string, number>, u: number): string {
 
 /** Every request of the population, in time order. */
 export function schedule(spec: PopulationSpec): ScheduledRequest[] {
-  const next = random(spec.seed);
+  const next = seededRandom(spec.seed);
   const requests: ScheduledRequest[] = [];
   for (const [plan, users] of Object.entries(spec.plans)) {
     const mix = spec.mix[plan] ?? spec.mix.default ?? {};
