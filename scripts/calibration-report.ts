@@ -30,12 +30,16 @@ const within = (errors: CalibrationError[]) => {
 const f = (value: number) => value.toFixed(2);
 const out: string[] = [];
 out.push(
-  "| group | bandwidth | compute | link | layer µs | collective µs | expert imbalance | expert half-tokens | sequence µs |",
+  "| group | bandwidth | compute | link | layer µs | collective µs | expert imbalance | expert half-tokens | sequence µs | MoE layers |",
 );
-out.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
-for (const [group, e] of [["shared", calibration.shared] as const, ...calibration.groups])
+out.push("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+for (const [group, e] of [
+  ["shared", calibration.shared] as const,
+  ...calibration.precisions,
+  ...calibration.groups,
+])
   out.push(
-    `| ${group} | ${f(e.bandwidth)} | ${f(e.compute)} | ${f(e.link)} | ${e.layerOverheadUs.toFixed(1)} | ${e.collectiveUs.toFixed(1)} | ${f(e.expertImbalance)} | ${e.expertHalfTokens.toFixed(0)} | ${e.sequenceOverheadUs.toFixed(1)} |`,
+    `| ${group} | ${f(e.bandwidth)} | ${f(e.compute)} | ${f(e.link)} | ${e.layerOverheadUs.toFixed(1)} | ${e.collectiveUs.toFixed(1)} | ${f(e.expertImbalance)} | ${e.expertHalfTokens.toFixed(0)} | ${e.sequenceOverheadUs.toFixed(1)} | ${f(e.moeEfficiency)} |`,
   );
 out.push("");
 out.push(

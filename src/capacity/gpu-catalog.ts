@@ -58,6 +58,12 @@ export interface Efficiency {
   expertHalfTokens: number;
   /** Fixed time per sequence per step (µs): sampling, scheduling and bookkeeping on the host. */
   sequenceOverheadUs: number;
+  /**
+   * Share of its roofline a mixture-of-experts layer reaches: routing, the gather of each
+   * token's hidden state to its experts, ragged grouped GEMMs and the weighted reduction are
+   * separate kernels with memory round trips a dense GEMM does not make (1 = as a dense GEMM).
+   */
+  moeEfficiency: number;
 }
 
 export type Gpu = z.infer<typeof gpuSchema> & {

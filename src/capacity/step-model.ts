@@ -92,6 +92,7 @@ export const DEFAULT_EFFICIENCY: Efficiency = {
   expertImbalance: 1.3,
   expertHalfTokens: 0,
   sequenceOverheadUs: 0,
+  moeEfficiency: 0.6,
 };
 
 /** A collective between domains (through NICs and switches) starts this many times slower than inside one. */
@@ -106,6 +107,14 @@ const kvBytesOf = (deployment: Deployment) => deployment.kvBytes ?? (deployment.
 
 /** Mean context a decoding sequence holds: the prompt plus half the reply. */
 const meanContext = (workload: Workload) => workload.inputTokens + workload.outputTokens / 2;
+
+/**
+ * KV cache a sequence is admitted with: the whole prompt and reply. A scheduler that never
+ * evicts (TensorRT-LLM's default, GUARANTEED_NO_EVICT) admits a request only when its full
+ * length fits; one that preempts (vLLM) runs fuller but recomputes what it evicts, which a
+ * service with a per-user speed cannot afford either.
+ */
+const reservedContext = (workload: Workload) => workload.inputTokens + workload.outputTokens;
 
 function kvValuesPerSequence(model: ModelShape, context: number): number {
   return model.kvValuesPerLayer * layerTokens(model, context);
@@ -171,7 +180,7 @@ export function memoryBatch(
   const free = deployment.gpu.memory_gb * 1e9 * efficiency.memory - weightBytesPerGpu(deployment, layout);
   if (free <= 0) return 0;
   const perSequence =
-    kvValuesPerSequence(deployment.model, meanContext(workload)) *
+    kvValuesPerSequence(deployment.model, reservedContext(workload)) *
     kvBytesOf(deployment) *
     kvShare(deployment.model, layout);
   const sequencesPerGpu = Math.floor(free / perSequence);
@@ -259,10 +268,9 @@ export function stepTime(
   const alwaysS = Math.max(alwaysBytes / bandwidth, alwaysFlops / gemmFlops);
   // Expert parallel: the step waits for the shard that routing gave most tokens.
   const tokenImbalance = layout.mode === "ep" ? efficiency.expertImbalance : 1;
-  const expertS = Math.max(
-    expertBytes / bandwidth,
-    (tokenImbalance * expertFlops) / (gemmFlops * expertGemmShare),
-  );
+  const expertS =
+    Math.max(expertBytes / bandwidth, (tokenImbalance * expertFlops) / (gemmFlops * expertGemmShare)) /
+    (model.experts === 0 ? 1 : efficiency.moeEfficiency);
   const attentionS = Math.max(
     kvBytes / bandwidth,
     attentionFlops / (denseFlops(gpu, "bf16") * efficiency.compute),

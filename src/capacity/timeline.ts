@@ -63,10 +63,54 @@ function wattsPerGpu(site: Site, gpu: Gpu): number {
 
 /** Output tokens/s of one GPU for the fleet's model mix (allocation-weighted). */
 export function mixTokensPerGpu(fleet: Fleet, gpu: Gpu): number {
+  const keeps = fleet.models.map((model) => keepsSpeed(fleet, model, gpu));
+  const anyKept = keeps.some(Boolean);
   let total = 0;
-  for (const model of fleet.models)
-    total += (fleet.allocation[model.family] ?? 0) * tokensPerGpu(fleet, model, gpu);
-  return total;
+  let served = 0;
+  fleet.models.forEach((model, i) => {
+    if (anyKept && !keeps[i]) return;
+    const share = fleet.allocation[model.family] ?? 0;
+    served += share;
+    total += share * tokensPerGpu(fleet, model, gpu);
+  });
+  return served > 0 ? total / served : 0;
+}
+
+/** Whether a GPU kind serves a family at its per-user speed (a measured figure counts as kept). */
+function keepsSpeed(fleet: Fleet, model: FleetModel, gpu: Gpu): boolean {
+  if (model.measured_tokens_per_s_per_gpu[gpu.id] !== undefined) return true;
+  return throughputOf(fleet, model, gpu).meetsTarget;
+}
+
+/**
+ * Where each family is served: an operator does not put a family on GPUs that cannot keep its
+ * per-user speed while other GPUs can (a family no online kind keeps is served everywhere, at
+ * the best speed each kind reaches, and the verdicts say the speed is missed). On each kind,
+ * the families it serves split it in the allocation's proportions, so no GPU idles: the weight
+ * of family f on kind k is 1 / (allocation of the families k serves), or 0 where k does not
+ * serve f. With every kind serving every family all weights are 1.
+ */
+export function placementWeights(fleet: Fleet, catalog: Map<string, Gpu>, pools: PoolOnline[]): number[][] {
+  const kinds = [...new Set(pools.filter((pool) => pool.online > 0).map((pool) => pool.gpu))];
+  const kept = fleet.models.map((model) =>
+    kinds.map((kind) => keepsSpeed(fleet, model, catalog.get(kind) as Gpu)),
+  );
+  const serves = kept.map((row) => (row.some(Boolean) ? row : row.map(() => true)));
+  const byKind = new Map<string, number>();
+  kinds.forEach((kind, k) => {
+    let allocated = 0;
+    fleet.models.forEach((model, f) => {
+      if (serves[f]?.[k]) allocated += fleet.allocation[model.family] ?? 0;
+    });
+    byKind.set(kind, allocated);
+  });
+  return fleet.models.map((_, f) =>
+    pools.map((pool) => {
+      const k = kinds.indexOf(pool.gpu);
+      const allocated = byKind.get(pool.gpu) ?? 0;
+      return k >= 0 && serves[f]?.[k] && allocated > 0 ? 1 / allocated : 0;
+    }),
+  );
 }
 
 /**
@@ -236,14 +280,18 @@ export function tokensPerGpu(fleet: Fleet, model: FleetModel, gpu: Gpu): number 
 
 export function capacityAt(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): CapacityAt {
   const pools = poolsOnline(fleet, catalog, nowMs);
+  const weights = placementWeights(fleet, catalog, pools);
   const tokensPerSecond: Record<string, number> = {};
-  for (const model of fleet.models) {
+  fleet.models.forEach((model, f) => {
     const share = fleet.allocation[model.family] ?? 0;
     let total = 0;
-    for (const pool of pools)
-      total += pool.online * share * tokensPerGpu(fleet, model, catalog.get(pool.gpu) as Gpu);
+    pools.forEach((pool, p) => {
+      const weight = weights[f]?.[p] ?? 0;
+      if (weight > 0)
+        total += pool.online * share * weight * tokensPerGpu(fleet, model, catalog.get(pool.gpu) as Gpu);
+    });
     tokensPerSecond[model.family] = total;
-  }
+  });
   return { atMs: nowMs, gpusOnline: pools.reduce((sum, pool) => sum + pool.online, 0), tokensPerSecond };
 }
 
@@ -253,9 +301,13 @@ export function capacityAt(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: numbe
  */
 export function fullFleetTokensPerSecond(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): number[] {
   const pools = poolsOnline(fleet, catalog, nowMs);
-  return fleet.models.map((model) => {
+  const weights = placementWeights(fleet, catalog, pools);
+  return fleet.models.map((model, f) => {
     let total = 0;
-    for (const pool of pools) total += pool.online * tokensPerGpu(fleet, model, catalog.get(pool.gpu) as Gpu);
+    pools.forEach((pool, p) => {
+      total +=
+        pool.online * (weights[f]?.[p] ?? 0) * tokensPerGpu(fleet, model, catalog.get(pool.gpu) as Gpu);
+    });
     return total;
   });
 }
@@ -298,22 +350,24 @@ export interface FamilyServing {
 /** Per family, what the whole online fleet serves it with (share 1), for queues and speeds. */
 export function fullFleetServing(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: number): FamilyServing[] {
   const pools = poolsOnline(fleet, catalog, nowMs);
-  return fleet.models.map((model) => {
+  const weights = placementWeights(fleet, catalog, pools);
+  return fleet.models.map((model, f) => {
     let tokensPerS = 0;
     let slots = 0;
     let replicas = 0;
     let prefillWeighted = 0;
     let slowest = Number.POSITIVE_INFINITY;
-    for (const pool of pools) {
-      if (pool.online <= 0) continue;
+    for (const [p, pool] of pools.entries()) {
+      const gpus = pool.online * (weights[f]?.[p] ?? 0);
+      if (gpus <= 0) continue;
       const gpu = catalog.get(pool.gpu) as Gpu;
       const predicted = throughputOf(fleet, model, gpu);
       const speed = predicted.decodeTokensPerSecondPerStream;
       if (speed <= 0) continue;
-      const tokens = pool.online * tokensPerGpu(fleet, model, gpu);
+      const tokens = gpus * tokensPerGpu(fleet, model, gpu);
       tokensPerS += tokens;
       slots += tokens / speed;
-      replicas += pool.online / predicted.layout.gpus;
+      replicas += gpus / predicted.layout.gpus;
       prefillWeighted += tokens * predicted.prefillSeconds;
       slowest = Math.min(slowest, speed);
     }

@@ -45,14 +45,22 @@ describe("calibration", () => {
     }
   });
 
-  // Measured on the shipped data (docs/capacity.md, "How good is it"): in sample 49 of 66
-  // fitted points within ±30%; held out by model family 43 of 66, by GPU generation 32 of 66.
+  test("the shared fit leaves every factor off its bounds: none absorbs what the model leaves out", () => {
+    for (const [factor, [low, high]] of Object.entries(EFFICIENCY_BOUNDS)) {
+      const value = calibration.shared[factor as keyof typeof EFFICIENCY_BOUNDS];
+      const margin = (high - low) * 0.02;
+      assert.ok(value > low + margin && value < high - margin, `${factor} = ${value} sits on a bound`);
+    }
+  });
+
+  // Measured on the shipped data (docs/capacity.md, "How good is it"): in sample 56 of 66
+  // fitted points within ±30%; held out by model family 52 of 66, by GPU generation 27 of 66.
   // The issue's target is 80%: not reached. These bounds guard the documented figures against
   // a regression; they are not tuned to pass.
-  test("in sample: at least 72% of fitted points within ±30%, better than uncalibrated", () => {
+  test("in sample: at least 83% of fitted points within ±30%, better than uncalibrated", () => {
     const errors = errorsOf(fitted, calibration);
-    assert.ok(share(errors) >= 0.72, `${(share(errors) * 100).toFixed(0)}% within ±30%`);
-    const uncalibrated = errorsOf(fitted, { shared: UNCALIBRATED, groups: new Map() });
+    assert.ok(share(errors) >= 0.83, `${(share(errors) * 100).toFixed(0)}% within ±30%`);
+    const uncalibrated = errorsOf(fitted, { shared: UNCALIBRATED, precisions: new Map(), groups: new Map() });
     assert.ok(meanLogError(errors) < meanLogError(uncalibrated), "calibration lowers the error");
   });
 
@@ -64,17 +72,21 @@ describe("calibration", () => {
       (error) => error.measurement.fit,
     );
     assert.equal(byFamily.length, fitted.length, "every fitted point is predicted once per check");
-    assert.ok(share(byFamily) >= 0.63, `by family: ${(share(byFamily) * 100).toFixed(0)}% within ±30%`);
+    assert.ok(share(byFamily) >= 0.77, `by family: ${(share(byFamily) * 100).toFixed(0)}% within ±30%`);
     assert.ok(
-      share(byGeneration) >= 0.46,
+      share(byGeneration) >= 0.39,
       `by generation: ${(share(byGeneration) * 100).toFixed(0)}% within ±30%`,
     );
   });
 
-  test("a generation without points uses the shared fit; a calibrated catalog carries each group's factors", () => {
+  test("a generation without points uses its precision's fit; a calibrated catalog carries each group's factors", () => {
     const catalog = calibrateCatalog(raw, calibration);
     const h100 = catalog.get("h100-sxm") as Gpu;
     assert.equal(h100.calibrated?.fp8, calibration.groups.get(groupOf(h100, "fp8")));
-    assert.equal((catalog.get("mi300x") as Gpu).calibrated?.fp8, calibration.shared, "no AMD points");
+    assert.equal(
+      (catalog.get("mi300x") as Gpu).calibrated?.fp8,
+      calibration.precisions.get("fp8"),
+      "no AMD points: FP8 over all generations",
+    );
   });
 });

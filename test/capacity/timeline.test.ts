@@ -6,7 +6,13 @@ import { after, describe, test } from "node:test";
 import fc from "fast-check";
 import type { Fleet } from "../../src/capacity/fleet-schema.ts";
 import { loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
-import { capacityAt, poolsOnline, readFleetFile } from "../../src/capacity/timeline.ts";
+import {
+  capacityAt,
+  fullFleetServing,
+  poolsOnline,
+  readFleetFile,
+  throughputOf,
+} from "../../src/capacity/timeline.ts";
 import { ConfigError } from "../../src/config/load.ts";
 
 const catalog = loadGpuCatalog();
@@ -155,5 +161,54 @@ describe("capacity timeline", () => {
       () => readFleetFile(file, catalog),
       /bad-fleet\.yaml: sites\.0\.pools\.0\.gpu: no GPU "h900"/,
     );
+  });
+  test("a GPU kind that cannot keep a family's per-user speed serves the other families instead", () => {
+    const at = deal + 40 * 86_400_000;
+    const opus = example.models.find((model) => model.family === "opus");
+    assert.ok(opus);
+    // The fastest each kind serves one stream at (a target none keeps: batch 1), and a target
+    // between the slowest two: one kind misses it, the others keep it.
+    const unreachable = { ...opus, interactivity_tokens_per_s: 100_000 };
+    const probe: Fleet = { ...example, models: [unreachable] };
+    const fastest = ["h100-sxm", "h200-sxm", "gb200"]
+      .map((id) => throughputOf(probe, unreachable, catalog.get(id) as never).decodeTokensPerSecondPerStream)
+      .sort((a, b) => a - b);
+    const target = ((fastest[0] as number) + (fastest[1] as number)) / 2;
+    const strict: Fleet = {
+      ...example,
+      models: example.models.map((model) =>
+        model.family === "opus" ? { ...model, interactivity_tokens_per_s: target } : model,
+      ),
+    };
+    const serving = fullFleetServing(strict, catalog, at);
+    const opusAt = serving[strict.models.findIndex((model) => model.family === "opus")];
+    assert.ok(
+      opusAt && opusAt.slowestTokensPerSPerUser >= target,
+      `served at ${opusAt?.slowestTokensPerSPerUser}`,
+    );
+    // The kinds that left the family give their share to the others: no GPU idles.
+    const loose: Fleet = {
+      ...strict,
+      models: strict.models.map((model) =>
+        model.family === "opus" ? { ...model, interactivity_tokens_per_s: 1 } : model,
+      ),
+    };
+    const others = (fleet: Fleet) => {
+      const capacity = capacityAt(fleet, catalog, at);
+      return (capacity.tokensPerSecond.sonnet ?? 0) + (capacity.tokensPerSecond.haiku ?? 0);
+    };
+    assert.ok(
+      others(strict) > others(loose) * 1.01,
+      `sonnet and haiku gain the GPUs opus left: ${others(strict)} against ${others(loose)} (opus at ${target})`,
+    );
+    // A target no kind keeps: every kind serves the family, at the best speed it reaches.
+    const impossible: Fleet = {
+      ...example,
+      models: example.models.map((model) =>
+        model.family === "opus" ? { ...model, interactivity_tokens_per_s: 100_000 } : model,
+      ),
+    };
+    const everywhere = capacityAt(impossible, catalog, at).tokensPerSecond.opus ?? 0;
+    assert.ok(everywhere > 0, "still served");
   });
 });
