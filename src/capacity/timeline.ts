@@ -76,6 +76,23 @@ export function mixTokensPerGpu(fleet: Fleet, gpu: Gpu): number {
   return served > 0 ? total / served : 0;
 }
 
+/**
+ * What a GPU of a kind is worth to the whole mix when power is short: the families it keeps
+ * count at their allocation, the ones it cannot keep at nothing — so a site short of power keeps
+ * the GPUs that serve every family before ones that serve only some (mixTokensPerGpu, which
+ * shares a kind among the families it serves, would rank a kind that drops a family higher).
+ */
+function keptMixTokensPerGpu(fleet: Fleet, gpu: Gpu): number {
+  const keeps = fleet.models.map((model) => keepsSpeed(fleet, model, gpu));
+  const anyKept = keeps.some(Boolean);
+  let total = 0;
+  fleet.models.forEach((model, i) => {
+    if (!anyKept || keeps[i])
+      total += (fleet.allocation[model.family] ?? 0) * tokensPerGpu(fleet, model, gpu);
+  });
+  return total;
+}
+
 /** Whether a GPU kind serves a family at its per-user speed (a measured figure counts as kept). */
 function keepsSpeed(fleet: Fleet, model: FleetModel, gpu: Gpu): boolean {
   if (model.measured_tokens_per_s_per_gpu[gpu.id] !== undefined) return true;
@@ -127,7 +144,7 @@ export function poolsOnline(fleet: Fleet, catalog: Map<string, Gpu>, nowMs: numb
       .map((pool) => {
         const gpu = catalog.get(pool.gpu) as Gpu;
         const watts = wattsPerGpu(site, gpu);
-        return { pool, watts, efficiency: mixTokensPerGpu(fleet, gpu) / watts };
+        return { pool, watts, efficiency: keptMixTokensPerGpu(fleet, gpu) / watts };
       })
       .sort((a, b) => b.efficiency - a.efficiency);
     for (const { pool, watts } of active) {
@@ -354,7 +371,7 @@ export function fullFleetServing(fleet: Fleet, catalog: Map<string, Gpu>, nowMs:
   return fleet.models.map((model, f) => {
     let tokensPerS = 0;
     let slots = 0;
-    let replicas = 0;
+    let replicaSlotsWeighted = 0;
     let prefillWeighted = 0;
     let slowest = Number.POSITIVE_INFINITY;
     for (const [p, pool] of pools.entries()) {
@@ -367,14 +384,18 @@ export function fullFleetServing(fleet: Fleet, catalog: Map<string, Gpu>, nowMs:
       const tokens = gpus * tokensPerGpu(fleet, model, gpu);
       tokensPerS += tokens;
       slots += tokens / speed;
-      replicas += gpus / predicted.layout.gpus;
+      // A balancer sends each kind traffic in proportion to its slots, so the replica a
+      // request meets is sized by slots, not counted by replicas: thousands of small replicas
+      // on a slow kind carry only their slots' share.
+      const kindSlots = tokens / speed;
+      replicaSlotsWeighted += kindSlots * (kindSlots / (gpus / predicted.layout.gpus));
       prefillWeighted += tokens * predicted.prefillSeconds;
       slowest = Math.min(slowest, speed);
     }
     return {
       tokensPerS,
       slots,
-      replicaSlots: replicas > 0 ? slots / replicas : 0,
+      replicaSlots: slots > 0 ? replicaSlotsWeighted / slots : 0,
       prefillS: tokensPerS > 0 ? prefillWeighted / tokensPerS : 0,
       slowestTokensPerSPerUser: slowest === Number.POSITIVE_INFINITY ? 0 : slowest,
     };
