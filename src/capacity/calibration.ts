@@ -6,6 +6,7 @@
  * bounds (EFFICIENCY_BOUNDS); a generation with no points uses the shared fit. The held-out
  * checks leave out each model family and each GPU generation in turn.
  */
+import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError, readYamlFile } from "../config/yaml-file.ts";
 import { type Efficiency, type Gpu, loadGpuCatalog, type Precision } from "./gpu-catalog.ts";
@@ -345,16 +346,70 @@ export function calibrateCatalog(catalog: Map<string, Gpu>, calibration: Calibra
   return calibrated;
 }
 
+/** Where the fit of the shipped measurements is kept (scripts/calibrate.ts writes it). */
+export const SHIPPED_CALIBRATION = new URL("../../data/calibration.json", import.meta.url).pathname;
+
+/** A calibration as JSON: the shared factors and each level's groups. */
+export function calibrationToJson(calibration: Calibration): string {
+  return `${JSON.stringify(
+    {
+      shared: calibration.shared,
+      precisions: Object.fromEntries(calibration.precisions),
+      groups: Object.fromEntries(calibration.groups),
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+const efficiencySchema = z
+  .object({
+    bandwidth: z.number(),
+    compute: z.number(),
+    memory: z.number(),
+    layerOverheadUs: z.number(),
+    link: z.number(),
+    collectiveUs: z.number(),
+    expertImbalance: z.number(),
+    expertHalfTokens: z.number(),
+    sequenceOverheadUs: z.number(),
+    moeEfficiency: z.number(),
+  })
+  .strict();
+const calibrationFileSchema = z
+  .object({
+    shared: efficiencySchema,
+    precisions: z.record(z.string(), efficiencySchema),
+    groups: z.record(z.string(), efficiencySchema),
+  })
+  .strict();
+
+export function calibrationFromJson(text: string): Calibration {
+  const parsed = calibrationFileSchema.parse(JSON.parse(text));
+  return {
+    shared: parsed.shared,
+    precisions: new Map(Object.entries(parsed.precisions)),
+    groups: new Map(Object.entries(parsed.groups)),
+  };
+}
+
 let cached: { calibration: Calibration; catalog: Map<string, Gpu> } | undefined;
 
 /**
  * The GPU catalog calibrated against the published measurements. The fit depends only on the
- * shipped data files, so it is computed once per process; callers get their own copy.
+ * shipped data files and takes ≈2 s, so it is kept in data/calibration.json (a test fails when
+ * that file is not what a fresh fit gives) and read once per process; without the file it is
+ * fitted. Callers get their own copy.
  */
 export function loadCalibratedCatalog(): Map<string, Gpu> {
   if (!cached) {
     const catalog = loadGpuCatalog();
-    const calibration = fitCalibration(loadMeasurements(catalog));
+    let calibration: Calibration;
+    try {
+      calibration = calibrationFromJson(readFileSync(SHIPPED_CALIBRATION, "utf8"));
+    } catch {
+      calibration = fitCalibration(loadMeasurements(catalog));
+    }
     cached = { calibration, catalog: calibrateCatalog(catalog, calibration) };
   }
   return new Map(cached.catalog);

@@ -1,13 +1,17 @@
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import {
   calibrateCatalog,
+  calibrationFromJson,
+  calibrationToJson,
   EFFICIENCY_BOUNDS,
   errorsOf,
   fitCalibration,
   groupOf,
   heldOutErrors,
   loadMeasurements,
+  SHIPPED_CALIBRATION,
   UNCALIBRATED,
 } from "../../src/capacity/calibration.ts";
 import { type Gpu, loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
@@ -77,6 +81,15 @@ describe("calibration", () => {
       share(byGeneration) >= 0.39,
       `by generation: ${(share(byGeneration) * 100).toFixed(0)}% within ±30%`,
     );
+  });
+
+  test("data/calibration.json is what a fresh fit of the shipped measurements gives", () => {
+    assert.equal(
+      readFileSync(SHIPPED_CALIBRATION, "utf8"),
+      calibrationToJson(calibration),
+      "the measurements, catalogs or step model changed: run node --import tsx scripts/calibrate.ts",
+    );
+    assert.deepEqual(calibrationFromJson(calibrationToJson(calibration)), calibration);
   });
 
   test("a generation without points uses its precision's fit; a calibrated catalog carries each group's factors", () => {
