@@ -188,6 +188,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     ? {
         streamsAt: (nowMs) => fleetCapacity.streamsAt(nowMs, share),
         streamRateAt: (nowMs, family) => fleetCapacity.streamRateAt(nowMs, family),
+        prefillRateAt: (nowMs, family) => fleetCapacity.prefillRateAt(nowMs, family),
         clock,
       }
     : undefined;

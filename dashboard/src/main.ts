@@ -470,11 +470,16 @@ function PlannerView() {
   const [failure, setFailure] = useState<string | null>(null);
   const submit = async (event: Event) => {
     event.preventDefault();
-    const scenario = String(new FormData(event.target as HTMLFormElement).get("scenario"));
+    const form = new FormData(event.target as HTMLFormElement);
+    // The default: the demand this gateway's own ledger measured; a scenario file otherwise.
+    const body =
+      form.get("source") === "scenario"
+        ? { scenario: String(form.get("scenario")) }
+        : { from_ledger: { days: Number(form.get("days")) } };
     setRunning(true);
     setFailure(null);
     try {
-      setRun(await api<PlanRun>("/plans", { method: "POST", body: { scenario } }));
+      setRun(await api<PlanRun>("/plans", { method: "POST", body }));
     } catch (problem) {
       setFailure(String((problem as Error).message));
     } finally {
@@ -488,8 +493,15 @@ function PlannerView() {
   return html`<section aria-labelledby="planner-title">
     <h2 id="planner-title">Planner</h2>
     <form class="create" onSubmit=${submit}>
-      <label for="scenario">Scenario (a file in the planner's scenarios folder)</label>
-      <input id="scenario" name="scenario" size="48" value="colossus-deal.yaml" required />
+      <fieldset>
+        <legend>Plan from</legend>
+        <label><input type="radio" name="source" value="ledger" checked /> this gateway's ledger</label>
+        <label for="days">Days of the ledger</label>
+        <input id="days" name="days" type="number" min="1" max="90" value="7" />
+        <label><input type="radio" name="source" value="scenario" /> a scenario file</label>
+        <label for="scenario">Scenario (a file in the planner's scenarios folder)</label>
+        <input id="scenario" name="scenario" size="40" value="colossus-deal.yaml" />
+      </fieldset>
       <button type="submit" disabled=${running}>${running ? "Planning…" : "Run the plan"}</button>
     </form>
     <p class="hint">A plan simulates a week of demand against the fleet before and after the change: it takes about half a minute.</p>

@@ -8,14 +8,18 @@ import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { loadCalibratedCatalog } from "./calibration.ts";
 import type { Fleet, FleetModel } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
-import { capacityAt, poolsOnline, readFleetFile, throughputOf } from "./timeline.ts";
+import { capacityAt, fullFleetServing, readFleetFile, workloadOf } from "./timeline.ts";
 
 const BUCKET_MS = 10 * 60_000;
 
 export class FleetCapacity implements CapacityProvider {
   private readonly cache = new Map<
     number,
-    { tokensPerSecond: Record<string, number>; streamRate: Record<string, number> }
+    {
+      tokensPerSecond: Record<string, number>;
+      streamRate: Record<string, number>;
+      prefillRate: Record<string, number>;
+    }
   >();
 
   constructor(
@@ -28,24 +32,23 @@ export class FleetCapacity implements CapacityProvider {
     let entry = this.cache.get(bucket);
     if (!entry) {
       const capacity = capacityAt(this.fleet, this.catalog, bucket);
+      const serving = fullFleetServing(this.fleet, this.catalog, bucket);
       const streamRate: Record<string, number> = {};
-      for (const model of this.fleet.models) streamRate[model.family] = this.streamRateOf(model, bucket);
-      entry = { tokensPerSecond: capacity.tokensPerSecond, streamRate };
+      const prefillRate: Record<string, number> = {};
+      this.fleet.models.forEach((model, f) => {
+        const one = serving[f];
+        // The speed a stream sees, over the kinds that serve the family weighed by their slots;
+        // the prompt rate of one idle replica, from the prefill of the fleet's uncached prompt.
+        streamRate[model.family] = one && one.slots > 0 ? one.tokensPerS / one.slots : 0;
+        const workload = workloadOf(this.fleet, model);
+        const uncached = workload.inputTokens * (1 - (workload.cacheHitShare ?? 0));
+        prefillRate[model.family] = one && one.prefillS > 0 ? uncached / one.prefillS : 0;
+      });
+      entry = { tokensPerSecond: capacity.tokensPerSecond, streamRate, prefillRate };
       if (this.cache.size > 1_000) this.cache.clear();
       this.cache.set(bucket, entry);
     }
     return entry;
-  }
-
-  /** Decode speed one stream sees at full load, on the GPU kind with most GPUs online. */
-  private streamRateOf(model: FleetModel, atMs: number): number {
-    const byKind = new Map<string, number>();
-    for (const pool of poolsOnline(this.fleet, this.catalog, atMs))
-      byKind.set(pool.gpu, (byKind.get(pool.gpu) ?? 0) + pool.online);
-    const [kind] = [...byKind.entries()].sort((a, b) => b[1] - a[1])[0] ?? [];
-    const gpu = kind ? this.catalog.get(kind) : undefined;
-    if (!gpu) return 0;
-    return throughputOf(this.fleet, model, gpu).decodeTokensPerSecondPerStream;
   }
 
   /** Output tokens/s the fleet gives a model family at `nowMs`. */
@@ -56,6 +59,11 @@ export class FleetCapacity implements CapacityProvider {
   /** Decode tokens/s of one stream of a family at `nowMs` (0 if the fleet does not serve it). */
   streamRateAt(nowMs: number, family: string): number {
     return this.at(nowMs).streamRate[family] ?? 0;
+  }
+
+  /** Prompt tokens/s one idle replica of a family prefills at `nowMs` (0 if not served). */
+  prefillRateAt(nowMs: number, family: string): number {
+    return this.at(nowMs).prefillRate[family] ?? 0;
   }
 
   /** Concurrent streams a gateway serving `share` of the fleet can run: Σ capacity / stream rate. */

@@ -1,4 +1,5 @@
 /** `headroom serve` (= `npm start`): run the gateway until SIGINT/SIGTERM, then shut down gracefully. */
+import { relative } from "node:path";
 import type { Command } from "commander";
 import type { AdminToken } from "../admin/admin-token.ts";
 import { loadConfig } from "../config/load.ts";
@@ -73,12 +74,14 @@ export function registerServeCommand(program: Command): void {
       const dataDirFlag =
         config.server.data_dir === ".headroom" ? "" : ` --data-dir ${config.server.data_dir}`;
       const upstreams = [...new Set(config.models.map((model) => model.upstream))].join(", ");
+      const capacity = config.capacity ? await capacityLine(config.capacity, gateway.clock()) : [];
       process.stdout.write(
         [
           "",
           `headroom is listening on ${running.url}`,
           `  upstream: ${config.upstream_override ? `${config.upstreams.override?.type} ${running.gateway.config.upstreams.override && "url" in running.gateway.config.upstreams.override ? running.gateway.config.upstreams.override.url : ""}` : upstreams}`,
           `  data:     ${gateway.stores.location}`,
+          ...capacity,
           "",
           "Get a key (in another terminal):",
           `  npx headroom keys create --account demo --plan pro${dataDirFlag}`,
@@ -124,4 +127,15 @@ function adminLines(token: AdminToken, url: string): string[] {
   const from =
     token.source === "environment" ? "HEADROOM_ADMIN_TOKEN" : "the token printed at the first start";
   return [`${api}, with ${from}.`, ""];
+}
+
+/** What the simulated pool stands for: the fleet file, its share and the streams it runs now. */
+async function capacityLine(capacity: { fleet: string; share: number }, nowMs: number): Promise<string[]> {
+  const { loadFleetCapacity } = await import("../capacity/fleet-capacity.ts");
+  const fleet = loadFleetCapacity(capacity.fleet);
+  const streams = fleet.streamsAt(nowMs, capacity.share);
+  const file = relative(process.cwd(), capacity.fleet) || capacity.fleet;
+  return [
+    `  capacity: ${file} × ${capacity.share} (${streams.toLocaleString("en-US")} concurrent streams now; \`headroom fleet show ${file}\`)`,
+  ];
 }

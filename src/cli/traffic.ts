@@ -71,7 +71,7 @@ export function registerTrafficCommand(program: Command): void {
     .option("--days <n>", "days of the population's life to play back", "7")
     .option("--sigma <σ>", "log-normal spread of usage between users", "0.8")
     .option("--output-tokens <n>", "reply length the median user asks for", "60")
-    .option("--concurrency <n>", "requests in flight at once", "8")
+    .option("--concurrency <n>", "requests in flight at once (a cap: the schedule sets the pace)", "64")
     .option("--model <id...>", "models the users ask for (shares equal)", [
       "claude-sonnet-4-6",
       "claude-opus-4-7",

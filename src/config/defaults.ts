@@ -7,6 +7,7 @@
  * time to first token); the capacity model replaces them with fleet-derived ones.
  * `created_at` is the catalog date headroom lists, not a claim about a release date.
  */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Config, ModelConfig, SimulationProfile } from "./schema.ts";
 import { limiterSchema, metricsSchema, routingSchema, serverSchema } from "./schema.ts";
@@ -66,6 +67,15 @@ export const defaultModels: ModelConfig[] = [
 
 /** The scenarios shipped with headroom, the planner's default folder. */
 const SHIPPED_EXAMPLES = fileURLToPath(new URL("../../examples", import.meta.url));
+
+/**
+ * The fleet a start without a config file serves from: the example's (a home site, the
+ * Colossus 1 deal of 2026-05-06, an orbital site in 2028), of which one laptop's simulated pool
+ * stands for one part in two thousand — ≈110 concurrent streams before the deal, ≈280 after.
+ * Its pools' speeds, concurrency and time to first token per family come from the capacity
+ * model, the dashboard's Fleet view draws it, and policies with capacity scaling follow it.
+ */
+export const EMBEDDED_CAPACITY = { fleet: join(SHIPPED_EXAMPLES, "colossus-fleet.yaml"), share: 0.0005 };
 
 export function defaultConfig(): Config {
   return {

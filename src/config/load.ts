@@ -1,5 +1,5 @@
 import { dirname, resolve } from "node:path";
-import { defaultConfig } from "./defaults.ts";
+import { defaultConfig, EMBEDDED_CAPACITY } from "./defaults.ts";
 import {
   anthropicUpstreamSchema,
   type Config,
@@ -84,6 +84,9 @@ export function loadConfig(
 ): Config {
   const env = options.env ?? process.env;
   let config = defaultConfig();
+  // Without a config file, the embedded fleet sizes the simulated pool; a config file says
+  // for itself whether it has a fleet (a file's simulated pools keep the slots it gives).
+  if (!options.file) config.capacity = { ...EMBEDDED_CAPACITY };
   if (options.file) {
     config = mergeConfig(config, readConfigFile(options.file));
     // A fleet path in a config file is relative to that file.

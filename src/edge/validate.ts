@@ -8,7 +8,9 @@ export function validateBody<T extends z.ZodType>(schema: T, body: unknown): z.i
   const issue = result.error.issues[0];
   if (!issue) throw invalidRequest("Invalid request body.");
   const path = issue.path.join(".");
-  if (path === "") throw invalidRequest("The request body must be a JSON object.");
+  if (path === "")
+    // A rule over the whole body (a refinement) says what it wants; anything else is a non-object.
+    throw invalidRequest(issue.code === "custom" ? issue.message : "The request body must be a JSON object.");
   const missing = issue.code === "invalid_type" && issue.input === undefined;
   throw invalidRequest(`${path}: ${missing ? "Field required" : issue.message}`, path);
 }

@@ -99,6 +99,8 @@ export interface FleetSizing {
   streamsAt(nowMs: number): number;
   /** Decode tokens/s of one stream of a model family at `nowMs`; 0 if the fleet does not serve it. */
   streamRateAt(nowMs: number, family: string): number;
+  /** Prompt tokens/s one idle replica of a family prefills at `nowMs`; 0 if not known. */
+  prefillRateAt?(nowMs: number, family: string): number;
   clock: () => number;
 }
 
@@ -127,12 +129,25 @@ export class SimulatedUpstream implements Upstream {
     this.pool = new SlotPool(slots, config.queue, config.queue_timeout_ms);
   }
 
-  /** The model's profile, its decode speed taken from the fleet when the pool follows one. */
+  /**
+   * The model's profile, its speeds taken from the fleet when the pool follows one: decode at
+   * the fleet's per-stream speed, the prompt at one replica's prefill rate, and one decode step
+   * before the first token.
+   */
   private profileFor(call: MessageCall): SimulationProfile | undefined {
     const profile = call.model.entry.simulation;
     if (!profile || !this.fleet) return profile;
-    const rate = this.fleet.streamRateAt(this.fleet.clock(), call.model.entry.family);
-    return rate > 0 ? { ...profile, decode_tokens_per_s: rate } : profile;
+    const now = this.fleet.clock();
+    const family = call.model.entry.family;
+    const rate = this.fleet.streamRateAt(now, family);
+    if (rate <= 0) return profile;
+    const prefill = this.fleet.prefillRateAt?.(now, family) ?? 0;
+    return {
+      ...profile,
+      decode_tokens_per_s: rate,
+      ttft_ms: 1000 / rate,
+      prefill_tokens_per_s: prefill > 0 ? prefill : profile.prefill_tokens_per_s,
+    };
   }
 
   async createMessage(call: MessageCall): Promise<MessageReply> {

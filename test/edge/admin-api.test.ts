@@ -6,6 +6,8 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { compileErrors, validate } from "@readme/openapi-parser";
 import { defaultPolicy } from "../../src/plans/default-policy.ts";
+import { drive } from "../../src/traffic/driver.ts";
+import { type PopulationSpec, schedule } from "../../src/traffic/population.ts";
 import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -299,6 +301,61 @@ describe("the admin API", () => {
     assert.match(message(ran), /^The plan failed: /);
     // Once it ended, the next one runs (and fails the same way, not 409).
     assert.equal((await call("POST", "/plans", { scenario: "broken.yaml" })).status, 400);
+  });
+
+  test("the planner plans from this gateway's ledger: refused without traffic, measured figures with it", async () => {
+    const message = (answer: { body: Record<string, unknown> }) =>
+      String((answer.body.error as { message: string }).message);
+    for (const body of [{}, { scenario: "quick.yaml", from_ledger: { days: 1 } }]) {
+      const answer = await call("POST", "/plans", body);
+      assert.equal(answer.status, 400);
+      assert.match(message(answer), /give either scenario .* or from_ledger/);
+    }
+    clock.now += 30 * 86_400_000; // a day of the ledger with nothing in it
+    const empty = await call("POST", "/plans", { from_ledger: { days: 1 } });
+    assert.equal(empty.status, 400);
+    assert.match(message(empty), /no subscriber traffic in the last 1 day\(s\).*headroom traffic/);
+    // A day of a small population (subscribers on two plans, office hours) through the gateway.
+    const start = clock.now;
+    const spec: PopulationSpec = {
+      plans: { pro: 24, "max-5x": 8 },
+      sigma: 0.8,
+      outputTokens: 80,
+      requestsPerHour: 1,
+      mix: {
+        pro: { "claude-sonnet-4-6": 0.8, "claude-opus-4-7": 0.2 },
+        "max-5x": { "claude-sonnet-4-6": 0.5, "claude-opus-4-7": 0.5 },
+      },
+      hourly: Array.from({ length: 24 }, (_, hour) => (hour >= 9 && hour < 17 ? 0.6 : 0)),
+      days: 1,
+      startMs: start,
+      seed: 11,
+    };
+    const keys = new Map<string, string>();
+    for (const [planName, users] of Object.entries(spec.plans))
+      for (let i = 0; i < users; i++)
+        keys.set(
+          `${planName}-user-${i}`,
+          (await server.gateway.accounts.createKey(`ledger-${planName}-${i}`, planName)).key,
+        );
+    const statuses = await drive(schedule(spec), {
+      baseUrl: server.url,
+      keyOf: (user) => keys.get(user) as string,
+      concurrency: 1,
+      beforeRequest: (request) => {
+        clock.now = request.atMs;
+      },
+    });
+    assert.deepEqual(Object.keys(statuses), ["200"], JSON.stringify(statuses));
+    clock.now = start + 86_400_000 - 60_000;
+    const planned = await call("POST", "/plans", { from_ledger: { days: 1 } });
+    assert.equal(planned.status, 200, JSON.stringify(planned.body).slice(0, 300));
+    const plan = planned.body.plan as { demand_provenance: Record<string, string> };
+    assert.equal(plan.demand_provenance["plans.pro"], "measured", "the key's plan is measured");
+    assert.equal(plan.demand_provenance.time_zone, "stated");
+    const proposal = planned.body.proposal as { source: string; policy: { version: string } };
+    assert.match(proposal.source, /this gateway's ledger, last 1 day/);
+    assert.ok(proposal.policy.version.length > 0);
   });
 
   test("without a fleet configured, /fleet says how to configure one", async () => {

@@ -5,10 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, mkdirSync } from "node:fs";
-import { resolve } from "node:path";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { type Browser, chromium, type Page } from "playwright-core";
+import { EMBEDDED_CAPACITY } from "../../src/config/defaults.ts";
 import { defaultPolicy } from "../../src/plans/default-policy.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
@@ -225,7 +225,8 @@ describe("the dashboard's fleet view in Chromium", { skip }, () => {
     const server = await startTestGateway({
       env: { HEADROOM_ADMIN_TOKEN: ADMIN },
       configure(config) {
-        config.capacity = { fleet: resolve("examples/colossus-fleet.yaml"), share: 0.0001 };
+        // The default start's fleet (the test helper drops it to keep its speeds fast).
+        config.capacity = { ...EMBEDDED_CAPACITY };
       },
     });
     const browser = await chromium.launch({
@@ -256,6 +257,9 @@ describe("the dashboard's fleet view in Chromium", { skip }, () => {
       await page.screenshot({ path: "test-results/dashboard-fleet.png", fullPage: true });
       // The planner runs in a child process (tens of seconds of CPU); its verdicts and charts come back.
       await page.getByRole("button", { name: "Planner" }).click();
+      // The planner plans from the ledger by default; this one runs the example's scenario.
+      assert.equal(await page.getByLabel("this gateway's ledger").isChecked(), true);
+      await page.getByLabel("a scenario file").check();
       await page.getByLabel("Scenario (a file in the planner's scenarios folder)").fill("colossus-deal.yaml");
       await page.getByRole("button", { name: "Run the plan" }).click();
       await page.locator('tr[data-side="after"] .verdict').waitFor({ timeout: 240_000 });

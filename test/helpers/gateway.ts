@@ -57,8 +57,13 @@ export function serveLlamaFrom(config: Config, upstreamUrl: string): void {
   );
 }
 
-/** Simulated models answer at 20,000 tokens/s with no TTFT so tests spend no time waiting. */
+/**
+ * Simulated models answer at 20,000 tokens/s with no TTFT so tests spend no time waiting; the
+ * embedded fleet, which would set the pool's speeds back to a real fleet's, is dropped (tests of
+ * the fleet-sized pool configure `capacity` themselves).
+ */
 export function fastSimulation(config: Config): void {
+  config.capacity = undefined;
   for (const model of config.models) {
     if (model.simulation) model.simulation = { ...model.simulation, decode_tokens_per_s: 20_000, ttft_ms: 0 };
   }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
+import { loadFleetCapacity } from "../../src/capacity/fleet-capacity.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import { countRequestTokens, countTextTokens } from "../../src/tokens/count.ts";
 import { SimulatedUpstream } from "../../src/upstreams/simulated.ts";
@@ -81,6 +82,73 @@ describe("the simulated pool's pace, on a virtual clock", () => {
     // The first token is due at once, the 40th at 39 / 200 s; an upstream that ignored the rate
     // would take no virtual time at all.
     assert.ok(decoding >= 195 && decoding <= 200, `decoding took ${decoding} virtual ms`);
+  });
+});
+
+describe("the default start's pool follows the embedded fleet", () => {
+  test("no config file: the pool's size, decode speed, prompt rate and first token come from the fleet", async () => {
+    const config = loadConfig({ env: {} });
+    assert.ok(config.capacity, "the embedded fleet is configured");
+    assert.match(config.capacity.fleet, /colossus-fleet\.yaml$/);
+    const fleet = loadFleetCapacity(config.capacity.fleet);
+    const share = config.capacity.share;
+    // Before and after the deal: the pool grows with the fleet (more than twice: a 230,000-GPU deal).
+    const before = Date.parse("2026-04-27T00:00:00Z");
+    const after = Date.parse("2026-06-15T00:00:00Z");
+    assert.ok(fleet.streamsAt(after, share) > 2 * fleet.streamsAt(before, share));
+    let now = 0;
+    const slept: number[] = [];
+    const pacer = {
+      now: () => now,
+      sleep: async (ms: number) => {
+        slept.push(ms);
+        now += ms;
+      },
+    };
+    const upstream = new SimulatedUpstream(
+      "simulated",
+      { type: "simulated", slots: 1, queue: 0, queue_timeout_ms: 1 },
+      {
+        streamsAt: (at) => fleet.streamsAt(at, share),
+        streamRateAt: (at, family) => fleet.streamRateAt(at, family),
+        prefillRateAt: (at, family) => fleet.prefillRateAt(at, family),
+        clock: () => after,
+      },
+      pacer,
+    );
+    assert.equal(upstream.pool.slots, fleet.streamsAt(after, share));
+    const opus = config.models.find((model) => model.id === "claude-opus-4-6");
+    assert.ok(opus?.simulation);
+    const rate = fleet.streamRateAt(after, "opus");
+    const prefill = fleet.prefillRateAt(after, "opus");
+    // The fleet's speeds, not the catalog's typical figures.
+    assert.ok(
+      rate > 0 && Math.abs(rate - opus.simulation.decode_tokens_per_s) > 1,
+      `opus at ${rate} tokens/s`,
+    );
+    assert.ok(prefill > 0);
+    const body = {
+      model: opus.id,
+      max_tokens: 10_000,
+      messages: [{ role: "user" as const, content: `sim:tokens=40 ${"word ".repeat(2_000)}` }],
+    };
+    const reply = await upstream.createMessage({
+      body,
+      model: { requested: opus.id, entry: opus, upstream: "simulated", upstreamModel: opus.id },
+      inputTokens: 0,
+      headers: {},
+      signal: new AbortController().signal,
+    });
+    let firstDeltaAt: number | undefined;
+    for await (const event of reply.kind === "events" ? reply.events : [])
+      if (event.event === "content_block_delta") firstDeltaAt ??= now;
+    // First token: one decode step, then the prompt at one replica's prefill rate.
+    const expected = 1000 / rate + (1000 * countRequestTokens(body)) / prefill;
+    assert.ok(Math.abs((slept[0] as number) - expected) < 1e-6, `${slept[0]} against ${expected}`);
+    // 40 tokens at the fleet's per-stream speed: the 40th is due 39 steps after the first.
+    const decoding = now - (firstDeltaAt ?? 0);
+    const steps = (39 * 1000) / rate;
+    assert.ok(decoding >= steps * 0.97 && decoding <= steps * 1.01, `${decoding} ms against ${steps}`);
   });
 });
 

@@ -29,6 +29,7 @@ import { DeploymentBalancer } from "../../upstreams/deployments.ts";
 import { presentedKey } from "../auth.ts";
 import { familyLoad } from "../family-load.ts";
 import type { EdgeServices } from "../services.ts";
+import { writeLedgerScenario } from "./ledger-scenario.ts";
 import { PlanRunner } from "./plan-runner.ts";
 import { policyReviewRoutes } from "./policy-review-routes.ts";
 import { type AdminRoute, openApiDocument, registerAdminRoutes, route } from "./routes.ts";
@@ -473,15 +474,27 @@ function routes(services: AdminServices): AdminRoute[] {
     route({
       method: "POST",
       path: "/plans",
-      summary: "Run the capacity planner on a scenario file (in a child process; tens of seconds)",
+      summary:
+        "Run the capacity planner on a scenario file, or on the demand this gateway's ledger measured (in a child process; tens of seconds)",
       tag: "planner",
-      body: z.object({
-        scenario: z
-          .string()
-          .min(1)
-          .max(1_000)
-          .describe("a scenario file's name inside planner.scenarios_dir"),
-      }),
+      body: z
+        .object({
+          scenario: z
+            .string()
+            .min(1)
+            .max(1_000)
+            .optional()
+            .describe("a scenario file's name inside planner.scenarios_dir"),
+          from_ledger: z
+            .object({ days: z.number().int().min(1).max(90).default(7) })
+            .strict()
+            .optional()
+            .describe("plan from the demand this gateway's ledger measured over the last days"),
+        })
+        .strict()
+        .refine((body) => (body.scenario === undefined) !== (body.from_ledger === undefined), {
+          message: "give either scenario (a file of the scenarios folder) or from_ledger ({ days })",
+        }),
       response: z.object({
         plan: z.record(z.string(), z.unknown()),
         charts: z.object({ week_before: z.string(), week_after: z.string(), tornado: z.string() }),
@@ -489,7 +502,28 @@ function routes(services: AdminServices): AdminRoute[] {
         proposal: z.object({ policy: policySchema, notes: z.string(), source: z.string() }),
         seconds: z.number(),
       }),
-      handler: async ({ body }) => planner.run(body.scenario),
+      handler: async ({ body }) => {
+        if (body.scenario !== undefined) return planner.run(body.scenario);
+        const days = body.from_ledger?.days ?? 7;
+        return planner.runWritten(`this gateway's ledger, last ${days} day(s)`, async (dir) => {
+          await services.ledger.flush();
+          const keys = new Map((await accounts.listKeys()).map((key) => [key.id, key.plan]));
+          const nowMs = services.clock();
+          const written = await writeLedgerScenario(
+            {
+              replay: (sinceMs) => services.ledger.replay(sinceMs),
+              planOfKey: (id) => keys.get(id),
+              familyOf: (model) => services.router.resolve(model)?.entry.family,
+              policy: services.policies.inForce(nowMs),
+              fleet: services.config.capacity?.fleet,
+              nowMs,
+            },
+            days,
+            dir,
+          );
+          return written.file;
+        });
+      },
     }),
     route({
       method: "GET",

@@ -86,8 +86,28 @@ export class PlanRunner {
     return real;
   }
 
+  /** Runs a scenario file of the folder. */
   async run(name: string): Promise<PlanRun> {
     const scenario = this.resolveScenario(name);
+    return this.exclusive(name, () => runPlanProcess(scenario, basename(scenario)));
+  }
+
+  /**
+   * Runs a scenario that `write` puts into a fresh folder (the ledger's demand and its
+   * scenario, edge/admin/ledger-scenario.ts); the folder is removed after.
+   */
+  async runWritten(label: string, write: (dir: string) => Promise<string>): Promise<PlanRun> {
+    return this.exclusive(label, async () => {
+      const dir = mkdtempSync(join(tmpdir(), "headroom-scenario-"));
+      try {
+        return await runPlanProcess(await write(dir), label);
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  }
+
+  private async exclusive(label: string, work: () => Promise<PlanRun>): Promise<PlanRun> {
     if (this.running) {
       const seconds = Math.round((this.clock() - this.running.since) / 1000);
       throw new HeadroomError(
@@ -97,9 +117,9 @@ export class PlanRunner {
         { headers: { "retry-after": "10" } },
       );
     }
-    this.running = { since: this.clock(), scenario: name };
+    this.running = { since: this.clock(), scenario: label };
     try {
-      return await runPlanProcess(scenario);
+      return await work();
     } finally {
       this.running = undefined;
     }
@@ -111,7 +131,7 @@ function inside(root: string, path: string): boolean {
   return rel !== "" && !rel.startsWith(`..${sep}`) && rel !== ".." && !isAbsolute(rel);
 }
 
-async function runPlanProcess(scenario: string): Promise<PlanRun> {
+async function runPlanProcess(scenario: string, label: string): Promise<PlanRun> {
   const out = mkdtempSync(join(tmpdir(), "headroom-plan-"));
   const started = performance.now();
   try {
@@ -124,7 +144,8 @@ async function runPlanProcess(scenario: string): Promise<PlanRun> {
           if (error)
             reject(
               invalidRequest(
-                `The plan failed: ${(stderr || error.message).trim().split("\n")[0]}`,
+                // Progress lines come first on stderr; what went wrong is its last line.
+                `The plan failed: ${(stderr || error.message).trim().split("\n").at(-1)}`,
                 "scenario",
               ),
             );
@@ -136,10 +157,10 @@ async function runPlanProcess(scenario: string): Promise<PlanRun> {
     const plan = planJsonSchema.parse(JSON.parse(stdout));
     const [policy] = readPolicyFile(join(out, "policy.yaml"));
     if (!policy) throw new HeadroomError(500, "api_error", "The plan wrote no policy.");
-    const source = `plan of ${basename(scenario)}`;
+    const source = `plan of ${label}`;
     return {
       plan: plan as unknown as Record<string, unknown>,
-      proposal: { policy, notes: JSON.stringify(planNotesOf(plan, basename(scenario))), source },
+      proposal: { policy, notes: JSON.stringify(planNotesOf(plan, label)), source },
       charts: {
         week_before: svg("week-before.svg"),
         week_after: svg("week-after.svg"),
