@@ -18,7 +18,7 @@ import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { listenForMetrics } from "./edge/metrics-route.ts";
 import { buildServer } from "./edge/server.ts";
-import type { EdgeServices } from "./edge/services.ts";
+import type { EdgeServices, FleetShare } from "./edge/services.ts";
 import { Enforcer } from "./enforcement/enforcer.ts";
 import { rebuildWindows } from "./enforcement/rebuild-windows.ts";
 import type { LimiterStore } from "./limits/limiter-store.ts";
@@ -187,9 +187,17 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   const sizing: FleetSizing | undefined = fleetCapacity
     ? {
         streamsAt: (nowMs) => fleetCapacity.streamsAt(nowMs, share),
-        streamRateAt: (nowMs, family) => fleetCapacity.streamRateAt(nowMs, family),
+        // speeds: models keeps each model's own simulation speeds (no fleet rate: 0).
+        streamRateAt: (nowMs, family) =>
+          config.capacity?.speeds === "models" ? 0 : fleetCapacity.streamRateAt(nowMs, family),
         prefillRateAt: (nowMs, family) => fleetCapacity.prefillRateAt(nowMs, family),
         clock,
+      }
+    : undefined;
+  const fleet: FleetShare | undefined = fleetCapacity
+    ? {
+        tokensPerSecondAt: (nowMs, family) => fleetCapacity.capacityAt(nowMs, family) * share,
+        streamRateAt: (nowMs, family) => sizing?.streamRateAt(nowMs, family) ?? 0,
       }
     : undefined;
   const { accounts } = stores;
@@ -202,6 +210,7 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     config,
     logger,
     router: new ModelRouter(config),
+    fleet,
     upstreams: createUpstreams(config, env, sizing, { clock, metrics }),
     stores,
     accounts,

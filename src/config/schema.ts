@@ -234,6 +234,12 @@ export const capacitySchema = z
     fleet: z.string().min(1),
     /** Share of the fleet this gateway's simulated pool stands for (a laptop runs a sliver of it). */
     share: z.number().gt(0).max(1).default(0.0001),
+    /**
+     * fleet: simulated replies decode and prefill at the fleet's speeds; models: at each model's
+     * own `simulation` speeds (a demo or load test that must not wait), the fleet still sizing
+     * the pool and scaling the policies.
+     */
+    speeds: z.enum(["fleet", "models"]).default("fleet"),
   })
   .strict();
 
@@ -287,7 +293,7 @@ export interface Config {
   /** When set, every model is served by this upstream (`serve --upstream URL`). */
   upstream_override?: string;
   /** When set, capacity comes from this fleet (path resolved against the config file). */
-  capacity?: { fleet: string; share: number };
+  capacity?: { fleet: string; share: number; speeds?: "fleet" | "models" };
   /** Where the admin API's planner may read scenarios (absolute; resolved against the config file). */
   planner: { scenarios_dir: string };
 }

@@ -13,11 +13,25 @@ export interface FamilyLoad {
   capacityTokensPerSecond: number | undefined;
 }
 
-export function familyLoad(gateway: Pick<EdgeServices, "inFlight" | "config" | "admission">): FamilyLoad[] {
+export function familyLoad(
+  gateway: Pick<EdgeServices, "inFlight" | "config" | "admission" | "fleet" | "clock">,
+): FamilyLoad[] {
+  const nowMs = gateway.clock();
+  // With a fleet, a stream decodes at the fleet's speed and a family's capacity is its share of
+  // the fleet's tokens/s; without one (or for a family the fleet does not serve), the model's
+  // simulation speed and the pool's slots.
+  const fleetRate = (family: string) => gateway.fleet?.streamRateAt(nowMs, family) ?? 0;
   const demand = new Map<string, number>();
   for (const request of gateway.inFlight) {
     const drawn = request.demand;
-    if (drawn) demand.set(drawn.family, (demand.get(drawn.family) ?? 0) + drawn.tokensPerSecond);
+    if (!drawn) continue;
+    const rate = fleetRate(drawn.family) || drawn.tokensPerSecond;
+    demand.set(drawn.family, (demand.get(drawn.family) ?? 0) + rate);
+  }
+  const fromFleet = new Map<string, number>();
+  for (const model of gateway.config.models) {
+    const tokens = gateway.fleet?.tokensPerSecondAt(nowMs, model.family) ?? 0;
+    if (tokens > 0) fromFleet.set(model.family, tokens);
   }
   const capacity = new Map<string, number>();
   const counted = new Set<string>();
@@ -26,7 +40,7 @@ export function familyLoad(gateway: Pick<EdgeServices, "inFlight" | "config" | "
     const controller = gateway.admission.get(model.upstream);
     // One upstream's capacity counts once per family, at that family's decode speed.
     const key = `${model.family}|${model.upstream}`;
-    if (!controller || counted.has(key)) continue;
+    if (!controller || counted.has(key) || fromFleet.has(model.family)) continue;
     counted.add(key);
     const perStream = model.simulation?.decode_tokens_per_s ?? 0;
     capacity.set(
@@ -37,6 +51,6 @@ export function familyLoad(gateway: Pick<EdgeServices, "inFlight" | "config" | "
   return [...demand].map(([family, tokensPerSecond]) => ({
     family,
     demandTokensPerSecond: tokensPerSecond,
-    capacityTokensPerSecond: capacity.get(family),
+    capacityTokensPerSecond: fromFleet.get(family) ?? capacity.get(family),
   }));
 }

@@ -12,7 +12,7 @@ import type { EdgeServices } from "./services.ts";
 
 type MetricsServices = Pick<
   EdgeServices,
-  "admission" | "metrics" | "ledger" | "config" | "clock" | "upstreams" | "inFlight"
+  "admission" | "metrics" | "ledger" | "config" | "clock" | "upstreams" | "inFlight" | "fleet"
 >;
 
 /** Demand in flight against capacity, per model family, as of this scrape. */

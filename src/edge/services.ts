@@ -25,6 +25,14 @@ export interface InFlightRequest {
   readonly demand?: { family: string; tokensPerSecond: number } | undefined;
 }
 
+/** What this gateway's share of a fleet serves (capacity/fleet-capacity.ts × capacity.share). */
+export interface FleetShare {
+  /** Output tokens/s of a family at an instant (0: the fleet does not serve it). */
+  tokensPerSecondAt(nowMs: number, family: string): number;
+  /** Decode tokens/s of one of the family's streams, when replies pace at the fleet's speeds (else 0). */
+  streamRateAt(nowMs: number, family: string): number;
+}
+
 export interface EdgeServices {
   config: Config;
   logger: Logger;
@@ -38,6 +46,8 @@ export interface EdgeServices {
   enforcer: Enforcer;
   /** Priority load shedding per upstream that has a known capacity. */
   admission: ReadonlyMap<string, AdmissionController>;
+  /** This gateway's share of the configured fleet (capacity.fleet); absent without one. */
+  fleet?: FleetShare | undefined;
   metrics: Metrics;
   ledger: Ledger;
   /** Requests between authentication and their ledger record. */

@@ -212,6 +212,8 @@ export function plannedPolicy(base: Policy, result: PlanResult, effectiveFrom: s
   // Round down to a tenth and stay within ×4 of the baseline: a plan is a model, not a promise.
   const session = Math.min(4, Math.floor(result.after.maxSessionMultiplier.value * 10) / 10);
   const api = Math.min(4, Math.floor(result.after.maxApiMultiplier.value * 10) / 10);
+  // 90,000 × 2.8 is 251,999.99… in floating point: floor what the decimal product is.
+  const scaled = (value: number) => Math.floor(value * api + 1e-6);
   const plans: Policy["plans"] = {};
   for (const [name, planned] of Object.entries(base.plans)) {
     if (planned.kind === "subscription") {
@@ -225,9 +227,9 @@ export function plannedPolicy(base: Policy, result: PlanResult, effectiveFrom: s
         Object.entries(planned.rate_limits).map(([modelClass, limits]) => [
           modelClass,
           {
-            rpm: Math.floor(limits.rpm * api),
-            itpm: Math.floor(limits.itpm * api),
-            otpm: Math.floor(limits.otpm * api),
+            rpm: scaled(limits.rpm),
+            itpm: scaled(limits.itpm),
+            otpm: scaled(limits.otpm),
           },
         ]),
       );

@@ -74,5 +74,20 @@ describe("one truth: the fleet sizes the simulated pool and scales the policies"
     assert.ok(ratio > 2.5, `the deal multiplies Sonnet capacity (×${ratio.toFixed(2)})`);
     assert.ok(pool.slots > 2 * slotsBefore);
     assert.equal(Number(late.headers.get("anthropic-ratelimit-requests-limit")), Math.floor(1_000 * ratio));
+    // The overview's capacity per family is this gateway's share of the fleet's, not the pool's
+    // slots at a catalog speed.
+    const overview = (await (
+      await fetch(`${server.url}/admin/v1/overview`, {
+        headers: { authorization: `Bearer ${server.adminToken}` },
+      })
+    ).json()) as { families: Array<{ family: string; capacity_tokens_per_second: number | null }> };
+    for (const family of ["opus", "sonnet", "haiku"]) {
+      const shown = overview.families.find((entry) => entry.family === family)?.capacity_tokens_per_second;
+      const expected = fleet.capacityAt(clock.now, family) * share;
+      assert.ok(
+        shown !== null && shown !== undefined && Math.abs(shown - expected) < 1e-6 * expected,
+        family,
+      );
+    }
   });
 });

@@ -49,6 +49,7 @@ export interface AdminServices
     | "ledger"
     | "metrics"
     | "enforcer"
+    | "fleet"
   > {
   accounts: AccountStore;
   policies: PolicyBook;
