@@ -8,18 +8,20 @@
  * numbers show the room it lacked. The clock stands still, so no bucket refills mid-test.
  */
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { after, before, describe, test } from "node:test";
+import fc from "fast-check";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { REDIS_URL, redisScope } from "../helpers/redis.ts";
+import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 
 const STREAMS = 50;
 const REPLY = 100;
 /** Room for seven replies of REPLY tokens and half of an eighth. */
 const LIMIT = 7 * REPLY + REPLY / 2;
 
-async function organisationKey(server: TestGateway, org: string): Promise<string> {
+async function organisationKey(server: TestGateway, org: string, limit = LIMIT): Promise<string> {
   const { accounts } = server.gateway;
-  await accounts.createOrganisation(org, { output_tokens_per_minute: LIMIT });
+  await accounts.createOrganisation(org, { output_tokens_per_minute: limit });
   await accounts.createTeam(`${org}-team`, org, {});
   const { key } = await accounts.createKey(`${org}-account`, "api-tier-4");
   assert.equal(await accounts.setAccountTeam(`${org}-account`, `${org}-team`), true);
@@ -64,9 +66,15 @@ function assertNoRoomShown(message: string): void {
   assert.ok((left as number) < (needs as number), `a refusal whose numbers show room: ${message}`);
 }
 
-async function fifty(gateways: TestGateway[], keys: string[], maxTokens: number, reply: number) {
+async function fifty(
+  gateways: TestGateway[],
+  keys: string[],
+  maxTokens: number,
+  reply: number,
+  streams = STREAMS,
+) {
   return Promise.all(
-    Array.from({ length: STREAMS }, (_, i) =>
+    Array.from({ length: streams }, (_, i) =>
       stream(gateways[i % gateways.length] as TestGateway, keys[i % keys.length] as string, maxTokens, reply),
     ),
   );
@@ -146,3 +154,51 @@ for (const store of ["memory", "redis"] as const) {
     });
   });
 }
+
+/**
+ * The same through a link to Redis that holds every reply 1–15 ms (a slow network or a busy
+ * Redis), for random limits and reply sizes: admissions stay exactly what the room allows and
+ * no refusal shows room. (`npm run test:stress` runs it beside a CPU hog too.)
+ */
+describe("under Redis latency, for any limit and reply size (property)", { skip: skipRedis }, () => {
+  let proxy: FreezableProxy;
+  let gateways: TestGateway[] = [];
+  const clock = () => Date.UTC(2026, 11, 7, 14);
+  before(async () => {
+    proxy = await startFreezableProxy(new URL(REDIS_URL));
+    gateways = await gatewaysOn(3, { REDIS_URL: proxy.url, HEADROOM_REDIS_PREFIX: `${prefix}slow:` }, clock);
+  });
+  after(async () => {
+    for (const server of gateways) await server.stop();
+    await proxy.close();
+  });
+
+  test("admitted = floor(limit / reply) and every refusal lacks room", async (t) => {
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 20, max: 200 }),
+        fc.integer({ min: 1, max: 15 }),
+        async (fits, reply, delayMs) => {
+          proxy.delay(delayMs);
+          const limit = fits * reply + Math.floor(reply / 2);
+          const org = `org-prop-${run++}`;
+          const keys = await Promise.all(gateways.map((server) => organisationKey(server, org, limit)));
+          const answers = await fifty(gateways, keys, reply, reply, 30);
+          const admitted = answers.filter((answer) => answer.status === 200);
+          assert.equal(admitted.length, fits, JSON.stringify({ limit, reply, delayMs }));
+          assert.ok(admitted.reduce((sum, answer) => sum + answer.output, 0) <= limit);
+          for (const refused of answers.filter((answer) => answer.status !== 200)) {
+            assert.equal(refused.status, 429, refused.message);
+            assertNoRoomShown(refused.message);
+          }
+          t.diagnostic(
+            `limit ${limit}, replies of ${reply}, Redis +${delayMs} ms: ${admitted.length} admitted`,
+          );
+        },
+      ),
+      { numRuns: 6 },
+    );
+  });
+});

@@ -13,12 +13,15 @@ export interface FreezableProxy {
   down(): void;
   /** The server is back: connections pass again. */
   up(): void;
+  /** Holds every reply this long before passing it on (a slow link or a busy server); 0: none. */
+  delay(ms: number): void;
   close(): Promise<void>;
 }
 
 export async function startFreezableProxy(target: URL): Promise<FreezableProxy> {
   let frozen = false;
   let isDown = false;
+  let delayMs = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
     if (isDown) {
@@ -40,7 +43,10 @@ export async function startFreezableProxy(target: URL): Promise<FreezableProxy> 
       if (!frozen) upstream.write(chunk);
     });
     upstream.on("data", (chunk) => {
-      if (!frozen) client.write(chunk);
+      if (frozen) return;
+      // Equal delays fire in the order they were set: replies keep their order.
+      if (delayMs > 0) setTimeout(() => client.writable && client.write(chunk), delayMs);
+      else client.write(chunk);
     });
   });
   server.listen(0, "127.0.0.1");
@@ -57,6 +63,9 @@ export async function startFreezableProxy(target: URL): Promise<FreezableProxy> 
     down: () => {
       isDown = true;
       for (const socket of sockets) socket.resetAndDestroy();
+    },
+    delay: (ms) => {
+      delayMs = ms;
     },
     up: () => {
       isDown = false;
