@@ -29,6 +29,7 @@ import { MemoryLimiterStore } from "./stores/memory-limiter.ts";
 import { openStores } from "./stores/open-stores.ts";
 import { connectRedis, connectRedisCluster, RedisLimiterStore, whenReady } from "./stores/redis-limiter.ts";
 import { ResilientLimiterStore } from "./stores/resilient-limiter.ts";
+import { claimServeLock } from "./stores/serve-lock.ts";
 import type { Stores } from "./stores/store.ts";
 import { createTracing, type Tracing } from "./telemetry/tracing.ts";
 import { TokenCountPool } from "./tokens/count-pool.ts";
@@ -176,6 +177,22 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
   });
   const metrics = new Metrics();
   const limiting = createLimiter(config, env, clock, logger, metrics);
+  // Limits in this process and a SQLite data directory: one gateway serves it (stores/serve-lock.ts).
+  if (stores.engine === "sqlite" && limiting.limiterKind === "memory") {
+    let release: () => void;
+    try {
+      release = claimServeLock(config.server.data_dir);
+    } catch (error) {
+      await stores.close();
+      await limiting.limiter.close();
+      throw error;
+    }
+    const closeStores = stores.close.bind(stores);
+    stores.close = async () => {
+      release();
+      await closeStores();
+    };
+  }
   const policies = new PolicyBook(stores.policies, undefined, undefined, (error) =>
     logger.warn({ err: error }, "could not re-read policies; keeping the ones loaded"),
   );

@@ -1,11 +1,13 @@
 import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { runCli } from "../helpers/cli.ts";
+import { runCli, startServe } from "../helpers/cli.ts";
 
 /** A local port nothing listens on (bound, noted, closed). */
 async function closedPort(): Promise<number> {
@@ -109,5 +111,42 @@ describe("headroom serve: operator mistakes are one clear line", () => {
     await runCli(["keys", "create", "--account", "a", "--plan", "pro", "--data-dir", data]);
     assert.equal(statSync(join(data, "headroom.db")).mode & 0o777, 0o600);
     assert.equal(statSync(data).mode & 0o077, 0, "the directory is not open to others");
+  });
+});
+
+describe("one serving gateway per SQLite data directory while limits live in the process", () => {
+  test("a second serve on the directory refuses in one line; a stopped or dead gateway's lock is no obstacle", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "headroom-lock-"));
+    try {
+      const first = await startServe(["--port", "0", "--data-dir", dir]);
+      try {
+        // Two gateways each keeping their own limits would let every key through twice.
+        const second = await runCli(["serve", "--port", "0", "--data-dir", dir]);
+        assertOneClearLine(
+          second,
+          new RegExp(
+            `another headroom gateway \\(pid ${first.child.pid}\\) is serving from .* Run several gateways on Redis \\(REDIS_URL\\)`,
+          ),
+        );
+        // CLI commands beside a gateway take no lock.
+        assert.equal((await runCli(["keys", "list", "--data-dir", dir])).code, 0);
+      } finally {
+        first.child.kill("SIGTERM");
+        await once(first.child, "exit");
+      }
+      // Stopped: the lock went with it, the next gateway starts.
+      const next = await startServe(["--port", "0", "--data-dir", dir]);
+      next.child.kill("SIGKILL");
+      await once(next.child, "exit");
+      // Killed, its lock stays behind with a pid no process has: taken over.
+      const dead = spawn(process.execPath, ["-e", ""]);
+      await once(dead, "exit");
+      writeFileSync(join(dir, "serve.lock"), `${dead.pid} stale\n`);
+      const again = await startServe(["--port", "0", "--data-dir", dir]);
+      again.child.kill("SIGTERM");
+      await once(again.child, "exit");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
