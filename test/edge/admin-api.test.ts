@@ -6,9 +6,8 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { compileErrors, validate } from "@readme/openapi-parser";
 import { defaultPolicy } from "../../src/plans/default-policy.ts";
-import { drive } from "../../src/traffic/driver.ts";
-import { type PopulationSpec, schedule } from "../../src/traffic/population.ts";
-import { recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import type { PopulationSpec } from "../../src/traffic/population.ts";
+import { drivePopulation, recordedUsage, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const ADMIN = "hr-admin-test-token-0123456789";
@@ -331,21 +330,7 @@ describe("the admin API", () => {
       startMs: start,
       seed: 11,
     };
-    const keys = new Map<string, string>();
-    for (const [planName, users] of Object.entries(spec.plans))
-      for (let i = 0; i < users; i++)
-        keys.set(
-          `${planName}-user-${i}`,
-          (await server.gateway.accounts.createKey(`ledger-${planName}-${i}`, planName)).key,
-        );
-    const statuses = await drive(schedule(spec), {
-      baseUrl: server.url,
-      keyOf: (user) => keys.get(user) as string,
-      concurrency: 1,
-      beforeRequest: (request) => {
-        clock.now = request.atMs;
-      },
-    });
+    const statuses = await drivePopulation(server, spec, clock, "ledger-");
     assert.deepEqual(Object.keys(statuses), ["200"], JSON.stringify(statuses));
     clock.now = start + 86_400_000 - 60_000;
     const planned = await call("POST", "/plans", { from_ledger: { days: 1 } });

@@ -18,6 +18,8 @@ import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 import type { SseEvent } from "../../src/protocol/anthropic.ts";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
 import { countTextTokens } from "../../src/tokens/count.ts";
+import { drive } from "../../src/traffic/driver.ts";
+import { type PopulationSpec, schedule } from "../../src/traffic/population.ts";
 import { waitFor } from "./wait.ts";
 
 export interface TestGateway extends RunningGateway {
@@ -214,4 +216,32 @@ export async function streamThenDisconnect(
   const recorded = await recordedUsage(server, requestId, account);
   await waitFor(() => server.gateway.inFlight.size === 0, "the gateway to let go of the request");
   return { requestId, received, recorded };
+}
+
+/**
+ * Plays a population's schedule through a gateway on its own clock: an account and key per
+ * user (names `${accountPrefix}${plan}-${i}`), one request at a time, the clock set to each
+ * request's instant. Returns the answers' statuses.
+ */
+export async function drivePopulation(
+  server: TestGateway,
+  spec: PopulationSpec,
+  clock: { now: number },
+  accountPrefix = "",
+): Promise<Record<number, number>> {
+  const keys = new Map<string, string>();
+  for (const [planName, users] of Object.entries(spec.plans))
+    for (let i = 0; i < users; i++)
+      keys.set(
+        `${planName}-user-${i}`,
+        (await server.gateway.accounts.createKey(`${accountPrefix}${planName}-${i}`, planName)).key,
+      );
+  return drive(schedule(spec), {
+    baseUrl: server.url,
+    keyOf: (user) => keys.get(user) as string,
+    concurrency: 1,
+    beforeRequest: (request) => {
+      clock.now = request.atMs;
+    },
+  });
 }

@@ -14,10 +14,9 @@ import {
 import { plan } from "../../src/planner/plan.ts";
 import { readScenarioFile } from "../../src/planner/scenario.ts";
 import { readPolicyFile } from "../../src/plans/load-policy.ts";
-import { drive } from "../../src/traffic/driver.ts";
-import { type PopulationSpec, schedule } from "../../src/traffic/population.ts";
+import type { PopulationSpec } from "../../src/traffic/population.ts";
 import { runCli } from "../helpers/cli.ts";
-import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
+import { drivePopulation, startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 
 /**
  * A population with known parameters goes through a real gateway into its ledger; the export
@@ -51,21 +50,7 @@ describe("from traffic to demand: the round trip", () => {
 
   before(async () => {
     server = await startTestGateway({ clock: () => clock.now });
-    const keys = new Map<string, string>();
-    for (const [planName, users] of Object.entries(spec.plans))
-      for (let i = 0; i < users; i++)
-        keys.set(
-          `${planName}-user-${i}`,
-          (await server.gateway.accounts.createKey(`${planName}-${i}`, planName)).key,
-        );
-    const statuses = await drive(schedule(spec), {
-      baseUrl: server.url,
-      keyOf: (user) => keys.get(user) as string,
-      concurrency: 1,
-      beforeRequest: (request) => {
-        clock.now = request.atMs;
-      },
-    });
+    const statuses = await drivePopulation(server, spec, clock);
     assert.deepEqual(Object.keys(statuses), ["200"], JSON.stringify(statuses));
     await server.gateway.ledger.flush();
     const listed = await server.gateway.accounts.listKeys();

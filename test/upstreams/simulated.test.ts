@@ -14,6 +14,20 @@ import {
 } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
+/** Virtual time: sleeping advances the clock at once, and every sleep is noted. */
+function virtualPacer() {
+  let now = 0;
+  const slept: number[] = [];
+  const pacer = {
+    now: () => now,
+    sleep: async (ms: number) => {
+      slept.push(ms);
+      now += ms;
+    },
+  };
+  return { pacer, slept };
+}
+
 describe("simulated text", () => {
   test("every vocabulary word is exactly one token, with and without a leading space", () => {
     for (const word of WORDS) {
@@ -34,15 +48,7 @@ describe("the simulated pool's pace, on a virtual clock", () => {
   test("decodes no faster than the model's rate: 40 tokens at 200 tokens/s take 200 ms after the first", async () => {
     // Virtual time: sleeping advances the clock at once, so the reply's pace is exact and no
     // assertion depends on how fast this machine is.
-    let now = 0;
-    const slept: number[] = [];
-    const pacer = {
-      now: () => now,
-      sleep: async (ms: number) => {
-        slept.push(ms);
-        now += ms;
-      },
-    };
+    const { pacer, slept } = virtualPacer();
     const config = loadConfig({ env: {} });
     const sonnet = config.models.find((model) => model.id === "claude-sonnet-4-6");
     assert.ok(sonnet?.simulation, "the default catalog simulates Sonnet");
@@ -70,7 +76,7 @@ describe("the simulated pool's pace, on a virtual clock", () => {
     let text = "";
     for await (const event of reply.kind === "events" ? reply.events : []) {
       if (event.event !== "content_block_delta") continue;
-      firstDeltaAt ??= now;
+      firstDeltaAt ??= pacer.now();
       text += (JSON.parse(event.data) as { delta: { text?: string } }).delta.text ?? "";
     }
     assert.equal(countTextTokens(text), 40);
@@ -78,7 +84,7 @@ describe("the simulated pool's pace, on a virtual clock", () => {
     const prefillMs = (1000 * countRequestTokens(body)) / entry.simulation.prefill_tokens_per_s;
     assert.ok(prefillMs > 0);
     assert.equal(slept[0], 20 + prefillMs, "time to first token first");
-    const decoding = now - (firstDeltaAt ?? 0);
+    const decoding = pacer.now() - (firstDeltaAt ?? 0);
     // The first token is due at once, the 40th at 39 / 200 s; an upstream that ignored the rate
     // would take no virtual time at all.
     assert.ok(decoding >= 195 && decoding <= 200, `decoding took ${decoding} virtual ms`);
@@ -96,15 +102,7 @@ describe("the default start's pool follows the embedded fleet", () => {
     const before = Date.parse("2026-04-27T00:00:00Z");
     const after = Date.parse("2026-06-15T00:00:00Z");
     assert.ok(fleet.streamsAt(after, share) > 2 * fleet.streamsAt(before, share));
-    let now = 0;
-    const slept: number[] = [];
-    const pacer = {
-      now: () => now,
-      sleep: async (ms: number) => {
-        slept.push(ms);
-        now += ms;
-      },
-    };
+    const { pacer, slept } = virtualPacer();
     const upstream = new SimulatedUpstream(
       "simulated",
       { type: "simulated", slots: 1, queue: 0, queue_timeout_ms: 1 },
@@ -141,12 +139,12 @@ describe("the default start's pool follows the embedded fleet", () => {
     });
     let firstDeltaAt: number | undefined;
     for await (const event of reply.kind === "events" ? reply.events : [])
-      if (event.event === "content_block_delta") firstDeltaAt ??= now;
+      if (event.event === "content_block_delta") firstDeltaAt ??= pacer.now();
     // First token: one decode step, then the prompt at one replica's prefill rate.
     const expected = 1000 / rate + (1000 * countRequestTokens(body)) / prefill;
     assert.ok(Math.abs((slept[0] as number) - expected) < 1e-6, `${slept[0]} against ${expected}`);
     // 40 tokens at the fleet's per-stream speed: the 40th is due 39 steps after the first.
-    const decoding = now - (firstDeltaAt ?? 0);
+    const decoding = pacer.now() - (firstDeltaAt ?? 0);
     const steps = (39 * 1000) / rate;
     assert.ok(decoding >= steps * 0.97 && decoding <= steps * 1.01, `${decoding} ms against ${steps}`);
   });
