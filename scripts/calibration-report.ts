@@ -45,6 +45,12 @@ out.push("");
 out.push(
   `Within ±30% (fitted points): in sample ${within(inSample)}; held out by model family ${within(byFamily)}; by GPU generation ${within(byGeneration)}.`,
 );
+const neverFitted = inSample.filter((error) => !error.measurement.fit);
+const inside = (errors: CalibrationError[], factor: number) =>
+  errors.filter((error) => error.ratio >= 1 / factor && error.ratio <= factor).length;
+out.push(
+  `Never fitted (${neverFitted.length} points, predicted as stated in the data file): ${inside(neverFitted, 1.3)} within ±30%, ${inside(neverFitted, 2)} within 2×.`,
+);
 out.push("");
 out.push(
   "| source | setup | measured tok/s/GPU | estimated | in sample | held out: family | held out: generation |",

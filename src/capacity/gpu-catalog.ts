@@ -59,9 +59,10 @@ export interface Efficiency {
   /** Fixed time per sequence per step (µs): sampling, scheduling and bookkeeping on the host. */
   sequenceOverheadUs: number;
   /**
-   * Share of its roofline a mixture-of-experts layer reaches: routing, the gather of each
-   * token's hidden state to its experts, ragged grouped GEMMs and the weighted reduction are
-   * separate kernels with memory round trips a dense GEMM does not make (1 = as a dense GEMM).
+   * Share of a dense GEMM's speed a mixture-of-experts layer's token-side work reaches:
+   * routing, the gather of each token's hidden state to its experts, ragged grouped GEMMs and
+   * the weighted reduction are separate kernels with memory round trips a dense GEMM does not
+   * make (1 = as a dense GEMM). Reading the touched experts' weights is not slowed by it.
    */
   moeEfficiency: number;
 }

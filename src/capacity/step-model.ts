@@ -36,7 +36,31 @@ export interface Workload {
   targetTokensPerSecondPerUser?: number;
   /** mixed: prefill shares the decode steps (chunked prefill); decode-only: prefill runs elsewhere. */
   serving?: "mixed" | "decode-only";
+  /** Speculative decoding (multi-token prediction or a draft model); none = one token a step. */
+  speculative?: Speculative;
 }
+
+/**
+ * Speculative decoding: each step drafts `draftTokens` more tokens per sequence and verifies
+ * them in the same pass; each draft is kept with probability `acceptance` while the ones
+ * before it were (DeepSeek-V3 reports 85–90% for its second token).
+ */
+export interface Speculative {
+  draftTokens: number;
+  acceptance: number;
+}
+
+/** Mean tokens a sequence gains per step: 1 + p + p² + … + p^d. */
+export function emittedPerStep(workload: Workload): number {
+  const spec = workload.speculative;
+  if (!spec || spec.draftTokens <= 0) return 1;
+  let sum = 1;
+  for (let i = 1; i <= spec.draftTokens; i++) sum += spec.acceptance ** i;
+  return sum;
+}
+
+/** Tokens per sequence a step runs through the model: the one it decodes and the drafts it verifies. */
+const verifiedPerStep = (workload: Workload) => 1 + Math.max(0, workload.speculative?.draftTokens ?? 0);
 
 /**
  * How a replica spreads over its GPUs. tp: every layer tensor-parallel over all of them (two
@@ -64,7 +88,7 @@ export interface Prediction {
   layout: Layout;
   /** Generated tokens per second per GPU at full load. */
   outputTokensPerSecondPerGpu: number;
-  /** Decode speed each sequence sees at that load (1 / step time). */
+  /** Decode speed each sequence sees at that load (tokens gained per step / step time). */
   tokensPerSecondPerUser: number;
   /** Concurrent sequences on one replica. */
   batch: number;
@@ -231,8 +255,10 @@ export function stepTime(
   const { model, gpu } = deployment;
   const n = layout.gpus;
   const bytesPerWeight = BYTES_PER_WEIGHT[deployment.precision];
-  const prefillTokens = batch * prefillPerDecodeToken(workload);
-  const tokens = batch + prefillTokens;
+  // Prefill keeps pace with what the step emits; verification runs every drafted token.
+  const prefillTokens = batch * emittedPerStep(workload) * prefillPerDecodeToken(workload);
+  const decodeTokens = batch * verifiedPerStep(workload);
+  const tokens = decodeTokens + prefillTokens;
   // Each kind of work runs as its own kernels, bound by its own roofline: the always-read
   // GEMMs, the routed-expert GEMMs (near the ridge when a step gives each expert few tokens),
   // and attention over the KV cache.
@@ -263,14 +289,18 @@ export function stepTime(
   const attentionFlops =
     (4 *
       model.attentionWidth *
-      (batch * layerTokens(model, context) + prefillTokens * layerTokens(model, workload.inputTokens / 2))) /
+      (decodeTokens * layerTokens(model, context) + prefillTokens * layerTokens(model, workload.inputTokens / 2))) /
     n;
   const alwaysS = Math.max(alwaysBytes / bandwidth, alwaysFlops / gemmFlops);
   // Expert parallel: the step waits for the shard that routing gave most tokens.
   const tokenImbalance = layout.mode === "ep" ? efficiency.expertImbalance : 1;
-  const expertS =
-    Math.max(expertBytes / bandwidth, (tokenImbalance * expertFlops) / (gemmFlops * expertGemmShare)) /
-    (model.experts === 0 ? 1 : efficiency.moeEfficiency);
+  // Streaming a touched expert's weights runs at HBM speed like any other read; what MoE layers
+  // lose is on the token side (routing, gathering each token to its experts, ragged grouped
+  // GEMMs, the weighted reduction), so moeEfficiency slows the compute, not the weight reads.
+  const expertS = Math.max(
+    expertBytes / bandwidth,
+    (tokenImbalance * expertFlops) / (gemmFlops * expertGemmShare * efficiency.moeEfficiency),
+  );
   const attentionS = Math.max(
     kvBytes / bandwidth,
     attentionFlops / (denseFlops(gpu, "bf16") * efficiency.compute),
@@ -280,15 +310,19 @@ export function stepTime(
   const computeS =
     (alwaysFlops + expertFlops) / gemmFlops + attentionFlops / (denseFlops(gpu, "bf16") * efficiency.compute);
   const communicationS = communicationSeconds(deployment, layout, tokens, efficiency);
+  // Each draft token runs a one-layer head (DeepSeek's MTP module; a small draft model costs
+  // about as much): one more layer's weights, work and fixed cost per draft.
+  const drafts = Math.max(0, workload.speculative?.draftTokens ?? 0);
+  const draftS = (drafts * (alwaysS + expertS + attentionS)) / model.layers;
   const overheadS =
-    (model.layers * efficiency.layerOverheadUs + batch * efficiency.sequenceOverheadUs) * 1e-6;
+    ((model.layers + drafts) * efficiency.layerOverheadUs + batch * efficiency.sequenceOverheadUs) * 1e-6;
   return {
     weightsS,
     kvS,
     computeS,
     communicationS,
     overheadS,
-    totalS: alwaysS + expertS + attentionS + communicationS + overheadS,
+    totalS: alwaysS + expertS + attentionS + draftS + communicationS + overheadS,
   };
 }
 
@@ -335,10 +369,11 @@ export function predictLayout(
     };
   }
   const target = workload.targetTokensPerSecondPerUser;
+  const emitted = emittedPerStep(workload);
   let batch = most;
   let meetsTarget = true;
   if (target !== undefined && target > 0) {
-    const budget = 1 / target;
+    const budget = emitted / target;
     if (stepTime(deployment, layout, 1, workload, efficiency).totalS > budget) {
       batch = 1;
       meetsTarget = false;
@@ -363,8 +398,8 @@ export function predictLayout(
         : "memory";
   return {
     ...common,
-    outputTokensPerSecondPerGpu: batch / step.totalS / layout.gpus,
-    tokensPerSecondPerUser: 1 / step.totalS,
+    outputTokensPerSecondPerGpu: (batch * emitted) / step.totalS / layout.gpus,
+    tokensPerSecondPerUser: emitted / step.totalS,
     batch,
     batchLimit,
     bound: batchLimit === "interactivity" ? "interactivity" : boundOf(step),

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { loadCalibratedCatalog } from "../capacity/calibration.ts";
 import type { Precision } from "../capacity/gpu-catalog.ts";
 import { loadModelCatalog, shapeOf } from "../capacity/model-catalog.ts";
-import { DEFAULT_EFFICIENCY, type Prediction, predict } from "../capacity/step-model.ts";
+import { DEFAULT_EFFICIENCY, type Prediction, predict, type Speculative } from "../capacity/step-model.ts";
 import { formatTable, UsageError } from "./options.ts";
 
 interface ThroughputOptions {
@@ -19,6 +19,8 @@ interface ThroughputOptions {
   cacheHit?: string;
   tokensPerUser?: string;
   decodeOnly?: boolean;
+  draftTokens?: string;
+  acceptance?: string;
   json?: boolean;
 }
 
@@ -27,6 +29,15 @@ function positive(name: string, text: string, integer = false): number {
   if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value)))
     throw new UsageError(`--${name} must be a positive ${integer ? "integer" : "number"}, got "${text}"`);
   return value;
+}
+
+function speculativeOf(options: ThroughputOptions): Speculative | undefined {
+  if (options.draftTokens === undefined) return undefined;
+  const draftTokens = positive("draft-tokens", options.draftTokens, true);
+  const acceptance = Number(options.acceptance);
+  if (!Number.isFinite(acceptance) || acceptance <= 0 || acceptance >= 1)
+    throw new UsageError(`--acceptance must be between 0 and 1 (exclusive), got "${options.acceptance}"`);
+  return { draftTokens, acceptance };
 }
 
 export function throughputJson(prediction: Prediction, input: Record<string, unknown>) {
@@ -67,6 +78,8 @@ export function registerFleetThroughput(fleet: Command): void {
     .option("--cache-hit <share>", "share of prompt tokens served from the prompt cache (0–1)", "0")
     .option("--tokens-per-user <n>", "per-user decode speed to keep (tokens/s); default: maximum throughput")
     .option("--decode-only", "prefill runs on other GPUs (disaggregated serving)")
+    .option("--draft-tokens <n>", "speculative decoding: tokens drafted per step (multi-token prediction)")
+    .option("--acceptance <p>", "speculative decoding: chance each drafted token is kept (0–1)", "0.85")
     .option("--json", "print one JSON object")
     .action((options: ThroughputOptions) => {
       const catalog = loadCalibratedCatalog();
@@ -91,6 +104,7 @@ export function registerFleetThroughput(fleet: Command): void {
             ? undefined
             : positive("tokens-per-user", options.tokensPerUser),
         serving: options.decodeOnly ? ("decode-only" as const) : ("mixed" as const),
+        speculative: speculativeOf(options),
       };
       const gpus =
         options.gpusPerReplica === undefined
@@ -111,6 +125,9 @@ export function registerFleetThroughput(fleet: Command): void {
         osl: workload.outputTokens,
         cache_hit: cacheHit,
         target_tokens_per_s_per_user: workload.targetTokensPerSecondPerUser ?? null,
+        speculative: workload.speculative
+          ? { draft_tokens: workload.speculative.draftTokens, acceptance: workload.speculative.acceptance }
+          : null,
       };
       const json = throughputJson(prediction, input);
       if (options.json) {

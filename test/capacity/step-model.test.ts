@@ -7,6 +7,7 @@ import {
   busiestShardExperts,
   DEFAULT_EFFICIENCY,
   type Deployment,
+  emittedPerStep,
   expertsTouched,
   predict,
   predictLayout,
@@ -235,6 +236,71 @@ describe("the step model's physics (properties)", () => {
       assert.ok(result.outputTokensPerSecondPerGpu >= previous);
       previous = result.outputTokensPerSecondPerGpu;
     }
+  });
+
+  test("a touched expert's weights stream at HBM speed: a bandwidth-bound MoE step costs its bytes, not bytes over moeEfficiency", () => {
+    // Batch 1 of DeepSeek-R1 on 8 B200s: a few experts' worth of work, so the weight reads decide.
+    const d = deployment("b200", "deepseek-r1", "fp8");
+    const workload = { inputTokens: 1_000, outputTokens: 1_000, serving: "decode-only" as const };
+    const layout = { gpus: 8, mode: "tp" as const };
+    const step = (moeEfficiency: number) =>
+      stepTime(d, layout, 1, workload, { ...DEFAULT_EFFICIENCY, moeEfficiency });
+    const full = step(1);
+    const slowMoe = step(0.25);
+    // A slower token side may cost the little compute it has, never 4× the weight reads.
+    assert.ok(slowMoe.totalS < full.totalS + full.computeS * 4, `${slowMoe.totalS} vs ${full.totalS}`);
+    assert.ok(slowMoe.totalS < full.totalS * 1.2);
+  });
+});
+
+describe("speculative decoding", () => {
+  const base = { inputTokens: 922, outputTokens: 922 };
+  test("a draft that is always kept gains tokens; better acceptance never lowers per-user speed or throughput", () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...moeModels, "llama-3.3-70b"),
+        fc.constantFrom(...kinds),
+        fc.integer({ min: 1, max: 4 }),
+        fc.double({ min: 0.05, max: 0.9, noNaN: true }),
+        fc.double({ min: 0.01, max: 0.09, noNaN: true }),
+        fc.double({ min: 20, max: 200, noNaN: true }),
+        (modelId, kind, draftTokens, acceptance, more, target) => {
+          const d = deployment(kind, modelId, "fp8");
+          const at = (p: number) =>
+            predict(
+              d,
+              { ...base, targetTokensPerSecondPerUser: target, speculative: { draftTokens, acceptance: p } },
+              DEFAULT_EFFICIENCY,
+            );
+          const worse = at(acceptance);
+          const better = at(acceptance + more);
+          if (worse.batch === 0) return;
+          if (worse.meetsTarget) {
+            assert.ok(better.meetsTarget);
+            assert.ok(better.outputTokensPerSecondPerGpu >= worse.outputTokensPerSecondPerGpu * (1 - 1e-9));
+          } else assert.ok(better.tokensPerSecondPerUser >= worse.tokensPerSecondPerUser * (1 - 1e-9));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  test("drafts cost work: at the same batch a drafting step is longer, and gains 1 + p + … + p^d tokens", () => {
+    const d = deployment("h200-sxm", "deepseek-r1", "fp8");
+    const layout = { gpus: 8, mode: "ep" as const };
+    for (const batch of [1, 64, 512]) {
+      const plain = stepTime(d, layout, batch, base, DEFAULT_EFFICIENCY);
+      const drafting = stepTime(
+        d,
+        layout,
+        batch,
+        { ...base, speculative: { draftTokens: 2, acceptance: 0.8 } },
+        DEFAULT_EFFICIENCY,
+      );
+      assert.ok(drafting.totalS > plain.totalS, `batch ${batch}`);
+    }
+    assert.ok(Math.abs(emittedPerStep({ ...base, speculative: { draftTokens: 2, acceptance: 0.8 } }) - 2.44) < 1e-12);
+    assert.equal(emittedPerStep(base), 1);
   });
 });
 
