@@ -9,7 +9,7 @@ import { writeFileSync } from "node:fs";
 import { efficiencyFor, fitCalibration, loadMeasurements } from "../src/capacity/calibration.ts";
 import { type Gpu, loadGpuCatalog, type Precision } from "../src/capacity/gpu-catalog.ts";
 import { loadModelCatalog, shapeOf } from "../src/capacity/model-catalog.ts";
-import { predict } from "../src/capacity/step-model.ts";
+import { predict, type Speculative } from "../src/capacity/step-model.ts";
 
 const gpus = loadGpuCatalog();
 const models = loadModelCatalog();
@@ -17,9 +17,14 @@ const measurements = loadMeasurements(gpus);
 process.stderr.write("fitting the calibration…\n");
 const calibration = fitCalibration(measurements);
 
-const panels: Array<{ model: string; precision: Precision; title: string }> = [
+const panels: Array<{ model: string; precision: Precision; title: string; speculative?: Speculative }> = [
   { model: "llama-3.3-70b", precision: "fp8", title: "Llama 3.3 70B FP8 (dense)" },
-  { model: "deepseek-r1", precision: "fp8", title: "DeepSeek-R1 FP8 (MoE, 37B of 671B active)" },
+  {
+    model: "deepseek-r1",
+    precision: "fp8",
+    title: "DeepSeek-R1 FP8 (MoE), 1-token MTP at 85% (assumed)",
+    speculative: { draftTokens: 1, acceptance: 0.85 },
+  },
 ];
 const kinds = [
   { id: "h100-sxm", colour: "#8250df" },
@@ -33,7 +38,7 @@ const H = 300;
 const pad = { left: 60, right: 12, top: 28, bottom: 40 };
 
 function panel(index: number): string {
-  const { model, precision, title } = panels[index] as (typeof panels)[number];
+  const { model, precision, title, speculative } = panels[index] as (typeof panels)[number];
   const architecture = models.get(model);
   if (!architecture) throw new Error(`no model ${model}`);
   const shape = shapeOf(architecture);
@@ -43,7 +48,7 @@ function panel(index: number): string {
     const points = speeds.map((speed) => {
       const p = predict(
         { gpu, model: shape, precision },
-        { inputTokens: 922, outputTokens: 922, targetTokensPerSecondPerUser: speed },
+        { inputTokens: 922, outputTokens: 922, targetTokensPerSecondPerUser: speed, speculative },
         efficiency,
       );
       return { x: speed, y: p.meetsTarget ? p.outputTokensPerSecondPerGpu : 0 };

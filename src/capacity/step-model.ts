@@ -289,7 +289,8 @@ export function stepTime(
   const attentionFlops =
     (4 *
       model.attentionWidth *
-      (decodeTokens * layerTokens(model, context) + prefillTokens * layerTokens(model, workload.inputTokens / 2))) /
+      (decodeTokens * layerTokens(model, context) +
+        prefillTokens * layerTokens(model, workload.inputTokens / 2))) /
     n;
   const alwaysS = Math.max(alwaysBytes / bandwidth, alwaysFlops / gemmFlops);
   // Expert parallel: the step waits for the shard that routing gave most tokens.

@@ -95,7 +95,10 @@ describe("calibration", () => {
     );
     assert.ok(frontier.length >= 6, `${frontier.length} points`);
     for (const error of errorsOf(frontier, calibration))
-      assert.ok(error.ratio > 0.5 && error.ratio < 2, `${error.measurement.label}: measured/estimated ${error.ratio}`);
+      assert.ok(
+        error.ratio > 0.5 && error.ratio < 2,
+        `${error.measurement.label}: measured/estimated ${error.ratio}`,
+      );
   });
 
   test("data/calibration.json is what a fresh fit of the shipped measurements gives", () => {

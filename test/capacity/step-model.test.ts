@@ -299,7 +299,9 @@ describe("speculative decoding", () => {
       );
       assert.ok(drafting.totalS > plain.totalS, `batch ${batch}`);
     }
-    assert.ok(Math.abs(emittedPerStep({ ...base, speculative: { draftTokens: 2, acceptance: 0.8 } }) - 2.44) < 1e-12);
+    assert.ok(
+      Math.abs(emittedPerStep({ ...base, speculative: { draftTokens: 2, acceptance: 0.8 } }) - 2.44) < 1e-12,
+    );
     assert.equal(emittedPerStep(base), 1);
   });
 });
