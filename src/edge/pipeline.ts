@@ -13,7 +13,7 @@ import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
 import type { MessageCall } from "../upstreams/upstream.ts";
 import { identityOf } from "./auth.ts";
 import { CLIENT_CLOSED, Exchange, type ExchangeServices } from "./exchange.ts";
-import { collectMessage, relayStream, type StreamFormat } from "./relay.ts";
+import { collectMessage, relayStream, type StreamFormat, unrecorded } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
 
@@ -45,9 +45,9 @@ export function generationHandler<Schema extends z.ZodType, Context>(
 ): (request: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
   return async (request, reply) => {
     const identity = identityOf(request);
-    // While the ledger cannot take more (its store down and its buffer full), nothing new is
-    // served: usage that cannot be recorded would be lost.
-    if (gateway.ledger.saturated) {
+    // While the ledger cannot take more (its store refusing writes, or down with its buffer
+    // full), nothing new is served: usage that cannot be recorded would be lost.
+    if (gateway.ledger.saturated || gateway.ledger.unavailable !== undefined) {
       throw new HeadroomError(503, "api_error", "Usage cannot be recorded right now; retry shortly.", {
         headers: { "retry-after": "5" },
       });
@@ -78,8 +78,11 @@ export function generationHandler<Schema extends z.ZodType, Context>(
         return reply;
       }
       const { message, native } = await collectMessage(exchange, upstreamReply, reply);
-      // The ledger row is durable before the reply's first byte (docs/ledger.md).
-      await exchange.finish(200);
+      // The ledger row is durable before the reply's first byte (docs/ledger.md); a row that
+      // cannot be made durable fails the reply.
+      await exchange.finish(200).catch((error: unknown) => {
+        throw unrecorded(error);
+      });
       reply.headers(exchange.rateLimitHeaders);
       return surface.answer(message, context, native);
     } catch (error) {
@@ -89,7 +92,8 @@ export function generationHandler<Schema extends z.ZodType, Context>(
         throw error;
       }
       const failure = asHeadroomError(error);
-      await exchange.finish(failure.status, failure);
+      // Already finished when the ledger refused the row (the same promise): nothing to add.
+      await exchange.finish(failure.status, failure).catch(() => undefined);
       throw error;
     } finally {
       reply.raw.off("close", onClose);

@@ -4,13 +4,7 @@
  * message. Either way the exchange's meter sees every event and the outcome is recorded once.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import {
-  asHeadroomError,
-  errorFromUpstream,
-  type HeadroomError,
-  overloaded,
-  upstreamFailed,
-} from "../errors.ts";
+import { asHeadroomError, errorFromUpstream, HeadroomError, overloaded, upstreamFailed } from "../errors.ts";
 import { MessageAccumulator, messageToEvents } from "../protocol/accumulate.ts";
 import type { Message, SseEvent } from "../protocol/anthropic.ts";
 import type { MessageReply } from "../upstreams/upstream.ts";
@@ -36,6 +30,20 @@ function interruption(exchange: Exchange): HeadroomError {
   return exchange.shuttingDown
     ? overloaded("The gateway is shutting down; retry the request.")
     : upstreamFailed("The upstream stream ended before the message was complete.");
+}
+
+/**
+ * A response whose ledger row could not be made durable (the store refusing writes) does not
+ * reach its end: the client is told to retry. The row stays queued and is written when the
+ * store takes writes again.
+ */
+export function unrecorded(error: unknown): HeadroomError {
+  return new HeadroomError(
+    503,
+    "api_error",
+    "Usage could not be recorded, so this response was not completed; retry shortly.",
+    { headers: { "retry-after": "5" }, cause: error },
+  );
 }
 
 export async function relayStream(
@@ -99,7 +107,13 @@ export async function relayStream(
   } finally {
     reply.raw.off("close", onClose);
     try {
-      await exchange.finish(status, failure);
+      let recorded = true;
+      await exchange.finish(status, failure).catch((error: unknown) => {
+        recorded = false;
+        closing = () => format.error(writer, unrecorded(error));
+      });
+      if (!recorded)
+        request.log.error("stream ended without its last event: its usage could not be recorded");
       if (closing && !writer.closed) await closing();
     } finally {
       writer.end();

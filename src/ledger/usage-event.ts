@@ -59,6 +59,12 @@ export interface Ledger {
   /** The buffer is full: new requests are refused until the store is back, so none is lost. */
   readonly saturated: boolean;
   /**
+   * Why this store cannot make rows durable now (SQLite: the disk full, the file read-only,
+   * deleted or replaced); undefined while it can. New requests are refused meanwhile, and
+   * `record` rejects for rows that could not be written: their responses fail.
+   */
+  readonly unavailable: string | undefined;
+  /**
    * Records an event; resolves once it is durable (written with others in one transaction,
    * a group commit). A second event with the same request id is ignored.
    */

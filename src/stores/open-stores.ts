@@ -78,8 +78,9 @@ async function openEngine(options: OpenStoresOptions): Promise<Stores> {
   }
   const db = openDatabase(options.dataDir, options.onMigrated);
   const keySecret = resolveKeySecret(options.env, options.dataDir);
-  const ledger = new SqliteLedger(db, options.logger, maxBuffered);
   const location = join(options.dataDir, "headroom.db");
+  // A serving gateway watches its file: deleted or replaced under it, rows would be lost at exit.
+  const ledger = new SqliteLedger(db, options.logger, maxBuffered, options.server ? location : undefined);
   let checkpointer: Checkpointer | undefined;
   if (options.server) {
     db.pragma("wal_autocheckpoint = 0");

@@ -78,6 +78,11 @@ export class PostgresLedger implements Ledger {
     return this.pending >= this.maxBuffered;
   }
 
+  /** PostgreSQL outages are buffered (bounded, `saturated`), not refused: see docs/ledger.md. */
+  get unavailable(): undefined {
+    return undefined;
+  }
+
   record(event: UsageEvent): Promise<void> {
     this.queue.push(event);
     const durable = new Promise<void>((resolve) => this.waiters.push(resolve));

@@ -250,7 +250,7 @@ describe("the admin API", () => {
     const live = await call("GET", "/live");
     assert.equal(live.status, 200);
     assert.equal(live.body.limiter, "memory");
-    assert.deepEqual(live.body.ledger, { pending: 0, saturated: false });
+    assert.deepEqual(live.body.ledger, { pending: 0, saturated: false, unavailable: null });
     assert.ok(
       (live.body.upstreams as Array<{ name: string }>).some((upstream) => upstream.name === "simulated"),
     );

@@ -638,7 +638,7 @@ function routes(services: AdminServices): AdminRoute[] {
         limiter: z.string(),
         /** Deciding on the store, or without it while it does not answer (limiter.on_store_failure). */
         limiter_state: z.enum(["up", "failing open", "failing closed"]),
-        ledger: z.object({ pending: z.number(), saturated: z.boolean() }),
+        ledger: z.object({ pending: z.number(), saturated: z.boolean(), unavailable: z.string().nullable() }),
         upstreams: z.array(
           z.object({
             name: z.string(),
@@ -667,7 +667,11 @@ function routes(services: AdminServices): AdminRoute[] {
             : services.config.limiter.on_store_failure === "open"
               ? ("failing open" as const)
               : ("failing closed" as const),
-        ledger: { pending: services.ledger.pending, saturated: services.ledger.saturated },
+        ledger: {
+          pending: services.ledger.pending,
+          saturated: services.ledger.saturated,
+          unavailable: services.ledger.unavailable ?? null,
+        },
         upstreams: [...services.admission].map(([upstream, controller]) => {
           const stats = controller.stats(0);
           return {
