@@ -12,6 +12,7 @@ import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { REDIS_URL, redisScope } from "../helpers/redis.ts";
+import { assertNoRoomShown, streamOnce } from "../helpers/refusals.ts";
 import { type FreezableProxy, startFreezableProxy } from "../helpers/tcp-proxy.ts";
 
 const STREAMS = 50;
@@ -28,44 +29,6 @@ async function organisationKey(server: TestGateway, org: string, limit = LIMIT):
   return key;
 }
 
-/** One streamed request: its status, the tokens it was sent, and a 429's message. */
-async function stream(server: TestGateway, key: string, maxTokens: number, reply: number) {
-  const response = await fetch(`${server.url}/v1/messages`, {
-    method: "POST",
-    headers: { "x-api-key": key, "content-type": "application/json" },
-    body: JSON.stringify({
-      model: "claude-sonnet-4-6",
-      max_tokens: maxTokens,
-      stream: true,
-      messages: [{ role: "user", content: `sim:tokens=${reply}` }],
-    }),
-  });
-  const text = await response.text();
-  if (response.status !== 200) {
-    const message = (JSON.parse(text) as { error: { message: string } }).error.message;
-    return { status: response.status, output: 0, message };
-  }
-  const deltas = [...text.matchAll(/"output_tokens":(\d+)/g)].map((match) => Number(match[1]));
-  return { status: 200, output: deltas.at(-1) ?? 0, message: "" };
-}
-
-/**
- * A refusal of the limit says what the request needed and what was left — never room — or,
- * with nothing left at all (a bucket in debt), that the limit is exceeded.
- */
-function assertNoRoomShown(message: string): void {
-  if (
-    /^Rate limit of [\d,]+ output tokens per minute exceeded \(organisation [^)]+\); retry after \d+ s\.$/.test(
-      message,
-    )
-  )
-    return;
-  const numbers = /needs ([\d,]+), ([\d,]+) left/.exec(message);
-  assert.ok(numbers, `a refusal that names its numbers: ${message}`);
-  const [needs, left] = [numbers[1], numbers[2]].map((value) => Number(String(value).replaceAll(",", "")));
-  assert.ok((left as number) < (needs as number), `a refusal whose numbers show room: ${message}`);
-}
-
 async function fifty(
   gateways: TestGateway[],
   keys: string[],
@@ -75,7 +38,12 @@ async function fifty(
 ) {
   return Promise.all(
     Array.from({ length: streams }, (_, i) =>
-      stream(gateways[i % gateways.length] as TestGateway, keys[i % keys.length] as string, maxTokens, reply),
+      streamOnce(
+        (gateways[i % gateways.length] as TestGateway).url,
+        keys[i % keys.length] as string,
+        maxTokens,
+        reply,
+      ),
     ),
   );
 }
