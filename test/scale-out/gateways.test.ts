@@ -163,7 +163,12 @@ async function spendAcrossGateways(label: string, redisUrl: string, prefix: stri
     assert.ok(Math.abs(cost - SESSION_USD) <= 0.02 * SESSION_USD, `served $${cost} against $${SESSION_USD}`);
 
     // What the killed gateway's requests were charged comes back once no one keeps them alive:
-    // then the window holds exactly what the ledger holds.
+    // then the window holds what the ledger holds. Not to the last digit: a request the victim
+    // recorded but had not yet settled when it died keeps its estimate (docs/limiter.md, "What
+    // is left"), which differs from its usage only by the prompt's estimated tokens — at most a
+    // few tokens each for the WORKERS requests it can have had in flight, far less than one
+    // unrefunded request's cost ($0.0015 here).
+    const estimateSlack = (WORKERS * 20 * PRICE.input) / 1e6;
     let settled = spent;
     await waitFor(
       async () => {
@@ -171,12 +176,12 @@ async function spendAcrossGateways(label: string, redisUrl: string, prefix: stri
           "5h"
         ] as LimitView;
         settled = view.limit - view.remaining;
-        return Math.abs(settled - cost) < 1e-9;
+        return Math.abs(settled - cost) <= estimateSlack;
       },
       `the 5-hour window to equal the ledger ($${cost})`,
       { timeoutMs: 60_000, intervalMs: 200 },
     );
-    return `${received.length} responses over 3 gateways (one SIGKILLed after 200), 5-hour window $${spent.toFixed(6)} of $${SESSION_USD} (${((spent / SESSION_USD - 1) * 100).toFixed(2)}%), ledger $${cost.toFixed(6)}, ${missing.length} responses missing from the ledger; the window equal to the ledger ($${settled.toFixed(6)}) once the dead gateway's requests were refunded`;
+    return `${received.length} responses over 3 gateways (one SIGKILLed after 200), 5-hour window $${spent.toFixed(6)} of $${SESSION_USD} (${((spent / SESSION_USD - 1) * 100).toFixed(2)}%), ledger $${cost.toFixed(6)}, ${missing.length} responses missing from the ledger; the window at $${settled.toFixed(6)}, within $${estimateSlack.toFixed(5)} of the ledger, once the dead gateway's requests were refunded`;
   } finally {
     const running = children.filter((child) => child.exitCode === null && child.signalCode === null);
     for (const child of running) child.kill("SIGTERM");
