@@ -51,3 +51,50 @@ test("arrows point from the edge down: only the CLI and the composition root imp
   }
   assert.deepEqual(upward, []);
 });
+
+/** A module's top folder under src/ ("(root)" for src/gateway.ts). */
+const folderOf = (file: string) => {
+  const parts = relative("src", file).split(/[\\/]/);
+  return parts.length > 1 ? (parts[0] as string) : "(root)";
+};
+
+test("no folder loops: the folders' import graph has no circle", () => {
+  const folders = new Map<string, Set<string>>();
+  for (const [file, imports] of graph)
+    for (const target of imports) {
+      const [from, to] = [folderOf(file), folderOf(target)];
+      if (from === to) continue;
+      if (!folders.has(from)) folders.set(from, new Set());
+      folders.get(from)?.add(to);
+    }
+  const state = new Map<string, "open" | "done">();
+  const circles: string[] = [];
+  const visit = (folder: string, path: string[]) => {
+    state.set(folder, "open");
+    for (const next of folders.get(folder) ?? []) {
+      if (state.get(next) === "open") circles.push([...path.slice(path.indexOf(next)), next].join(" -> "));
+      else if (!state.has(next)) visit(next, [...path, next]);
+    }
+    state.set(folder, "done");
+  };
+  for (const folder of folders.keys()) if (!state.has(folder)) visit(folder, [folder]);
+  assert.deepEqual(circles, []);
+});
+
+test("the domain owns its contracts: nothing but the stores, the edge, the CLI and the root imports a store module", () => {
+  const allowed = new Set(["stores", "edge", "cli", "(root)"]);
+  const downward: string[] = [];
+  for (const [file, imports] of graph)
+    for (const target of imports)
+      if (folderOf(target) === "stores" && !allowed.has(folderOf(file)))
+        downward.push(`${file} -> ${target}`);
+  assert.deepEqual(downward, []);
+});
+
+test("shared leaves import nothing of the product: src/common/ depends on no other folder", () => {
+  const outward: string[] = [];
+  for (const [file, imports] of graph)
+    if (folderOf(file) === "common")
+      for (const target of imports) if (folderOf(target) !== "common") outward.push(`${file} -> ${target}`);
+  assert.deepEqual(outward, []);
+});

@@ -6,7 +6,7 @@
  * keys carry 190 bits of entropy, and every request must verify one.
  */
 import { createHash, createHmac } from "node:crypto";
-import { randomId } from "../ids.ts";
+import { randomId } from "../common/ids.ts";
 
 export const KEY_PREFIX = "sk-hr-";
 

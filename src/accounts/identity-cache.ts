@@ -4,7 +4,7 @@
  * shares the store, while a busy key costs one lookup a second. Unknown keys are never
  * remembered, so a flood of bad keys cannot grow the cache; its size is bounded anyway.
  */
-import type { KeyIdentity } from "../stores/store.ts";
+import type { KeyIdentity } from "./account-store.ts";
 
 /** What authentication needs from an account store. */
 export interface KeyLookup {

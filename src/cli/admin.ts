@@ -1,6 +1,6 @@
 /** `headroom admin rotate-token`: replace the admin token (printed once; running gateways take it at their next start). */
 import type { Command } from "commander";
-import { rotateAdminToken } from "../admin/admin-token.ts";
+import { rotateAdminToken } from "../edge/admin/admin-token.ts";
 import { type StateOptions, withStateOptions, withStores } from "./options.ts";
 
 export function registerAdminCommand(program: Command): void {

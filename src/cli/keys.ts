@@ -1,7 +1,7 @@
 /** `headroom keys create|list|revoke`: manage API keys, also while a server runs on the same data dir. */
 import type { Command } from "commander";
+import type { AccountStore } from "../accounts/account-store.ts";
 import { builtInPlans } from "../plans/registry.ts";
-import type { AccountStore } from "../stores/store.ts";
 import { describeLimits, limitsFromOptions, withLimitOptions } from "./levels.ts";
 import {
   formatTable,

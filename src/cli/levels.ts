@@ -4,8 +4,8 @@
  * one limiter decision. The same limit options set a key's own limits (`keys set`).
  */
 import type { Command } from "commander";
+import type { LevelListing } from "../accounts/account-store.ts";
 import type { LevelLimits } from "../plans/level-limits.ts";
-import type { LevelListing } from "../stores/store.ts";
 import {
   formatTable,
   requireKnownPlan,

@@ -8,13 +8,13 @@ import { existsSync, readFileSync } from "node:fs";
 import { userInfo } from "node:os";
 import { join } from "node:path";
 import type { Command } from "commander";
-import { randomId } from "../ids.ts";
+import { randomId } from "../common/ids.ts";
 import { planJsonSchema } from "../planner/plan-json.ts";
 import { planNotesOf, readPlanNotes, reviewChanges } from "../planner/plan-margins.ts";
 import { readPolicyFile } from "../plans/load-policy.ts";
 import { PolicyBook } from "../plans/policy-book.ts";
-import type { PolicyDraft, PolicyStore } from "../stores/store.ts";
-import { PolicyReviewError } from "../stores/store.ts";
+import type { PolicyDraft, PolicyStore } from "../plans/policy-store.ts";
+import { PolicyReviewError } from "../plans/policy-store.ts";
 import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 
 /** Who runs the command, for the audit log. */

@@ -5,8 +5,8 @@ import { defaultPolicy } from "../plans/default-policy.ts";
 import { readPolicyFile } from "../plans/load-policy.ts";
 import { PolicyBook } from "../plans/policy-book.ts";
 import { diffPolicies } from "../plans/policy-diff.ts";
+import type { PolicyStore } from "../plans/policy-store.ts";
 import type { Policy } from "../plans/schema.ts";
-import type { PolicyStore } from "../stores/store.ts";
 import { formatTable, type StateOptions, UsageError, withStateOptions, withStores } from "./options.ts";
 import { cliActor, draftDiff, findDraft, registerPolicyReviewCommands } from "./policy-review.ts";
 

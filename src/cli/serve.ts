@@ -1,8 +1,8 @@
 /** `headroom serve` (= `npm start`): run the gateway until SIGINT/SIGTERM, then shut down gracefully. */
 import { relative } from "node:path";
 import type { Command } from "commander";
-import type { AdminToken } from "../admin/admin-token.ts";
 import { loadConfig } from "../config/load.ts";
+import type { AdminToken } from "../edge/admin/admin-token.ts";
 import { UsageError } from "./options.ts";
 
 interface ServeOptions {

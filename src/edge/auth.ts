@@ -6,9 +6,9 @@
  */
 import type { IncomingHttpHeaders } from "node:http";
 import type { FastifyInstance, FastifyRequest } from "fastify";
+import type { KeyIdentity } from "../accounts/account-store.ts";
 import type { IdentityCache } from "../accounts/identity-cache.ts";
-import { authenticationFailed, HeadroomError } from "../errors.ts";
-import type { KeyIdentity } from "../stores/store.ts";
+import { authenticationFailed, HeadroomError } from "../common/errors.ts";
 import type { BadKeyThrottle } from "./bad-key-throttle.ts";
 
 declare module "fastify" {

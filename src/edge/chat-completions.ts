@@ -4,7 +4,7 @@
  * Requests are translated to the Anthropic shape and go through the same exchange.
  */
 import type { FastifyInstance } from "fastify";
-import { newCompletionId } from "../ids.ts";
+import { newCompletionId } from "../common/ids.ts";
 import { chatCompletionRequestSchema } from "../protocol/openai.ts";
 import { chatToMessagesRequest } from "../protocol/translate/chat-request.ts";
 import { messageToCompletion } from "../protocol/translate/chat-response.ts";

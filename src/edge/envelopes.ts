@@ -2,7 +2,7 @@
  * The only place an error becomes wire format: Anthropic's envelope and OpenAI's. The error
  * family itself (`../errors.ts`) knows statuses and types, not protocols.
  */
-import { type HeadroomError, SPEND_LIMIT_REACHED } from "../errors.ts";
+import { type HeadroomError, SPEND_LIMIT_REACHED } from "../common/errors.ts";
 
 export function toAnthropicEnvelope(error: HeadroomError, requestId: string) {
   return {

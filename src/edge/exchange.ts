@@ -5,14 +5,14 @@
  */
 
 import type { Span } from "@opentelemetry/api";
+import type { KeyIdentity } from "../accounts/account-store.ts";
+import { HeadroomError, invalidRequest, overloaded } from "../common/errors.ts";
 import type { Admission } from "../enforcement/enforcer.ts";
-import { HeadroomError, invalidRequest, overloaded } from "../errors.ts";
 import { type Billing, billingOf, chargedTokens } from "../ledger/billing.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
+import { estimateRequestTokens } from "../protocol/tokens/estimate.ts";
 import { UsageMeter } from "../protocol/usage-meter.ts";
-import type { KeyIdentity } from "../stores/store.ts";
 import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
-import { estimateRequestTokens } from "../tokens/estimate.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import type { MessageCall, MessageReply, ResolvedModel } from "../upstreams/upstream.ts";
 import type { EdgeServices, InFlightRequest } from "./services.ts";

@@ -3,9 +3,9 @@
  * Claude Code posts to `/v1/messages?beta=true`; query strings are ignored by routing.
  */
 import type { FastifyInstance } from "fastify";
-import { overloaded } from "../errors.ts";
+import { overloaded } from "../common/errors.ts";
 import { countTokensRequestSchema, messagesRequestSchema } from "../protocol/anthropic.ts";
-import { CounterBusyError } from "../tokens/count-pool.ts";
+import { CounterBusyError } from "../protocol/tokens/count-pool.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import { toAnthropicEnvelope } from "./envelopes.ts";
 import { type ExchangeServices, forwardedHeaders } from "./exchange.ts";

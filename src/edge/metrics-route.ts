@@ -5,8 +5,8 @@
  */
 import { createServer, type Server } from "node:http";
 import type { FastifyInstance, FastifyRequest } from "fastify";
-import type { AdminToken } from "../admin/admin-token.ts";
-import { HeadroomError } from "../errors.ts";
+import { HeadroomError } from "../common/errors.ts";
+import type { AdminToken } from "./admin/admin-token.ts";
 import { familyLoad } from "./family-load.ts";
 import type { EdgeServices } from "./services.ts";
 

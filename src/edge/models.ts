@@ -5,8 +5,8 @@
  */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { notFound } from "../common/errors.ts";
 import type { ModelConfig } from "../config/schema.ts";
-import { notFound } from "../errors.ts";
 import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
 

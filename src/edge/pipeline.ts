@@ -8,7 +8,7 @@
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
-import { asHeadroomError, HeadroomError } from "../errors.ts";
+import { asHeadroomError, HeadroomError } from "../common/errors.ts";
 import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
 import type { MessageCall } from "../upstreams/upstream.ts";
 import { identityOf } from "./auth.ts";

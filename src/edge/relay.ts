@@ -4,7 +4,13 @@
  * message. Either way the exchange's meter sees every event and the outcome is recorded once.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import { asHeadroomError, errorFromUpstream, HeadroomError, overloaded, upstreamFailed } from "../errors.ts";
+import {
+  asHeadroomError,
+  errorFromUpstream,
+  HeadroomError,
+  overloaded,
+  upstreamFailed,
+} from "../common/errors.ts";
 import { MessageAccumulator, messageToEvents } from "../protocol/accumulate.ts";
 import type { Message, SseEvent } from "../protocol/anthropic.ts";
 import type { MessageReply } from "../upstreams/upstream.ts";

@@ -7,7 +7,7 @@
  * its events come back byte for byte (protocol/translate/responses-meter.ts meters them).
  */
 import type { FastifyInstance } from "fastify";
-import { newResponseId } from "../ids.ts";
+import { newResponseId } from "../common/ids.ts";
 import { type ResponsesRequest, responsesRequestSchema } from "../protocol/responses.ts";
 import { responsesToMessagesRequest } from "../protocol/translate/responses-request.ts";
 import {

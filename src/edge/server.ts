@@ -10,8 +10,14 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import { asHeadroomError, HeadroomError, invalidRequest, notFound, requestTooLarge } from "../errors.ts";
-import { newRequestId } from "../ids.ts";
+import {
+  asHeadroomError,
+  HeadroomError,
+  invalidRequest,
+  notFound,
+  requestTooLarge,
+} from "../common/errors.ts";
+import { newRequestId } from "../common/ids.ts";
 import { ADMIN_PREFIX, type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
 import { registerCustomerAuth } from "./auth.ts";
 import { BadKeyThrottle } from "./bad-key-throttle.ts";

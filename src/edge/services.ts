@@ -5,14 +5,14 @@
  */
 import type { Tracer } from "@opentelemetry/api";
 import type { Logger } from "pino";
+import type { AccountStore } from "../accounts/account-store.ts";
 import type { IdentityCache } from "../accounts/identity-cache.ts";
-import type { Metrics } from "../admin/metrics.ts";
 import type { AdmissionController } from "../admission/admission-controller.ts";
 import type { Config } from "../config/schema.ts";
 import type { Enforcer } from "../enforcement/enforcer.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
-import type { AccountStore } from "../stores/store.ts";
-import type { TokenCountPool } from "../tokens/count-pool.ts";
+import type { TokenCountPool } from "../protocol/tokens/count-pool.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
 import type { ModelRouter } from "../upstreams/routing.ts";
 import type { Upstream } from "../upstreams/upstream.ts";
 

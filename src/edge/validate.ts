@@ -1,6 +1,6 @@
 /** Validates a request body at the edge, turning the first schema problem into a 400 that names the field. */
 import type { z } from "zod";
-import { invalidRequest } from "../errors.ts";
+import { invalidRequest } from "../common/errors.ts";
 
 export function validateBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const result = schema.safeParse(body, { reportInput: true });

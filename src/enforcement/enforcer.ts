@@ -7,7 +7,8 @@
  * only once no gateway keeps them, and every gateway sweeps for requests lost that way.
  */
 import { randomBytes } from "node:crypto";
-import { HeadroomError, SPEND_LIMIT_REACHED } from "../errors.ts";
+import type { KeyIdentity } from "../accounts/account-store.ts";
+import { HeadroomError, SPEND_LIMIT_REACHED } from "../common/errors.ts";
 import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { Decision } from "../limits/dimension.ts";
 import type { CheckRequest, HeldLease, LimiterStore, RecordedRequests } from "../limits/limiter-store.ts";
@@ -23,7 +24,6 @@ import {
   openAIRateLimitHeaders,
   unifiedRateLimitHeaders,
 } from "../protocol/rate-limit-headers.ts";
-import type { KeyIdentity } from "../stores/store.ts";
 import { type CreditsState, isSpendCap, levelOf, refusalMessage } from "./refusal-message.ts";
 
 /** Output tokens assumed for an account with no history yet. */

@@ -5,13 +5,14 @@
  * (rebuild-windows.ts): the plan in force at each row's time, each row charged as its billing
  * says, a first-use window starting with the first charged request after the last one ended.
  */
-import { HeadroomError } from "../errors.ts";
+
+import type { KeyIdentity } from "../accounts/account-store.ts";
+import { HeadroomError } from "../common/errors.ts";
 import { chargedTokens } from "../ledger/billing.ts";
 import type { Ledger, UsageEvent } from "../ledger/usage-event.ts";
 import type { WindowSpec } from "../limits/dimension.ts";
 import { chargeWindow, currentStart } from "../limits/window.ts";
 import { UNITS_PER_USD } from "../plans/usage-units.ts";
-import type { KeyIdentity } from "../stores/store.ts";
 import type { Enforcer } from "./enforcer.ts";
 import { replayHorizon } from "./rebuild-windows.ts";
 

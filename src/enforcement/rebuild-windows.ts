@@ -6,13 +6,14 @@
  * it live: the plan in force at the row's time, its costs from the row's actual usage, on the
  * credits windows if it was served on credits.
  */
-import { HeadroomError } from "../errors.ts";
+
+import type { KeyIdentity } from "../accounts/account-store.ts";
+import { HeadroomError } from "../common/errors.ts";
 import { chargedTokens } from "../ledger/billing.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
 import type { LimiterStore } from "../limits/limiter-store.ts";
 import { withLevels } from "../plans/level-limits.ts";
 import { creditLimits, WEEK_MS } from "../plans/plan-limits.ts";
-import type { KeyIdentity } from "../stores/store.ts";
 import type { Enforcer } from "./enforcer.ts";
 
 export interface RebuildSources {

@@ -5,8 +5,9 @@
  * message_delta, which is authoritative when it arrives. Only the few events that carry usage
  * or an error are parsed: deltas, the bulk of a stream, are measured by their length.
  */
-import { estimateTextTokens } from "../tokens/estimate.ts";
+
 import type { SseEvent, StopReason, Usage } from "./anthropic.ts";
+import { estimateTextTokens } from "./tokens/estimate.ts";
 
 /** The JSON around a delta's text: `{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":""}}`. */
 const DELTA_FRAMING = 80;

@@ -1,6 +1,7 @@
 /** Rows of the policy-review tables as values, the same on both engines. */
+
+import { type PolicyAuditEntry, type PolicyDraft, PolicyReviewError } from "../plans/policy-store.ts";
 import { policySchema } from "../plans/schema.ts";
-import { type PolicyAuditEntry, type PolicyDraft, PolicyReviewError } from "./store.ts";
 
 export interface DraftRow {
   id: string;

@@ -1,7 +1,15 @@
 /** Accounts, API keys and dated policies in PostgreSQL: the same contract as the SQLite stores. */
 import type pg from "pg";
+import type {
+  AccountStore,
+  CreatedKey,
+  KeyIdentity,
+  KeyListing,
+  LevelListing,
+} from "../accounts/account-store.ts";
 import { displayPrefix, generateKey, type KeyHasher, newKeyId } from "../accounts/api-keys.ts";
 import { type LevelLimits, parseLevelLimits } from "../plans/level-limits.ts";
+import type { PolicyActor, PolicyAuditEntry, PolicyDraft, PolicyStore } from "../plans/policy-store.ts";
 import { type Policy, policySchema } from "../plans/schema.ts";
 import {
   type AuditRow,
@@ -14,19 +22,10 @@ import {
   versionTaken,
 } from "./policy-review-rows.ts";
 import {
-  type AccountStore,
-  type CreatedKey,
   IDENTITY_SELECT,
   type IdentityRow,
   identityFromRow,
-  type KeyIdentity,
-  type KeyListing,
   LEVEL_TABLES,
-  type LevelListing,
-  type PolicyActor,
-  type PolicyAuditEntry,
-  type PolicyDraft,
-  type PolicyStore,
   policyAlreadyStored,
   type SettingsStore,
 } from "./store.ts";

@@ -10,7 +10,7 @@
  *   window does not forget the outage.
  * - `closed` refuses every request with 503 and retry-after.
  */
-import { HeadroomError } from "../errors.ts";
+import { HeadroomError } from "../common/errors.ts";
 import type { Decision, DimensionSpec } from "../limits/dimension.ts";
 import {
   type CheckRequest,

@@ -1,20 +1,18 @@
 /** Accounts and API keys in SQLite. Persistence only: key material is made in accounts/. */
+
+import type {
+  AccountStore,
+  CreatedKey,
+  KeyIdentity,
+  KeyListing,
+  LevelListing,
+} from "../accounts/account-store.ts";
 import { displayPrefix, generateKey, type KeyHasher, newKeyId } from "../accounts/api-keys.ts";
 import { type LevelLimits, parseLevelLimits } from "../plans/level-limits.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
-import {
-  type AccountStore,
-  type CreatedKey,
-  IDENTITY_SELECT,
-  type IdentityRow,
-  identityFromRow,
-  type KeyIdentity,
-  type KeyListing,
-  LEVEL_TABLES,
-  type LevelListing,
-} from "./store.ts";
+import { IDENTITY_SELECT, type IdentityRow, identityFromRow, LEVEL_TABLES } from "./store.ts";
 
-export type { CreatedKey, KeyIdentity, KeyListing } from "./store.ts";
+export type { CreatedKey, KeyIdentity, KeyListing } from "../accounts/account-store.ts";
 
 export class SqliteAccountStore implements AccountStore {
   private readonly findByHash;

@@ -1,4 +1,6 @@
 /** Dated policies in SQLite. Stored as validated JSON; the policy book decides which is in force. */
+
+import type { PolicyActor, PolicyAuditEntry, PolicyDraft, PolicyStore } from "../plans/policy-store.ts";
 import { type Policy, policySchema } from "../plans/schema.ts";
 import {
   type AuditRow,
@@ -11,14 +13,7 @@ import {
   versionTaken,
 } from "./policy-review-rows.ts";
 import type { SqliteDatabase } from "./sqlite.ts";
-import {
-  type PolicyActor,
-  type PolicyAuditEntry,
-  type PolicyDraft,
-  type PolicyStore,
-  policyAlreadyStored,
-  type SettingsStore,
-} from "./store.ts";
+import { policyAlreadyStored, type SettingsStore } from "./store.ts";
 
 export class SqlitePolicyStore implements PolicyStore {
   constructor(private readonly db: SqliteDatabase) {}

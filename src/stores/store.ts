@@ -5,23 +5,10 @@
  * several gateways can share. Every method is asynchronous so either engine fits; SQLite's
  * answer is ready at once.
  */
+import type { AccountStore, KeyIdentity } from "../accounts/account-store.ts";
 import type { Ledger } from "../ledger/usage-event.ts";
 import type { LevelBinding, LevelLimits } from "../plans/level-limits.ts";
-import type { Policy } from "../plans/schema.ts";
-
-export interface KeyIdentity {
-  keyId: string;
-  account: string;
-  /** The key's own plan if it overrides the account's, else the account's. */
-  plan: string;
-  /** Monthly cap on usage credits in USD, or null if the account has not opted in. */
-  creditsCapUsd: number | null;
-  /** The account's team and its organisation, when it belongs to one. */
-  team?: string | null;
-  organisation?: string | null;
-  /** Limits of the organisation, the team and the key itself, each in its own scope. */
-  levels?: LevelBinding[];
-}
+import type { PolicyStore } from "../plans/policy-store.ts";
 
 /** Organisations and teams above accounts, with limits of their own (the same DDL on both engines). */
 export const LEVELS_MIGRATION = `create table organisations (
@@ -81,132 +68,6 @@ export function identityFromRow(row: IdentityRow, parse: (text: string | null) =
     organisation: row.organisation,
     levels,
   };
-}
-
-export interface LevelListing {
-  name: string;
-  /** A team's organisation. */
-  organisation?: string;
-  limits: LevelLimits;
-  created_at: string;
-}
-
-export interface KeyListing {
-  id: string;
-  account: string;
-  plan: string;
-  prefix: string;
-  created_at: string;
-  revoked_at: string | null;
-}
-
-export interface CreatedKey {
-  id: string;
-  key: string;
-  account: string;
-  plan: string;
-}
-
-export interface AccountStore {
-  /**
-   * Creates a key for an account, creating the account with `plan` if it is new. For an
-   * existing account a different plan becomes this key's own override.
-   */
-  createKey(account: string, plan: string | undefined, now?: Date): Promise<CreatedKey>;
-  /** The identity behind a key, or undefined if unknown or revoked. */
-  authenticate(key: string): Promise<KeyIdentity | undefined>;
-  /** Whether a key exists but was revoked, to say so in the 401. */
-  isRevoked(key: string): Promise<boolean>;
-  /** Whether any key is stored under a keyed hash (so the server secret that made it matters). */
-  hasKeyedHashes(): Promise<boolean>;
-  /** The identity a key id stands for, revoked or not (its usage still counts for its account). */
-  identityOfKey(keyId: string): Promise<KeyIdentity | undefined>;
-  listKeys(account?: string): Promise<KeyListing[]>;
-  /** Changes an account's plan and/or its usage-credit cap (null turns credits off). */
-  updateAccount(account: string, changes: { plan?: string; creditsCapUsd?: number | null }): Promise<boolean>;
-  /** Revokes by key id; false if there is no such active key. */
-  revokeKey(id: string, now?: Date): Promise<boolean>;
-  /** Creates an organisation; refused if the name is taken. */
-  createOrganisation(name: string, limits: LevelLimits, now?: Date): Promise<void>;
-  /** Creates a team in an existing organisation; refused if the name is taken. */
-  createTeam(name: string, organisation: string, limits: LevelLimits, now?: Date): Promise<void>;
-  listOrganisations(): Promise<LevelListing[]>;
-  listTeams(organisation?: string): Promise<LevelListing[]>;
-  /** Replaces a level's limits ({} removes them); false if there is no such organisation, team or key. */
-  setLimits(level: "organisation" | "team" | "key", name: string, limits: LevelLimits): Promise<boolean>;
-  /** Puts an account in a team (null takes it out); false if the account or team does not exist. */
-  setAccountTeam(account: string, team: string | null): Promise<boolean>;
-}
-
-/** Who changed policies, and from where: recorded with every change. */
-export interface PolicyActor {
-  /** "cli", "admin-api", … */
-  actor?: string;
-  /** What the change came from (a plan run's directory, a file). */
-  source?: string;
-}
-
-export interface PolicyStore {
-  /**
-   * Stores every policy given, or none of them; a version already stored is refused unless
-   * `replace`. Each is recorded in the audit log in the same transaction.
-   */
-  applyAll(
-    policies: readonly Policy[],
-    options?: { replace?: boolean; now?: Date } & PolicyActor,
-  ): Promise<void>;
-  /** Every stored policy, earliest effective first. */
-  list(): Promise<Policy[]>;
-  remove(version: string, options?: { now?: Date } & PolicyActor): Promise<boolean>;
-  /** Changes whenever the stored policies may have changed (from any process). */
-  dataVersion(): Promise<string>;
-  /**
-   * Stores a policy as a draft: it takes no effect until approved. Refused when the version is
-   * already stored or drafted.
-   */
-  propose(
-    policy: Policy,
-    options: { id: string; now?: Date; notes?: string } & PolicyActor,
-  ): Promise<PolicyDraft>;
-  /** Drafts, newest first (decided ones too). */
-  drafts(): Promise<PolicyDraft[]>;
-  /**
-   * Approves a draft (its policy is stored, in force from its date) or rejects it, in one
-   * transaction with its audit entry; refused unless it is still a draft.
-   */
-  decide(
-    id: string,
-    decision: "approve" | "reject",
-    options?: { now?: Date } & PolicyActor,
-  ): Promise<PolicyDraft>;
-  /** Every recorded change, oldest first. */
-  auditLog(): Promise<PolicyAuditEntry[]>;
-}
-
-export interface PolicyDraft {
-  id: string;
-  policy: Policy;
-  status: "draft" | "approved" | "rejected";
-  proposedAt: string;
-  proposedBy: string;
-  source: string | null;
-  /** Free text kept with the draft (the plan's margins, say). */
-  notes: string | null;
-  decidedAt: string | null;
-  decidedBy: string | null;
-}
-
-export interface PolicyAuditEntry {
-  at: string;
-  actor: string;
-  action: "apply" | "replace" | "remove" | "propose" | "approve" | "reject";
-  version: string;
-  draftId: string | null;
-  source: string | null;
-}
-
-export class PolicyReviewError extends Error {
-  override name = "PolicyReviewError";
 }
 
 /** Which limit refused a request, in its ledger row (the demand export counts users per limit). */

@@ -8,10 +8,11 @@
  * event has been handed on, nothing is retried. The edge above never sees which one answered,
  * except in the logs and /metrics.
  */
-import type { Metrics } from "../admin/metrics.ts";
+
+import { errorFromUpstream, HeadroomError, overloaded } from "../common/errors.ts";
 import type { RoutingConfig } from "../config/schema.ts";
-import { errorFromUpstream, HeadroomError, overloaded } from "../errors.ts";
 import type { SseEvent } from "../protocol/anthropic.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
 import { CircuitBreaker } from "./circuit-breaker.ts";
 import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
 

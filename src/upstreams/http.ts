@@ -1,7 +1,7 @@
 /** What the Anthropic and OpenAI-compatible upstreams share: a keep-alive pool, the key, error mapping. */
 import { Agent, type Dispatcher, request, errors as undiciErrors } from "undici";
+import { errorFromUpstream, HeadroomError, upstreamFailed, upstreamTimedOut } from "../common/errors.ts";
 import type { AnthropicUpstreamConfig, OpenAIUpstreamConfig } from "../config/schema.ts";
-import { errorFromUpstream, HeadroomError, upstreamFailed, upstreamTimedOut } from "../errors.ts";
 import type { SseEvent } from "../protocol/anthropic.ts";
 import { parseSse } from "../protocol/sse-parser.ts";
 

@@ -1,6 +1,7 @@
 /** Builds the configured upstreams by name, and a balancer for each model with deployments or fallbacks. */
-import type { Metrics } from "../admin/metrics.ts";
+
 import { type Config, deploymentsUpstreamName, isBalanced, servingUpstream } from "../config/schema.ts";
+import type { Metrics } from "../telemetry/metrics.ts";
 import { AnthropicUpstream } from "./anthropic.ts";
 import { DeploymentBalancer, type DeploymentTarget } from "./deployments.ts";
 import { OpenAICompatibleUpstream } from "./openai-compatible.ts";

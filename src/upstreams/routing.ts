@@ -3,8 +3,9 @@
  * aliases win, then wildcard routes in order. Clients change their default id with every
  * release, so families are routed by glob (`claude-opus-*`) rather than by a fixed list.
  */
+
+import { notFound, upstreamFailed } from "../common/errors.ts";
 import { type Config, type ModelConfig, servingUpstream } from "../config/schema.ts";
-import { notFound, upstreamFailed } from "../errors.ts";
 import type { ResolvedModel, Upstream } from "./upstream.ts";
 
 function globToRegExp(glob: string): RegExp {

@@ -5,11 +5,11 @@
  * Output is deterministic for a given prompt (see simulated-text.ts).
  */
 import { setTimeout as sleep } from "node:timers/promises";
+import { upstreamFailed } from "../common/errors.ts";
+import { newMessageId, newToolUseId } from "../common/ids.ts";
 import type { SimulatedUpstreamConfig, SimulationProfile } from "../config/schema.ts";
-import { upstreamFailed } from "../errors.ts";
-import { newMessageId, newToolUseId } from "../ids.ts";
 import { type SseEvent, type StopReason, sseEvent } from "../protocol/anthropic.ts";
-import { countRequestTokens, countTextTokens } from "../tokens/count.ts";
+import { countRequestTokens, countTextTokens } from "../protocol/tokens/count.ts";
 import {
   chooseTool,
   generatePieces,

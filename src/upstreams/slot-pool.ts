@@ -4,7 +4,7 @@
  * when the queue is full, or the wait exceeds the timeout, it is refused as overloaded (529),
  * which is what a real serving stack does when its batch and queue are saturated.
  */
-import { overloaded } from "../errors.ts";
+import { overloaded } from "../common/errors.ts";
 
 interface Waiter {
   grant: (release: () => void) => void;

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
-import { resolveAdminToken } from "../../src/admin/admin-token.ts";
+import { resolveAdminToken } from "../../src/edge/admin/admin-token.ts";
 import { openStores } from "../../src/stores/open-stores.ts";
 import { runCli } from "../helpers/cli.ts";
 

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { countRequestTokens } from "../../src/tokens/count.ts";
-import { INLINE_TOKENS, TokenCountPool } from "../../src/tokens/count-pool.ts";
+import { countRequestTokens } from "../../src/protocol/tokens/count.ts";
+import { INLINE_TOKENS, TokenCountPool } from "../../src/protocol/tokens/count-pool.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 

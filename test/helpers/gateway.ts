@@ -17,7 +17,7 @@ import { createGateway, type RunningGateway, startGateway } from "../../src/gate
 import type { UsageEvent } from "../../src/ledger/usage-event.ts";
 import type { SseEvent } from "../../src/protocol/anthropic.ts";
 import { parseSse } from "../../src/protocol/sse-parser.ts";
-import { countTextTokens } from "../../src/tokens/count.ts";
+import { countTextTokens } from "../../src/protocol/tokens/count.ts";
 import { drive } from "../../src/traffic/driver.ts";
 import { type PopulationSpec, schedule } from "../../src/traffic/population.ts";
 import { waitFor } from "./wait.ts";

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { HeadroomError } from "../../src/errors.ts";
+import { HeadroomError } from "../../src/common/errors.ts";
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
 import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
 import { type OnStoreFailure, ResilientLimiterStore } from "../../src/stores/resilient-limiter.ts";

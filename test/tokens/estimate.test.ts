@@ -2,9 +2,13 @@ import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { describe, test } from "node:test";
 import type { CountTokensRequest } from "../../src/protocol/anthropic.ts";
+import { countRequestTokens } from "../../src/protocol/tokens/count.ts";
+import {
+  CHARS_PER_TOKEN,
+  estimateRequestTokens,
+  estimateTextTokens,
+} from "../../src/protocol/tokens/estimate.ts";
 import { deltaCharacters, UsageMeter } from "../../src/protocol/usage-meter.ts";
-import { countRequestTokens } from "../../src/tokens/count.ts";
-import { CHARS_PER_TOKEN, estimateRequestTokens, estimateTextTokens } from "../../src/tokens/estimate.ts";
 
 const fixture = JSON.parse(
   readFileSync(new URL("../fixtures/claude-code-request.json", import.meta.url), "utf8"),

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import OpenAI from "openai";
-import { estimateTextTokens } from "../../src/tokens/estimate.ts";
+import { estimateTextTokens } from "../../src/protocol/tokens/estimate.ts";
 import { type FakeUpstream, startFakeAnthropic } from "../helpers/fake-upstreams.ts";
 import {
   catalogModel,

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Metrics } from "../../src/admin/metrics.ts";
+import { invalidRequest, overloaded, upstreamFailed } from "../../src/common/errors.ts";
 import { routingSchema } from "../../src/config/schema.ts";
-import { invalidRequest, overloaded, upstreamFailed } from "../../src/errors.ts";
 import { type SseEvent, sseEvent } from "../../src/protocol/anthropic.ts";
+import { Metrics } from "../../src/telemetry/metrics.ts";
 import {
   type BalancerOptions,
   DeploymentBalancer,

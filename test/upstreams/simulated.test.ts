@@ -3,7 +3,7 @@ import { after, before, describe, test } from "node:test";
 import Anthropic from "@anthropic-ai/sdk";
 import { loadFleetCapacity } from "../../src/capacity/fleet-capacity.ts";
 import { loadConfig } from "../../src/config/load.ts";
-import { countRequestTokens, countTextTokens } from "../../src/tokens/count.ts";
+import { countRequestTokens, countTextTokens } from "../../src/protocol/tokens/count.ts";
 import { SimulatedUpstream } from "../../src/upstreams/simulated.ts";
 import { generatePieces, seededRandom, WORDS } from "../../src/upstreams/simulated-text.ts";
 import {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { HeadroomError } from "../../src/errors.ts";
+import { HeadroomError } from "../../src/common/errors.ts";
 import { SlotPool } from "../../src/upstreams/slot-pool.ts";
 
 describe("the simulated pool's slots and queue", () => {

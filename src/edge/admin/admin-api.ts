@@ -6,7 +6,7 @@
  */
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
-import type { AdminToken } from "../../admin/admin-token.ts";
+import type { AccountStore } from "../../accounts/account-store.ts";
 import { loadCalibratedCatalog } from "../../capacity/calibration.ts";
 import { gpusOnlineAt, orbitalPeriodS } from "../../capacity/orbit.ts";
 import {
@@ -16,19 +16,20 @@ import {
   poolsOnline,
   readFleetFile,
 } from "../../capacity/timeline.ts";
+import { HeadroomError, invalidRequest, notFound } from "../../common/errors.ts";
 import { explainWindow } from "../../enforcement/explain-window.ts";
-import { HeadroomError, invalidRequest, notFound } from "../../errors.ts";
 import type { UsageEvent } from "../../ledger/usage-event.ts";
 import { GROUPINGS, type Grouping, pricer, summarize } from "../../ledger/usage-report.ts";
 import { levelLimitsSchema } from "../../plans/level-limits.ts";
 import type { PolicyBook } from "../../plans/policy-book.ts";
 import { diffPolicies } from "../../plans/policy-diff.ts";
+import type { PolicyStore } from "../../plans/policy-store.ts";
 import { policySchema } from "../../plans/schema.ts";
-import type { AccountStore, PolicyStore } from "../../stores/store.ts";
 import { DeploymentBalancer } from "../../upstreams/deployments.ts";
 import { presentedKey } from "../auth.ts";
 import { familyLoad } from "../family-load.ts";
 import type { EdgeServices } from "../services.ts";
+import type { AdminToken } from "./admin-token.ts";
 import { writeLedgerScenario } from "./ledger-scenario.ts";
 import { PlanRunner } from "./plan-runner.ts";
 import { policyReviewRoutes } from "./policy-review-routes.ts";

@@ -8,7 +8,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parse, stringify } from "yaml";
-import { invalidRequest } from "../../errors.ts";
+import { invalidRequest } from "../../common/errors.ts";
 import type { UsageEvent } from "../../ledger/usage-event.ts";
 import { exportDemand, type MeasuredDemand } from "../../planner/demand-export.ts";
 import type { Policy } from "../../plans/schema.ts";

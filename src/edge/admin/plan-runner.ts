@@ -12,7 +12,7 @@ import { mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync 
 import { tmpdir } from "node:os";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { HeadroomError, invalidRequest } from "../../errors.ts";
+import { HeadroomError, invalidRequest } from "../../common/errors.ts";
 import { planJsonSchema } from "../../planner/plan-json.ts";
 import { planNotesOf } from "../../planner/plan-margins.ts";
 import { readPolicyFile } from "../../plans/load-policy.ts";

@@ -4,12 +4,12 @@
  * log of every policy change. Admin token only, as every admin route.
  */
 import { z } from "zod";
-import { HeadroomError } from "../../errors.ts";
-import { randomId } from "../../ids.ts";
+import { HeadroomError } from "../../common/errors.ts";
+import { randomId } from "../../common/ids.ts";
 import { reviewChanges } from "../../planner/plan-margins.ts";
 import type { PolicyBook } from "../../plans/policy-book.ts";
+import { type PolicyDraft, PolicyReviewError, type PolicyStore } from "../../plans/policy-store.ts";
 import { policySchema } from "../../plans/schema.ts";
-import { type PolicyDraft, PolicyReviewError, type PolicyStore } from "../../stores/store.ts";
 import { type AdminRoute, route } from "./routes.ts";
 
 const ACTOR = "admin-api";

@@ -1,5 +1,5 @@
 /** Complete-response translation between Anthropic messages and OpenAI chat completions. */
-import { newMessageId } from "../../ids.ts";
+import { newMessageId } from "../../common/ids.ts";
 import type { ContentBlock, Message, StopReason, Usage } from "../anthropic.ts";
 import type { ChatCompletion, ChatToolCall, ChatUsage, FinishReason } from "../openai.ts";
 

@@ -3,10 +3,10 @@
  * Anthropic events → OpenAI chunks for the OpenAI endpoint, and OpenAI chunks → Anthropic
  * events for OpenAI-compatible upstreams.
  */
-import { newMessageId } from "../../ids.ts";
-import { estimateTextTokens } from "../../tokens/estimate.ts";
+import { newMessageId } from "../../common/ids.ts";
 import { type SseEvent, type StopReason, sseEvent, type Usage } from "../anthropic.ts";
 import type { ChatCompletionChunk, ChatToolCall, ChatUsage, FinishReason } from "../openai.ts";
+import { estimateTextTokens } from "../tokens/estimate.ts";
 import { anthropicUsage, chatUsage, finishReason, stopReason } from "./chat-response.ts";
 
 type Delta = ChatCompletionChunk["choices"][number]["delta"];

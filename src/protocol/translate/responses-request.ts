@@ -4,7 +4,7 @@
  * counterpart upstream of a Messages API is dropped (hosted tools such as `web_search`,
  * reasoning items carrying another provider's encrypted state, `text.format`).
  */
-import { invalidRequest } from "../../errors.ts";
+import { invalidRequest } from "../../common/errors.ts";
 import type { ContentBlockParam, MessagesRequest } from "../anthropic.ts";
 import type { ResponseInputItem, ResponsesRequest } from "../responses.ts";
 import { DEFAULT_MAX_TOKENS, imageBlock, parseArguments } from "./chat-request.ts";

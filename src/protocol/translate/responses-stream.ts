@@ -7,7 +7,7 @@
  * limit) carrying the whole output and usage. A whole message is translated by playing its
  * events through the same class, so JSON and stream answers cannot disagree.
  */
-import { newOutputItemId } from "../../ids.ts";
+import { newOutputItemId } from "../../common/ids.ts";
 import { messageToEvents } from "../accumulate.ts";
 import { emptyUsage, type Message, type SseEvent, type StopReason, type Usage } from "../anthropic.ts";
 import type { OutputText, ResponseObject, ResponseOutputItem, ResponseUsage } from "../responses.ts";

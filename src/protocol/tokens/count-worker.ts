@@ -3,7 +3,7 @@
  * gateway's event loop. Each message is `{id, request}`; each answer `{id, tokens}` or `{id, error}`.
  */
 import { parentPort } from "node:worker_threads";
-import type { CountTokensRequest } from "../protocol/anthropic.ts";
+import type { CountTokensRequest } from "../anthropic.ts";
 import { countRequestTokens } from "./count.ts";
 
 parentPort?.on("message", ({ id, request }: { id: number; request: CountTokensRequest }) => {

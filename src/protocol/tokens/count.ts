@@ -4,7 +4,7 @@
  * upstream, and reconciled against the upstream's own usage when a real upstream answers.
  */
 import { countTokens } from "gpt-tokenizer/encoding/o200k_base";
-import type { CountTokensRequest } from "../protocol/anthropic.ts";
+import type { CountTokensRequest } from "../anthropic.ts";
 
 export function countTextTokens(text: string): number {
   return text.length === 0 ? 0 : countTokens(text);

@@ -5,8 +5,8 @@
  * gateway prints once. Comparison is constant-time.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import { randomId } from "../ids.ts";
-import type { SettingsStore } from "../stores/store.ts";
+import { randomId } from "../../common/ids.ts";
+import type { SettingsStore } from "../../stores/store.ts";
 
 const SETTING = "admin_token_sha256";
 

@@ -6,7 +6,7 @@
  * (count.ts) stays for /v1/messages/count_tokens and for the simulated upstream, which plays
  * the GPU and must report usage itself.
  */
-import type { CountTokensRequest } from "../protocol/anthropic.ts";
+import type { CountTokensRequest } from "../anthropic.ts";
 
 /**
  * Characters per token assumed. Measured with o200k_base on English docs and TypeScript

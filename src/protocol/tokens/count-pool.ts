@@ -8,7 +8,7 @@
  */
 import { extname } from "node:path";
 import { Worker } from "node:worker_threads";
-import type { CountTokensRequest } from "../protocol/anthropic.ts";
+import type { CountTokensRequest } from "../anthropic.ts";
 import { countRequestTokens } from "./count.ts";
 import { estimateRequestTokens } from "./estimate.ts";
 
