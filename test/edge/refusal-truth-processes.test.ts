@@ -82,6 +82,7 @@ describe("three gateway processes on a slow Redis beside a CPU hog (property)", 
               streamOnce(urls[i % urls.length] as string, key, reply, reply),
             ),
           );
+          // Elapsed time only widens the bound (the refill it allows): a slower machine never fails it.
           const seconds = (performance.now() - started) / 1000;
           proxy.delay(0);
           // What the bucket can hold by the burst's end: the limit and what refilled meanwhile.
