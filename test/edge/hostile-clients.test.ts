@@ -88,16 +88,22 @@ describe("hostile clients", () => {
   test("a client writing a 31 MB body with a wrong key reads the 401, not a broken connection", async () => {
     // The official SDK (undici underneath) reads the early answer while it is still sending:
     // closing after the 401 must not turn a wrong key into a network error for it.
-    const client = new Anthropic({ baseURL: server.url, apiKey: "sk-hr-mistyped", maxRetries: 0 });
-    await assert.rejects(
-      client.messages.create({
-        model: "claude-sonnet-4-6",
-        max_tokens: 16,
-        messages: [{ role: "user", content: "a".repeat(31 * 1024 * 1024) }],
-      }),
-      (error: unknown) => error instanceof Anthropic.AuthenticationError && error.status === 401,
-    );
-    clock.now += HOUR;
+    // A gateway with the default timeouts: this suite's 300 ms header timeout (for slowloris)
+    // cut the 31 MB upload with a 408 on a busy machine.
+    const plain = await startTestGateway();
+    try {
+      const client = new Anthropic({ baseURL: plain.url, apiKey: "sk-hr-mistyped", maxRetries: 0 });
+      await assert.rejects(
+        client.messages.create({
+          model: "claude-sonnet-4-6",
+          max_tokens: 16,
+          messages: [{ role: "user", content: "a".repeat(31 * 1024 * 1024) }],
+        }),
+        (error: unknown) => error instanceof Anthropic.AuthenticationError && error.status === 401,
+      );
+    } finally {
+      await plain.stop();
+    }
   });
 
   test("every customer route refuses a key it has never seen, including token counting and the model list", async () => {
