@@ -9,7 +9,13 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError, readYamlFile } from "../config/yaml-file.ts";
-import { type Efficiency, type Gpu, loadGpuCatalog, type Precision } from "./gpu-catalog.ts";
+import {
+  computePrecision,
+  type Efficiency,
+  type Gpu,
+  loadGpuCatalog,
+  type Precision,
+} from "./gpu-catalog.ts";
 import { type Architecture, loadModelCatalog, shapeOf } from "./model-catalog.ts";
 import { DEFAULT_EFFICIENCY, type Deployment, predict, type Workload } from "./step-model.ts";
 
@@ -335,13 +341,23 @@ function fitGroups(
 
 /**
  * The efficiency for a GPU at a precision: its generation's at that precision where fitted,
- * else the precision's over all generations, else the shared fit.
+ * else the precision's over all generations, else the shared fit. Weights the GPU cannot
+ * multiply natively (FP4 on Hopper) run other kernels than the native ones elsewhere (they
+ * dequantise and multiply in BF16), so they take the generation's own factors at the wider
+ * precisions it has fitted before any other generation's native FP4.
  */
 export function efficiencyFor(calibration: Calibration, gpu: Gpu, weights: Precision): Efficiency {
-  return (
-    calibration.groups.get(groupOf(gpu, weights)) ?? calibration.precisions.get(weights) ?? calibration.shared
-  );
+  const own = calibration.groups.get(groupOf(gpu, weights));
+  if (own) return own;
+  if (computePrecision(gpu, weights) !== weights)
+    for (const wider of WIDER[weights]) {
+      const group = calibration.groups.get(groupOf(gpu, wider));
+      if (group) return group;
+    }
+  return calibration.precisions.get(weights) ?? calibration.shared;
 }
+
+const WIDER: Record<Precision, Precision[]> = { fp4: ["fp8", "bf16"], fp8: ["bf16"], bf16: [] };
 
 /** A catalog whose GPUs carry their calibrated efficiency for each precision. */
 export function calibrateCatalog(catalog: Map<string, Gpu>, calibration: Calibration): Map<string, Gpu> {

@@ -74,10 +74,18 @@ export type Gpu = z.infer<typeof gpuSchema> & {
 
 export const BYTES_PER_WEIGHT: Record<Precision, number> = { bf16: 2, fp8: 1, fp4: 0.5 };
 
-/** Dense FLOPS at a precision; a GPU without native support runs it at the next wider one. */
+/**
+ * The precision a GPU's GEMMs run at for weights stored at `weights`: natively where its tensor
+ * cores support it, else BF16 — kernels without native support (Marlin, Triton's MXFP4 path)
+ * dequantise the weights on the fly and multiply in BF16 (W4A16, W8A16).
+ */
+export function computePrecision(gpu: Gpu, weights: Precision): Precision {
+  return typeof gpu[`${weights}_dense_tflops`] === "number" ? weights : "bf16";
+}
+
+/** Dense FLOPS for weights at a precision (see computePrecision). */
 export function denseFlops(gpu: Gpu, precision: Precision): number {
-  const order: Precision[] =
-    precision === "fp4" ? ["fp4", "fp8", "bf16"] : precision === "fp8" ? ["fp8", "bf16"] : ["bf16"];
+  const order: Precision[] = [computePrecision(gpu, precision), "bf16"];
   for (const candidate of order) {
     const value = gpu[`${candidate}_dense_tflops`];
     if (typeof value === "number") return value * 1e12;

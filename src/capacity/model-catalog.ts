@@ -48,6 +48,24 @@ export const architectureSchema = z
       .optional(),
     total_params_b: z.number().positive(),
     active_params_b: z.number().positive(),
+    /**
+     * Vocabulary size: the input embedding (vocab × hidden) is only looked up, one row per
+     * token, so a step never streams it; the output head (the same size) is read every step.
+     */
+    vocab: z.number().int().positive().optional(),
+    /** The output head shares the input embedding's table (no separate embedding in memory). */
+    tied_embeddings: z.boolean().default(false),
+    /** Whether the card's active count includes the input embedding (gpt-oss's does not). */
+    active_includes_embedding: z.boolean().default(true),
+    /**
+     * Which weights a quantized checkpoint stores at its precision: every linear layer of the
+     * transformer blocks (ModelOpt's FP8/FP4 checkpoints, DeepSeek's FP8), or only the routed
+     * experts (gpt-oss: attention, router and dense parts stay BF16). The output head and the
+     * embedding stay BF16 in both.
+     */
+    quantized: z.enum(["all-linear", "experts"]).default("all-linear"),
+    /** FP4 block format: NVFP4 keeps an FP8 scale per 16 values, MXFP4 an 8-bit one per 32. */
+    fp4_format: z.enum(["nvfp4", "mxfp4"]).default("nvfp4"),
     source: z.string().min(1).optional(),
   })
   .strict()
@@ -64,8 +82,18 @@ export interface ModelShape {
   hidden: number;
   totalParams: number;
   activeParams: number;
-  /** Parameters every token reads: attention, dense and shared-expert FFNs, norms, output head. */
+  /**
+   * Parameters every token reads: attention, dense and shared-expert FFNs, norms, output head
+   * (not the input embedding, which is only looked up).
+   */
   alwaysParams: number;
+  /** Of those, the ones a quantized checkpoint keeps in BF16: the output head, and for
+   * expert-only checkpoints the whole always-read part. */
+  bf16AlwaysParams: number;
+  /** The input embedding table: held in memory (BF16), never streamed by a step. */
+  embeddingParams: number;
+  /** Bytes per weight of the checkpoint's FP4 format, scales included. */
+  fp4BytesPerWeight: number;
   /** Routed experts: how many, how many a token uses, parameters of one expert in one layer. */
   experts: number;
   expertsPerToken: number;
@@ -84,8 +112,10 @@ export interface ModelShape {
 }
 
 /**
- * From a model card's totals: with E routed experts and k per token, total = always + E·x and
- * active = always + k·x, so one expert-layer set is x = (total − active) / (E − k).
+ * From a model card's totals: with E routed experts, k per token and an input embedding of
+ * e = vocab × hidden (0 when tied or unknown), total = always + E·x + e and active = always +
+ * k·x (+ e where the card counts it), so one expert-layer set is x = (total − active) / (E − k)
+ * (less e / (E − k) where the card's active count leaves the embedding out).
  */
 export function shapeOf(architecture: Architecture): ModelShape {
   const { attention, moe } = architecture;
@@ -93,7 +123,14 @@ export function shapeOf(architecture: Architecture): ModelShape {
   const active = architecture.active_params_b * 1e9;
   const experts = moe?.experts ?? 0;
   const k = moe?.experts_per_token ?? 0;
-  const routedPerExpert = moe ? (total - active) / (experts - k) : 0;
+  const embedding =
+    architecture.vocab !== undefined && !architecture.tied_embeddings
+      ? architecture.vocab * architecture.hidden
+      : 0;
+  const head = architecture.vocab !== undefined ? architecture.vocab * architecture.hidden : 0;
+  const activeEmbedding = architecture.active_includes_embedding ? embedding : 0;
+  const routedPerExpert = moe ? (total - active - (embedding - activeEmbedding)) / (experts - k) : 0;
+  const always = active - k * routedPerExpert - activeEmbedding;
   const moeLayers = moe?.moe_layers ?? 0;
   const layers = architecture.layers;
   let kvPerLayer: number;
@@ -114,7 +151,10 @@ export function shapeOf(architecture: Architecture): ModelShape {
     hidden: architecture.hidden,
     totalParams: total,
     activeParams: active,
-    alwaysParams: active - k * routedPerExpert,
+    alwaysParams: always,
+    bf16AlwaysParams: architecture.quantized === "experts" ? always : Math.min(head, always),
+    embeddingParams: embedding,
+    fp4BytesPerWeight: architecture.fp4_format === "mxfp4" ? 0.5 + 1 / 32 : 0.5 + 1 / 16,
     experts,
     expertsPerToken: k,
     moeLayers,
@@ -157,6 +197,10 @@ export function genericArchitecture(input: {
     moe: moe ? { experts: 128, experts_per_token: 8, shared_experts: 0, moe_layers: layers } : undefined,
     total_params_b: input.totalParamsB,
     active_params_b: moe ? input.activeParamsB : input.totalParamsB,
+    tied_embeddings: false,
+    active_includes_embedding: true,
+    quantized: "all-linear",
+    fp4_format: "nvfp4",
     source: "generic: 80 layers, 128 experts, 8 per token (assumed)",
   };
 }

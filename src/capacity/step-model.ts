@@ -127,6 +127,21 @@ const DISPATCH_BYTES = 1;
 /** Serving stacks cap concurrent sequences per GPU (TensorRT-LLM's default max batch is 2,048). */
 const SCHEDULER_MAX_BATCH_PER_GPU = 2_048;
 
+/** Bytes a stored weight takes at a precision: FP4 formats carry a scale per block of values. */
+function bytesPerWeight(model: ModelShape, precision: Precision): number {
+  return precision === "fp4" ? model.fp4BytesPerWeight : BYTES_PER_WEIGHT[precision];
+}
+
+/** Bytes of the always-read weights: the quantized part at the checkpoint's precision, the rest BF16. */
+function alwaysReadBytes(model: ModelShape, precision: Precision): number {
+  const bf16 = model.bf16AlwaysParams;
+  return (model.alwaysParams - bf16) * bytesPerWeight(model, precision) + bf16 * BYTES_PER_WEIGHT.bf16;
+}
+
+/** Parameters a token's FLOPs run through: the always-read part and its k routed experts. */
+const computeParams = (model: ModelShape) =>
+  model.alwaysParams + model.expertsPerToken * model.moeLayers * model.paramsPerExpertLayer;
+
 const kvBytesOf = (deployment: Deployment) => deployment.kvBytes ?? (deployment.precision === "bf16" ? 2 : 1);
 
 /** Mean context a decoding sequence holds: the prompt plus half the reply. */
@@ -187,11 +202,14 @@ function kvShare(model: ModelShape, layout: Layout): number {
 }
 
 export function weightBytesPerGpu(deployment: Deployment, layout: Layout): number {
-  const { model } = deployment;
-  const bytes = BYTES_PER_WEIGHT[deployment.precision];
-  const routed = model.totalParams - model.alwaysParams;
-  const always = layout.mode === "tp" ? model.alwaysParams / layout.gpus : model.alwaysParams;
-  return (always + routed / layout.gpus) * bytes;
+  const { model, precision } = deployment;
+  const routed = model.experts * model.moeLayers * model.paramsPerExpertLayer;
+  // Tensor parallel splits the always-read part and the embedding table; expert parallel
+  // keeps a copy of both on every GPU.
+  const split = layout.mode === "tp" ? layout.gpus : 1;
+  const always = alwaysReadBytes(model, precision) / split;
+  const embedding = (model.embeddingParams * BYTES_PER_WEIGHT.bf16) / split;
+  return always + embedding + (routed * bytesPerWeight(model, precision)) / layout.gpus;
 }
 
 /** The largest batch the replica's memory holds, 0 when the weights alone do not fit. */
@@ -254,7 +272,7 @@ export function stepTime(
 ): StepTime {
   const { model, gpu } = deployment;
   const n = layout.gpus;
-  const bytesPerWeight = BYTES_PER_WEIGHT[deployment.precision];
+  const expertWeightBytes = bytesPerWeight(model, deployment.precision);
   // Prefill keeps pace with what the step emits; verification runs every drafted token.
   const prefillTokens = batch * emittedPerStep(workload) * prefillPerDecodeToken(workload);
   const decodeTokens = batch * verifiedPerStep(workload);
@@ -262,12 +280,12 @@ export function stepTime(
   // Each kind of work runs as its own kernels, bound by its own roofline: the always-read
   // GEMMs, the routed-expert GEMMs (near the ridge when a step gives each expert few tokens),
   // and attention over the KV cache.
-  const alwaysBytes = (layout.mode === "tp" ? model.alwaysParams / n : model.alwaysParams) * bytesPerWeight;
+  const alwaysBytes = alwaysReadBytes(model, deployment.precision) / (layout.mode === "tp" ? n : 1);
   // Tensor parallel: every GPU reads a slice of each touched expert. Expert parallel: each reads
   // its own touched experts, and the step waits for the GPU that touched most.
   const expertsRead =
     layout.mode === "tp" ? expertsTouched(model, tokens) / n : busiestShardExperts(model, tokens, n);
-  const expertBytes = model.moeLayers * expertsRead * model.paramsPerExpertLayer * bytesPerWeight;
+  const expertBytes = model.moeLayers * expertsRead * model.paramsPerExpertLayer * expertWeightBytes;
   const tokensPerExpert = (tokens * model.expertsPerToken) / Math.max(1, expertsTouched(model, tokens));
   const expertGemmShare =
     model.experts === 0 || efficiency.expertHalfTokens === 0
@@ -281,7 +299,7 @@ export function stepTime(
     kvShare(model, layout);
   const bandwidth = gpu.hbm_bandwidth_tb_s * 1e12 * efficiency.bandwidth;
   const gemmFlops = denseFlops(gpu, deployment.precision) * efficiency.compute;
-  const routedActive = model.activeParams - model.alwaysParams;
+  const routedActive = computeParams(model) - model.alwaysParams;
   const alwaysFlops = (2 * model.alwaysParams * tokens) / n;
   const expertFlops = (2 * routedActive * tokens) / n;
   // Scores and values over the context, in BF16: decode tokens see the mean context, prefill
@@ -347,7 +365,7 @@ export function predictLayout(
 ): Prediction {
   const { model, gpu } = deployment;
   const prefillPerGpu =
-    (denseFlops(gpu, deployment.precision) * efficiency.compute) / (2 * model.activeParams);
+    (denseFlops(gpu, deployment.precision) * efficiency.compute) / (2 * computeParams(model));
   const uncachedPrompt = workload.inputTokens * (1 - (workload.cacheHitShare ?? 0));
   const common = {
     layout,

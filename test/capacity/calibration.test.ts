@@ -14,7 +14,7 @@ import {
   SHIPPED_CALIBRATION,
   UNCALIBRATED,
 } from "../../src/capacity/calibration.ts";
-import { type Gpu, loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
+import { denseFlops, type Gpu, loadGpuCatalog } from "../../src/capacity/gpu-catalog.ts";
 
 const raw = loadGpuCatalog();
 const measurements = loadMeasurements(raw);
@@ -58,7 +58,7 @@ describe("calibration", () => {
   });
 
   // Measured on the shipped data (docs/capacity.md, "How good is it"): in sample 57 of 66
-  // fitted points within ±30%; held out by model family 51 of 66, by GPU generation 23 of 66.
+  // fitted points within ±30%; held out by model family 52 of 66, by GPU generation 19 of 66.
   // The issue's target is 80%: not reached. These bounds guard the documented figures against
   // a regression; they are not tuned to pass.
   test("in sample: at least 83% of fitted points within ±30%, better than uncalibrated", () => {
@@ -76,9 +76,9 @@ describe("calibration", () => {
       (error) => error.measurement.fit,
     );
     assert.equal(byFamily.length, fitted.length, "every fitted point is predicted once per check");
-    assert.ok(share(byFamily) >= 0.75, `by family: ${(share(byFamily) * 100).toFixed(0)}% within ±30%`);
+    assert.ok(share(byFamily) >= 0.77, `by family: ${(share(byFamily) * 100).toFixed(0)}% within ±30%`);
     assert.ok(
-      share(byGeneration) >= 0.33,
+      share(byGeneration) >= 0.28,
       `by generation: ${(share(byGeneration) * 100).toFixed(0)}% within ±30%`,
     );
   });
@@ -119,5 +119,12 @@ describe("calibration", () => {
       calibration.precisions.get("fp8"),
       "no AMD points: FP8 over all generations",
     );
+    // Hopper has no FP4 tensor cores: its kernels dequantise and multiply in BF16, so FP4
+    // weights there take Hopper's own FP8 factors, not Blackwell's native-FP4 ones.
+    assert.equal(h100.calibrated?.fp4, calibration.groups.get(groupOf(h100, "fp8")));
+    assert.equal(denseFlops(h100, "fp4"), denseFlops(h100, "bf16"));
+    const b200 = catalog.get("b200") as Gpu;
+    assert.equal(b200.calibrated?.fp4, calibration.groups.get(groupOf(b200, "fp4")));
+    assert.equal(denseFlops(b200, "fp4"), 2 * denseFlops(b200, "fp8"));
   });
 });

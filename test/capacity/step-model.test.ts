@@ -43,12 +43,62 @@ describe("model shapes from the catalog", () => {
     for (const id of allModels) {
       const model = shape(id);
       const routed = model.moeLayers * model.experts * model.paramsPerExpertLayer;
-      assert.ok(Math.abs(model.alwaysParams + routed - model.totalParams) / model.totalParams < 1e-9, id);
+      const total = model.alwaysParams + routed + model.embeddingParams;
+      assert.ok(Math.abs(total - model.totalParams) / model.totalParams < 1e-9, id);
+      const countsEmbedding = (models.get(id)?.active_includes_embedding ?? true) ? model.embeddingParams : 0;
       const active =
-        model.alwaysParams + model.moeLayers * model.expertsPerToken * model.paramsPerExpertLayer;
+        model.alwaysParams +
+        model.moeLayers * model.expertsPerToken * model.paramsPerExpertLayer +
+        countsEmbedding;
       assert.ok(Math.abs(active - model.activeParams) / model.activeParams < 1e-9, id);
       assert.ok(model.alwaysParams > 0, `${id}: always-read part is positive`);
+      assert.ok(model.embeddingParams > 0, `${id}: the catalog gives its vocabulary`);
+      assert.ok(model.bf16AlwaysParams > 0 && model.bf16AlwaysParams <= model.alwaysParams, id);
     }
+    // gpt-oss's card: 5.13B active = 4 of 128 experts + 0.96B attention + 0.58B unembedding.
+    const oss = shape("gpt-oss-120b");
+    assert.ok(
+      Math.abs(oss.alwaysParams / 1e9 - 1.54) < 0.05,
+      `gpt-oss always-read ${oss.alwaysParams / 1e9}B`,
+    );
+  });
+
+  test("a step streams the output head in BF16 and never the input embedding; memory holds both", () => {
+    const d = deployment("h100-sxm", "llama-3.1-8b", "fp8");
+    const layout = { gpus: 1, mode: "tp" } as const;
+    const step = stepTime(
+      d,
+      layout,
+      1,
+      { inputTokens: 1, outputTokens: 1, serving: "decode-only" },
+      DEFAULT_EFFICIENCY,
+    );
+    const bandwidth = d.gpu.hbm_bandwidth_tb_s * 1e12 * DEFAULT_EFFICIENCY.bandwidth;
+    const head = 128_256 * 4096;
+    const expected = (d.model.alwaysParams - head) * 1 + head * 2;
+    assert.ok(Math.abs(step.weightsS * bandwidth - expected) / expected < 1e-9, "weights read per step");
+    const resident = weightBytesPerGpu(d, layout);
+    assert.ok(
+      Math.abs(resident - (expected + head * 2)) / resident < 1e-9,
+      "the embedding table is held, in BF16",
+    );
+  });
+
+  test("FP4 weights carry their block scales; gpt-oss's MXFP4 checkpoint keeps attention in BF16", () => {
+    const layout = { gpus: 1, mode: "tp" } as const;
+    const llama = deployment("b200", "llama-3.3-70b", "fp4");
+    const head = 128_256 * 8192;
+    const nvfp4 = (llama.model.alwaysParams - head) * (0.5 + 1 / 16) + head * 2 + head * 2;
+    assert.ok(Math.abs(weightBytesPerGpu(llama, layout) - nvfp4) / nvfp4 < 1e-9, "NVFP4: 4.5 bits a weight");
+    const oss = deployment("b200", "gpt-oss-120b", "fp4");
+    const routed = oss.model.experts * oss.model.moeLayers * oss.model.paramsPerExpertLayer;
+    const mxfp4 = routed * (0.5 + 1 / 32) + oss.model.alwaysParams * 2 + oss.model.embeddingParams * 2;
+    assert.ok(
+      Math.abs(weightBytesPerGpu(oss, layout) - mxfp4) / mxfp4 < 1e-9,
+      "MXFP4 experts, the rest BF16",
+    );
+    // The published checkpoint is 60.8 GiB.
+    assert.ok(Math.abs(mxfp4 / 2 ** 30 - 60.8) < 3, `gpt-oss checkpoint ${(mxfp4 / 2 ** 30).toFixed(1)} GiB`);
   });
 
   test("MLA keeps a latent per token: DeepSeek-R1's KV per token is a fraction of a GQA model's of its size", () => {
