@@ -6,7 +6,7 @@
  */
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { loadCalibratedCatalog } from "./calibration.ts";
-import type { Fleet, FleetModel } from "./fleet-schema.ts";
+import type { Fleet } from "./fleet-schema.ts";
 import type { Gpu } from "./gpu-catalog.ts";
 import { capacityAt, fullFleetServing, readFleetFile, workloadOf } from "./timeline.ts";
 

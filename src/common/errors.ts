@@ -5,22 +5,16 @@
  *
  * Types and statuses follow https://docs.anthropic.com/en/api/errors.
  */
-export type AnthropicErrorType =
-  | "invalid_request_error"
-  | "authentication_error"
-  | "billing_error"
-  | "permission_error"
-  | "not_found_error"
-  | "request_too_large"
-  | "rate_limit_error"
-  | "api_error"
-  | "timeout_error"
-  | "overloaded_error";
+import { type AnthropicErrorType, ERROR_CODES, type ErrorCode } from "./error-codes.ts";
+
+export type { AnthropicErrorType, ErrorCode };
 
 /** Anthropic's `error.details.error_code` for a spend cap that is used up (spec/api.md §5.7). */
 export const SPEND_LIMIT_REACHED = "enforced_spend_limit_reached";
 
 export class HeadroomError extends Error {
+  /** Stable code (error-codes.ts, docs/errors.md): what happened, whatever the message says. */
+  readonly code: ErrorCode;
   readonly status: number;
   readonly type: AnthropicErrorType;
   /** Extra response headers, e.g. retry-after on 429/529. */
@@ -33,8 +27,7 @@ export class HeadroomError extends Error {
   readonly details: Record<string, string> | undefined;
 
   constructor(
-    status: number,
-    type: AnthropicErrorType,
+    code: ErrorCode,
     message: string,
     options: {
       headers?: Record<string, string>;
@@ -42,12 +35,16 @@ export class HeadroomError extends Error {
       cause?: unknown;
       dimension?: string;
       details?: Record<string, string>;
+      /** Only for `upstream_error`: the status and type the upstream answered with. */
+      upstream?: { status: number; type: AnthropicErrorType };
     } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = "HeadroomError";
-    this.status = status;
-    this.type = type;
+    this.code = code;
+    const spec = ERROR_CODES[code];
+    this.status = (code === "upstream_error" && options.upstream?.status) || spec.status;
+    this.type = (code === "upstream_error" && options.upstream?.type) || spec.type;
     this.headers = options.headers ?? {};
     this.param = options.param ?? null;
     this.dimension = options.dimension;
@@ -56,21 +53,20 @@ export class HeadroomError extends Error {
 }
 
 export const invalidRequest = (message: string, param: string | null = null) =>
-  new HeadroomError(400, "invalid_request_error", message, { param });
-export const authenticationFailed = (message: string) =>
-  new HeadroomError(401, "authentication_error", message);
+  new HeadroomError("invalid_request", message, { param });
 export const notFound = (message: string, param: string | null = null) =>
-  new HeadroomError(404, "not_found_error", message, { param });
-export const requestTooLarge = (message: string) => new HeadroomError(413, "request_too_large", message);
+  new HeadroomError("not_found", message, { param });
 export const overloaded = (message: string, retryAfterSeconds?: number) =>
-  new HeadroomError(529, "overloaded_error", message, {
-    headers: retryAfterSeconds === undefined ? {} : { "retry-after": String(retryAfterSeconds) },
-  });
+  new HeadroomError("overloaded", message, { headers: retryAfter(retryAfterSeconds) });
 export const upstreamFailed = (message: string, cause?: unknown) =>
-  new HeadroomError(502, "api_error", message, { cause });
-export const upstreamTimedOut = (message: string) => new HeadroomError(504, "timeout_error", message);
-export const internalError = (message = "Internal server error") =>
-  new HeadroomError(500, "api_error", message);
+  new HeadroomError("upstream_failed", message, { cause });
+export const upstreamTimedOut = (message: string) => new HeadroomError("upstream_timeout", message);
+export const internalError = (message = "Internal server error") => new HeadroomError("internal", message);
+
+/** A retry-after header, or none. */
+export function retryAfter(seconds: number | undefined): Record<string, string> {
+  return seconds === undefined ? {} : { "retry-after": String(seconds) };
+}
 
 /** Turns anything thrown into a HeadroomError, hiding internals of unexpected ones. */
 export function asHeadroomError(error: unknown): HeadroomError {
@@ -103,5 +99,7 @@ export function isAnthropicErrorType(type: string): type is AnthropicErrorType {
 /** Rebuilds an error reported by an upstream (an SSE `error` event or an error body). */
 export function errorFromUpstream(type: string, message: string, status?: number): HeadroomError {
   const known = isAnthropicErrorType(type) ? type : "api_error";
-  return new HeadroomError(status ?? STATUS_BY_TYPE[known], known, message);
+  return new HeadroomError("upstream_error", message, {
+    upstream: { status: status ?? STATUS_BY_TYPE[known], type: known },
+  });
 }

@@ -8,7 +8,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import type { FastifyInstance, FastifyRequest } from "fastify";
 import type { KeyIdentity } from "../accounts/account-store.ts";
 import type { IdentityCache } from "../accounts/identity-cache.ts";
-import { authenticationFailed, HeadroomError } from "../common/errors.ts";
+import { HeadroomError } from "../common/errors.ts";
 import type { BadKeyThrottle } from "./bad-key-throttle.ts";
 
 declare module "fastify" {
@@ -63,8 +63,7 @@ export function registerCustomerAuth(
       if (waitMs > 0 && !(key && identities.knows(key))) {
         const seconds = Math.ceil(waitMs / 1000);
         throw new HeadroomError(
-          429,
-          "rate_limit_error",
+          "too_many_bad_keys",
           `Too many invalid API keys from this address; retry after ${seconds} s.`,
           { headers: { "retry-after": String(seconds) } },
         );
@@ -104,16 +103,24 @@ export function authenticate(
 ): KeyIdentity | Promise<KeyIdentity> {
   const key = presentedKey(headers);
   if (!key) {
-    throw authenticationFailed("No API key: send it in the x-api-key header or as Authorization: Bearer.");
+    throw new HeadroomError(
+      "missing_api_key",
+      "No API key: send it in the x-api-key header or as Authorization: Bearer.",
+    );
   }
   const identity = accounts.authenticate(key);
   if (identity instanceof Promise) {
     return identity.then(
       (found) => found ?? refuse(accounts, key),
       (error: unknown) => {
-        throw new HeadroomError(503, "api_error", "The account store is unavailable; retry shortly.", {
-          cause: error,
-        });
+        throw new HeadroomError(
+          "account_store_unavailable",
+          "The account store is unavailable; retry shortly.",
+          {
+            cause: error,
+            headers: { "retry-after": "5" },
+          },
+        );
       },
     );
   }
@@ -122,6 +129,6 @@ export function authenticate(
 
 async function refuse(accounts: Pick<IdentityCache, "isRevoked">, key: string): Promise<never> {
   if (await accounts.isRevoked(key).catch(() => false))
-    throw authenticationFailed("This API key has been revoked.");
-  throw authenticationFailed("Invalid API key.");
+    throw new HeadroomError("revoked_api_key", "This API key has been revoked.");
+  throw new HeadroomError("invalid_api_key", "Invalid API key.");
 }

@@ -4,6 +4,9 @@
  */
 import { type HeadroomError, SPEND_LIMIT_REACHED } from "../common/errors.ts";
 
+/** The response header that carries an error's stable code (docs/errors.md). */
+export const ERROR_CODE_HEADER = "x-headroom-error-code";
+
 export function toAnthropicEnvelope(error: HeadroomError, requestId: string) {
   return {
     type: "error",

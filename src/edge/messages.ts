@@ -3,7 +3,7 @@
  * Claude Code posts to `/v1/messages?beta=true`; query strings are ignored by routing.
  */
 import type { FastifyInstance } from "fastify";
-import { overloaded } from "../common/errors.ts";
+import { HeadroomError } from "../common/errors.ts";
 import { countTokensRequestSchema, messagesRequestSchema } from "../protocol/anthropic.ts";
 import { CounterBusyError } from "../protocol/tokens/count-pool.ts";
 import { routeModel } from "../upstreams/routing.ts";
@@ -59,7 +59,13 @@ export function registerMessagesRoutes(
       return { input_tokens: await gateway.tokenCounter.count(body) };
     } catch (error) {
       if (error instanceof CounterBusyError)
-        throw overloaded("Too many large prompts are waiting to be counted; try again shortly.", 5);
+        throw new HeadroomError(
+          "counter_busy",
+          "Too many large prompts are waiting to be counted; try again shortly.",
+          {
+            headers: { "retry-after": "5" },
+          },
+        );
       throw error;
     }
   });

@@ -45,8 +45,7 @@ function requireAdminToken(adminToken: AdminToken, request: FastifyRequest): voi
     typeof authorization === "string" ? /^Bearer\s+(.+)$/i.exec(authorization)?.[1]?.trim() : undefined;
   if (!presented || !adminToken.accepts(presented)) {
     throw new HeadroomError(
-      401,
-      "authentication_error",
+      "admin_token_required",
       "/metrics needs the admin token as Authorization: Bearer (or set metrics.access: open, or metrics.listen).",
     );
   }

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { notFound } from "../common/errors.ts";
+import { HeadroomError } from "../common/errors.ts";
 import type { ModelConfig } from "../config/schema.ts";
 import type { EdgeServices } from "./services.ts";
 import { validateBody } from "./validate.ts";
@@ -64,7 +64,10 @@ export function registerModelRoutes(
 
   app.get<{ Params: { id: string } }>("/v1/models/:id", async (request) => {
     const resolved = gateway.router.resolve(request.params.id);
-    if (!resolved) throw notFound(`model: ${request.params.id} is not served here.`, "model");
+    if (!resolved)
+      throw new HeadroomError("unknown_model", `model: ${request.params.id} is not served here.`, {
+        param: "model",
+      });
     return modelObject(resolved.entry, resolved.requested);
   });
 }

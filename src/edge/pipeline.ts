@@ -48,7 +48,7 @@ export function generationHandler<Schema extends z.ZodType, Context>(
     // While the ledger cannot take more (its store refusing writes, or down with its buffer
     // full), nothing new is served: usage that cannot be recorded would be lost.
     if (gateway.ledger.saturated || gateway.ledger.unavailable !== undefined) {
-      throw new HeadroomError(503, "api_error", "Usage cannot be recorded right now; retry shortly.", {
+      throw new HeadroomError("ledger_unavailable", "Usage cannot be recorded right now; retry shortly.", {
         headers: { "retry-after": "5" },
       });
     }

@@ -4,13 +4,7 @@
  * message. Either way the exchange's meter sees every event and the outcome is recorded once.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
-import {
-  asHeadroomError,
-  errorFromUpstream,
-  HeadroomError,
-  overloaded,
-  upstreamFailed,
-} from "../common/errors.ts";
+import { asHeadroomError, errorFromUpstream, HeadroomError } from "../common/errors.ts";
 import { MessageAccumulator, messageToEvents } from "../protocol/accumulate.ts";
 import type { Message, SseEvent } from "../protocol/anthropic.ts";
 import type { MessageReply } from "../upstreams/upstream.ts";
@@ -34,8 +28,11 @@ function replyEvents(reply: MessageReply): AsyncIterable<SseEvent> | SseEvent[] 
 
 function interruption(exchange: Exchange): HeadroomError {
   return exchange.shuttingDown
-    ? overloaded("The gateway is shutting down; retry the request.")
-    : upstreamFailed("The upstream stream ended before the message was complete.");
+    ? new HeadroomError("shutting_down", "The gateway is shutting down; retry the request.")
+    : new HeadroomError(
+        "upstream_stream_ended",
+        "The upstream stream ended before the message was complete.",
+      );
 }
 
 /**
@@ -45,8 +42,7 @@ function interruption(exchange: Exchange): HeadroomError {
  */
 export function unrecorded(error: unknown): HeadroomError {
   return new HeadroomError(
-    503,
-    "api_error",
+    "usage_unrecorded",
     "Usage could not be recorded, so this response was not completed; retry shortly.",
     { headers: { "retry-after": "5" }, cause: error },
   );

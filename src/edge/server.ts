@@ -10,20 +10,14 @@ import Fastify, {
   type FastifyRequest,
   LogController,
 } from "fastify";
-import {
-  asHeadroomError,
-  HeadroomError,
-  invalidRequest,
-  notFound,
-  requestTooLarge,
-} from "../common/errors.ts";
+import { asHeadroomError, HeadroomError, invalidRequest, notFound } from "../common/errors.ts";
 import { newRequestId } from "../common/ids.ts";
 import { ADMIN_PREFIX, type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
 import { registerCustomerAuth } from "./auth.ts";
 import { BadKeyThrottle } from "./bad-key-throttle.ts";
 import { registerChatRoutes } from "./chat-completions.ts";
 import { registerDashboard } from "./dashboard.ts";
-import { toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
+import { ERROR_CODE_HEADER, toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
 import { registerMessagesRoutes } from "./messages.ts";
 import { registerMetricsRoute } from "./metrics-route.ts";
@@ -77,11 +71,11 @@ const OPERATOR_HEADERS = {
 function clientFailure(code: string | undefined): [number, HeadroomError] {
   switch (code) {
     case "HPE_HEADER_OVERFLOW":
-      return [431, new HeadroomError(431, "request_too_large", "Request headers are too large or too many.")];
+      return [431, new HeadroomError("headers_too_large", "Request headers are too large or too many.")];
     case "ERR_HTTP_REQUEST_TIMEOUT":
-      return [408, new HeadroomError(408, "timeout_error", "The request did not arrive in time.")];
+      return [408, new HeadroomError("request_timeout", "The request did not arrive in time.")];
     default:
-      return [400, invalidRequest("The request is not valid HTTP.")];
+      return [400, new HeadroomError("invalid_http", "The request is not valid HTTP.")];
   }
 }
 
@@ -103,11 +97,11 @@ function isOpenAIPath(url: string): boolean {
 function fromFastifyError(error: FastifyError, limitMb: number): HeadroomError {
   switch (error.code) {
     case "FST_ERR_CTP_BODY_TOO_LARGE":
-      return requestTooLarge(`Request body is larger than the ${limitMb} MB limit.`);
+      return new HeadroomError("body_too_large", `Request body is larger than the ${limitMb} MB limit.`);
     case "FST_ERR_CTP_EMPTY_JSON_BODY":
-      return invalidRequest("The request body is empty; send a JSON object.");
+      return new HeadroomError("empty_body", "The request body is empty; send a JSON object.");
     case "FST_ERR_CTP_INVALID_MEDIA_TYPE":
-      return invalidRequest("Unsupported content-type; send application/json.");
+      return new HeadroomError("unsupported_media_type", "Unsupported content-type; send application/json.");
     default:
       if (error.statusCode === 400) return invalidRequest(error.message);
       return asHeadroomError(error);
@@ -154,7 +148,7 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
       const body = JSON.stringify(toAnthropicEnvelope(failure, requestId));
       if (socket.writable) {
         socket.write(
-          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\nrequest-id: ${requestId}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+          `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: application/json\r\nrequest-id: ${requestId}\r\n${ERROR_CODE_HEADER}: ${failure.code}\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
         );
       }
       socket.destroy();
@@ -162,12 +156,16 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
     // Errors Fastify meets before routing (a URL that does not decode, `%ff%fe`) still answer
     // in the endpoint's envelope with a request id, like every other error.
     frameworkErrors: (error, request, reply) => {
-      const failure = invalidRequest(`The request URL is not valid: ${error.message}`);
+      const failure = new HeadroomError("invalid_url", `The request URL is not valid: ${error.message}`);
       const envelope = isOpenAIPath(request.url)
         ? toOpenAIEnvelope(failure)
         : toAnthropicEnvelope(failure, request.id);
       // Fastify's typed reply is tied to route schemas this hook never has.
-      (reply as unknown as FastifyReplyLike).status(400).header("request-id", request.id).send(envelope);
+      (reply as unknown as FastifyReplyLike)
+        .status(400)
+        .header("request-id", request.id)
+        .header(ERROR_CODE_HEADER, failure.code)
+        .send(envelope);
     },
   });
 
@@ -175,13 +173,13 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
     const text = body as string;
     request.rawBody = text;
     if (text.length === 0) {
-      done(invalidRequest("The request body is empty; send a JSON object."));
+      done(new HeadroomError("empty_body", "The request body is empty; send a JSON object."));
       return;
     }
     try {
       done(null, JSON.parse(text));
     } catch (error) {
-      done(invalidRequest(`Malformed JSON in request body: ${(error as Error).message}`));
+      done(new HeadroomError("invalid_json", `Malformed JSON in request body: ${(error as Error).message}`));
     }
   });
 
@@ -203,6 +201,7 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
           method: request.method,
           url: redactedUrl(request.url),
           status: reply.statusCode,
+          error_code: reply.getHeader(ERROR_CODE_HEADER),
           ms: Math.round(reply.elapsedTime),
         },
         "request",
@@ -216,13 +215,13 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
     if (failure.status >= 500 && !(error instanceof HeadroomError)) {
       request.log.error({ err: error }, "unhandled error");
     }
-    reply.status(failure.status).headers(failure.headers);
+    reply.status(failure.status).headers(failure.headers).header(ERROR_CODE_HEADER, failure.code);
     return isOpenAIPath(request.url) ? toOpenAIEnvelope(failure) : toAnthropicEnvelope(failure, request.id);
   });
 
   app.setNotFoundHandler((request, reply) => {
     const failure = notFound(`No route for ${request.method} ${request.url.split("?")[0]}.`);
-    reply.status(404);
+    reply.status(404).header(ERROR_CODE_HEADER, failure.code);
     return isOpenAIPath(request.url) ? toOpenAIEnvelope(failure) : toAnthropicEnvelope(failure, request.id);
   });
 

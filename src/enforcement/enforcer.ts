@@ -113,8 +113,7 @@ export class Enforcer {
     const limits = planLimits(policy, identity.plan, family, nowMs, scale);
     if (!limits) {
       throw new HeadroomError(
-        403,
-        "permission_error",
+        "plan_not_offered",
         `Plan ${identity.plan} is not offered by policy ${policy.version}.`,
       );
     }
@@ -145,8 +144,7 @@ export class Enforcer {
       const limits = planLimits(policy, name, family, nowMs, scale);
       if (!limits) {
         throw new HeadroomError(
-          403,
-          "permission_error",
+          "plan_not_offered",
           `Plan ${name} of ${binding.level} ${binding.name} is not offered by policy ${policy.version}.`,
         );
       }
@@ -298,7 +296,7 @@ export class Enforcer {
       retryAfterMs,
       credits,
     });
-    return new HeadroomError(429, "rate_limit_error", message, {
+    return new HeadroomError(spendCap ? "spend_limit_reached" : "rate_limited", message, {
       headers,
       dimension: binding.name,
       ...(spendCap ? { details: { error_code: SPEND_LIMIT_REACHED } } : {}),

@@ -76,8 +76,7 @@ export async function explainWindow(
       .dimensions.filter((dimension) => dimension.kind === "window")
       .map((dimension) => dimension.name);
     throw new HeadroomError(
-      400,
-      "invalid_request_error",
+      "no_such_window",
       `Plan ${identity.plan} has no ${window} window; it has ${names.join(", ") || "none"}.`,
     );
   }

@@ -222,7 +222,7 @@ export class ResilientLimiterStore implements LimiterStore {
   private localFor(request: CheckRequest | ReconcileRequest): MemoryLimiterStore {
     if (this.options.onFailure === "closed") {
       const seconds = Math.max(1, Math.ceil(this.options.probeMs / 1000));
-      throw new HeadroomError(503, "api_error", `Rate limiter unavailable; retry after ${seconds} s.`, {
+      throw new HeadroomError("limiter_unavailable", `Rate limiter unavailable; retry after ${seconds} s.`, {
         headers: { "retry-after": String(seconds) },
       });
     }

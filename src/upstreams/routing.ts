@@ -4,7 +4,7 @@
  * release, so families are routed by glob (`claude-opus-*`) rather than by a fixed list.
  */
 
-import { notFound, upstreamFailed } from "../common/errors.ts";
+import { HeadroomError, upstreamFailed } from "../common/errors.ts";
 import { type Config, type ModelConfig, servingUpstream } from "../config/schema.ts";
 import type { ResolvedModel, Upstream } from "./upstream.ts";
 
@@ -87,7 +87,14 @@ export function routeModel(
   id: string,
 ): { model: ResolvedModel; upstream: Upstream } {
   const model = router.resolve(id);
-  if (!model) throw notFound(`model: ${id} is not served here. GET /v1/models lists the models.`, "model");
+  if (!model)
+    throw new HeadroomError(
+      "unknown_model",
+      `model: ${id} is not served here. GET /v1/models lists the models.`,
+      {
+        param: "model",
+      },
+    );
   const upstream = upstreams.get(model.upstream);
   if (!upstream) throw upstreamFailed(`No upstream named ${model.upstream} is configured.`);
   return { model, upstream };

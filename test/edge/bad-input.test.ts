@@ -12,6 +12,8 @@ interface Case {
   body?: string;
   status: number;
   type: string;
+  /** The stable code of docs/errors.md, sent as x-headroom-error-code. */
+  code?: string;
   message?: RegExp;
 }
 
@@ -48,6 +50,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       body: '{"model": ',
       status: 400,
       type: "invalid_request_error",
+      code: "invalid_json",
       message: /Malformed JSON/,
     },
     {
@@ -55,14 +58,23 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       body: "[1,2]",
       status: 400,
       type: "invalid_request_error",
+      code: "invalid_request",
       message: /JSON object/,
     },
-    { name: "an empty body", body: "", status: 400, type: "invalid_request_error", message: /empty/ },
+    {
+      name: "an empty body",
+      body: "",
+      status: 400,
+      type: "invalid_request_error",
+      code: "empty_body",
+      message: /empty/,
+    },
     {
       name: "missing max_tokens",
       body: JSON.stringify({ model: "claude-sonnet-4-6", messages: [{ role: "user", content: "x" }] }),
       status: 400,
       type: "invalid_request_error",
+      code: "invalid_request",
       message: /^max_tokens: Field required$/,
     },
     {
@@ -88,6 +100,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       headers: { "x-api-key": "" },
       status: 401,
       type: "authentication_error",
+      code: "missing_api_key",
       message: /No API key/,
     },
     {
@@ -95,6 +108,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       headers: { "x-api-key": "sk-hr-unknown" },
       status: 401,
       type: "authentication_error",
+      code: "invalid_api_key",
       message: /Invalid API key/,
     },
     {
@@ -106,6 +120,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       }),
       status: 404,
       type: "not_found_error",
+      code: "unknown_model",
       message: /no-such-model/,
     },
     {
@@ -113,6 +128,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       path: "/v1/nothing-here",
       status: 404,
       type: "not_found_error",
+      code: "not_found",
       message: /No route/,
     },
     {
@@ -136,6 +152,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       assert.equal(body.error.type, testCase.type);
       assert.equal(body.request_id, requestId);
       if (testCase.message) assert.match(body.error.message, testCase.message);
+      if (testCase.code) assert.equal(response.headers.get("x-headroom-error-code"), testCase.code);
     });
   }
 
@@ -154,6 +171,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
       assert.equal(body.error.type, "invalid_request_error");
       assert.match(body.error.message, /URL is not valid/);
       assert.equal(body.type, envelope === "anthropic" ? "error" : undefined);
+      assert.equal(response.headers.get("x-headroom-error-code"), "invalid_url");
     }
   });
 
@@ -164,6 +182,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
     );
     assert.equal(response.status, 401);
     assert.match((await response.json()).error.message, /revoked/);
+    assert.equal(response.headers.get("x-headroom-error-code"), "revoked_api_key");
   });
 
   test("a body over 32 MB is 413 request_too_large, and the server stays up", async () => {
@@ -180,6 +199,7 @@ describe("bad input gets a clear error in the endpoint's own envelope", () => {
     const body = await response.json();
     assert.equal(body.error.type, "request_too_large");
     assert.match(body.error.message, /32 MB/);
+    assert.equal(response.headers.get("x-headroom-error-code"), "body_too_large");
     const after = await send({ name: "after", status: 200, type: "" }, { "x-api-key": server.key });
     assert.equal(after.status, 200);
   });

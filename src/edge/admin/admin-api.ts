@@ -127,7 +127,7 @@ function routes(services: AdminServices): AdminRoute[] {
     return value;
   };
   const refused = (error: unknown): never => {
-    throw new HeadroomError(409, "invalid_request_error", (error as Error).message);
+    throw new HeadroomError("conflict", (error as Error).message);
   };
   return [
     ...policyReviewRoutes(services),
@@ -724,7 +724,9 @@ function requireKnownPlan(policies: PolicyBook, name: string | undefined): void 
   if (name === undefined) return;
   const known = policies.planNames();
   if (!known.includes(name))
-    throw invalidRequest(`Unknown plan ${name}; known plans: ${known.join(", ")}.`, "plan");
+    throw new HeadroomError("unknown_plan", `Unknown plan ${name}; known plans: ${known.join(", ")}.`, {
+      param: "plan",
+    });
 }
 
 /** Only the admin token passes; a customer key is recognised and told it is the wrong kind. */
@@ -735,8 +737,7 @@ function authorizer(services: AdminServices) {
       typeof authorization === "string" ? /^Bearer\s+(.+)$/i.exec(authorization)?.[1]?.trim() : undefined;
     if (!presented) {
       throw new HeadroomError(
-        401,
-        "authentication_error",
+        "admin_token_required",
         "The admin API needs the admin token as Authorization: Bearer.",
       );
     }
@@ -744,8 +745,8 @@ function authorizer(services: AdminServices) {
     const customer = presentedKey(request.headers);
     const identity = customer ? await services.identities.authenticate(customer) : undefined;
     if (identity)
-      throw new HeadroomError(403, "permission_error", "A customer API key cannot use the admin API.");
-    throw new HeadroomError(401, "authentication_error", "Invalid admin token.");
+      throw new HeadroomError("customer_key_on_admin", "A customer API key cannot use the admin API.");
+    throw new HeadroomError("admin_token_required", "Invalid admin token.");
   };
 }
 

@@ -111,8 +111,7 @@ export class PlanRunner {
     if (this.running) {
       const seconds = Math.round((this.clock() - this.running.since) / 1000);
       throw new HeadroomError(
-        409,
-        "invalid_request_error",
+        "plan_running",
         `A plan is already running (${this.running.scenario}, started ${seconds} s ago); one runs at a time: try again when it ends.`,
         { headers: { "retry-after": "10" } },
       );
@@ -156,7 +155,7 @@ async function runPlanProcess(scenario: string, label: string): Promise<PlanRun>
     const svg = (file: string) => readFileSync(join(out, file), "utf8");
     const plan = planJsonSchema.parse(JSON.parse(stdout));
     const [policy] = readPolicyFile(join(out, "policy.yaml"));
-    if (!policy) throw new HeadroomError(500, "api_error", "The plan wrote no policy.");
+    if (!policy) throw new HeadroomError("internal", "The plan wrote no policy.");
     const source = `plan of ${label}`;
     return {
       plan: plan as unknown as Record<string, unknown>,

@@ -50,17 +50,13 @@ export function policyReviewRoutes(services: {
     work.catch((error: unknown) => {
       if (error instanceof PolicyReviewError) {
         const missing = error.message.startsWith("no policy draft");
-        throw new HeadroomError(
-          missing ? 404 : 409,
-          missing ? "not_found_error" : "invalid_request_error",
-          error.message,
-        );
+        throw new HeadroomError(missing ? "not_found" : "conflict", error.message);
       }
       throw error;
     });
   const draftById = async (draftId: string) => {
     const draft = (await store.drafts()).find((candidate) => candidate.id === draftId);
-    if (!draft) throw new HeadroomError(404, "not_found_error", `No policy draft ${draftId}.`);
+    if (!draft) throw new HeadroomError("not_found", `No policy draft ${draftId}.`);
     return draft;
   };
   return [
