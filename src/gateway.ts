@@ -11,7 +11,7 @@ import pino, { type Logger } from "pino";
 import { IdentityCache } from "./accounts/identity-cache.ts";
 import { AdmissionController } from "./admission/admission-controller.ts";
 import { loadFleetCapacity } from "./capacity/fleet-capacity.ts";
-import { limiterEnv } from "./config/env.ts";
+import { type HeadroomEnv, readEnv } from "./config/env.ts";
 import { ConfigError } from "./config/load.ts";
 import type { Config } from "./config/schema.ts";
 import { type AdminToken, resolveAdminToken } from "./edge/admin/admin-token.ts";
@@ -115,12 +115,11 @@ function connectLimiterRedis(urls: string, timeoutMs: number): Redis | Cluster {
  */
 function createLimiter(
   config: Config,
-  env: NodeJS.ProcessEnv,
+  settings: HeadroomEnv,
   clock: () => number,
   logger: Logger,
   metrics: Metrics,
 ): Pick<Gateway, "limiter" | "redis" | "resilient" | "limiterKind" | "ready"> {
-  const settings = limiterEnv(env);
   if (!settings.REDIS_URL) {
     return {
       limiter: new MemoryLimiterStore({ now: clock }),
@@ -166,11 +165,12 @@ function createLimiter(
  */
 export async function createGateway(config: Config, options: GatewayOptions = {}): Promise<Gateway> {
   const logger = options.logger ?? pino({ level: config.server.log_level });
-  const env = options.env ?? process.env;
+  const rawEnv = options.env ?? process.env;
+  const env = readEnv(rawEnv);
   const clock = options.clock ?? Date.now;
   const stores = await openStores({
     dataDir: config.server.data_dir,
-    env,
+    env: rawEnv,
     logger,
     server: true,
     onMigrated: ({ from, to }) => logger.info({ from, to }, "database schema migrated"),
@@ -228,7 +228,8 @@ export async function createGateway(config: Config, options: GatewayOptions = {}
     logger,
     router: new ModelRouter(config),
     fleet,
-    upstreams: createUpstreams(config, env, sizing, { clock, metrics }),
+    // Upstream keys are read from the variables the configuration names (api_key_env).
+    upstreams: createUpstreams(config, rawEnv, sizing, { clock, metrics }),
     stores,
     accounts,
     identities: new IdentityCache(accounts),

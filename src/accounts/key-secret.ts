@@ -7,6 +7,7 @@
 import { randomBytes } from "node:crypto";
 import { chmodSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import type { HeadroomEnv } from "../config/env.ts";
 import { ConfigError } from "../config/yaml-file.ts";
 
 export const KEY_SECRET_FILE = "key-secret";
@@ -19,13 +20,10 @@ export interface KeySecret {
   created: boolean;
 }
 
-export function resolveKeySecret(env: NodeJS.ProcessEnv, dataDir: string): KeySecret {
-  const given = env.HEADROOM_KEY_SECRET?.trim();
+export function resolveKeySecret(env: Pick<HeadroomEnv, "HEADROOM_KEY_SECRET">, dataDir: string): KeySecret {
+  // At least 32 characters: config/env.ts refuses a shorter one at start.
+  const given = env.HEADROOM_KEY_SECRET;
   if (given) {
-    if (given.length < 32)
-      throw new ConfigError(
-        "HEADROOM_KEY_SECRET must be at least 32 characters (e.g. `openssl rand -hex 32`).",
-      );
     return { secret: Buffer.from(given, "utf8"), source: "HEADROOM_KEY_SECRET", created: false };
   }
   const file = join(dataDir, KEY_SECRET_FILE);

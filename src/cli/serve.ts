@@ -1,6 +1,7 @@
 /** `headroom serve` (= `npm start`): run the gateway until SIGINT/SIGTERM, then shut down gracefully. */
 import { relative } from "node:path";
 import type { Command } from "commander";
+import { readEnv } from "../config/env.ts";
 import { loadConfig } from "../config/load.ts";
 import type { AdminToken } from "../edge/admin/admin-token.ts";
 import { UsageError } from "./options.ts";
@@ -27,9 +28,7 @@ function parsePort(text: string | undefined): number | undefined {
  */
 function clockFrom(start: string | undefined): () => number {
   if (!start) return Date.now;
-  const startMs = Date.parse(start);
-  if (Number.isNaN(startMs)) throw new UsageError(`HEADROOM_CLOCK_START: not an ISO date-time: ${start}`);
-  const offset = startMs - Date.now();
+  const offset = Date.parse(start) - Date.now();
   return () => Date.now() + offset;
 }
 
@@ -57,7 +56,7 @@ export function registerServeCommand(program: Command): void {
           upstreamUrl: options.upstream,
         },
       });
-      const gateway = await createGateway(config, { clock: clockFrom(process.env.HEADROOM_CLOCK_START) });
+      const gateway = await createGateway(config, { clock: clockFrom(readEnv().HEADROOM_CLOCK_START) });
       const running = await startGateway(gateway).catch(async (error: NodeJS.ErrnoException) => {
         const { host, port } = config.server;
         const why: Record<string, string> = {

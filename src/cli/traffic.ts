@@ -6,6 +6,7 @@
  * compressed into the duration.
  */
 import type { Command } from "commander";
+import { readEnv } from "../config/env.ts";
 import { type PopulationSpec, schedule } from "../traffic/population.ts";
 import { UsageError } from "./options.ts";
 
@@ -79,7 +80,7 @@ export function registerTrafficCommand(program: Command): void {
     .option("--seed <n>", "the same seed, the same traffic", "1")
     .action(async (options: TrafficOptions) => {
       const { drive } = await import("../traffic/driver.ts");
-      const token = options.adminToken ?? process.env.HEADROOM_ADMIN_TOKEN;
+      const token = options.adminToken ?? readEnv().HEADROOM_ADMIN_TOKEN;
       if (!token)
         throw new UsageError("--admin-token (or HEADROOM_ADMIN_TOKEN) is needed to create the users' keys");
       const base = options.base.replace(/\/$/, "");

@@ -1,5 +1,6 @@
 import { dirname, resolve } from "node:path";
 import { defaultConfig, EMBEDDED_CAPACITY } from "./defaults.ts";
+import { readEnv } from "./env.ts";
 import {
   anthropicUpstreamSchema,
   type Config,
@@ -82,7 +83,7 @@ export function checkReferences(config: Config, file: string): void {
 export function loadConfig(
   options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: ConfigOverrides } = {},
 ): Config {
-  const env = options.env ?? process.env;
+  const env = readEnv(options.env ?? process.env);
   let config = defaultConfig();
   // Without a config file, the embedded fleet sizes the simulated pool; a config file says
   // for itself whether it has a fleet (a file's simulated pools keep the slots it gives).
@@ -109,12 +110,8 @@ export function loadConfig(
       );
     config.metrics = { ...config.metrics, listen: listen.data };
   }
-  const onFailure = env.HEADROOM_LIMITER_ON_FAILURE;
-  if (onFailure !== undefined && onFailure !== "") {
-    if (onFailure !== "open" && onFailure !== "closed")
-      throw new ConfigError(`HEADROOM_LIMITER_ON_FAILURE must be "open" or "closed"; got "${onFailure}"`);
-    config.limiter = { ...config.limiter, on_store_failure: onFailure };
-  }
+  if (env.HEADROOM_LIMITER_ON_FAILURE)
+    config.limiter = { ...config.limiter, on_store_failure: env.HEADROOM_LIMITER_ON_FAILURE };
   const upstreamUrl = overrides.upstreamUrl ?? env.HEADROOM_UPSTREAM_URL;
   if (upstreamUrl) {
     try {

@@ -7,7 +7,7 @@
 import type { Span } from "@opentelemetry/api";
 import type { KeyIdentity } from "../accounts/account-store.ts";
 import { HeadroomError, invalidRequest, overloaded } from "../common/errors.ts";
-import type { Admission } from "../enforcement/enforcer.ts";
+import { type Admission, isRefusal } from "../enforcement/enforcer.ts";
 import { type Billing, billingOf, chargedTokens } from "../ledger/billing.ts";
 import type { MessagesRequest, SseEvent } from "../protocol/anthropic.ts";
 import { estimateRequestTokens } from "../protocol/tokens/estimate.ts";
@@ -15,6 +15,7 @@ import { UsageMeter } from "../protocol/usage-meter.ts";
 import { endRequestSpan, startRequestSpan } from "../telemetry/tracing.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import type { MessageCall, MessageReply, ResolvedModel } from "../upstreams/upstream.ts";
+import { limitHeaders, refusalError } from "./limit-headers.ts";
 import type { EdgeServices, InFlightRequest } from "./services.ts";
 
 /** nginx's convention for "client closed the connection before the response completed". */
@@ -130,11 +131,12 @@ export class Exchange implements InFlightRequest {
       nowMs,
       body.max_tokens,
       inputTokens,
-      this.endpoint,
       this.requestId,
     );
-    this.admission = admission instanceof Promise ? await admission : admission;
-    this.rateLimitHeaders = enforcer.headers(this.admission, this.endpoint);
+    const outcome = admission instanceof Promise ? await admission : admission;
+    if (isRefusal(outcome)) throw refusalError(outcome, this.endpoint);
+    this.admission = outcome;
+    this.rateLimitHeaders = limitHeaders(outcome, this.endpoint);
     const renamed = model.upstreamModel !== body.model;
     return upstream.createMessage({
       body: renamed ? { ...body, model: model.upstreamModel } : body,

@@ -1,16 +1,17 @@
 /**
  * Enforcement: a request's plan (from the policy in force at the clock's time) becomes one
- * limiter decision over every dimension. Admitted requests carry the decision's headers and
- * are reconciled with their actual usage when they end; rejected ones become a 429 that names
- * the limit, says when it resets, and carries retry-after. While an admitted request runs, its
+ * limiter decision over every dimension, returned as a value: an Admission (the grant, which is
+ * reconciled with the actual usage when the request ends) or a Refusal that names the limit
+ * that refused, from the same reading, and says when it has room. The edge turns a Refusal into
+ * the 429 of the client's protocol (edge/limit-headers.ts); nothing here knows HTTP. While an admitted request runs, its
  * concurrency leases (and, on a shared store, its charge record) are kept alive; they expire
  * only once no gateway keeps them, and every gateway sweeps for requests lost that way.
  */
 import { randomBytes } from "node:crypto";
 import type { KeyIdentity } from "../accounts/account-store.ts";
-import { HeadroomError, SPEND_LIMIT_REACHED } from "../common/errors.ts";
+import { HeadroomError } from "../common/errors.ts";
 import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
-import type { Decision } from "../limits/dimension.ts";
+import type { Decision, DimensionResult } from "../limits/dimension.ts";
 import type { CheckRequest, HeldLease, LimiterStore, RecordedRequests } from "../limits/limiter-store.ts";
 import { bindingShortfall, shortfalls } from "../limits/shortfall.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
@@ -19,11 +20,6 @@ import { creditLimits, type PlanLimits, planLimits, withLeaseMs } from "../plans
 import type { PolicyBook } from "../plans/policy-book.ts";
 import type { Policy } from "../plans/schema.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
-import {
-  anthropicRateLimitHeaders,
-  openAIRateLimitHeaders,
-  unifiedRateLimitHeaders,
-} from "../protocol/rate-limit-headers.ts";
 import { type CreditsState, isSpendCap, levelOf, refusalMessage } from "./refusal-message.ts";
 
 /** Output tokens assumed for an account with no history yet. */
@@ -44,6 +40,26 @@ export interface Admission {
   onCredits: boolean;
   requestId?: string | undefined;
 }
+
+/**
+ * A request past a limit: the dimension that refused (the one admitting last, as its own
+ * reading advises), when it has room, and the message that explains it — all from the one
+ * decision, never a re-read.
+ */
+export interface Refusal {
+  refused: true;
+  /** The refused decision, with the limits and estimate it was made for. */
+  admission: Admission;
+  /** The binding dimension's reading (name, limit, what is left). */
+  binding: DimensionResult;
+  /** When the binding dimension has room (null: the request can never fit it). */
+  retryAfterMs: number | null;
+  /** A used-up spend cap: usage resumes at the period's start, so no retry-after. */
+  spendCap: boolean;
+  message: string;
+}
+
+export const isRefusal = (outcome: Admission | Refusal): outcome is Refusal => "refused" in outcome;
 
 export interface EnforcerOptions {
   /** How long a concurrency lease lives unless kept alive (limiter.concurrency_lease_ms). */
@@ -165,8 +181,8 @@ export class Enforcer {
   }
 
   /**
-   * Decides the request; throws (or rejects with) the 429 when it is over a limit. With an
-   * in-process store an admitted request gets its answer without a promise.
+   * Decides the request: an Admission, or a Refusal past a limit that credits do not carry.
+   * With an in-process store an admitted request gets its answer without a promise.
    */
   admit(
     identity: KeyIdentity,
@@ -174,10 +190,9 @@ export class Enforcer {
     nowMs: number,
     maxTokens: number,
     inputTokens: number,
-    endpoint: "anthropic" | "openai",
     /** Kept with the charge, so a sweep can tell a lost request from one the ledger holds. */
     requestId?: string,
-  ): Admission | Promise<Admission> {
+  ): Admission | Refusal | Promise<Admission | Refusal> {
     const estimate: Usage = {
       ...emptyUsage(),
       input_tokens: inputTokens,
@@ -186,7 +201,7 @@ export class Enforcer {
     const leaseId = `${this.instance}-${++this.leaseCounter}`;
     const key = identity.account;
     const slot = identity.organisation ?? undefined;
-    const conclude = (decision: Decision): Admission | Promise<Admission> => {
+    const conclude = (decision: Decision): Admission | Refusal | Promise<Admission | Refusal> => {
       const admission: Admission = {
         limits,
         key,
@@ -198,7 +213,7 @@ export class Enforcer {
         onCredits: false,
         requestId,
       };
-      if (!decision.admitted) return this.refused(identity, admission, endpoint);
+      if (!decision.admitted) return this.refused(identity, admission);
       this.hold(admission);
       return admission;
     };
@@ -214,18 +229,14 @@ export class Enforcer {
     return decision instanceof Promise ? decision.then(conclude) : conclude(decision);
   }
 
-  /** Past a limit: usage credits may continue the work, otherwise the 429. */
-  private async refused(
-    identity: KeyIdentity,
-    admission: Admission,
-    endpoint: "anthropic" | "openai",
-  ): Promise<Admission> {
+  /** Past a limit: usage credits may continue the work, otherwise the refusal. */
+  private async refused(identity: KeyIdentity, admission: Admission): Promise<Admission | Refusal> {
     const credits = await this.tryCredits(identity, admission);
     if (credits) {
       this.hold(credits);
       return credits;
     }
-    throw this.rejection(admission, endpoint, identity.creditsCapUsd !== null && identity.creditsCapUsd > 0);
+    return this.refusal(admission, identity.creditsCapUsd !== null && identity.creditsCapUsd > 0);
   }
 
   /** Past a subscription window, an account with credits continues on them, up to its cap. */
@@ -257,12 +268,11 @@ export class Enforcer {
     return { ...refused, limits: credits, decision: creditDecision, onCredits: true };
   }
 
-  private rejection(
+  private refusal(
     admission: Admission,
-    endpoint: "anthropic" | "openai",
     /** The account has usage credits (so, refused past a window, they are used up). */
     hasCredits: boolean,
-  ): HeadroomError {
+  ): Refusal {
     const { decision, limits, estimate } = admission;
     // The binding dimension is the one admitting last, as advised (a full concurrency slot
     // advises a short poll, not its lease's expiry), read from the decision's own instant.
@@ -271,17 +281,7 @@ export class Enforcer {
     const { dimension: binding, index: at } = shortfall;
     const retryAfterMs =
       decision.retryAfterMs === null ? null : Math.max(0, Math.min(decision.retryAfterMs, shortfall.waitMs));
-    const headers = this.headers(admission, endpoint, binding.name);
-    // A used-up spend cap resumes at its period's start: Anthropic sends no retry-after, and
-    // one would only send clients into retries that cannot succeed.
     const spendCap = isSpendCap(limits, binding.name);
-    if (retryAfterMs !== null && !spendCap) {
-      headers["retry-after"] = String(Math.ceil(retryAfterMs / 1000));
-      headers["retry-after-ms"] = String(retryAfterMs);
-    }
-    // SDKs retry 429s; beyond a minute (a 5-hour or weekly limit) retrying only burns attempts.
-    headers["x-should-retry"] =
-      !spendCap && retryAfterMs !== null && retryAfterMs <= 60_000 ? "true" : "false";
     // Credits can continue past the plan's own subscription windows, not a level's or a rate.
     const creditable =
       limits.plan.kind === "subscription" &&
@@ -296,28 +296,7 @@ export class Enforcer {
       retryAfterMs,
       credits,
     });
-    return new HeadroomError(spendCap ? "spend_limit_reached" : "rate_limited", message, {
-      headers,
-      dimension: binding.name,
-      ...(spendCap ? { details: { error_code: SPEND_LIMIT_REACHED } } : {}),
-    });
-  }
-
-  headers(
-    admission: Admission,
-    endpoint: "anthropic" | "openai",
-    /** The window that refused, for a refusal's headers. */
-    refusedBy?: string,
-  ): Record<string, string> {
-    const headers =
-      endpoint === "anthropic"
-        ? anthropicRateLimitHeaders(admission.decision)
-        : openAIRateLimitHeaders(admission.decision);
-    // Claude Code reads the unified family for subscription plans (their windows, not credits').
-    if (endpoint === "anthropic" && admission.limits.plan.kind === "subscription" && !admission.onCredits)
-      Object.assign(headers, unifiedRateLimitHeaders(admission.decision, refusedBy));
-    if (admission.onCredits) headers["headroom-usage-credits"] = "in-use";
-    return headers;
+    return { refused: true, admission, binding, retryAfterMs, spendCap, message };
   }
 
   /**

@@ -44,7 +44,7 @@ export function isSpendCap(limits: PlanLimits, name: string): boolean {
 /** What usage credits could do for a refused subscription request. */
 export type CreditsState = "not applicable" | "off" | "used up";
 
-export interface Refusal {
+export interface RefusalFacts {
   limits: PlanLimits;
   /** The dimension that refused (the one admitting latest). */
   binding: DimensionResult;
@@ -108,7 +108,7 @@ function creditsClause(credits: CreditsState): string {
   return "";
 }
 
-export function refusalMessage({ limits, binding, needed, retryAfterMs, credits }: Refusal): string {
+export function refusalMessage({ limits, binding, needed, retryAfterMs, credits }: RefusalFacts): string {
   const who = whoOf(limits, binding.name);
   const rest = levelOf(binding.name)?.rest ?? binding.name;
   const rateWords = RATE_WORDS[rest];

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import type { Logger } from "pino";
 import { keyHasher } from "../accounts/api-keys.ts";
 import { KEY_SECRET_FILE, resolveKeySecret } from "../accounts/key-secret.ts";
+import { readEnv } from "../config/env.ts";
 import { openPostgresStores } from "./postgres.ts";
 import { DatabaseError, type Migration, openDatabase } from "./sqlite.ts";
 import { SqliteAccountStore } from "./sqlite-accounts.ts";
@@ -27,12 +28,6 @@ export interface OpenStoresOptions {
 
 export function isPostgresUrl(url: string | undefined): url is string {
   return url !== undefined && /^postgres(ql)?:\/\//.test(url);
-}
-
-/** HEADROOM_LEDGER_BUFFER: usage events kept in memory while the ledger's store fails. */
-function ledgerBuffer(env: NodeJS.ProcessEnv): number | undefined {
-  const value = Number(env.HEADROOM_LEDGER_BUFFER);
-  return Number.isInteger(value) && value > 0 ? value : undefined;
 }
 
 export async function openStores(options: OpenStoresOptions): Promise<Stores> {
@@ -61,13 +56,14 @@ async function checkKeySecret(stores: Stores, options: OpenStoresOptions): Promi
 const keySecretCreated = new WeakMap<Stores, boolean>();
 
 async function openEngine(options: OpenStoresOptions): Promise<Stores> {
-  const url = options.env.DATABASE_URL;
-  const maxBuffered = ledgerBuffer(options.env);
+  const env = readEnv(options.env);
+  const url = env.DATABASE_URL;
+  const maxBuffered = env.HEADROOM_LEDGER_BUFFER;
   if (isPostgresUrl(url)) {
-    const keySecret = resolveKeySecret(options.env, options.dataDir);
+    const keySecret = resolveKeySecret(env, options.dataDir);
     const stores = await openPostgresStores({
       url,
-      schema: options.env.HEADROOM_DATABASE_SCHEMA ?? "public",
+      schema: env.HEADROOM_DATABASE_SCHEMA,
       logger: options.logger,
       onMigrated: options.onMigrated,
       maxBuffered,
@@ -77,7 +73,7 @@ async function openEngine(options: OpenStoresOptions): Promise<Stores> {
     return stores;
   }
   const db = openDatabase(options.dataDir, options.onMigrated);
-  const keySecret = resolveKeySecret(options.env, options.dataDir);
+  const keySecret = resolveKeySecret(env, options.dataDir);
   const location = join(options.dataDir, "headroom.db");
   // A serving gateway watches its file: deleted or replaced under it, rows would be lost at exit.
   const ledger = new SqliteLedger(db, options.logger, maxBuffered, options.server ? location : undefined);

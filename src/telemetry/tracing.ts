@@ -16,6 +16,7 @@ import {
   type SpanExporter,
   TracerProvider,
 } from "@opentelemetry/sdk-trace";
+import type { HeadroomEnv } from "../config/env.ts";
 
 export interface Tracing {
   /** Undefined when tracing is off: callers skip all span work. */
@@ -25,7 +26,10 @@ export interface Tracing {
 }
 
 export function createTracing(
-  env: NodeJS.ProcessEnv,
+  env: Pick<
+    HeadroomEnv,
+    "OTEL_EXPORTER_OTLP_ENDPOINT" | "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT" | "OTEL_SERVICE_NAME"
+  >,
   /** Tests pass the SDK's in-memory exporter; spans are then handed over as each one ends. */
   exporter?: SpanExporter,
 ): Tracing {
@@ -34,7 +38,7 @@ export function createTracing(
   const url = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ?? (base ? `${base}/v1/traces` : undefined);
   if (!exporter && !url) return { tracer: undefined, shutdown: async () => {} };
   const provider = new TracerProvider({
-    resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME ?? "headroom" }),
+    resource: resourceFromAttributes({ "service.name": env.OTEL_SERVICE_NAME }),
     spanProcessors: [
       exporter
         ? new SimpleSpanProcessor({ exporter })

@@ -198,11 +198,12 @@ export class SimulatedUpstream implements Upstream {
         yield sseEvent({ type: "content_block_start", index, content_block: block.start });
         let next = 0;
         while (next < block.pieces.length) {
+          // Piece k is due k steps after the first (1 / rate each); a hair of tolerance keeps a
+          // wake-up computed for that instant from landing a rounding error short of it.
           const elapsed = (this.pacer.now() - started) / 1000;
-          const produced = Math.floor(elapsed * profile.decode_tokens_per_s) + 1;
+          const produced = Math.floor(elapsed * profile.decode_tokens_per_s + 1e-9) + 1;
           if (produced <= due) {
-            const wait =
-              (1000 * (due + 1 - elapsed * profile.decode_tokens_per_s)) / profile.decode_tokens_per_s;
+            const wait = (1000 * (due - elapsed * profile.decode_tokens_per_s)) / profile.decode_tokens_per_s;
             await this.pacer.sleep(Math.max(1, wait), call.signal);
             continue;
           }

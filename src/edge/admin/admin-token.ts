@@ -6,6 +6,7 @@
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import { randomId } from "../../common/ids.ts";
+import type { HeadroomEnv } from "../../config/env.ts";
 import type { SettingsStore } from "../../stores/store.ts";
 
 const SETTING = "admin_token_sha256";
@@ -30,10 +31,10 @@ function acceptor(hash: string): (presented: string) => boolean {
 }
 
 export async function resolveAdminToken(
-  env: NodeJS.ProcessEnv,
+  env: Partial<Pick<HeadroomEnv, "HEADROOM_ADMIN_TOKEN">>,
   settings: SettingsStore,
 ): Promise<AdminToken> {
-  const fromEnv = env.HEADROOM_ADMIN_TOKEN?.trim();
+  const fromEnv = env.HEADROOM_ADMIN_TOKEN;
   if (fromEnv) return { accepts: acceptor(sha256(fromEnv)), source: "environment" };
   const stored = await settings.get(SETTING);
   if (stored) return { accepts: acceptor(stored), source: "stored" };
