@@ -6,13 +6,13 @@ import type { FastifyInstance } from "fastify";
 import { HeadroomError } from "../common/errors.ts";
 import { countTokensRequestSchema, messagesRequestSchema } from "../protocol/anthropic.ts";
 import { CounterBusyError } from "../protocol/tokens/count-pool.ts";
+import { parseJsonBody, validateBody } from "../protocol/validate.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import { toAnthropicEnvelope } from "./envelopes.ts";
 import { type ExchangeServices, forwardedHeaders } from "./exchange.ts";
 import { generationHandler } from "./pipeline.ts";
 import type { StreamFormat } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
-import { validateBody } from "./validate.ts";
 
 /** Anthropic events pass through as they came: same event names, same JSON text. */
 const anthropicStream: StreamFormat = {
@@ -21,6 +21,10 @@ const anthropicStream: StreamFormat = {
     writer.event("error", JSON.stringify({ ...toAnthropicEnvelope(error, ""), request_id: undefined })),
   end: () => undefined,
 };
+
+export const COUNT_TOKENS_PATH = "/v1/messages/count_tokens";
+/** The body of a large count_tokens request, left as text (request.rawBody) for the worker. */
+export const PARSED_ON_WORKER = Object.freeze({ parsedOnWorker: true });
 
 export function registerMessagesRoutes(
   app: FastifyInstance,
@@ -41,8 +45,17 @@ export function registerMessagesRoutes(
   );
 
   // Authenticated before its body is read (auth.ts registerCustomerAuth).
-  app.post("/v1/messages/count_tokens", async (request) => {
-    const body = validateBody(countTokensRequestSchema, request.body);
+  // Where no upstream counts tokens itself, a large body's text goes to the counter's worker to
+  // be parsed, validated and counted there; otherwise it is parsed here to be forwarded.
+  const countsLocally = ![...gateway.upstreams.values()].some((upstream) => upstream.countTokens);
+  app.post(COUNT_TOKENS_PATH, async (request) => {
+    const text = request.body === PARSED_ON_WORKER ? (request.rawBody ?? "") : undefined;
+    if (text !== undefined && countsLocally)
+      return { input_tokens: await busyAsOverload(gateway.tokenCounter.countText(text)) };
+    const body = validateBody(
+      countTokensRequestSchema,
+      text === undefined ? request.body : parseJsonBody(text),
+    );
     const { model, upstream } = routeModel(gateway.router, gateway.upstreams, body.model);
     if (upstream.countTokens) {
       const controller = new AbortController();
@@ -54,19 +67,23 @@ export function registerMessagesRoutes(
       });
       return { input_tokens };
     }
-    try {
-      // Large prompts are counted on a worker thread: other keys' requests do not wait for them.
-      return { input_tokens: await gateway.tokenCounter.count(body) };
-    } catch (error) {
-      if (error instanceof CounterBusyError)
-        throw new HeadroomError(
-          "counter_busy",
-          "Too many large prompts are waiting to be counted; try again shortly.",
-          {
-            headers: { "retry-after": "5" },
-          },
-        );
-      throw error;
-    }
+    return { input_tokens: await busyAsOverload(gateway.tokenCounter.count(body)) };
   });
+}
+
+/** Large prompts are counted on a worker thread; when too many wait, the client is told to come back. */
+async function busyAsOverload(count: number | Promise<number>): Promise<number> {
+  try {
+    return await count;
+  } catch (error) {
+    if (error instanceof CounterBusyError)
+      throw new HeadroomError(
+        "counter_busy",
+        "Too many large prompts are waiting to be counted; try again shortly.",
+        {
+          headers: { "retry-after": "5" },
+        },
+      );
+    throw error;
+  }
 }

@@ -7,8 +7,8 @@ import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { HeadroomError } from "../common/errors.ts";
 import type { ModelConfig } from "../config/schema.ts";
+import { validateBody } from "../protocol/validate.ts";
 import type { EdgeServices } from "./services.ts";
-import { validateBody } from "./validate.ts";
 
 function modelObject(model: ModelConfig, id = model.id) {
   return {

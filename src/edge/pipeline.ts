@@ -10,12 +10,12 @@ import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
 import { asHeadroomError, HeadroomError } from "../common/errors.ts";
 import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
+import { validateBody } from "../protocol/validate.ts";
 import type { MessageCall } from "../upstreams/upstream.ts";
 import { identityOf } from "./auth.ts";
 import { CLIENT_CLOSED, Exchange, type ExchangeServices } from "./exchange.ts";
 import { collectMessage, relayStream, type StreamFormat, unrecorded } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
-import { validateBody } from "./validate.ts";
 
 export interface Surface<Schema extends z.ZodType, Context> {
   /** Which family of envelopes and rate-limit headers the client expects. */

@@ -12,6 +12,8 @@ import Fastify, {
 } from "fastify";
 import { asHeadroomError, HeadroomError, invalidRequest, notFound } from "../common/errors.ts";
 import { newRequestId } from "../common/ids.ts";
+import { WORKER_PARSE_CHARS } from "../protocol/tokens/count-pool.ts";
+import { parseJsonBody } from "../protocol/validate.ts";
 import { ADMIN_PREFIX, type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
 import { registerCustomerAuth } from "./auth.ts";
 import { BadKeyThrottle } from "./bad-key-throttle.ts";
@@ -19,7 +21,7 @@ import { registerChatRoutes } from "./chat-completions.ts";
 import { registerDashboard } from "./dashboard.ts";
 import { ERROR_CODE_HEADER, toAnthropicEnvelope, toOpenAIEnvelope } from "./envelopes.ts";
 import { registerLimitsRoute } from "./limits-route.ts";
-import { registerMessagesRoutes } from "./messages.ts";
+import { COUNT_TOKENS_PATH, PARSED_ON_WORKER, registerMessagesRoutes } from "./messages.ts";
 import { registerMetricsRoute } from "./metrics-route.ts";
 import { registerModelRoutes } from "./models.ts";
 import { registerResponsesRoutes } from "./responses.ts";
@@ -176,10 +178,16 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
       done(new HeadroomError("empty_body", "The request body is empty; send a JSON object."));
       return;
     }
+    // A large count_tokens body is parsed where it is counted, on the token counter's worker:
+    // the loop other keys wait on never holds its parse (messages.ts).
+    if (text.length >= WORKER_PARSE_CHARS && request.url.startsWith(COUNT_TOKENS_PATH)) {
+      done(null, PARSED_ON_WORKER);
+      return;
+    }
     try {
-      done(null, JSON.parse(text));
+      done(null, parseJsonBody(text));
     } catch (error) {
-      done(new HeadroomError("invalid_json", `Malformed JSON in request body: ${(error as Error).message}`));
+      done(error as Error);
     }
   });
 

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { countRequestTokens } from "../../src/protocol/tokens/count.ts";
-import { INLINE_TOKENS, TokenCountPool } from "../../src/protocol/tokens/count-pool.ts";
+import { INLINE_TOKENS, TokenCountPool, WORKER_PARSE_CHARS } from "../../src/protocol/tokens/count-pool.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -75,5 +75,43 @@ describe("token counting off the event loop", () => {
     const tokens = ((await bigAnswer.json()) as { input_tokens: number }).input_tokens;
     assert.ok(tokens > 500_000, `${tokens} tokens`);
     assert.equal(order.at(-1), "big", `answered in the order ${order.join(", ")}`);
+  });
+
+  test("a body of a megabyte or more is parsed and validated on the worker, with the same count and the same 400s as in place", async () => {
+    const send = (body: string) =>
+      fetch(`${server.url}/v1/messages/count_tokens`, {
+        method: "POST",
+        headers: { "x-api-key": server.key, "content-type": "application/json" },
+        body,
+      });
+    const content = prompt(WORKER_PARSE_CHARS + 10_000);
+    const request = { model: "claude-sonnet-4-6", messages: [{ role: "user" as const, content }] };
+    const counted = await send(JSON.stringify(request));
+    assert.equal(counted.status, 200);
+    assert.equal(
+      ((await counted.json()) as { input_tokens: number }).input_tokens,
+      countRequestTokens(request),
+    );
+    const malformed = await send(`${JSON.stringify(request).slice(0, -2)}`);
+    assert.equal(malformed.status, 400);
+    assert.equal(malformed.headers.get("x-headroom-error-code"), "invalid_json");
+    assert.match(
+      ((await malformed.json()) as { error: { message: string } }).error.message,
+      /Malformed JSON/,
+    );
+    const missing = await send(JSON.stringify({ messages: request.messages }));
+    assert.equal(missing.status, 400);
+    assert.equal(missing.headers.get("x-headroom-error-code"), "invalid_request");
+    assert.equal(
+      ((await missing.json()) as { error: { message: string } }).error.message,
+      "model: Field required",
+    );
+    // A pool whose worker parses: the text's count is the parsed body's.
+    const pool = new TokenCountPool();
+    try {
+      assert.equal(await pool.countText(JSON.stringify(request)), countRequestTokens(request));
+    } finally {
+      await pool.close();
+    }
   });
 });

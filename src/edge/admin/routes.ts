@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { z } from "zod";
-import { validateBody } from "../validate.ts";
+import { validateBody } from "../../protocol/validate.ts";
 
 export interface AdminRoute {
   method: "GET" | "POST" | "PATCH" | "DELETE";

@@ -1,6 +1,6 @@
-/** Validates a request body at the edge, turning the first schema problem into a 400 that names the field. */
+/** Validates a request body, turning the first schema problem into a 400 that names the field. */
 import type { z } from "zod";
-import { invalidRequest } from "../common/errors.ts";
+import { HeadroomError, invalidRequest } from "../common/errors.ts";
 
 export function validateBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const result = schema.safeParse(body, { reportInput: true });
@@ -13,4 +13,13 @@ export function validateBody<T extends z.ZodType>(schema: T, body: unknown): z.i
     throw invalidRequest(issue.code === "custom" ? issue.message : "The request body must be a JSON object.");
   const missing = issue.code === "invalid_type" && issue.input === undefined;
   throw invalidRequest(`${path}: ${missing ? "Field required" : issue.message}`, path);
+}
+
+/** A body's JSON text as a value; text that is not JSON is the client's 400 (invalid_json). */
+export function parseJsonBody(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HeadroomError("invalid_json", `Malformed JSON in request body: ${(error as Error).message}`);
+  }
 }
