@@ -127,3 +127,64 @@ describe("PostgreSQL goes away under load and comes back", { skip }, () => {
     assert.equal(rows.length, served.length);
   });
 });
+
+describe("PostgreSQL restarts while requests are in flight", { skip }, () => {
+  const schema = uniqueSchema("restart");
+  let proxy: FreezableProxy;
+  let server: TestGateway;
+  before(async () => {
+    proxy = await startFreezableProxy(new URL(DATABASE_URL));
+    server = await startTestGateway({
+      env: { DATABASE_URL: proxy.url, HEADROOM_DATABASE_SCHEMA: schema },
+      plan: "api-tier-4",
+    });
+  });
+  after(async () => {
+    proxy.up();
+    await server.close();
+    await proxy.close();
+    await dropSchema(schema);
+  });
+
+  test("every connection reset mid-load: each answered request keeps its row, none twice, and serving recovers", async () => {
+    const answered: string[] = [];
+    const failed: unknown[] = [];
+    const one = (i: number) =>
+      ask(server, 200, i % 2 === 0).then(
+        async ({ response, data }) => {
+          // A stream's rows are promised by its last event: read it to the end.
+          if (data && typeof (data as { finalMessage?: unknown }).finalMessage === "function")
+            await (data as { finalMessage(): Promise<unknown> }).finalMessage();
+          answered.push(response.headers.get("request-id") ?? "");
+        },
+        (error: unknown) => {
+          failed.push(error);
+        },
+      );
+    const load = Array.from({ length: 30 }, (_, i) => one(i));
+    // Mid-load: as soon as some rows are being written, every connection is reset and new ones
+    // are refused, as when the server restarts; it is back shortly after.
+    await waitFor(() => answered.length >= 5, "the first answers");
+    proxy.down();
+    const during = Array.from({ length: 10 }, (_, i) => one(100 + i));
+    await new Promise((resolve) => setImmediate(resolve));
+    proxy.up();
+    await Promise.all([...load, ...during]);
+    const after = Array.from({ length: 5 }, (_, i) => one(200 + i));
+    await Promise.all(after);
+    // Serving recovers without a restart: the requests after the restart are answered.
+    assert.ok(
+      answered.length >= 40,
+      `${answered.length} answered, ${failed.length} failed: ${failed.map(String).join("; ")}`,
+    );
+    await waitFor(() => server.gateway.ledger.pending === 0, "the buffered rows to be written");
+    const rows = await inSchema<{ request_id: string }>(schema, "select request_id from usage_events");
+    const stored = new Set(rows.map((row) => row.request_id));
+    assert.equal(rows.length, stored.size, "no row twice");
+    assert.deepEqual(
+      answered.filter((id) => !stored.has(id)),
+      [],
+      "every answered request has its row",
+    );
+  });
+});
