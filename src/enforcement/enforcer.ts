@@ -12,7 +12,7 @@ import type { KeyIdentity } from "../accounts/account-store.ts";
 import { HeadroomError } from "../common/errors.ts";
 import { DEFAULT_LEASE_MS } from "../limits/concurrency.ts";
 import type { Decision, DimensionResult } from "../limits/dimension.ts";
-import type { CheckRequest, HeldLease, LimiterStore, RecordedRequests } from "../limits/limiter-store.ts";
+import type { CheckRequest, LimiterStore, RecordedRequests } from "../limits/limiter-store.ts";
 import { bindingShortfall, shortfalls } from "../limits/shortfall.ts";
 import type { CapacityProvider } from "../plans/capacity-provider.ts";
 import { type Level, withLevels } from "../plans/level-limits.ts";
@@ -20,12 +20,9 @@ import { creditLimits, type PlanLimits, planLimits, withLeaseMs } from "../plans
 import type { PolicyBook } from "../plans/policy-book.ts";
 import type { Policy } from "../plans/schema.ts";
 import { emptyUsage, type Usage } from "../protocol/anthropic.ts";
+import { LeaseKeeper } from "./lease-keeper.ts";
+import { OutputEstimates } from "./output-estimate.ts";
 import { type CreditsState, isSpendCap, levelOf, refusalMessage } from "./refusal-message.ts";
-
-/** Output tokens assumed for an account with no history yet. */
-const DEFAULT_OUTPUT_ESTIMATE = 256;
-/** Weight of the newest response in the running average of output tokens. */
-const AVERAGE_WEIGHT = 0.2;
 
 export interface Admission {
   limits: PlanLimits;
@@ -73,14 +70,13 @@ export interface EnforcerOptions {
 }
 
 export class Enforcer {
-  private readonly averageOutput = new Map<string, number>();
+  private readonly outputs = new OutputEstimates();
   /** Lease ids are unique across gateways: process ids repeat across containers. */
   private readonly instance = randomBytes(6).toString("base64url");
   private leaseCounter = 0;
   private readonly leaseMs: number;
-  /** Requests still running whose leases or charge records this gateway keeps alive, by lease id. */
-  private readonly held = new Map<string, HeldLease>();
-  private keeper: NodeJS.Timeout | undefined;
+  /** Requests still running whose leases or charge records this gateway keeps alive. */
+  private readonly keeper: LeaseKeeper;
   private sweeper: NodeJS.Timeout | undefined;
   /** CheckRequest.refundIfLostAfterMs, with a store that refunds lost requests. */
   private readonly lostAfterMs: number | undefined;
@@ -93,6 +89,7 @@ export class Enforcer {
     private readonly options: EnforcerOptions = {},
   ) {
     this.leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    this.keeper = new LeaseKeeper(limiter, this.keepAliveEveryMs, options.onKeepAliveError);
     // A request nobody kept alive for a lease time is lost: its charges are refunded.
     this.lostAfterMs = limiter.refundsLostRequests ? this.leaseMs : undefined;
     if (limiter.refundLost) {
@@ -177,7 +174,7 @@ export class Enforcer {
 
   private outputEstimate(account: string, maxTokens: number, limits: PlanLimits): number {
     if (limits.plan.reserve_max_tokens) return maxTokens;
-    return Math.min(maxTokens, Math.round(this.averageOutput.get(account) ?? DEFAULT_OUTPUT_ESTIMATE));
+    return this.outputs.estimate(account, maxTokens);
   }
 
   /**
@@ -312,11 +309,8 @@ export class Enforcer {
       const name = limits.dimensions[i]?.name ?? "";
       return name === "rpm" || name.endsWith("-rpm") ? 0 : cost - (before[i] ?? 0);
     });
-    if (actual.output_tokens > 0) {
-      const previous = this.averageOutput.get(admission.key) ?? DEFAULT_OUTPUT_ESTIMATE;
-      this.averageOutput.set(admission.key, previous + AVERAGE_WEIGHT * (actual.output_tokens - previous));
-    }
-    this.letGo(admission.leaseId);
+    this.outputs.observe(admission.key, actual.output_tokens);
+    this.keeper.letGo(admission.leaseId);
     const request = {
       key: admission.key,
       slot: admission.slot,
@@ -335,45 +329,24 @@ export class Enforcer {
     const refundIfLostAfterMs = this.lostAfterMs;
     if (refundIfLostAfterMs === undefined && !limits.dimensions.some((spec) => spec.kind === "concurrency"))
       return;
-    this.held.set(leaseId, { key, slot, dimensions: limits.dimensions, leaseId, refundIfLostAfterMs });
-    if (!this.keeper) {
-      this.keeper = setInterval(() => void this.keepAlive(), this.keepAliveEveryMs);
-      this.keeper.unref();
-    }
-  }
-
-  /** Called before the lease is released, so no keep-alive can follow the release. */
-  private letGo(leaseId: string): void {
-    if (!this.held.delete(leaseId) || this.held.size > 0) return;
-    clearInterval(this.keeper);
-    this.keeper = undefined;
+    this.keeper.hold({ key, slot, dimensions: limits.dimensions, leaseId, refundIfLostAfterMs });
   }
 
   /** Requests whose leases this gateway keeps alive. */
   get heldLeases(): number {
-    return this.held.size;
+    return this.keeper.size;
   }
 
-  /**
-   * Extends the lease of every running request (the timer's work, every third of the lease
-   * time). One call for all of them: the store pipelines it.
-   */
-  async keepAlive(): Promise<void> {
-    if (this.held.size === 0) return;
-    try {
-      await this.limiter.keepAlive([...this.held.values()]);
-    } catch (error) {
-      this.options.onKeepAliveError?.(error);
-    }
+  /** Extends the lease of every running request now (the keeper's timer does it every third of the lease time). */
+  keepAlive(): Promise<void> {
+    return this.keeper.keepAlive();
   }
 
   /** Stops keeping leases alive (the gateway is closing). */
   close(): void {
-    clearInterval(this.keeper);
+    this.keeper.close();
     clearInterval(this.sweeper);
-    this.keeper = undefined;
     this.sweeper = undefined;
-    this.held.clear();
   }
 
   /** The key's limits now, without consuming anything (GET /v1/headroom/limits). */
