@@ -14,7 +14,7 @@ import type { RoutingConfig } from "../config/schema.ts";
 import type { SseEvent } from "../protocol/anthropic.ts";
 import type { Metrics } from "../telemetry/metrics.ts";
 import { CircuitBreaker } from "./circuit-breaker.ts";
-import type { MessageCall, MessageReply, Upstream } from "./upstream.ts";
+import type { DeploymentHealth, MessageCall, MessageReply, Upstream } from "./upstream.ts";
 
 export interface DeploymentTarget {
   /** The upstream's name, as /metrics labels it. */
@@ -158,14 +158,9 @@ export class DeploymentBalancer implements Upstream {
   }
 
   /** Deployments and their breaker state, for /metrics and the admin surface. */
-  health(): Array<{
-    deployment: string;
-    state: string;
-    inFlight: number;
-    free: number | undefined;
-    latencyMs: number | undefined;
-  }> {
+  deploymentHealth(): DeploymentHealth[] {
     return this.deployments.map((candidate) => ({
+      model: this.model,
       deployment: candidate.name,
       state: candidate.breaker.state,
       inFlight: candidate.inFlight,

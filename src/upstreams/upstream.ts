@@ -50,7 +50,19 @@ export interface Upstream {
   speaks?(protocol: NativeRequest["protocol"]): boolean;
   /** An active health check (deployments.ts), for upstreams reached over the network. */
   probe?(timeoutMs: number): Promise<void>;
+  /** An upstream made of deployments: each one's breaker state and load, for the live view. */
+  deploymentHealth?(): DeploymentHealth[];
   close?(): Promise<void>;
+}
+
+export interface DeploymentHealth {
+  /** The model the deployments serve. */
+  model: string;
+  deployment: string;
+  state: string;
+  inFlight: number;
+  free: number | undefined;
+  latencyMs: number | undefined;
 }
 
 /** A requested model id routed to the catalog entry and upstream that serve it (routing.ts). */

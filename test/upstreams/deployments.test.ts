@@ -141,13 +141,13 @@ describe("a model's deployments", () => {
     const second = await instance.createMessage(call());
     assert.deepEqual([a.calls, b.calls], [1, 1], "the second went where the first was not");
     assert.deepEqual(
-      instance.health().map((deployment) => deployment.free),
+      instance.deploymentHealth().map((deployment) => deployment.free),
       [0, 0],
     );
     await drain(first);
     await drain(second);
     assert.deepEqual(
-      instance.health().map((deployment) => deployment.free),
+      instance.deploymentHealth().map((deployment) => deployment.free),
       [1, 1],
     );
   });
@@ -211,15 +211,15 @@ describe("a model's deployments", () => {
     );
     for (let i = 0; i < 3; i++) await drain(await instance.createMessage(call()));
     assert.equal(a.calls, 3);
-    assert.equal(instance.health()[0]?.state, "open");
+    assert.equal(instance.deploymentHealth()[0]?.state, "open");
     for (let i = 0; i < 5; i++) await drain(await instance.createMessage(call()));
     assert.equal(a.calls, 3, "an open breaker keeps requests away");
     clock.now += 30_000;
-    assert.equal(instance.health()[0]?.state, "half_open");
+    assert.equal(instance.deploymentHealth()[0]?.state, "half_open");
     a.behaviour = "ok";
     await drain(await instance.createMessage(call()));
     assert.equal(a.calls, 4, "one trial");
-    assert.equal(instance.health()[0]?.state, "closed");
+    assert.equal(instance.deploymentHealth()[0]?.state, "closed");
   });
 
   test("when every deployment failed, the fallback model serves under its own id", async () => {
@@ -284,14 +284,14 @@ describe("a model's deployments", () => {
     );
     a.reachable = false;
     await instance.checkHealth(100);
-    assert.equal(instance.health()[0]?.state, "closed", "one failed probe is not yet enough");
+    assert.equal(instance.deploymentHealth()[0]?.state, "closed", "one failed probe is not yet enough");
     await instance.checkHealth(100);
-    assert.equal(instance.health()[0]?.state, "open");
+    assert.equal(instance.deploymentHealth()[0]?.state, "open");
     await drain(await instance.createMessage(call()));
     assert.deepEqual([a.calls, b.calls], [0, 1], "no request was sent to find out");
     a.reachable = true;
     await instance.checkHealth(100);
-    assert.equal(instance.health()[0]?.state, "closed");
+    assert.equal(instance.deploymentHealth()[0]?.state, "closed");
     await drain(await instance.createMessage(call()));
     assert.deepEqual([a.calls, b.calls], [1, 1]);
   });
@@ -311,8 +311,8 @@ describe("a model's deployments", () => {
     };
     for (let i = 0; i < 2; i++)
       assert.deepEqual(await drain(await instance.createMessage(call())), ["message_start", "message_stop"]);
-    assert.equal(instance.health()[0]?.state, "open", "two slow answers open the breaker");
-    assert.equal(instance.health()[0]?.latencyMs, 5_000);
+    assert.equal(instance.deploymentHealth()[0]?.state, "open", "two slow answers open the breaker");
+    assert.equal(instance.deploymentHealth()[0]?.latencyMs, 5_000);
     await drain(await instance.createMessage(call()));
     assert.deepEqual([a.calls, b.calls], [2, 1], "the slow deployment gets no more traffic for now");
     const text = await metrics.registry.metrics();
