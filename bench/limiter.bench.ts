@@ -7,7 +7,8 @@ import { RateLimiterMemory, RateLimiterRedis } from "rate-limiter-flexible";
 import type { DimensionSpec } from "../src/limits/dimension.ts";
 import { LeasedLimiterStore } from "../src/stores/leased-limiter.ts";
 import { MemoryLimiterStore } from "../src/stores/memory-limiter.ts";
-import { RedisLimiterStore, whenReady } from "../src/stores/redis-limiter.ts";
+import { whenReady } from "../src/stores/redis-connection.ts";
+import { RedisLimiterStore } from "../src/stores/redis-limiter.ts";
 import { compare, measure } from "./measure.ts";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";

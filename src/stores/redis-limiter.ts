@@ -6,7 +6,7 @@
  * charge record (charge-index.ts) so that any gateway refunds them if theirs dies.
  */
 import { readFileSync } from "node:fs";
-import { Cluster, Redis, ReplyError } from "ioredis";
+import { Cluster, type Redis, ReplyError } from "ioredis";
 import type { Decision, DimensionResult, DimensionSpec } from "../limits/dimension.ts";
 import {
   type CheckRequest,
@@ -17,20 +17,20 @@ import {
   type RecordedRequests,
   type ReplayRequest,
 } from "../limits/limiter-store.ts";
-import { CHARGE_RECORD_TTL_MS, ChargeIndex, readChargeRecord } from "./charge-index.ts";
+import { ChargeIndex, readChargeRecord } from "./charge-index.ts";
+import {
+  chargeRecordKey,
+  type Owner,
+  type ScriptOp,
+  scriptArgs,
+  type Tracking,
+} from "./redis-limiter-keys.ts";
 
 const SCRIPT = readFileSync(new URL("./lua/limiter.lua", import.meta.url), "utf8");
 
 type ScriptClient = (Redis | Cluster) & {
   headroomLimiter(...args: Array<string | number>): Promise<number[]>;
 };
-
-/** A tracked call's charge record, the request it belongs to, and when it is lost. */
-interface Tracking {
-  record: string;
-  requestId: string | undefined;
-  lostAtMs: number;
-}
 
 export interface RedisLimiterOptions {
   /** Prefix of every key, e.g. "hr:" — tests use a unique one per run. */
@@ -45,24 +45,10 @@ export interface RedisLimiterOptions {
  */
 const SWEEP_BATCH = 100;
 const SWEEP_BATCHES = 100;
-function kindCode(spec: DimensionSpec): string {
-  return spec.kind === "rate" ? "r" : spec.kind === "window" ? "w" : "c";
-}
-
-/** How a dimension list is laid out for the script: its JSON, its scopes, its lease sets. */
-interface Layout {
-  specs: string;
-  /** Scopes other than the key's own, in the order the script numbers them (2, 3, …). */
-  scopes: string[];
-  /** One lease set per concurrency dimension: the scope it belongs to (1 = the key's own). */
-  leases: Array<{ scope: number; suffix: string }>;
-}
-
 export class RedisLimiterStore implements LimiterStore {
   private readonly client: ScriptClient;
   private readonly prefix: string;
   private readonly now: (() => number) | undefined;
-  private readonly layouts = new WeakMap<readonly DimensionSpec[], Layout>();
 
   /** Takes a connected ioredis client (standalone or Cluster); see `connectRedis`. */
   constructor(client: Redis | Cluster, options: RedisLimiterOptions = {}) {
@@ -79,53 +65,7 @@ export class RedisLimiterStore implements LimiterStore {
 
   private readonly indexInScript: boolean;
 
-  /** The script's view of a dimension list, built once per list (plans reuse their lists). */
-  private layout(dimensions: readonly DimensionSpec[]): Layout {
-    let layout = this.layouts.get(dimensions);
-    if (!layout) {
-      const scopes: string[] = [];
-      const leases: Layout["leases"] = [];
-      const specs = dimensions.map((spec) => {
-        // Scope 1 is the request's own key; others are numbered in order of first appearance.
-        let scope = 1;
-        if (spec.scope !== undefined) {
-          let at = scopes.indexOf(spec.scope);
-          if (at < 0) at = scopes.push(spec.scope) - 1;
-          scope = at + 2;
-        }
-        if (spec.kind === "concurrency") leases.push({ scope, suffix: `:lease:${spec.name}` });
-        const period = spec.kind === "concurrency" ? spec.leaseMs : spec.periodMs;
-        const anchored = spec.kind === "window" && spec.anchorMs !== undefined;
-        const fields: unknown[] = [
-          spec.name,
-          kindCode(spec),
-          spec.limit,
-          period,
-          anchored ? spec.anchorMs : 0,
-          anchored,
-        ];
-        if (scope !== 1) fields.push(scope);
-        return fields;
-      });
-      layout = { specs: JSON.stringify(specs), scopes, leases };
-      this.layouts.set(dimensions, layout);
-    }
-    return layout;
-  }
-
   readonly refundsLostRequests = true;
-  /** The charge record of a request: in its key's slot, so the script settles it atomically. */
-  private chargeRecord(request: { key: string; slot?: string | undefined }, leaseId: string): string {
-    return `${this.ownKey(request)}:charge:${leaseId}`;
-  }
-
-  private ownKey({ key, slot }: { key: string; slot?: string | undefined }): string {
-    // `{slot}` is the hash tag: every state and lease set of one decision live in one cluster
-    // slot. Without a slot (or with the key as its slot) the key's names are what they always were.
-    const tag = `${this.prefix}{${slot ?? key}}`;
-    return slot === undefined || slot === key ? tag : `${tag}:k:${key}`;
-  }
-
   private clockMs(): number {
     return this.now ? this.now() : Date.now();
   }
@@ -134,7 +74,7 @@ export class RedisLimiterStore implements LimiterStore {
   private tracking(request: CheckRequest | ReconcileRequest): Tracking | undefined {
     if (!this.tracked(request)) return undefined;
     return {
-      record: this.chargeRecord(request, request.leaseId),
+      record: chargeRecordKey(this.prefix, request, request.leaseId),
       requestId: "requestId" in request ? request.requestId : undefined,
       lostAtMs: this.clockMs() + request.refundIfLostAfterMs,
     };
@@ -150,40 +90,23 @@ export class RedisLimiterStore implements LimiterStore {
   }
 
   private args(
-    op: "check" | "peek" | "reconcile" | "replay" | "keep",
-    request: { key: string; slot?: string | undefined; dimensions: readonly DimensionSpec[] },
+    op: ScriptOp,
+    request: Owner & { dimensions: readonly DimensionSpec[] },
     amounts: readonly number[],
     leaseId: string | undefined,
     atMs?: number,
     track?: Tracking,
   ): Array<string | number> {
-    const { key, slot } = request;
-    const tag = `${this.prefix}{${slot ?? key}}`;
-    const own = this.ownKey(request);
-    const { specs, scopes, leases } = this.layout(request.dimensions);
-    const states = [own, ...scopes.map((scope) => `${tag}:s:${scope}`)];
-    const now = atMs ?? (this.now ? this.now() : "");
-    const costs = `[${amounts.join(",")}]`;
-    const leaseKeys = leases.map(({ scope, suffix }) => (states[scope - 1] as string) + suffix);
-    const argv: Array<string | number> = [op, now, leaseId ?? "", specs, costs];
-    if (track !== undefined) {
-      const { record, requestId, lostAtMs } = track;
-      argv.push(states.length, "track", CHARGE_RECORD_TTL_MS, requestId ?? "");
-      if (this.indexInScript && (op === "check" || op === "reconcile")) {
-        argv.push("indexed", lostAtMs);
-        return [
-          states.length + leaseKeys.length + 2,
-          ...states,
-          ...leaseKeys,
-          record,
-          this.charges.key,
-          ...argv,
-        ];
-      }
-      return [states.length + leaseKeys.length + 1, ...states, ...leaseKeys, record, ...argv];
-    }
-    if (scopes.length > 0) argv.push(states.length);
-    return [states.length + leaseKeys.length, ...states, ...leaseKeys, ...argv];
+    return scriptArgs({
+      prefix: this.prefix,
+      op,
+      request,
+      amounts,
+      leaseId,
+      now: atMs ?? (this.now ? this.now() : ""),
+      track,
+      indexKey: this.indexInScript ? this.charges.key : undefined,
+    });
   }
 
   private run(args: Array<string | number>): Promise<number[]> {
@@ -257,7 +180,7 @@ export class RedisLimiterStore implements LimiterStore {
       if (lease.dimensions.some((spec) => spec.kind === "concurrency"))
         calls.push(this.run(this.args("keep", lease, [], lease.leaseId)));
       if (this.tracked(lease))
-        kept.push([now + lease.refundIfLostAfterMs, this.chargeRecord(lease, lease.leaseId)]);
+        kept.push([now + lease.refundIfLostAfterMs, chargeRecordKey(this.prefix, lease, lease.leaseId)]);
     }
     if (kept.length > 0) calls.push(this.answer(() => this.charges.keep(kept)));
     await Promise.all(calls);
@@ -355,71 +278,4 @@ export class RedisLimiterStore implements LimiterStore {
     await this.charges.flush();
     this.client.disconnect();
   }
-}
-
-/**
- * Sent at once, not gathered into the next tick's pipeline: a charge record's index entry must
- * reach Redis before the script that charges (check), or a gateway killed in between leaves
- * a charge no sweep can find.
- */
-const UNPIPELINED = ["zadd"];
-
-export interface ConnectOptions {
-  /** A call that gets no answer within this time fails with LimiterUnavailableError. */
-  timeoutMs?: number;
-}
-
-/**
- * Connects to Redis for the limiter: commands time out after `timeoutMs`, and while the
- * connection is down they fail at once (no offline queue) instead of piling up. Use
- * `whenReady` before the first call.
- */
-export function connectRedis(url: string, options: ConnectOptions = {}): Redis {
-  const timeoutMs = options.timeoutMs ?? 250;
-  return new Redis(url, {
-    commandTimeout: timeoutMs,
-    connectTimeout: Math.max(timeoutMs, 1_000),
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    enableAutoPipelining: true,
-    autoPipeliningIgnoredCommands: UNPIPELINED,
-    lazyConnect: false,
-  });
-}
-
-export function connectRedisCluster(
-  nodes: Array<{ host: string; port: number }>,
-  options: ConnectOptions = {},
-): Cluster {
-  const timeoutMs = options.timeoutMs ?? 250;
-  return new Cluster(nodes, {
-    enableOfflineQueue: false,
-    enableAutoPipelining: true,
-    autoPipeliningIgnoredCommands: UNPIPELINED,
-    redisOptions: {
-      commandTimeout: timeoutMs,
-      connectTimeout: Math.max(timeoutMs, 1_000),
-      maxRetriesPerRequest: 0,
-    },
-  });
-}
-
-/** Resolves once the client can take commands; rejects with LimiterUnavailableError after `timeoutMs`. */
-export async function whenReady(client: Redis | Cluster, timeoutMs = 5_000): Promise<void> {
-  if (client.status === "ready") return;
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      cleanup();
-      reject(new LimiterUnavailableError(`Redis was not ready within ${timeoutMs} ms`));
-    }, timeoutMs);
-    const onReady = () => {
-      cleanup();
-      resolve();
-    };
-    const cleanup = () => {
-      clearTimeout(timer);
-      client.off("ready", onReady);
-    };
-    client.on("ready", onReady);
-  });
 }

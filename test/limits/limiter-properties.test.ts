@@ -5,7 +5,8 @@ import { Redis } from "ioredis";
 import type { Decision, DimensionSpec } from "../../src/limits/dimension.ts";
 import type { LimiterStore } from "../../src/limits/limiter-store.ts";
 import { MemoryLimiterStore } from "../../src/stores/memory-limiter.ts";
-import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
+import { connectRedis, whenReady } from "../../src/stores/redis-connection.ts";
+import { RedisLimiterStore } from "../../src/stores/redis-limiter.ts";
 import { deletePrefix, REDIS_URL, redisSkipReason, uniquePrefix } from "../helpers/redis.ts";
 import { ReferenceLimiter } from "./reference-model.ts";
 

@@ -8,7 +8,8 @@ import { describe, test } from "node:test";
 import fc from "fast-check";
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
 import { LeasedLimiterStore } from "../../src/stores/leased-limiter.ts";
-import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
+import { connectRedis, whenReady } from "../../src/stores/redis-connection.ts";
+import { RedisLimiterStore } from "../../src/stores/redis-limiter.ts";
 import { REDIS_URL, redisScope } from "../helpers/redis.ts";
 
 const { skip, prefix } = await redisScope("leases");

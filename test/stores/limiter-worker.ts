@@ -3,7 +3,8 @@
  * shared key, 16 at a time, as fast as it can, and reports how many were admitted.
  */
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
-import { connectRedis, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
+import { connectRedis, whenReady } from "../../src/stores/redis-connection.ts";
+import { RedisLimiterStore } from "../../src/stores/redis-limiter.ts";
 
 const [url, prefix, key, dimensionsJson, countText] = process.argv.slice(2) as [
   string,

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type { DimensionSpec } from "../../src/limits/dimension.ts";
-import { connectRedisCluster, RedisLimiterStore, whenReady } from "../../src/stores/redis-limiter.ts";
+import { connectRedisCluster, whenReady } from "../../src/stores/redis-connection.ts";
+import { RedisLimiterStore } from "../../src/stores/redis-limiter.ts";
 import { uniquePrefix } from "../helpers/redis.ts";
 import { clusterSkipReason, type LocalCluster, startCluster } from "../helpers/redis-cluster.ts";
 import { describeLimiterContract } from "./limiter-contract.ts";
