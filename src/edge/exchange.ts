@@ -98,7 +98,7 @@ export class Exchange implements InFlightRequest {
   async open(
     body: MessagesRequest,
     headers: Record<string, string>,
-    rawBody?: string,
+    rawBody?: Uint8Array,
     native?: MessageCall["native"],
   ): Promise<MessageReply> {
     const { model, upstream } = routeModel(this.gateway.router, this.gateway.upstreams, body.model);

@@ -23,7 +23,7 @@ const anthropicStream: StreamFormat = {
 };
 
 export const COUNT_TOKENS_PATH = "/v1/messages/count_tokens";
-/** The body of a large count_tokens request, left as text (request.rawBody) for the worker. */
+/** The body of a large count_tokens request, left as bytes (request.rawBody) for the worker. */
 export const PARSED_ON_WORKER = Object.freeze({ parsedOnWorker: true });
 
 export function registerMessagesRoutes(
@@ -45,16 +45,16 @@ export function registerMessagesRoutes(
   );
 
   // Authenticated before its body is read (auth.ts registerCustomerAuth).
-  // Where no upstream counts tokens itself, a large body's text goes to the counter's worker to
-  // be parsed, validated and counted there; otherwise it is parsed here to be forwarded.
+  // Where no upstream counts tokens itself, a large body's bytes go to the counter's worker to
+  // be decoded, parsed, validated and counted there; otherwise it is parsed here to be forwarded.
   const countsLocally = ![...gateway.upstreams.values()].some((upstream) => upstream.countTokens);
   app.post(COUNT_TOKENS_PATH, async (request) => {
-    const text = request.body === PARSED_ON_WORKER ? (request.rawBody ?? "") : undefined;
-    if (text !== undefined && countsLocally)
-      return { input_tokens: await busyAsOverload(gateway.tokenCounter.countText(text)) };
+    const bytes = request.body === PARSED_ON_WORKER ? (request.rawBody ?? Buffer.alloc(0)) : undefined;
+    if (bytes !== undefined && countsLocally)
+      return { input_tokens: await busyAsOverload(gateway.tokenCounter.countBytes(bytes)) };
     const body = validateBody(
       countTokensRequestSchema,
-      text === undefined ? request.body : parseJsonBody(text),
+      bytes === undefined ? request.body : parseJsonBody(bytes.toString("utf8")),
     );
     const { model, upstream } = routeModel(gateway.router, gateway.upstreams, body.model);
     if (upstream.countTokens) {

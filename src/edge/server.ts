@@ -12,7 +12,7 @@ import Fastify, {
 } from "fastify";
 import { asHeadroomError, HeadroomError, invalidRequest, notFound } from "../common/errors.ts";
 import { newRequestId } from "../common/ids.ts";
-import { WORKER_PARSE_CHARS } from "../protocol/tokens/count-pool.ts";
+import { WORKER_PARSE_BYTES } from "../protocol/tokens/count-pool.ts";
 import { parseJsonBody } from "../protocol/validate.ts";
 import { ADMIN_PREFIX, type AdminServices, registerAdminApi } from "./admin/admin-api.ts";
 import { registerCustomerAuth } from "./auth.ts";
@@ -112,8 +112,8 @@ function fromFastifyError(error: FastifyError, limitMb: number): HeadroomError {
 
 declare module "fastify" {
   interface FastifyRequest {
-    /** The JSON body as the client sent it, for upstreams that take it unchanged. */
-    rawBody?: string;
+    /** The JSON body's bytes as the client sent them, for upstreams that take them unchanged. */
+    rawBody?: Buffer;
   }
 }
 
@@ -171,21 +171,23 @@ export function buildServer(gateway: EdgeServices, admin: AdminServices): Fastif
     },
   });
 
-  app.addContentTypeParser(["application/json", "*"], { parseAs: "string" }, (request, body, done) => {
-    const text = body as string;
-    request.rawBody = text;
-    if (text.length === 0) {
+  app.addContentTypeParser(["application/json", "*"], { parseAs: "buffer" }, (request, body, done) => {
+    // Kept as bytes: a passthrough upstream gets them as they came, without encoding a large
+    // prompt's text again (edge/exchange.ts).
+    const bytes = body as Buffer;
+    request.rawBody = bytes;
+    if (bytes.length === 0) {
       done(new HeadroomError("empty_body", "The request body is empty; send a JSON object."));
       return;
     }
     // A large count_tokens body is parsed where it is counted, on the token counter's worker:
     // the loop other keys wait on never holds its parse (messages.ts).
-    if (text.length >= WORKER_PARSE_CHARS && request.url.startsWith(COUNT_TOKENS_PATH)) {
+    if (bytes.length >= WORKER_PARSE_BYTES && request.url.startsWith(COUNT_TOKENS_PATH)) {
       done(null, PARSED_ON_WORKER);
       return;
     }
     try {
-      done(null, parseJsonBody(text));
+      done(null, parseJsonBody(bytes.toString("utf8")));
     } catch (error) {
       done(error as Error);
     }

@@ -53,7 +53,7 @@ export interface EdgeServices {
   /** Requests between authentication and their ledger record. */
   inFlight: Set<InFlightRequest>;
   /** Exact token counts; large requests off the event loop (tokens/count-pool.ts). */
-  tokenCounter: Pick<TokenCountPool, "count" | "countText" | "close" | "waiting">;
+  tokenCounter: Pick<TokenCountPool, "count" | "countBytes" | "close" | "waiting">;
   /** A span per request when OpenTelemetry export is configured (telemetry/tracing.ts). */
   tracer?: Tracer | undefined;
 }

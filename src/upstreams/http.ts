@@ -116,7 +116,7 @@ export function httpError(name: string, status: number, text: string, retryAfter
 }
 
 /**
- * POSTs JSON (an object, or its text already serialized) to an upstream and returns the response once it is a success; transport failures
+ * POSTs JSON (an object, or its text or bytes already serialized) to an upstream and returns the response once it is a success; transport failures
  * and HTTP errors become gateway errors with the upstream's status, type and retry-after.
  */
 export async function postJson(
@@ -133,7 +133,7 @@ export async function postJson(
     response = await request(url, {
       method: "POST",
       headers,
-      body: typeof body === "string" ? body : JSON.stringify(body),
+      body: typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body),
       signal,
       dispatcher: agent,
       headersTimeout: headersTimeoutMs,

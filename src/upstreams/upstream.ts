@@ -10,8 +10,11 @@ import type { Message, MessagesRequest, SseEvent } from "../protocol/anthropic.t
 export interface MessageCall {
   /** The validated request, unknown fields kept for passthrough. */
   body: MessagesRequest;
-  /** `body` as JSON text exactly as the client sent it, when known: an Anthropic upstream sends it unchanged. */
-  rawBody?: string | undefined;
+  /**
+   * `body` as the client sent it (its JSON bytes), when known: an Anthropic upstream sends them
+   * unchanged, neither serialized nor encoded again.
+   */
+  rawBody?: Uint8Array | undefined;
   model: ResolvedModel;
   /** Input tokens estimated at the edge (tokens/estimate.ts); the upstream's own count wins. */
   inputTokens: number;

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { countRequestTokens } from "../../src/protocol/tokens/count.ts";
-import { INLINE_TOKENS, TokenCountPool, WORKER_PARSE_CHARS } from "../../src/protocol/tokens/count-pool.ts";
+import { INLINE_TOKENS, TokenCountPool, WORKER_PARSE_BYTES } from "../../src/protocol/tokens/count-pool.ts";
 import { startTestGateway, type TestGateway } from "../helpers/gateway.ts";
 import { waitFor } from "../helpers/wait.ts";
 
@@ -77,14 +77,14 @@ describe("token counting off the event loop", () => {
     assert.equal(order.at(-1), "big", `answered in the order ${order.join(", ")}`);
   });
 
-  test("a body of a megabyte or more is parsed and validated on the worker, with the same count and the same 400s as in place", async () => {
+  test("a body of a megabyte or more is decoded, parsed and validated on the worker, with the same count and the same 400s as in place", async () => {
     const send = (body: string) =>
       fetch(`${server.url}/v1/messages/count_tokens`, {
         method: "POST",
         headers: { "x-api-key": server.key, "content-type": "application/json" },
         body,
       });
-    const content = prompt(WORKER_PARSE_CHARS + 10_000);
+    const content = prompt(WORKER_PARSE_BYTES + 10_000);
     const request = { model: "claude-sonnet-4-6", messages: [{ role: "user" as const, content }] };
     const counted = await send(JSON.stringify(request));
     assert.equal(counted.status, 200);
@@ -106,10 +106,10 @@ describe("token counting off the event loop", () => {
       ((await missing.json()) as { error: { message: string } }).error.message,
       "model: Field required",
     );
-    // A pool whose worker parses: the text's count is the parsed body's.
+    // A pool whose worker parses: the bytes' count is the parsed body's.
     const pool = new TokenCountPool();
     try {
-      assert.equal(await pool.countText(JSON.stringify(request)), countRequestTokens(request));
+      assert.equal(await pool.countBytes(Buffer.from(JSON.stringify(request))), countRequestTokens(request));
     } finally {
       await pool.close();
     }

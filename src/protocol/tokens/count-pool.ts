@@ -19,13 +19,13 @@ export const INLINE_TOKENS = 64_000;
 export const QUEUED_TOKENS = 40_000_000;
 
 /**
- * Bodies of at least this many characters are parsed on the worker too (`countText`): parsing
- * holds the thread ≈1.5 ms per MB and copying a parsed body to the worker more; a string is
- * copied whole in a fraction of that.
+ * Bodies of at least this many bytes are decoded and parsed on the worker too (`countBytes`):
+ * decoding and parsing hold the thread ≈3 ms per MB and copying a parsed body to the worker
+ * more; bytes are copied whole in a fraction of that.
  */
-export const WORKER_PARSE_CHARS = 1_000_000;
-/** Characters per token for queue accounting before a body is parsed (estimate.ts's ratio). */
-const CHARS_PER_TOKEN = 3.5;
+export const WORKER_PARSE_BYTES = 1_000_000;
+/** Bytes per token for queue accounting before a body is parsed (estimate.ts's ratio). */
+const BYTES_PER_TOKEN = 3.5;
 
 export class CounterBusyError extends Error {
   override name = "CounterBusyError";
@@ -63,14 +63,14 @@ export class TokenCountPool {
   }
 
   /**
-   * Parses, validates and counts a body's JSON text on the worker: a body the client must fix
-   * rejects with its HeadroomError (invalid_json, invalid_request), as if validated in place.
+   * Decodes, parses, validates and counts a body's JSON bytes on the worker: a body the client
+   * must fix rejects with its HeadroomError (invalid_json, invalid_request), as if validated in place.
    */
-  countText(text: string): Promise<number> {
-    return this.onWorker(Math.ceil(text.length / CHARS_PER_TOKEN), { text });
+  countBytes(bytes: Uint8Array): Promise<number> {
+    return this.onWorker(Math.ceil(bytes.length / BYTES_PER_TOKEN), { bytes });
   }
 
-  private onWorker(estimated: number, payload: { request: CountTokensRequest } | { text: string }) {
+  private onWorker(estimated: number, payload: { request: CountTokensRequest } | { bytes: Uint8Array }) {
     if (this.queued + estimated > QUEUED_TOKENS)
       return Promise.reject(new CounterBusyError("the token counter has too much waiting"));
     const worker = this.started();

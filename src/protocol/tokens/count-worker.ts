@@ -1,7 +1,7 @@
 /**
  * The worker thread of count-pool.ts: counts requests' tokens with the exact tokenizer, off the
- * gateway's event loop. A message is `{id, request}` (a parsed body) or `{id, text}` (a large
- * body's JSON text, parsed and validated here so the loop never holds that either); each answer
+ * gateway's event loop. A message is `{id, request}` (a parsed body) or `{id, bytes}` (a large
+ * body's JSON bytes, decoded, parsed and validated here so the loop never holds that either); each answer
  * is `{id, tokens}`, `{id, failure: {code, message, param}}` for a body the client must fix, or
  * `{id, error}`.
  */
@@ -11,12 +11,15 @@ import { type CountTokensRequest, countTokensRequestSchema } from "../anthropic.
 import { parseJsonBody, validateBody } from "../validate.ts";
 import { countRequestTokens } from "./count.ts";
 
-function requestOf(message: { request?: CountTokensRequest; text?: string }): CountTokensRequest {
-  if (message.text === undefined) return message.request as CountTokensRequest;
-  return validateBody(countTokensRequestSchema, parseJsonBody(message.text));
+function requestOf(message: { request?: CountTokensRequest; bytes?: Uint8Array }): CountTokensRequest {
+  if (message.bytes === undefined) return message.request as CountTokensRequest;
+  const text = Buffer.from(message.bytes.buffer, message.bytes.byteOffset, message.bytes.length).toString(
+    "utf8",
+  );
+  return validateBody(countTokensRequestSchema, parseJsonBody(text));
 }
 
-parentPort?.on("message", (message: { id: number; request?: CountTokensRequest; text?: string }) => {
+parentPort?.on("message", (message: { id: number; request?: CountTokensRequest; bytes?: Uint8Array }) => {
   const { id } = message;
   try {
     parentPort?.postMessage({ id, tokens: countRequestTokens(requestOf(message)) });
