@@ -10,10 +10,10 @@ import { chatToMessagesRequest } from "../protocol/translate/chat-request.ts";
 import { messageToCompletion } from "../protocol/translate/chat-response.ts";
 import { AnthropicToChatChunks } from "../protocol/translate/chat-stream.ts";
 import { toOpenAIEnvelope } from "./envelopes.ts";
-import type { ExchangeServices } from "./exchange.ts";
 import { generationHandler } from "./pipeline.ts";
 import type { StreamFormat } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
+import type { ExchangeServices } from "./stages/state.ts";
 
 function chatStream(translator: AnthropicToChatChunks, includeUsage: boolean): StreamFormat {
   return {

@@ -9,10 +9,11 @@ import { CounterBusyError } from "../protocol/tokens/count-pool.ts";
 import { parseJsonBody, validateBody } from "../protocol/validate.ts";
 import { routeModel } from "../upstreams/routing.ts";
 import { toAnthropicEnvelope } from "./envelopes.ts";
-import { type ExchangeServices, forwardedHeaders } from "./exchange.ts";
+import { forwardedHeaders } from "./exchange.ts";
 import { generationHandler } from "./pipeline.ts";
 import type { StreamFormat } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
+import type { ExchangeServices } from "./stages/state.ts";
 
 /** Anthropic events pass through as they came: same event names, same JSON text. */
 const anthropicStream: StreamFormat = {

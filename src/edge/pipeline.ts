@@ -1,10 +1,14 @@
 /**
- * One request pipeline for every generation endpoint. A surface (Messages, Chat Completions, and
- * the Responses API to come) only says how its body is validated and translated to the
- * Anthropic shape the gateway works in, how it streams, and how a finished message looks in its
- * own format; the stages — authenticate, validate, route, estimate, limit, admit (exchange.ts),
- * call the upstream, meter, settle and record (exchange.finish), relay or collect (relay.ts) —
- * run in the same order for all of them, composed here once.
+ * One request pipeline for every generation endpoint. A surface (Messages, Chat Completions,
+ * Responses) only says how its body is validated and translated to the Anthropic shape the
+ * gateway works in, how it streams, and how a finished message looks in its own format. The
+ * stages run in the same order for all of them, composed here once, top to bottom:
+ *
+ *   authenticate (auth.ts, before the body is read) → validate and translate (the surface) →
+ *   route → shed → limit → call → relay or collect (relay.ts) → outcome (exactly once)
+ *
+ * each stage a module of its own under stages/, the exchange (exchange.ts) holding the
+ * request's state between them.
  */
 import type { FastifyReply, FastifyRequest } from "fastify";
 import type { z } from "zod";
@@ -13,9 +17,14 @@ import type { Message, MessagesRequest } from "../protocol/anthropic.ts";
 import { validateBody } from "../protocol/validate.ts";
 import type { MessageCall } from "../upstreams/upstream.ts";
 import { identityOf } from "./auth.ts";
-import { CLIENT_CLOSED, Exchange, type ExchangeServices } from "./exchange.ts";
+import { CLIENT_CLOSED, Exchange } from "./exchange.ts";
 import { collectMessage, relayStream, type StreamFormat, unrecorded } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
+import { call } from "./stages/call.ts";
+import { limit } from "./stages/limit.ts";
+import { route } from "./stages/route.ts";
+import { shed } from "./stages/shed.ts";
+import type { ExchangeServices } from "./stages/state.ts";
 
 export interface Surface<Schema extends z.ZodType, Context> {
   /** Which family of envelopes and rate-limit headers the client expects. */
@@ -64,11 +73,17 @@ export function generationHandler<Schema extends z.ZodType, Context>(
     reply.raw.on("close", onClose);
     try {
       const rawBody = surface.passthrough ? request.rawBody : undefined;
-      const upstreamReply = await exchange.open(
+      const asCame = surface.native?.(validated);
+      const routed = route(exchange, body, asCame);
+      shed(exchange, routed);
+      await limit(exchange, routed, body);
+      const upstreamReply = await call(
+        exchange,
+        routed,
         body,
         surface.forwardedHeaders(request),
         rawBody,
-        surface.native?.(validated),
+        asCame,
       );
       if (streamed) {
         await relayStream(exchange, upstreamReply, request, reply, surface.stream(context), {

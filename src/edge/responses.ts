@@ -16,11 +16,11 @@ import {
   type ResponseEvent,
 } from "../protocol/translate/responses-stream.ts";
 import { toOpenAIEnvelope } from "./envelopes.ts";
-import type { ExchangeServices } from "./exchange.ts";
 import { generationHandler } from "./pipeline.ts";
 import type { StreamFormat } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
 import type { SseWriter } from "./sse-writer.ts";
+import type { ExchangeServices } from "./stages/state.ts";
 
 /** The request fields a response object echoes back. */
 function echoed(body: ResponsesRequest): Record<string, unknown> {
