@@ -39,7 +39,7 @@ const measurementsSchema = z
           tokens_per_s_per_user: z.number().positive().optional(),
           /** What the figure counts: generated tokens (default) or prompt and generated tokens together. */
           counts: z.enum(["output", "total"]).default("output"),
-          serving: z.enum(["mixed", "decode-only"]).optional(),
+          serving: z.enum(["mixed", "decode-only", "disaggregated"]).optional(),
           kv_bytes: z.number().positive().optional(),
           /** Speculative decoding the run used (multi-token prediction), as the source states it. */
           speculative: z

@@ -34,8 +34,12 @@ export interface Workload {
   cacheHitShare?: number;
   /** Per-user decode speed to keep (tokens/s per stream); none = maximum throughput. */
   targetTokensPerSecondPerUser?: number;
-  /** mixed: prefill shares the decode steps (chunked prefill); decode-only: prefill runs elsewhere. */
-  serving?: "mixed" | "decode-only";
+  /**
+   * mixed: prefill shares the decode steps (chunked prefill). decode-only: the decode servers
+   * alone, prefill elsewhere and not counted. disaggregated: decode servers and the prefill
+   * GPUs that keep them fed, both counted (tokens/s per GPU of the whole deployment).
+   */
+  serving?: "mixed" | "decode-only" | "disaggregated";
   /** Speculative decoding (multi-token prediction or a draft model); none = one token a step. */
   speculative?: Speculative;
 }
@@ -102,6 +106,8 @@ export interface Prediction {
   prefillTokensPerSecondPerGpu: number;
   /** Time to prefill one uncached prompt on an idle replica (seconds): the floor of time to first token. */
   prefillSeconds: number;
+  /** Disaggregated serving: prefill GPUs each decode GPU needs (0 otherwise). */
+  prefillGpusPerDecodeGpu: number;
   weightsGbPerGpu: number;
 }
 
@@ -161,7 +167,7 @@ function kvValuesPerSequence(model: ModelShape, context: number): number {
 
 /** Prompt tokens each decode step also prefills (chunked prefill) per sequence in the batch. */
 function prefillPerDecodeToken(workload: Workload): number {
-  if (workload.serving === "decode-only") return 0;
+  if (workload.serving === "decode-only" || workload.serving === "disaggregated") return 0;
   return (workload.inputTokens * (1 - (workload.cacheHitShare ?? 0))) / workload.outputTokens;
 }
 
@@ -385,6 +391,7 @@ export function predictLayout(
       bound: "does not fit",
       meetsTarget: false,
       step,
+      prefillGpusPerDecodeGpu: 0,
     };
   }
   const target = workload.targetTokensPerSecondPerUser;
@@ -409,6 +416,13 @@ export function predictLayout(
     }
   }
   const step = stepTime(deployment, layout, batch, workload, efficiency);
+  const decodeTokensPerGpu = (batch * emitted) / step.totalS / layout.gpus;
+  // Disaggregated: every decode GPU's output needs its prompts prefilled on GPUs of their own
+  // (compute-bound, at the prefill rate above), which the deployment's tokens/s per GPU counts.
+  const prefillGpusPerDecodeGpu =
+    workload.serving === "disaggregated"
+      ? (decodeTokensPerGpu * uncachedPrompt) / workload.outputTokens / prefillPerGpu
+      : 0;
   const batchLimit =
     batch < most || !meetsTarget
       ? "interactivity"
@@ -417,7 +431,8 @@ export function predictLayout(
         : "memory";
   return {
     ...common,
-    outputTokensPerSecondPerGpu: (batch * emitted) / step.totalS / layout.gpus,
+    outputTokensPerSecondPerGpu: decodeTokensPerGpu / (1 + prefillGpusPerDecodeGpu),
+    prefillGpusPerDecodeGpu,
     tokensPerSecondPerUser: emitted / step.totalS,
     batch,
     batchLimit,

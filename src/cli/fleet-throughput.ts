@@ -19,6 +19,7 @@ interface ThroughputOptions {
   cacheHit?: string;
   tokensPerUser?: string;
   decodeOnly?: boolean;
+  disaggregated?: boolean;
   draftTokens?: string;
   acceptance?: string;
   json?: boolean;
@@ -38,6 +39,12 @@ function speculativeOf(options: ThroughputOptions): Speculative | undefined {
   if (!Number.isFinite(acceptance) || acceptance <= 0 || acceptance >= 1)
     throw new UsageError(`--acceptance must be between 0 and 1 (exclusive), got "${options.acceptance}"`);
   return { draftTokens, acceptance };
+}
+
+function servingOf(options: ThroughputOptions): "mixed" | "decode-only" | "disaggregated" {
+  if (options.decodeOnly && options.disaggregated)
+    throw new UsageError("--decode-only and --disaggregated are two ways to serve: give one");
+  return options.disaggregated ? "disaggregated" : options.decodeOnly ? "decode-only" : "mixed";
 }
 
 export function throughputJson(prediction: Prediction, input: Record<string, unknown>) {
@@ -61,6 +68,7 @@ export function throughputJson(prediction: Prediction, input: Record<string, unk
       overhead: round(prediction.step.overheadS * 1e3, 3),
     },
     prefill_tokens_per_s_per_gpu: round(prediction.prefillTokensPerSecondPerGpu),
+    prefill_gpus_per_decode_gpu: Math.round(prediction.prefillGpusPerDecodeGpu * 1000) / 1000,
     prefill_seconds: round(prediction.prefillSeconds, 4),
   };
 }
@@ -77,7 +85,11 @@ export function registerFleetThroughput(fleet: Command): void {
     .option("--osl <n>", "mean generated tokens", "1000")
     .option("--cache-hit <share>", "share of prompt tokens served from the prompt cache (0–1)", "0")
     .option("--tokens-per-user <n>", "per-user decode speed to keep (tokens/s); default: maximum throughput")
-    .option("--decode-only", "prefill runs on other GPUs (disaggregated serving)")
+    .option("--decode-only", "the decode servers alone: prefill runs on other GPUs, not counted")
+    .option(
+      "--disaggregated",
+      "prefill on GPUs of its own, counted: tokens/s per GPU of decode and prefill GPUs together",
+    )
     .option("--draft-tokens <n>", "speculative decoding: tokens drafted per step (multi-token prediction)")
     .option("--acceptance <p>", "speculative decoding: chance each drafted token is kept (0–1)", "0.85")
     .option("--json", "print one JSON object")
@@ -103,7 +115,7 @@ export function registerFleetThroughput(fleet: Command): void {
           options.tokensPerUser === undefined
             ? undefined
             : positive("tokens-per-user", options.tokensPerUser),
-        serving: options.decodeOnly ? ("decode-only" as const) : ("mixed" as const),
+        serving: servingOf(options),
         speculative: speculativeOf(options),
       };
       const gpus =
@@ -125,6 +137,7 @@ export function registerFleetThroughput(fleet: Command): void {
         osl: workload.outputTokens,
         cache_hit: cacheHit,
         target_tokens_per_s_per_user: workload.targetTokensPerSecondPerUser ?? null,
+        serving: workload.serving,
         speculative: workload.speculative
           ? { draft_tokens: workload.speculative.draftTokens, acceptance: workload.speculative.acceptance }
           : null,

@@ -374,3 +374,40 @@ describe("the busiest expert-parallel shard", () => {
       assert.equal(busiestShardExperts(model, tokens, 1), expertsTouched(model, tokens));
   });
 });
+
+describe("disaggregated serving", () => {
+  const d = deployment("b200", "deepseek-r1", "fp8");
+  const at = (isl: number, serving: "decode-only" | "disaggregated") =>
+    predict(
+      d,
+      { inputTokens: isl, outputTokens: 1_000, targetTokensPerSecondPerUser: 60, serving },
+      DEFAULT_EFFICIENCY,
+    );
+
+  test("counts the prefill GPUs: per GPU it is the decode servers' output over decode and prefill GPUs together", () => {
+    for (const isl of [100, 1_000, 8_000, 32_000]) {
+      const decode = at(isl, "decode-only");
+      const whole = at(isl, "disaggregated");
+      assert.equal(decode.prefillGpusPerDecodeGpu, 0);
+      assert.ok(whole.prefillGpusPerDecodeGpu > 0, `isl ${isl}`);
+      const perDecodeGpu = whole.outputTokensPerSecondPerGpu * (1 + whole.prefillGpusPerDecodeGpu);
+      // The prefill GPUs keep pace with what the decode GPUs emit: prompt tokens in = prefill rate × GPUs.
+      const promptTokensPerS = (perDecodeGpu * isl) / 1_000;
+      assert.ok(
+        Math.abs(promptTokensPerS - whole.prefillGpusPerDecodeGpu * whole.prefillTokensPerSecondPerGpu) <
+          1e-6 * promptTokensPerS,
+        `isl ${isl}: prefill keeps pace`,
+      );
+      assert.ok(whole.outputTokensPerSecondPerGpu <= decode.outputTokensPerSecondPerGpu + 1e-9);
+    }
+  });
+
+  test("longer prompts need more prefill GPUs per decode GPU", () => {
+    let previous = 0;
+    for (const isl of [100, 1_000, 8_000, 32_000]) {
+      const share = at(isl, "disaggregated").prefillGpusPerDecodeGpu;
+      assert.ok(share > previous, `isl ${isl}: ${share}`);
+      previous = share;
+    }
+  });
+});

@@ -41,4 +41,51 @@ describe("headroom fleet", () => {
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /not an ISO date-time: soon/);
   });
+
+  test("throughput: one configuration's prediction as JSON, the fields others rely on; bad input refused by name", async () => {
+    const args = ["fleet", "throughput", "--gpu", "b200", "--model", "llama-3.3-70b", "--precision", "fp8"];
+    const run = async (...extra: string[]) => {
+      const result = await runCli([...args, "--isl", "1000", "--osl", "1000", ...extra, "--json"]);
+      assert.equal(result.code, 0, result.stderr);
+      return JSON.parse(result.stdout) as Record<string, unknown> & {
+        output_tokens_per_s_per_gpu: number;
+        tokens_per_s_per_user: number;
+        batch: number;
+        bound: string;
+        layout: { gpus_per_replica: number; mode: string };
+        prefill_gpus_per_decode_gpu: number;
+      };
+    };
+    const interactive = await run("--tokens-per-user", "76");
+    assert.ok(interactive.output_tokens_per_s_per_gpu > 0);
+    assert.ok(interactive.tokens_per_s_per_user >= 76, "keeps the per-user target");
+    assert.ok(interactive.batch >= 1);
+    assert.equal(interactive.bound, "interactivity");
+    assert.ok(interactive.layout.gpus_per_replica >= 1 && ["tp", "ep"].includes(interactive.layout.mode));
+    const fastest = await run("--tokens-per-user", "139");
+    assert.ok(
+      fastest.output_tokens_per_s_per_gpu < interactive.output_tokens_per_s_per_gpu,
+      "a higher per-user target serves less per GPU",
+    );
+    const decode = await run("--decode-only");
+    const whole = await run("--disaggregated");
+    assert.equal(decode.prefill_gpus_per_decode_gpu, 0);
+    assert.ok(whole.prefill_gpus_per_decode_gpu > 0);
+    assert.ok(whole.output_tokens_per_s_per_gpu < decode.output_tokens_per_s_per_gpu, "prefill GPUs counted");
+    const both = await runCli([...args, "--decode-only", "--disaggregated"]);
+    assert.notEqual(both.code, 0);
+    assert.match(both.stderr, /--decode-only and --disaggregated/);
+    const unknown = await runCli([
+      "fleet",
+      "throughput",
+      "--gpu",
+      "h900",
+      "--model",
+      "llama-3.3-70b",
+      "--precision",
+      "fp8",
+    ]);
+    assert.notEqual(unknown.code, 0);
+    assert.match(unknown.stderr, /no GPU "h900"; known: .*h100-sxm/);
+  });
 });
