@@ -427,3 +427,56 @@ describe("the admin API's fleet view", () => {
     }
   });
 });
+
+describe("the admin API's accounts view", () => {
+  const clock = { now: Date.UTC(2026, 6, 1, 12) };
+  let server: TestGateway;
+  before(async () => {
+    server = await startTestGateway({ env: { HEADROOM_ADMIN_TOKEN: ADMIN }, clock: () => clock.now });
+  });
+  after(() => server.stop());
+
+  test("an account's windows cover every family served, each once: a budget of one family's own is listed too", async () => {
+    // A policy in force now whose Pro plan has a weekly budget for Haiku of its own.
+    const policy = structuredClone(defaultPolicy) as unknown as Record<string, unknown> & {
+      plans: Record<string, { weekly_family_budgets_usd: Record<string, number> }>;
+    };
+    policy.version = "2026-07-haiku";
+    policy.effective_from = "2026-06-01T00:00:00Z";
+    (policy.plans.pro as { weekly_family_budgets_usd: Record<string, number> }).weekly_family_budgets_usd = {
+      ...policy.plans.pro?.weekly_family_budgets_usd,
+      haiku: 5,
+    };
+    const stored = await fetch(`${server.url}/admin/v1/policies`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+      body: JSON.stringify(policy),
+    });
+    assert.equal(stored.status, 201, await stored.text());
+    await server.gateway.policies.refresh();
+    const identity = await server.gateway.identities.authenticate(server.key);
+    assert.ok(identity);
+    const windowNames = async (family: string) => {
+      const { limits, decision } = await server.gateway.enforcer.peek(identity, family);
+      return decision.dimensions
+        .filter((_, index) => limits.dimensions[index]?.kind === "window")
+        .map((dimension) => dimension.name);
+    };
+    const sonnet = new Set(await windowNames("sonnet"));
+    const ownToHaiku = (await windowNames("haiku")).filter((name) => !sonnet.has(name));
+    assert.ok(ownToHaiku.length > 0, "the policy gives Haiku a window Sonnet does not have");
+    const response = await fetch(`${server.url}/admin/v1/accounts?search=test`, {
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
+    assert.equal(response.status, 200);
+    const { data } = (await response.json()) as {
+      data: Array<{ account: string; windows: Array<{ name: string }> }>;
+    };
+    const names = (data.find((entry) => entry.account === "test")?.windows ?? []).map(
+      (window) => window.name,
+    );
+    assert.equal(new Set(names).size, names.length, `each window once: ${names.join(", ")}`);
+    for (const name of [...sonnet, ...ownToHaiku])
+      assert.ok(names.includes(name), `${name} in ${names.join(", ")}`);
+  });
+});
