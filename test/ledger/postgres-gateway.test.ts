@@ -63,25 +63,10 @@ describe("the gateway on PostgreSQL", { skip }, () => {
 });
 
 describe("PostgreSQL goes away under load and comes back", { skip }, () => {
-  const schema = uniqueSchema("outage");
-  let proxy: FreezableProxy;
-  let server: TestGateway;
-  before(async () => {
-    proxy = await startFreezableProxy(new URL(DATABASE_URL));
-    server = await startTestGateway({
-      env: { DATABASE_URL: proxy.url, HEADROOM_DATABASE_SCHEMA: schema, HEADROOM_LEDGER_BUFFER: "30" },
-      plan: "api-tier-4",
-    });
-  });
-  after(async () => {
-    // Back up first, should the test have failed mid-outage: closing flushes the buffer.
-    proxy.up();
-    await server.close();
-    await proxy.close();
-    await dropSchema(schema);
-  });
+  const db = behindProxy("outage", { HEADROOM_LEDGER_BUFFER: "30" });
 
   test("serving goes on, usage waits in a bounded buffer, and every row is written after", async () => {
+    const { schema, proxy, server } = db;
     const served: string[] = [];
     const take = async (stream: boolean) => {
       const pending = server.gateway.ledger.pending;
@@ -129,24 +114,10 @@ describe("PostgreSQL goes away under load and comes back", { skip }, () => {
 });
 
 describe("PostgreSQL restarts while requests are in flight", { skip }, () => {
-  const schema = uniqueSchema("restart");
-  let proxy: FreezableProxy;
-  let server: TestGateway;
-  before(async () => {
-    proxy = await startFreezableProxy(new URL(DATABASE_URL));
-    server = await startTestGateway({
-      env: { DATABASE_URL: proxy.url, HEADROOM_DATABASE_SCHEMA: schema },
-      plan: "api-tier-4",
-    });
-  });
-  after(async () => {
-    proxy.up();
-    await server.close();
-    await proxy.close();
-    await dropSchema(schema);
-  });
+  const db = behindProxy("restart");
 
   test("every connection reset mid-load: each answered request keeps its row, none twice, and serving recovers", async () => {
+    const { schema, proxy, server } = db;
     const answered: string[] = [];
     const failed: unknown[] = [];
     const one = (i: number) =>
@@ -188,3 +159,37 @@ describe("PostgreSQL restarts while requests are in flight", { skip }, () => {
     );
   });
 });
+
+/**
+ * A gateway whose PostgreSQL is reached through a proxy the test can take down, in a schema of
+ * its own, set up before the suite's tests and taken down after them (the proxy back up first,
+ * should a test have failed mid-outage: closing flushes the buffer).
+ */
+function behindProxy(name: string, env: NodeJS.ProcessEnv = {}) {
+  const schema = uniqueSchema(name);
+  const parts = {
+    schema,
+    get proxy() {
+      return proxy;
+    },
+    get server() {
+      return server;
+    },
+  };
+  let proxy: FreezableProxy;
+  let server: TestGateway;
+  before(async () => {
+    proxy = await startFreezableProxy(new URL(DATABASE_URL));
+    server = await startTestGateway({
+      env: { DATABASE_URL: proxy.url, HEADROOM_DATABASE_SCHEMA: schema, ...env },
+      plan: "api-tier-4",
+    });
+  });
+  after(async () => {
+    proxy.up();
+    await server.close();
+    await proxy.close();
+    await dropSchema(schema);
+  });
+  return parts;
+}
