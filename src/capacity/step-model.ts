@@ -199,6 +199,33 @@ export function busiestShardExperts(model: ModelShape, tokens: number, shards: n
   return expectedMax;
 }
 
+/**
+ * Prompt tokens a prefill chunk carries: engines split prompts into chunks of their token budget
+ * per step (TensorRT-LLM's `max_num_tokens`, vLLM's `max_num_batched_tokens` and SGLang's
+ * `chunked_prefill_size` all default to 8,192) and run one chunk with the decode tokens of a step.
+ */
+export const PREFILL_CHUNK_TOKENS = 8_192;
+
+/**
+ * Experts a step reads, averaged over steps, on the busiest of `shards` GPUs (1: all of them).
+ * Prefill arrives in chunks, not spread evenly: with P prompt tokens per step on average and
+ * P below a chunk C, one step in C/P carries a whole chunk (which touches nearly every expert)
+ * and the others only their decode tokens. Spreading the chunk instead (`d + P` tokens every
+ * step) would make a few-user batch on a long prompt read most experts every step.
+ */
+export function expertsReadPerStep(
+  model: ModelShape,
+  decodeTokens: number,
+  prefillTokens: number,
+  shards: number,
+): number {
+  const read = (tokens: number) =>
+    shards <= 1 ? expertsTouched(model, tokens) : busiestShardExperts(model, tokens, shards);
+  if (prefillTokens <= 0 || prefillTokens >= PREFILL_CHUNK_TOKENS) return read(decodeTokens + prefillTokens);
+  const chunkShare = prefillTokens / PREFILL_CHUNK_TOKENS;
+  return (1 - chunkShare) * read(decodeTokens) + chunkShare * read(decodeTokens + PREFILL_CHUNK_TOKENS);
+}
+
 /** Attention-parallel degree: how many GPUs split one sequence's heads. */
 const attentionSplit = (layout: Layout) => (layout.mode === "tp" ? layout.gpus : 1);
 
@@ -290,9 +317,12 @@ export function stepTime(
   // Tensor parallel: every GPU reads a slice of each touched expert. Expert parallel: each reads
   // its own touched experts, and the step waits for the GPU that touched most.
   const expertsRead =
-    layout.mode === "tp" ? expertsTouched(model, tokens) / n : busiestShardExperts(model, tokens, n);
+    layout.mode === "tp"
+      ? expertsReadPerStep(model, decodeTokens, prefillTokens, 1) / n
+      : expertsReadPerStep(model, decodeTokens, prefillTokens, n);
   const expertBytes = model.moeLayers * expertsRead * model.paramsPerExpertLayer * expertWeightBytes;
-  const tokensPerExpert = (tokens * model.expertsPerToken) / Math.max(1, expertsTouched(model, tokens));
+  const tokensPerExpert =
+    (tokens * model.expertsPerToken) / Math.max(1, expertsReadPerStep(model, decodeTokens, prefillTokens, 1));
   const expertGemmShare =
     model.experts === 0 || efficiency.expertHalfTokens === 0
       ? 1

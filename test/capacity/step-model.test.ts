@@ -8,7 +8,9 @@ import {
   DEFAULT_EFFICIENCY,
   type Deployment,
   emittedPerStep,
+  expertsReadPerStep,
   expertsTouched,
+  PREFILL_CHUNK_TOKENS,
   predict,
   predictLayout,
   stepTime,
@@ -372,6 +374,39 @@ describe("the busiest expert-parallel shard", () => {
   test("one shard is the whole layer's touched experts", () => {
     for (const tokens of [1, 10, 100])
       assert.equal(busiestShardExperts(model, tokens, 1), expertsTouched(model, tokens));
+  });
+});
+
+describe("prefill in chunks", () => {
+  const model = shape("deepseek-r1");
+  const spread = (decode: number, prefill: number, shards: number) =>
+    shards === 1
+      ? expertsTouched(model, decode + prefill)
+      : busiestShardExperts(model, decode + prefill, shards);
+  test("reads no more experts than the same prompt tokens spread over every step, and grows with both", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 512 }),
+        fc.integer({ min: 0, max: 3 * PREFILL_CHUNK_TOKENS }),
+        fc.constantFrom(1, 8, 32),
+        (decode, prefill, shards) => {
+          const chunked = expertsReadPerStep(model, decode, prefill, shards);
+          assert.ok(chunked <= spread(decode, prefill, shards) + 1e-9);
+          assert.ok(chunked >= spread(decode, 0, shards) - 1e-9);
+          assert.ok(expertsReadPerStep(model, decode + 8, prefill, shards) >= chunked - 1e-9);
+          assert.ok(expertsReadPerStep(model, decode, prefill + 64, shards) >= chunked - 1e-9);
+        },
+      ),
+    );
+  });
+  test("a full chunk every step is the spread case; a few users on a long prompt read far fewer", () => {
+    assert.equal(
+      expertsReadPerStep(model, 4, PREFILL_CHUNK_TOKENS, 1),
+      expertsTouched(model, 4 + PREFILL_CHUNK_TOKENS),
+    );
+    // Two users decoding 2 tokens a step on 7,373-token prompts over 922-token replies.
+    const prefill = (2 * 1.85 * 7_373) / 922;
+    assert.ok(expertsReadPerStep(model, 4, prefill, 1) < 0.5 * expertsTouched(model, 4 + prefill));
   });
 });
 
