@@ -15,9 +15,10 @@ import type { StreamFormat } from "./relay.ts";
 import type { EdgeServices } from "./services.ts";
 import type { ExchangeServices } from "./stages/state.ts";
 
-/** Anthropic events pass through as they came: same event names, same JSON text. */
+/** Anthropic events pass through as they came: the upstream's own text where it kept it. */
 const anthropicStream: StreamFormat = {
-  event: (writer, event) => writer.event(event.event, event.data),
+  event: (writer, event) =>
+    event.raw !== undefined ? writer.write(event.raw) : writer.event(event.event, event.data),
   error: (writer, error) =>
     writer.event("error", JSON.stringify({ ...toAnthropicEnvelope(error, ""), request_id: undefined })),
   end: () => undefined,

@@ -85,6 +85,12 @@ export interface SseEvent {
    * untouched, and the event/data above only feed the meter. "" = meter only, send nothing.
    */
   native?: string;
+  /**
+   * The event's text exactly as an Anthropic upstream sent it (`event: …\ndata: …\n\n`), set
+   * only by the SSE parser: the Messages surface writes it as it came. Whoever builds or
+   * changes an event builds a new one without it.
+   */
+  raw?: string;
 }
 
 export const emptyUsage = (): Usage => ({
