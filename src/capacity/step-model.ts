@@ -316,13 +316,11 @@ export function stepTime(
   const alwaysBytes = alwaysReadBytes(model, deployment.precision) / (layout.mode === "tp" ? n : 1);
   // Tensor parallel: every GPU reads a slice of each touched expert. Expert parallel: each reads
   // its own touched experts, and the step waits for the GPU that touched most.
+  const touched = expertsReadPerStep(model, decodeTokens, prefillTokens, 1);
   const expertsRead =
-    layout.mode === "tp"
-      ? expertsReadPerStep(model, decodeTokens, prefillTokens, 1) / n
-      : expertsReadPerStep(model, decodeTokens, prefillTokens, n);
+    layout.mode === "tp" ? touched / n : expertsReadPerStep(model, decodeTokens, prefillTokens, n);
   const expertBytes = model.moeLayers * expertsRead * model.paramsPerExpertLayer * expertWeightBytes;
-  const tokensPerExpert =
-    (tokens * model.expertsPerToken) / Math.max(1, expertsReadPerStep(model, decodeTokens, prefillTokens, 1));
+  const tokensPerExpert = (tokens * model.expertsPerToken) / Math.max(1, touched);
   const expertGemmShare =
     model.experts === 0 || efficiency.expertHalfTokens === 0
       ? 1
